@@ -1,0 +1,18 @@
+//! Mesh OS policy engine: decides whether an agent may take an action.
+//!
+//! Owns the Cedar policy bundle (schema + policies, loaded from a directory or the embedded
+//! default), the content detectors that turn submitted text into findings, the mapping of Cedar
+//! decisions and policy annotations (`@id`, `@reason`, `@obligation`, `@approver`) onto Mesh OS
+//! verdicts, and redaction. It is pure: it takes a request and returns a decision. It must not
+//! store anything, talk to the network or know about transports; the caller records decisions.
+//!
+//! Fail closed: a request that cannot be evaluated (schema mismatch, policy evaluation error)
+//! is a `deny` naming the error, never an `allow`.
+
+mod bundle;
+mod detect;
+mod engine;
+
+pub use bundle::{Bundle, BundleError, BundleFile};
+pub use detect::{Detectors, redact};
+pub use engine::{CheckRequest, Evaluation, evaluate};
