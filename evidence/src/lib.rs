@@ -1,0 +1,30 @@
+//! The mathematics of the Mesh OS tamper-evident log.
+//!
+//! Owns:
+//! - RFC 6962 / RFC 9162 Merkle tree hashing (leaf prefix `0x00`, node prefix
+//!   `0x01`), tree roots, inclusion proofs and consistency proofs, with the
+//!   RFC 9162 verification algorithms;
+//! - C2SP `tlog-checkpoint` bodies and C2SP `signed-note` signatures with
+//!   Ed25519, byte-compatible with Go's `golang.org/x/mod/sumdb/note`, so that
+//!   standard transparency-log tooling can verify what this log publishes;
+//! - a JSON-friendly inclusion proof bundle.
+//!
+//! Must not: store anything, do I/O, read clocks or spawn tasks. Callers pass
+//! leaf hashes in and persist what comes out; where keys live is their call.
+//! Personal data never belongs in a leaf in the clear: hash it with a key
+//! first, so that erasing the key erases the data without breaking proofs.
+
+mod checkpoint;
+mod error;
+mod merkle;
+mod note;
+mod proof;
+
+pub use checkpoint::Checkpoint;
+pub use error::EvidenceError;
+pub use merkle::{
+    Hash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, tree_root,
+    verify_consistency, verify_inclusion,
+};
+pub use note::{NoteSigner, NoteVerifier};
+pub use proof::{InclusionProof, hash_from_hex, hash_to_hex};

@@ -1,0 +1,295 @@
+//! RFC 6962 / RFC 9162 Merkle tree hashing and proofs over an in-memory slice
+//! of leaf hashes.
+//!
+//! Proof generation takes the full list of leaf hashes because this crate owns
+//! no storage; a caller with millions of leaves should keep them (or a cache of
+//! subtree roots) in its own store. Everything here is iterative, so the cost
+//! is O(n) hashing and O(log n) extra memory whatever the tree size.
+
+use sha2::{Digest, Sha256};
+
+use crate::error::EvidenceError;
+use crate::proof::hash_to_hex;
+
+/// A SHA-256 digest: a leaf hash, an interior node hash or a tree root.
+pub type Hash = [u8; 32];
+
+// Domain separation prefixes from RFC 6962 section 2.1: without them a leaf
+// could be passed off as an interior node (second-preimage attack).
+const LEAF_PREFIX: u8 = 0x00;
+const NODE_PREFIX: u8 = 0x01;
+
+/// `SHA-256(0x00 || data)`: the hash of one log entry.
+pub fn leaf_hash(data: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update([LEAF_PREFIX]);
+    h.update(data);
+    h.finalize().into()
+}
+
+/// `SHA-256(0x01 || left || right)`: the hash of an interior node.
+pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
+    let mut h = Sha256::new();
+    h.update([NODE_PREFIX]);
+    h.update(left);
+    h.update(right);
+    h.finalize().into()
+}
+
+/// The root of the empty tree, `SHA-256("")`.
+pub fn empty_root() -> Hash {
+    Sha256::digest([]).into()
+}
+
+/// The largest power of two strictly smaller than `n` (RFC 6962's `k`).
+/// Only meaningful for `n >= 2`, which every caller guarantees.
+fn split_point(n: usize) -> usize {
+    debug_assert!(n >= 2);
+    1usize << (usize::BITS - 1 - (n - 1).leading_zeros())
+}
+
+/// RFC 6962 Merkle Tree Hash over already-hashed leaves.
+pub fn tree_root(leaves: &[Hash]) -> Hash {
+    // Keep a stack of perfect subtree roots (heights strictly decreasing from
+    // bottom to top), merging equal heights as leaves arrive. RFC 6962 splits
+    // at the largest power of two, so the final root is these perfect subtrees
+    // folded right to left. At most 64 entries, no recursion.
+    let mut stack: Vec<(Hash, u32)> = Vec::with_capacity(64);
+    for leaf in leaves {
+        let mut node = *leaf;
+        let mut height = 0u32;
+        while let Some(&(left, h)) = stack.last() {
+            if h != height {
+                break;
+            }
+            stack.pop();
+            node = node_hash(&left, &node);
+            height += 1;
+        }
+        stack.push((node, height));
+    }
+    let mut perfect = stack.into_iter().rev();
+    let Some((mut root, _)) = perfect.next() else {
+        return empty_root();
+    };
+    for (left, _) in perfect {
+        root = node_hash(&left, &root);
+    }
+    root
+}
+
+fn to_index(value: u64, size: u64) -> Result<usize, EvidenceError> {
+    usize::try_from(value).map_err(|_| EvidenceError::IndexOutOfRange { index: value, size })
+}
+
+/// The RFC 6962 audit path (RFC 9162 "inclusion proof") for leaf `index` in
+/// the tree made of all of `leaves`, ordered from the leaf's sibling upwards.
+pub fn inclusion_proof(leaves: &[Hash], index: u64) -> Result<Vec<Hash>, EvidenceError> {
+    let size = leaves.len() as u64;
+    if index >= size {
+        return Err(EvidenceError::IndexOutOfRange { index, size });
+    }
+    let mut idx = to_index(index, size)?;
+    let mut sub = leaves;
+    // Walking down from the root yields siblings top-first; the wire order is
+    // bottom-first, hence the reverse at the end.
+    let mut path = Vec::new();
+    while sub.len() > 1 {
+        let (left, right) = sub.split_at(split_point(sub.len()));
+        if idx < left.len() {
+            path.push(tree_root(right));
+            sub = left;
+        } else {
+            path.push(tree_root(left));
+            idx -= left.len();
+            sub = right;
+        }
+    }
+    path.reverse();
+    Ok(path)
+}
+
+/// Verify an inclusion proof with the algorithm of RFC 9162 section 2.1.3.2.
+pub fn verify_inclusion(
+    leaf: &Hash,
+    index: u64,
+    size: u64,
+    proof: &[Hash],
+    root: &Hash,
+) -> Result<(), EvidenceError> {
+    if index >= size {
+        return Err(EvidenceError::IndexOutOfRange { index, size });
+    }
+    let mut f_n = index;
+    let mut s_n = size - 1;
+    let mut r = *leaf;
+    for p in proof {
+        if s_n == 0 {
+            return Err(EvidenceError::ProofMismatch(format!(
+                "inclusion proof has more than the expected hashes for leaf {index} in a tree of size {size}"
+            )));
+        }
+        if f_n & 1 == 1 || f_n == s_n {
+            r = node_hash(p, &r);
+            // Skip the levels where this node is the last, unpaired one: the
+            // proof carries no sibling for them.
+            while f_n & 1 == 0 && f_n != 0 {
+                f_n >>= 1;
+                s_n >>= 1;
+            }
+        } else {
+            r = node_hash(&r, p);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    if s_n != 0 {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "inclusion proof has too few hashes ({}) for leaf {index} in a tree of size {size}",
+            proof.len()
+        )));
+    }
+    if r != *root {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "inclusion proof for leaf {index} leads to root {}, expected {}",
+            hash_to_hex(&r),
+            hash_to_hex(root)
+        )));
+    }
+    Ok(())
+}
+
+/// The RFC 6962 consistency proof that the tree made of `leaves[..old_size]`
+/// is a prefix of the tree made of all of `leaves`.
+///
+/// Empty when `old_size` is 0 or equal to `leaves.len()`: there is nothing to
+/// prove in those cases.
+pub fn consistency_proof(leaves: &[Hash], old_size: u64) -> Result<Vec<Hash>, EvidenceError> {
+    let new_size = leaves.len() as u64;
+    if old_size > new_size {
+        return Err(EvidenceError::TreeSizeOrder { old_size, new_size });
+    }
+    if old_size == 0 || old_size == new_size {
+        return Ok(Vec::new());
+    }
+    let mut m = to_index(old_size, new_size)?;
+    let mut sub = leaves;
+    // RFC 6962's SUBPROOF flag: while the old tree is still a whole left
+    // subtree the verifier already knows its root (the old root), so it is
+    // left out of the proof.
+    let mut old_root_known = true;
+    let mut proof = Vec::new();
+    loop {
+        if m == sub.len() {
+            if !old_root_known {
+                proof.push(tree_root(sub));
+            }
+            break;
+        }
+        let (left, right) = sub.split_at(split_point(sub.len()));
+        if m <= left.len() {
+            proof.push(tree_root(right));
+            sub = left;
+        } else {
+            proof.push(tree_root(left));
+            m -= left.len();
+            sub = right;
+            old_root_known = false;
+        }
+    }
+    proof.reverse();
+    Ok(proof)
+}
+
+/// Verify a consistency proof with the algorithm of RFC 9162 section 2.1.4.2.
+///
+/// The empty tree is a prefix of every tree, so `old_size == 0` verifies with
+/// an empty proof whatever `old_root` is. Equal sizes need equal roots and an
+/// empty proof.
+pub fn verify_consistency(
+    old_size: u64,
+    new_size: u64,
+    old_root: &Hash,
+    new_root: &Hash,
+    proof: &[Hash],
+) -> Result<(), EvidenceError> {
+    if old_size > new_size {
+        return Err(EvidenceError::TreeSizeOrder { old_size, new_size });
+    }
+    if old_size == 0 || old_size == new_size {
+        if !proof.is_empty() {
+            return Err(EvidenceError::ProofMismatch(format!(
+                "consistency proof from size {old_size} to {new_size} must be empty, it has {} hashes",
+                proof.len()
+            )));
+        }
+        if old_size == new_size && old_root != new_root {
+            return Err(EvidenceError::ProofMismatch(format!(
+                "two different roots for the same tree size {old_size}: {} and {}",
+                hash_to_hex(old_root),
+                hash_to_hex(new_root)
+            )));
+        }
+        return Ok(());
+    }
+    let Some((head, tail)) = proof.split_first() else {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "consistency proof from size {old_size} to {new_size} is empty"
+        )));
+    };
+    // A power-of-two old tree is a whole subtree of the new one, so the proof
+    // omits its root and the verifier starts from the old root itself.
+    let (start, rest) = if old_size.is_power_of_two() {
+        (*old_root, proof)
+    } else {
+        (*head, tail)
+    };
+    let mut f_n = old_size - 1;
+    let mut s_n = new_size - 1;
+    while f_n & 1 == 1 {
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    let mut fr = start;
+    let mut sr = start;
+    for c in rest {
+        if s_n == 0 {
+            return Err(EvidenceError::ProofMismatch(format!(
+                "consistency proof from size {old_size} to {new_size} has too many hashes"
+            )));
+        }
+        if f_n & 1 == 1 || f_n == s_n {
+            fr = node_hash(c, &fr);
+            sr = node_hash(c, &sr);
+            while f_n & 1 == 0 && f_n != 0 {
+                f_n >>= 1;
+                s_n >>= 1;
+            }
+        } else {
+            sr = node_hash(&sr, c);
+        }
+        f_n >>= 1;
+        s_n >>= 1;
+    }
+    if s_n != 0 {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "consistency proof from size {old_size} to {new_size} has too few hashes ({})",
+            proof.len()
+        )));
+    }
+    if fr != *old_root {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "consistency proof leads to old root {}, expected {}",
+            hash_to_hex(&fr),
+            hash_to_hex(old_root)
+        )));
+    }
+    if sr != *new_root {
+        return Err(EvidenceError::ProofMismatch(format!(
+            "consistency proof leads to new root {}, expected {}",
+            hash_to_hex(&sr),
+            hash_to_hex(new_root)
+        )));
+    }
+    Ok(())
+}

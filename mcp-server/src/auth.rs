@@ -1,0 +1,73 @@
+//! Bearer tokens: generated once, shown once, stored only as a SHA-256 digest.
+
+use base64::Engine;
+use meshos_store::{Store, StoreError};
+use meshos_types::{Principal, Role, new_id, now_ms, validate_id};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+pub const TOKEN_PREFIX: &str = "msh_";
+
+/// Hex SHA-256 of a token: what the store keeps and looks up.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Creates a token for a principal and returns the secret (the only time it exists in clear).
+pub async fn create_token(
+    store: &Store,
+    tenant: &str,
+    role: Role,
+    agent_id: Option<&str>,
+) -> Result<String, TokenError> {
+    validate_id("tenant", tenant).map_err(|e| TokenError::Invalid(e.to_string()))?;
+    match (role, agent_id) {
+        (Role::Agent, None) => {
+            return Err(TokenError::Invalid(
+                "--agent is required for role agent: an agent token acts for one agent id".into(),
+            ));
+        }
+        (Role::Agent, Some(a)) => {
+            validate_id("agent", a).map_err(|e| TokenError::Invalid(e.to_string()))?
+        }
+        (_, Some(_)) => {
+            return Err(TokenError::Invalid(format!(
+                "--agent applies only to role agent, not {role}"
+            )));
+        }
+        (_, None) => {}
+    }
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    );
+    store
+        .insert_token(
+            &new_id("tok"),
+            &token_digest(&token),
+            tenant,
+            role,
+            agent_id,
+            now_ms(),
+        )
+        .await?;
+    Ok(token)
+}
+
+/// The principal for a presented token, if it is valid.
+pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal>, StoreError> {
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    store.principal_by_secret_hash(&token_digest(token)).await
+}

@@ -1,0 +1,368 @@
+//! `meshos`: the Mesh OS binary — MCP server (stdio and streamable HTTP), REST ingest, metrics,
+//! and the operator CLI. This crate is the only one that knows about transports; the logic it
+//! serves lives in the capability crates and is wired together in `mesh.rs`.
+
+mod audit;
+mod auth;
+mod checked;
+mod config;
+mod http;
+mod mcp;
+mod mesh;
+mod metrics;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use meshos_carbon::Dataset;
+use meshos_evidence::{NoteSigner, NoteVerifier};
+use meshos_policy::{Bundle, Detectors};
+use meshos_store::{Store, redact_url};
+use meshos_trust::TrustParams;
+use meshos_types::{Role, validate_id};
+use rmcp::ServiceExt;
+use sha2::Digest;
+
+use crate::config::{CommonArgs, Settings};
+use crate::mesh::{Limits, Mesh};
+use crate::metrics::Metrics;
+
+#[derive(Parser)]
+#[command(
+    name = "meshos",
+    version,
+    about = "Mesh OS: governance and self-healing for fleets of AI agents"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: CommonArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve MCP over streamable HTTP (/mcp) plus REST ingest, /healthz and /metrics.
+    Serve {
+        /// Listen address [default: 127.0.0.1:7700].
+        #[arg(long, env = "MESHOS_BIND")]
+        bind: Option<String>,
+        /// Extra Host header values accepted on /mcp (DNS-rebinding protection); loopback names
+        /// are always accepted. Repeatable.
+        #[arg(
+            long = "allowed-host",
+            env = "MESHOS_ALLOWED_HOSTS",
+            value_delimiter = ','
+        )]
+        allowed_hosts: Vec<String>,
+    },
+    /// Speak MCP over stdin/stdout (for Claude Desktop, Claude Code and other local clients).
+    Mcp {
+        /// Bearer token to act as.
+        #[arg(long, env = "MESHOS_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Manage bearer tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Verify the evidence ledger.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token and print it (alone) on stdout. It is stored only as a hash.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// agent, operator, auditor or admin.
+        #[arg(long)]
+        role: String,
+        /// For role agent: the agent id the token acts as.
+        #[arg(long)]
+        agent: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-derive every leaf from the stored records, rebuild the Merkle trees and check every
+    /// signed checkpoint. Exits 1 naming the first record or checkpoint that does not match.
+    Verify {
+        /// Only this tenant (repeatable); default all.
+        #[arg(long)]
+        tenant: Vec<String>,
+        /// Verify signatures with this verifier key instead of the data directory's key.
+        #[arg(long)]
+        verifier_key: Option<String>,
+    },
+}
+
+const KEY_FILE: &str = "ledger.key";
+const KEY_NAME: &str = "meshos-ledger";
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to stderr: stdout carries the MCP protocol (stdio) or a command's output.
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database_url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    Store::connect(&settings.database_url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open database {}",
+                redact_url(&settings.database_url)
+            )
+        })
+}
+
+/// Loads the ledger signing key from the data directory, creating it on first use.
+fn load_or_create_signer(data_dir: &Path) -> anyhow::Result<NoteSigner> {
+    let path = data_dir.join(KEY_FILE);
+    if path.exists() {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read ledger key {}", path.display()))?;
+        return NoteSigner::from_signer_key(text.trim())
+            .with_context(|| format!("ledger key {} is not a valid signer key", path.display()));
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create data directory {}", data_dir.display()))?;
+    let signer = NoteSigner::generate(KEY_NAME)?;
+    write_private(&path, &format!("{}\n", signer.signer_key()))?;
+    tracing::info!(path = %path.display(), verifier_key = %signer.verifier_key(), "created ledger signing key");
+    Ok(signer)
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut f = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    Ok(())
+}
+
+async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
+    let store = open_store(settings).await?;
+    let signer = load_or_create_signer(&settings.data_dir)?;
+    let bundle = match &settings.policy_dir {
+        Some(dir) => Bundle::load_dir(dir)
+            .with_context(|| format!("policy bundle {} was rejected", dir.display()))?,
+        None => Bundle::embedded_default()?,
+    };
+    // The content HMAC key is derived from the ledger key so one secret protects both.
+    let content_key: [u8; 32] = sha2::Sha256::new()
+        .chain_update(b"meshos/content-hmac/v1")
+        .chain_update(signer.seed())
+        .finalize()
+        .into();
+    Ok(Mesh {
+        store,
+        bundle: Arc::new(bundle),
+        detectors: Detectors::new(),
+        dataset: Dataset::embedded()?,
+        signer,
+        ledger_origin: settings.ledger_origin.clone(),
+        content_key,
+        limits: Limits {
+            max_content_bytes: settings.max_content_bytes,
+            max_batch_events: 10_000,
+        },
+        trust_params: TrustParams {
+            sla_threshold: settings.sla_threshold,
+            ..TrustParams::default()
+        },
+        metrics: Metrics::new(),
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+async fn serve(
+    settings: &Settings,
+    bind: Option<String>,
+    extra_hosts: Vec<String>,
+) -> anyhow::Result<()> {
+    let addr = settings.bind_addr(bind.as_deref())?;
+    let mesh = Arc::new(build_mesh(settings).await?);
+    let mut allowed_hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    if !addr.ip().is_unspecified() {
+        allowed_hosts.push(addr.ip().to_string());
+    }
+    allowed_hosts.extend(settings.allowed_hosts.clone().unwrap_or_default());
+    allowed_hosts.extend(extra_hosts);
+
+    let checkpoints = mesh.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            if let Err(e) = checkpoints.refresh_checkpoints().await {
+                tracing::warn!(error = %e, "checkpoint refresh failed");
+            }
+        }
+    });
+
+    let app = http::router(mesh.clone(), allowed_hosts);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle.version(), "meshos serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    if let Err(e) = mesh.refresh_checkpoints().await {
+        tracing::warn!(error = %e, "final checkpoint failed");
+    }
+    mesh.store.close().await;
+    Ok(())
+}
+
+async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Result<()> {
+    let Some(token) = token else {
+        bail!(
+            "meshos mcp needs a token: set MESHOS_TOKEN or pass --token (create one with `meshos token create`)"
+        );
+    };
+    let mesh = Arc::new(build_mesh(settings).await?);
+    let principal = auth::authenticate(&mesh.store, token.trim())
+        .await?
+        .context("the token given to meshos mcp is not valid for this database")?;
+    tracing::info!(tenant = %principal.tenant, role = %principal.role, "meshos mcp on stdio");
+    let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("MCP handshake on stdio failed")?;
+    service.waiting().await?;
+    mesh.refresh_checkpoints().await?;
+    mesh.store.close().await;
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(&cli.common)?;
+    init_logging(&settings);
+    match cli.command {
+        Command::Serve {
+            bind,
+            allowed_hosts,
+        } => serve(&settings, bind, allowed_hosts).await.map(|_| 0),
+        Command::Mcp { token } => serve_stdio(&settings, token).await.map(|_| 0),
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    tenant,
+                    role,
+                    agent,
+                },
+        } => {
+            let role: Role = role.parse()?;
+            validate_id("tenant", &tenant)?;
+            let store = open_store(&settings).await?;
+            let token = auth::create_token(&store, &tenant, role, agent.as_deref()).await?;
+            println!("{token}");
+            store.close().await;
+            Ok(0)
+        }
+        Command::Audit {
+            command:
+                AuditCommand::Verify {
+                    tenant,
+                    verifier_key,
+                },
+        } => {
+            let verifier = match verifier_key {
+                Some(k) => {
+                    NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?
+                }
+                None => {
+                    let path = settings.data_dir.join(KEY_FILE);
+                    if !path.exists() {
+                        bail!(
+                            "no ledger key at {}; pass --data-dir or --verifier-key",
+                            path.display()
+                        );
+                    }
+                    load_or_create_signer(&settings.data_dir)?.verifier()
+                }
+            };
+            let store = open_store(&settings).await?;
+            let report = audit::verify(&store, &verifier, &settings.ledger_origin, &tenant).await?;
+            store.close().await;
+            match report.failure {
+                None => {
+                    println!(
+                        "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified",
+                        report.tenants, report.leaves, report.checkpoints
+                    );
+                    Ok(0)
+                }
+                Some(failure) => {
+                    println!("FAIL: {failure}");
+                    Ok(1)
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("meshos: error: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}

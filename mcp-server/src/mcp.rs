@@ -1,0 +1,379 @@
+//! The MCP surface: five tools, three resources and the `self_check` prompt, over any rmcp
+//! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use meshos_carbon::{RouteDecision, RouteRequest};
+use meshos_types::Principal;
+use rmcp::handler::server::router::prompt::PromptRouter;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::{Json, Parameters};
+use rmcp::model::{
+    ListResourceTemplatesResult, ListResourcesResult, PaginatedRequestParams, PromptMessage,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, Role as PromptRole, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{
+    ErrorData as McpError, RoleServer, ServerHandler, prompt, prompt_handler, prompt_router, tool,
+    tool_handler, tool_router,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::checked::Checked;
+use crate::mesh::{
+    EventInput, EvidenceFetchInput, EvidenceFetchOutput, Mesh, MeshError, PolicyCheckInput,
+    PolicyCheckOutput, RecordedEvent, TrustScoreInput, TrustScoreOutput,
+};
+
+#[derive(Clone)]
+pub struct MeshMcp {
+    mesh: Arc<Mesh>,
+    /// Set for stdio, where the token is given once at start; HTTP resolves it per request.
+    fixed_principal: Option<Principal>,
+    tool_router: ToolRouter<Self>,
+    prompt_router: PromptRouter<Self>,
+}
+
+/// Arguments of the `self_check` prompt.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SelfCheckArgs {
+    /// Your agent id.
+    pub agent_id: Option<String>,
+    /// The action you are about to take.
+    pub action: Option<String>,
+}
+
+type ToolResult<T> = Result<Json<T>, String>;
+
+impl MeshMcp {
+    fn principal(&self, ctx: &RequestContext<RoleServer>) -> Result<Principal, String> {
+        if let Some(p) = &self.fixed_principal {
+            return Ok(p.clone());
+        }
+        ctx.extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>())
+            .cloned()
+            .ok_or_else(|| "unauthenticated: send Authorization: Bearer <token>".to_string())
+    }
+
+    /// Runs one tool call: resolves the caller, unwraps checked arguments, times and counts it.
+    async fn run<I, O, F, Fut>(
+        &self,
+        tool: &str,
+        ctx: &RequestContext<RoleServer>,
+        args: Checked<I>,
+        work: F,
+    ) -> ToolResult<O>
+    where
+        F: FnOnce(Arc<Mesh>, Principal, I) -> Fut,
+        Fut: Future<Output = Result<O, MeshError>>,
+    {
+        let started = Instant::now();
+        let result = async {
+            let principal = self.principal(ctx)?;
+            let input = args.0?;
+            work(self.mesh.clone(), principal, input)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        self.mesh
+            .metrics
+            .record_tool(tool, result.is_ok(), started.elapsed().as_secs_f64());
+        if let Err(message) = &result {
+            tracing::info!(tool, %message, "tool call rejected");
+        }
+        result.map(Json)
+    }
+}
+
+/// Wraps the one event of `record_event` for the batch path.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, JsonSchema)]
+pub struct RecordEventOutput {
+    #[serde(flatten)]
+    pub event: RecordedEvent,
+}
+
+#[tool_router]
+impl MeshMcp {
+    pub fn new(mesh: Arc<Mesh>, fixed_principal: Option<Principal>) -> Self {
+        Self {
+            mesh,
+            fixed_principal,
+            tool_router: Self::tool_router(),
+            prompt_router: Self::prompt_router(),
+        }
+    }
+
+    #[tool(
+        description = "Record what an agent did (after acting). Stored durably and appended to the \
+                       evidence ledger before the reply; feeds the agent's trust score.",
+        annotations(
+            title = "Record event",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn record_event(
+        &self,
+        Parameters(args): Parameters<Checked<EventInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult<RecordEventOutput> {
+        self.run("record_event", &ctx, args, |mesh, p, input| async move {
+            let mut recorded = mesh.record_events(&p, vec![input], false).await?;
+            recorded
+                .pop()
+                .map(|event| RecordEventOutput { event })
+                .ok_or_else(|| MeshError::Internal("event was not recorded".into()))
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Ask before acting: may this agent take this action with this content, model, \
+                       tool and region? Returns allow, deny, redact (use redacted_content) or \
+                       require_approval, with the deciding policies, content findings and obligations. \
+                       Every decision is stored and appended to the evidence ledger.",
+        annotations(
+            title = "Policy check",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn policy_check(
+        &self,
+        Parameters(args): Parameters<Checked<PolicyCheckInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult<PolicyCheckOutput> {
+        self.run("policy_check", &ctx, args, |mesh, p, input| async move {
+            mesh.policy_check(&p, input).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "The live trust score (0-100) of an agent with its components (policy adherence, \
+                       agent reputation, response integrity, risk exposure), SLA status and an \
+                       explanation of each component.",
+        annotations(
+            title = "Trust score",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn trust_score(
+        &self,
+        Parameters(args): Parameters<Checked<TrustScoreInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult<TrustScoreOutput> {
+        self.run("trust_score", &ctx, args, |mesh, p, input| async move {
+            mesh.trust_score(&p, &input.agent_id).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Tamper-evident proof of what happened: stored decisions/events with their RFC 6962 \
+                       ledger index, leaf hash and inclusion proof, plus the Ed25519-signed checkpoint \
+                       (C2SP tlog-checkpoint). Give exactly one of decision_id, event_id or agent_id.",
+        annotations(
+            title = "Evidence fetch",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn evidence_fetch(
+        &self,
+        Parameters(args): Parameters<Checked<EvidenceFetchInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult<EvidenceFetchOutput> {
+        self.run("evidence_fetch", &ctx, args, |mesh, p, input| async move {
+            mesh.evidence_fetch(&p, input).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Where should this model call run? Ranks the regions offering the model by cost, \
+                       grid carbon (gCO2e, annual-average signal) and latency under residency and \
+                       latency limits; returns the choice, the Pareto set and the trade-off against the \
+                       cheapest feasible option.",
+        annotations(
+            title = "Carbon-aware route",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn carbon_route(
+        &self,
+        Parameters(args): Parameters<Checked<RouteRequest>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> ToolResult<RouteDecision> {
+        self.run("carbon_route", &ctx, args, |mesh, _p, input| async move {
+            mesh.carbon_route(input)
+        })
+        .await
+    }
+}
+
+#[prompt_router]
+impl MeshMcp {
+    /// How an agent should use Mesh OS around every action.
+    #[prompt(
+        name = "self_check",
+        description = "Instructions for an agent: check policy before acting, honour the decision, \
+                       record what happened, and watch its trust score."
+    )]
+    async fn self_check(&self, Parameters(args): Parameters<SelfCheckArgs>) -> Vec<PromptMessage> {
+        let agent = args.agent_id.unwrap_or_else(|| "<your agent id>".into());
+        let action = args.action.unwrap_or_else(|| "<the action>".into());
+        vec![PromptMessage::new_text(
+            PromptRole::User,
+            format!(
+                "You are agent `{agent}` and are governed by Mesh OS. Before you take the action \
+                 `{action}`:\n\
+                 1. Call `policy_check` with agent_id, action, and the content, model, tool and region \
+                 you will use.\n\
+                 2. Obey the decision: `deny` - do not act, tell the user why (quote the reasons); \
+                 `redact` - act only with `redacted_content` instead of the original; \
+                 `require_approval` - stop and ask an operator, quoting decision_id; `allow` - proceed.\n\
+                 3. After acting, call `record_event` with the outcome (`ok`, `error` or `violation`), \
+                 latency, tokens and cost.\n\
+                 4. If unsure whether you are trusted for a sensitive step, call `trust_score`; if its \
+                 `sla.breached` is true, ask for human review first.\n\
+                 5. When asked to prove what you did, call `evidence_fetch` with the decision_id."
+            ),
+        )]
+    }
+}
+
+const CHECKPOINT_URI: &str = "evidence://checkpoint";
+const BUNDLE_URI: &str = "policy://bundle";
+const TRUST_PREFIX: &str = "trust://agents/";
+
+fn json_contents(
+    uri: &str,
+    value: &impl serde::Serialize,
+) -> Result<ReadResourceResponse, McpError> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ])
+    .into())
+}
+
+#[tool_handler(router = self.tool_router)]
+#[prompt_handler(router = self.prompt_router)]
+impl ServerHandler for MeshMcp {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_prompts()
+                .build(),
+        )
+        .with_server_info(rmcp::model::Implementation::new(
+            "meshos",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(
+            "Mesh OS governs AI agents. Call policy_check before acting and record_event after; \
+             trust_score explains how trusted an agent is; evidence_fetch proves what happened; \
+             carbon_route picks where a model call should run. See the self_check prompt.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(vec![
+            Resource::new(CHECKPOINT_URI, "evidence-checkpoint")
+                .with_description("The latest signed checkpoint of your tenant's evidence ledger")
+                .with_mime_type("application/json"),
+            Resource::new(BUNDLE_URI, "policy-bundle")
+                .with_description("The policy bundle in force: version, policy ids and sources")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new("trust://agents/{agent_id}", "agent-trust")
+                .with_description("The live trust score of an agent, with its components")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let principal = self
+            .principal(&ctx)
+            .map_err(|m| McpError::invalid_request(m, None))?;
+        let uri = request.uri.as_str();
+        let to_mcp = |e: MeshError| match e {
+            MeshError::NotFound(m) => McpError::resource_not_found(m, None),
+            MeshError::Invalid { .. } | MeshError::Forbidden(_) => {
+                McpError::invalid_params(e.to_string(), None)
+            }
+            other => McpError::internal_error(other.to_string(), None),
+        };
+        if uri == CHECKPOINT_URI {
+            let store = &self.mesh.store;
+            let size = store
+                .ledger_size(&principal.tenant)
+                .await
+                .map_err(|e| to_mcp(e.into()))?;
+            let leaves = store
+                .ledger_leaf_hashes(&principal.tenant, size)
+                .await
+                .map_err(|e| to_mcp(e.into()))?;
+            let cp = self
+                .mesh
+                .checkpoint_for(&principal.tenant, &leaves)
+                .await
+                .map_err(to_mcp)?;
+            json_contents(uri, &self.mesh.checkpoint_output(&cp))
+        } else if uri == BUNDLE_URI {
+            json_contents(uri, &self.mesh.bundle_summary())
+        } else if let Some(agent) = uri.strip_prefix(TRUST_PREFIX) {
+            let score = self
+                .mesh
+                .trust_score(&principal, agent)
+                .await
+                .map_err(to_mcp)?;
+            json_contents(uri, &score)
+        } else {
+            Err(McpError::resource_not_found(
+                format!(
+                    "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI} or {TRUST_PREFIX}{{agent_id}}"
+                ),
+                None,
+            ))
+        }
+    }
+}

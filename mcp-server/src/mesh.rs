@@ -1,0 +1,696 @@
+//! The Mesh OS service core: what each tool and REST endpoint does, as plain async functions
+//! over a `Principal` and typed inputs. Transports (MCP, REST) are thin wrappers around these.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
+use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
+use meshos_policy::{Bundle, CheckRequest, Detectors, evaluate};
+use meshos_store::{Store, StoreError, StoredCheckpoint};
+use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
+use meshos_types::{
+    DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Principal, Reason,
+    Verdict, new_id, now_ms, rfc3339_ms, validate_id,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::metrics::Metrics;
+
+/// An error a caller should see, with what was wrong and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+fn invalid(field: impl Into<String>, message: impl Into<String>) -> MeshError {
+    MeshError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn check_id(field: &'static str, value: &str) -> Result<(), MeshError> {
+    validate_id(field, value)
+        .map_err(|e| invalid(field, format!("{}; expected {}", e.problem, e.expected)))
+}
+
+fn check_optional_id(field: &'static str, value: &Option<String>) -> Result<(), MeshError> {
+    value.as_deref().map_or(Ok(()), |v| check_id(field, v))
+}
+
+/// Limits applied to caller input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_content_bytes: usize,
+    pub max_batch_events: usize,
+}
+
+/// Everything a request handler needs; shared by all transports.
+pub struct Mesh {
+    pub store: Store,
+    pub bundle: Arc<Bundle>,
+    pub detectors: Detectors,
+    pub dataset: Dataset,
+    pub signer: NoteSigner,
+    pub ledger_origin: String,
+    pub content_key: [u8; 32],
+    pub limits: Limits,
+    pub trust_params: TrustParams,
+    pub metrics: Metrics,
+}
+
+// ---- inputs and outputs ---------------------------------------------------------------
+
+/// One thing an agent did.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// The agent that acted (1-128 chars: letters, digits, `._-:@/`).
+    pub agent_id: String,
+    /// What kind of thing happened, e.g. `tool_call`, `llm_call`, `output_validation`, `eval`.
+    pub kind: String,
+    /// `ok`, `error` or `violation` (the action broke a rule).
+    pub outcome: Outcome,
+    /// Wall-clock latency of the action in milliseconds.
+    #[serde(default)]
+    pub latency_ms: Option<f64>,
+    /// Prompt tokens used.
+    #[serde(default)]
+    pub input_tokens: Option<i64>,
+    /// Completion tokens used.
+    #[serde(default)]
+    pub output_tokens: Option<i64>,
+    /// Cost of the action in US dollars.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
+    /// Model used, if any.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Tool used, if any.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// Cloud region where it ran, if known (e.g. `aws:eu-west-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Any other attributes, kept as given (a JSON object).
+    #[serde(default)]
+    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RecordedEvent {
+    /// Identifier of the stored event.
+    pub event_id: String,
+    /// Position of the event in the tenant's evidence ledger.
+    pub ledger_index: u64,
+    /// When the event was stored (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// May this agent take this action?
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCheckInput {
+    /// The agent about to act.
+    pub agent_id: String,
+    /// The action it is about to take, e.g. `email.send`, `db.query`, `payments.transfer`.
+    pub action: String,
+    /// Text the action sends or processes (prompt, message body…); scanned for personal data,
+    /// secrets and other sensitive content. Never stored: only a keyed hash is kept.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Model the action will call, e.g. `gpt-4o-mini`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Tool the action will invoke.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// Cloud region where the action runs or where data goes (an id from the region catalogue,
+    /// e.g. `aws:eu-west-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyCheckOutput {
+    /// Identifier of the stored decision; pass it to `evidence_fetch` for proof.
+    pub decision_id: String,
+    /// `allow`, `deny`, `redact` (proceed with `redacted_content`) or `require_approval`.
+    pub decision: Verdict,
+    /// The policies that decided, and why.
+    pub reasons: Vec<Reason>,
+    /// Sensitive content found, with UTF-8 byte offsets into `content`.
+    pub findings: Vec<Finding>,
+    /// What the caller must do (e.g. redact, obtain approval).
+    pub obligations: Vec<Obligation>,
+    /// The content with every finding masked, when the decision is `redact`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted_content: Option<String>,
+    /// Digest of the policy bundle that decided.
+    pub bundle_version: String,
+    /// Position of the decision in the tenant's evidence ledger.
+    pub ledger_index: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TrustScoreInput {
+    /// The agent whose trust score to compute.
+    pub agent_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct TrustScoreOutput {
+    pub agent_id: String,
+    /// TS = 100 × (PA × AR × RI) / RE, clamped to 0–100.
+    pub score: f64,
+    pub components: meshos_trust::Components,
+    pub sla: meshos_trust::Sla,
+    /// The observations the score rests on.
+    pub basis: meshos_trust::Basis,
+    /// Why each component has its value.
+    pub explanation: Vec<String>,
+    /// Time of the newest observation behind the score (RFC 3339).
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EvidenceFetchInput {
+    /// Fetch the evidence of one policy decision.
+    #[serde(default)]
+    pub decision_id: Option<String>,
+    /// Fetch the evidence of one recorded event.
+    #[serde(default)]
+    pub event_id: Option<String>,
+    /// Fetch the most recent decisions and events of an agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// With `agent_id`: how many records (1-200, default 20).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceRecord {
+    /// Position in the tenant's ledger.
+    pub ledger_index: u64,
+    /// `decision` or `event`.
+    pub record_type: String,
+    pub record_id: String,
+    /// RFC 6962 leaf hash (hex) of the record's canonical bytes.
+    pub leaf_hash: String,
+    /// The record as stored.
+    pub record: serde_json::Value,
+    /// Audit path from the leaf to the checkpoint's root.
+    pub inclusion_proof: InclusionProof,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct CheckpointOutput {
+    /// C2SP tlog-checkpoint signed with Ed25519 in the signed-note format.
+    pub text: String,
+    /// Log origin (first line of the checkpoint).
+    pub origin: String,
+    /// Number of leaves the checkpoint commits to.
+    pub size: u64,
+    /// Merkle root (hex).
+    pub root_hash: String,
+    /// Verifier key of the signer (Go `sumdb/note` format).
+    pub verifier_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct EvidenceFetchOutput {
+    pub records: Vec<EvidenceRecord>,
+    pub checkpoint: CheckpointOutput,
+}
+
+// ---- operations ------------------------------------------------------------------------
+
+fn ensure_object(
+    attributes: Option<serde_json::Map<String, serde_json::Value>>,
+) -> serde_json::Value {
+    serde_json::Value::Object(attributes.unwrap_or_default())
+}
+
+fn check_non_negative(field: String, value: Option<f64>) -> Result<(), MeshError> {
+    match value {
+        Some(v) if !v.is_finite() || v < 0.0 => Err(invalid(
+            field,
+            format!("{v} is not allowed; expected a finite number ≥ 0"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Mesh {
+    fn validate_event(&self, i: usize, ev: &EventInput, batch: bool) -> Result<(), MeshError> {
+        let at = |f: &str| {
+            if batch {
+                format!("events[{i}].{f}")
+            } else {
+                f.to_string()
+            }
+        };
+        validate_id("agent_id", &ev.agent_id).map_err(|e| {
+            invalid(
+                at("agent_id"),
+                format!("{}; expected {}", e.problem, e.expected),
+            )
+        })?;
+        if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+            return Err(invalid(
+                at("kind"),
+                "expected 1-128 characters, e.g. `tool_call`",
+            ));
+        }
+        check_non_negative(at("latency_ms"), ev.latency_ms)?;
+        check_non_negative(at("cost_usd"), ev.cost_usd)?;
+        for (name, v) in [
+            ("input_tokens", ev.input_tokens),
+            ("output_tokens", ev.output_tokens),
+        ] {
+            if v.is_some_and(|n| n < 0) {
+                return Err(invalid(at(name), "expected a whole number ≥ 0"));
+            }
+        }
+        for (name, v) in [
+            ("model", &ev.model),
+            ("tool", &ev.tool),
+            ("region", &ev.region),
+        ] {
+            if let Some(v) = v {
+                validate_id("id", v).map_err(|e| {
+                    invalid(at(name), format!("{}; expected {}", e.problem, e.expected))
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates and durably stores a batch of events: all or none.
+    pub async fn record_events(
+        &self,
+        principal: &Principal,
+        inputs: Vec<EventInput>,
+        batch: bool,
+    ) -> Result<Vec<RecordedEvent>, MeshError> {
+        if inputs.is_empty() {
+            return Err(invalid("events", "expected at least one event"));
+        }
+        if inputs.len() > self.limits.max_batch_events {
+            return Err(invalid(
+                "events",
+                format!(
+                    "{} events in one batch; expected at most {}",
+                    inputs.len(),
+                    self.limits.max_batch_events
+                ),
+            ));
+        }
+        for (i, ev) in inputs.iter().enumerate() {
+            self.validate_event(i, ev, batch)?;
+            principal
+                .may_act_for(&ev.agent_id, "record events")
+                .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        }
+        let at = now_ms();
+        let records: Vec<EventRecord> = inputs
+            .into_iter()
+            .map(|ev| EventRecord {
+                id: new_id("evt"),
+                tenant: principal.tenant.clone(),
+                agent_id: ev.agent_id,
+                kind: ev.kind,
+                outcome: ev.outcome,
+                latency_ms: ev.latency_ms,
+                input_tokens: ev.input_tokens,
+                output_tokens: ev.output_tokens,
+                cost_usd: ev.cost_usd,
+                model: ev.model,
+                tool: ev.tool,
+                region: ev.region,
+                attributes: ensure_object(ev.attributes),
+                created_at_ms: at,
+            })
+            .collect();
+        let indexes = self.store.append_events(&records).await?;
+        self.metrics.events_ingested.inc_by(records.len() as u64);
+        Ok(records
+            .iter()
+            .zip(indexes)
+            .map(|(r, ledger_index)| RecordedEvent {
+                event_id: r.id.clone(),
+                ledger_index,
+                recorded_at: rfc3339_ms(r.created_at_ms),
+            })
+            .collect())
+    }
+
+    pub async fn policy_check(
+        &self,
+        principal: &Principal,
+        input: PolicyCheckInput,
+    ) -> Result<PolicyCheckOutput, MeshError> {
+        check_id("agent_id", &input.agent_id)?;
+        check_id("action", &input.action)?;
+        check_optional_id("model", &input.model)?;
+        check_optional_id("tool", &input.tool)?;
+        if let Some(content) = &input.content
+            && content.len() > self.limits.max_content_bytes
+        {
+            return Err(invalid(
+                "content",
+                format!(
+                    "{} bytes is over the limit; expected at most {} bytes",
+                    content.len(),
+                    self.limits.max_content_bytes
+                ),
+            ));
+        }
+        let region_jurisdictions = match &input.region {
+            None => Vec::new(),
+            Some(region) => match self.dataset.region(region) {
+                Some(r) => r.jurisdiction.clone(),
+                None => {
+                    return Err(invalid(
+                        "region",
+                        format!(
+                            "unknown region {region:?}; expected one of: {}",
+                            self.dataset.region_ids().join(", ")
+                        ),
+                    ));
+                }
+            },
+        };
+        principal
+            .may_act_for(&input.agent_id, "request policy decisions")
+            .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+
+        let evaluation = evaluate(
+            &self.bundle,
+            &self.detectors,
+            &CheckRequest {
+                tenant: &principal.tenant,
+                agent_id: &input.agent_id,
+                action: &input.action,
+                content: input.content.as_deref(),
+                model: input.model.as_deref(),
+                tool: input.tool.as_deref(),
+                region: input.region.as_deref(),
+                region_jurisdictions,
+            },
+        );
+        let record = DecisionRecord {
+            id: new_id("dec"),
+            tenant: principal.tenant.clone(),
+            agent_id: input.agent_id,
+            action: input.action,
+            model: input.model,
+            tool: input.tool,
+            region: input.region,
+            content_hmac: input.content.as_deref().map(|c| self.content_hmac(c)),
+            decision: evaluation.decision,
+            reasons: evaluation.reasons,
+            findings: evaluation.findings,
+            obligations: evaluation.obligations,
+            bundle_version: evaluation.bundle_version,
+            created_at_ms: now_ms(),
+        };
+        let ledger_index = self.store.append_decision(&record).await?;
+        self.metrics.record_decision(record.decision);
+        Ok(PolicyCheckOutput {
+            decision_id: record.id,
+            decision: record.decision,
+            reasons: record.reasons,
+            findings: record.findings,
+            obligations: record.obligations,
+            redacted_content: evaluation.redacted_content,
+            bundle_version: record.bundle_version,
+            ledger_index,
+        })
+    }
+
+    /// Keyed hash of submitted content: lets an auditor confirm what was checked without the
+    /// ledger ever holding the text itself.
+    fn content_hmac(&self, content: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = match Hmac::<sha2::Sha256>::new_from_slice(&self.content_key) {
+            Ok(m) => m,
+            // HMAC accepts keys of any length; this arm cannot be reached with a 32-byte key.
+            Err(_) => return String::new(),
+        };
+        mac.update(content.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    pub async fn trust_score(
+        &self,
+        principal: &Principal,
+        agent_id: &str,
+    ) -> Result<TrustScoreOutput, MeshError> {
+        check_id("agent_id", agent_id)?;
+        principal
+            .may_read_agent(agent_id)
+            .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        if !self.store.agent_known(&principal.tenant, agent_id).await? {
+            return Err(MeshError::NotFound(format!(
+                "unknown agent_id {agent_id:?}: this tenant has no events or decisions for it; \
+                 expected an agent that has called record_event or policy_check"
+            )));
+        }
+        const WINDOW: u32 = 1000;
+        let decisions = self
+            .store
+            .recent_decisions(&principal.tenant, agent_id, WINDOW)
+            .await?;
+        let events = self
+            .store
+            .recent_events(&principal.tenant, agent_id, WINDOW)
+            .await?;
+        let newest = decisions
+            .iter()
+            .map(|(d, _)| d.created_at_ms)
+            .chain(events.iter().map(|(e, _)| e.created_at_ms))
+            .max()
+            .unwrap_or_else(now_ms);
+        let inputs = TrustInputs {
+            decisions: decisions
+                .into_iter()
+                .map(|(d, _)| DecisionSample {
+                    at_ms: d.created_at_ms,
+                    verdict: d.decision,
+                    finding_kinds: d.findings.into_iter().map(|f| f.entity).collect(),
+                })
+                .collect(),
+            events: events
+                .into_iter()
+                .map(|(e, _)| EventSample {
+                    at_ms: e.created_at_ms,
+                    kind: e.kind,
+                    outcome: e.outcome,
+                })
+                .collect(),
+            open_incidents: 0,
+            now_ms: now_ms(),
+        };
+        let t = meshos_trust::compute(&inputs, &self.trust_params);
+        Ok(TrustScoreOutput {
+            agent_id: agent_id.to_string(),
+            score: t.score,
+            components: t.components,
+            sla: t.sla,
+            basis: t.basis,
+            explanation: t.explanation,
+            updated_at: rfc3339_ms(newest),
+        })
+    }
+
+    pub async fn evidence_fetch(
+        &self,
+        principal: &Principal,
+        input: EvidenceFetchInput,
+    ) -> Result<EvidenceFetchOutput, MeshError> {
+        let tenant = &principal.tenant;
+        let selectors = [&input.decision_id, &input.event_id, &input.agent_id]
+            .iter()
+            .filter(|s| s.is_some())
+            .count();
+        if selectors != 1 {
+            return Err(invalid(
+                "decision_id|event_id|agent_id",
+                "expected exactly one of decision_id, event_id or agent_id",
+            ));
+        }
+        let mut records: Vec<(LedgerRecord, u64)> = Vec::new();
+        if let Some(id) = &input.decision_id {
+            check_id("decision_id", id)?;
+            let (d, idx) = self.store.decision(tenant, id).await?.ok_or_else(|| {
+                MeshError::NotFound(format!(
+                    "no decision with decision_id {id:?} in this tenant"
+                ))
+            })?;
+            principal
+                .may_read_agent(&d.agent_id)
+                .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+            records.push((LedgerRecord::Decision(d), idx));
+        } else if let Some(id) = &input.event_id {
+            check_id("event_id", id)?;
+            let (e, idx) = self.store.event(tenant, id).await?.ok_or_else(|| {
+                MeshError::NotFound(format!("no event with event_id {id:?} in this tenant"))
+            })?;
+            principal
+                .may_read_agent(&e.agent_id)
+                .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+            records.push((LedgerRecord::Event(e), idx));
+        } else if let Some(agent) = &input.agent_id {
+            check_id("agent_id", agent)?;
+            principal
+                .may_read_agent(agent)
+                .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+            let limit = input.limit.unwrap_or(20);
+            if !(1..=200).contains(&limit) {
+                return Err(invalid("limit", format!("{limit}; expected 1-200")));
+            }
+            if !self.store.agent_known(tenant, agent).await? {
+                return Err(MeshError::NotFound(format!(
+                    "unknown agent_id {agent:?}: no events or decisions in this tenant"
+                )));
+            }
+            for (d, i) in self.store.recent_decisions(tenant, agent, limit).await? {
+                records.push((LedgerRecord::Decision(d), i));
+            }
+            for (e, i) in self.store.recent_events(tenant, agent, limit).await? {
+                records.push((LedgerRecord::Event(e), i));
+            }
+            records.sort_by(|a, b| b.1.cmp(&a.1));
+            records.truncate(limit as usize);
+        }
+
+        // The records were committed before we read the size, so the checkpoint covers them.
+        let size = self.store.ledger_size(tenant).await?;
+        let leaves = self.store.ledger_leaf_hashes(tenant, size).await?;
+        let checkpoint = self.checkpoint_for(tenant, &leaves).await?;
+        let mut out = Vec::with_capacity(records.len());
+        for (record, index) in records {
+            let proof = InclusionProof::build(&leaves, index).map_err(|e| {
+                MeshError::Internal(format!("inclusion proof for index {index}: {e}"))
+            })?;
+            out.push(EvidenceRecord {
+                ledger_index: index,
+                record_type: record.kind().to_string(),
+                record_id: record.id().to_string(),
+                leaf_hash: proof.leaf_hash.clone(),
+                record: record_json(&record),
+                inclusion_proof: proof,
+            });
+        }
+        Ok(EvidenceFetchOutput {
+            records: out,
+            checkpoint: self.checkpoint_output(&checkpoint),
+        })
+    }
+
+    pub fn origin_for(&self, tenant: &str) -> String {
+        format!("{}/{}", self.ledger_origin, tenant)
+    }
+
+    /// The signed checkpoint for exactly these leaves, signing and storing it if it is new.
+    pub async fn checkpoint_for(
+        &self,
+        tenant: &str,
+        leaves: &[meshos_evidence::Hash],
+    ) -> Result<StoredCheckpoint, MeshError> {
+        let size = leaves.len() as u64;
+        if let Some(latest) = self.store.latest_checkpoint(tenant).await?
+            && latest.size == size
+        {
+            return Ok(latest);
+        }
+        let cp = Checkpoint {
+            origin: self.origin_for(tenant),
+            size,
+            root: tree_root(leaves),
+        };
+        let note = self
+            .signer
+            .sign_checkpoint(&cp)
+            .map_err(|e| MeshError::Internal(format!("signing checkpoint: {e}")))?;
+        let stored = StoredCheckpoint {
+            tenant: tenant.to_string(),
+            size,
+            root: cp.root,
+            note,
+            created_at_ms: now_ms(),
+        };
+        self.store.save_checkpoint(&stored).await?;
+        Ok(stored)
+    }
+
+    /// Signs a checkpoint for every tenant whose log grew since its last one.
+    pub async fn refresh_checkpoints(&self) -> Result<usize, MeshError> {
+        let mut signed = 0;
+        for tenant in self.store.ledger_tenants().await? {
+            let size = self.store.ledger_size(&tenant).await?;
+            let latest = self.store.latest_checkpoint(&tenant).await?.map(|c| c.size);
+            if latest == Some(size) {
+                continue;
+            }
+            let leaves = self.store.ledger_leaf_hashes(&tenant, size).await?;
+            self.checkpoint_for(&tenant, &leaves).await?;
+            signed += 1;
+        }
+        Ok(signed)
+    }
+
+    pub fn checkpoint_output(&self, cp: &StoredCheckpoint) -> CheckpointOutput {
+        CheckpointOutput {
+            text: cp.note.clone(),
+            origin: self.origin_for(&cp.tenant),
+            size: cp.size,
+            root_hash: hash_to_hex(&cp.root),
+            verifier_key: self.signer.verifier_key(),
+        }
+    }
+
+    pub fn carbon_route(&self, req: RouteRequest) -> Result<RouteDecision, MeshError> {
+        meshos_carbon::route(&self.dataset, &req).map_err(|e| match e {
+            CarbonError::UnknownModel { .. } => invalid("model", e.to_string()),
+            CarbonError::UnknownResidency { .. } => invalid("residency", e.to_string()),
+            CarbonError::InvalidRequest { ref field, .. } => invalid(field.clone(), e.to_string()),
+            CarbonError::NoFeasibleOption { .. } => MeshError::NotFound(e.to_string()),
+            CarbonError::InvalidDataset(_) => MeshError::Internal(e.to_string()),
+        })
+    }
+
+    /// A summary of the loaded policy bundle, for the `policy://bundle` resource.
+    pub fn bundle_summary(&self) -> serde_json::Value {
+        let files: HashMap<&str, &str> = self
+            .bundle
+            .files()
+            .iter()
+            .map(|f| (f.name.as_str(), f.text.as_str()))
+            .collect();
+        serde_json::json!({
+            "version": self.bundle.version(),
+            "policies": self.bundle.policy_ids(),
+            "files": files,
+        })
+    }
+}
+
+fn record_json(record: &LedgerRecord) -> serde_json::Value {
+    serde_json::to_value(record).unwrap_or(serde_json::Value::Null)
+}

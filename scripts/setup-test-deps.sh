@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# Install what the test suite needs, idempotently and without questions:
+#   - PostgreSQL server (Debian package) for the store's tests and the e2e Postgres test,
+#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite),
+#   - the MCP Inspector CLI from npm (a second, independent MCP client).
+#
+# Works as root on a fresh Debian 12 machine. Run it again any time: it only installs what is missing.
+#
+# Environment:
+#   MESHOS_VENV      venv directory          (default: $HOME/.cache/meshos-venv)
+#   MESHOS_NODE_DIR  npm prefix for the CLI  (default: $HOME/.cache/meshos-node)
+set -euo pipefail
+
+# Pinned versions (checked against the registries; bump together with the e2e suite).
+MCP_PY_VERSION="2.3.0"
+PYTEST_VERSION="9.2.0"
+INSPECTOR_VERSION="2.12.0"
+
+VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
+NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"
+
+log() { printf '[setup-test-deps] %s\n' "$*" >&2; }
+
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=0
+apt_install() {
+    if [ "$(id -u)" -ne 0 ]; then
+        log "need to install Debian packages ($*) but not running as root"
+        exit 1
+    fi
+    if [ "$APT_UPDATED" -eq 0 ]; then
+        log "apt-get update"
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- PostgreSQL server ---------------------------------------------------------------------------
+# The server binaries of the Debian package live in /usr/lib/postgresql/<ver>/bin.
+pg_bin_dir() {
+    local d
+    d="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)"
+    if [ -n "$d" ] && [ -x "$d/postgres" ] && [ -x "$d/initdb" ] && [ -x "$d/pg_ctl" ]; then
+        printf '%s\n' "$d"
+    fi
+}
+if [ -z "$(pg_bin_dir)" ]; then
+    apt_install postgresql
+    # Debian's package creates and starts a system cluster on 5432; the tests use their own
+    # throwaway cluster (scripts/pg-start.sh), so the system one is left alone.
+fi
+if [ -z "$(pg_bin_dir)" ]; then
+    log "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin after install"
+    exit 1
+fi
+log "PostgreSQL: $("$(pg_bin_dir)/postgres" --version)"
+
+# --- Python venv ---------------------------------------------------------------------------------
+PYTHON="${PYTHON:-python3}"
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+    apt_install python3 python3-venv
+    PYTHON=python3
+fi
+PY_STAMP="$VENV/.meshos-pins"
+PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION"
+if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
+    "$VENV/bin/python" -c 'import mcp, pytest' >/dev/null 2>&1; then
+    log "venv $VENV up to date ($PY_PINS)"
+else
+    if [ ! -x "$VENV/bin/python" ]; then
+        if ! "$PYTHON" -m venv "$VENV" >/dev/null 2>&1; then
+            # Debian's python3 ships venv (and ensurepip) in a separate package.
+            rm -rf "$VENV"
+            apt_install python3-venv
+            "$PYTHON" -m venv "$VENV"
+        fi
+    fi
+    log "pip install $PY_PINS into $VENV"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PY_PINS
+    printf '%s' "$PY_PINS" >"$PY_STAMP"
+fi
+"$VENV/bin/python" -c 'import mcp, pytest; from mcp import Client' >/dev/null
+
+# --- MCP Inspector CLI ---------------------------------------------------------------------------
+if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+    apt_install nodejs npm
+fi
+INSPECTOR_PKG_JSON="$NODE_DIR/node_modules/@modelcontextprotocol/inspector/package.json"
+installed_inspector=""
+if [ -f "$INSPECTOR_PKG_JSON" ]; then
+    installed_inspector="$(node -p "require('$INSPECTOR_PKG_JSON').version" 2>/dev/null || true)"
+fi
+if [ "$installed_inspector" = "$INSPECTOR_VERSION" ] && [ -x "$NODE_DIR/node_modules/.bin/mcp-inspector" ]; then
+    log "MCP Inspector $INSPECTOR_VERSION already in $NODE_DIR"
+else
+    mkdir -p "$NODE_DIR"
+    log "npm install @modelcontextprotocol/inspector@$INSPECTOR_VERSION into $NODE_DIR"
+    # The package declares node >= 22.19; its CLI mode works on the machine's Node 20 (checked),
+    # so the engine warnings are expected. Its postinstall only matters in a source checkout.
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error \
+        "@modelcontextprotocol/inspector@$INSPECTOR_VERSION" >&2
+fi
+if ! "$NODE_DIR/node_modules/.bin/mcp-inspector" --cli --help >/dev/null 2>&1; then
+    log "the MCP Inspector CLI does not start: $NODE_DIR/node_modules/.bin/mcp-inspector --cli --help"
+    exit 1
+fi
+log "MCP Inspector CLI: $NODE_DIR/node_modules/.bin/mcp-inspector ($INSPECTOR_VERSION, node $(node --version))"
+log "done"

@@ -1,0 +1,656 @@
+//! Persistence for Mesh OS: tokens, events, policy decisions and the per-tenant evidence ledger.
+//!
+//! One code path over sqlx's `Any` driver serves both backends: SQLite in WAL mode (the embedded
+//! default, a file under the data directory) and PostgreSQL (scale-out). Each backend has its own
+//! migrations, run at connect. Every query is scoped by tenant: callers pass the tenant of the
+//! authenticated principal and nothing here reads across tenants except the auditor's
+//! `ledger_tenants`. This crate does no policy, trust or signing logic; it stores what it is
+//! given and appends ledger leaves in the same transaction as the records they cover, so an
+//! acknowledged record is always provable.
+
+use std::path::Path;
+use std::time::Duration;
+
+use meshos_evidence::{Hash, hash_from_hex, hash_to_hex, leaf_hash};
+use meshos_types::{DecisionRecord, EventRecord, LedgerRecord, Outcome, Principal, Role, Verdict};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// How long a caller waits for a database connection before getting an error instead of a hang.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database URL {url:?} is not supported; expected sqlite://PATH or postgres://…")]
+    UnsupportedUrl { url: String },
+    #[error("cannot open the database at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("database migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored row is corrupt ({what}): {detail}")]
+    Corrupt { what: String, detail: String },
+    #[error("record {id:?} already exists")]
+    Duplicate { id: String },
+}
+
+fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One ledger position: which record sits at `index` and the leaf hash recorded for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerEntry {
+    pub index: u64,
+    pub record_type: String,
+    pub record_id: String,
+    pub leaf_hash: Hash,
+    pub created_at_ms: i64,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    pub tenant: String,
+    pub size: u64,
+    pub root: Hash,
+    pub note: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// The SQLite URL of the embedded database inside a data directory.
+pub fn sqlite_url_for_data_dir(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("meshos.db").display())
+}
+
+/// Redacts the password of a database URL for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and runs its migrations.
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            });
+        };
+        let mut options = AnyPoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        if backend == Backend::Sqlite {
+            // One writer at a time is SQLite's model; WAL lets readers proceed meanwhile.
+            // synchronous=FULL makes every acknowledged commit survive power loss.
+            options = options.max_connections(8).after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = FULL").await?;
+                    conn.execute("PRAGMA busy_timeout = 5000").await?;
+                    conn.execute("PRAGMA foreign_keys = ON").await?;
+                    Ok(())
+                })
+            });
+        } else {
+            options = options.max_connections(16);
+        }
+        let pool = options
+            .connect(url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                url: redact_url(url),
+                source,
+            })?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Cheap liveness probe used by `/healthz`.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- tokens -------------------------------------------------------------------------
+
+    /// Stores a token by the SHA-256 of its secret.
+    pub async fn insert_token(
+        &self,
+        token_id: &str,
+        secret_sha256: &str,
+        tenant: &str,
+        role: Role,
+        agent_id: Option<&str>,
+        created_at_ms: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO tokens (id, secret_sha256, tenant, role, agent_id, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(token_id)
+        .bind(secret_sha256)
+        .bind(tenant)
+        .bind(role.as_str())
+        .bind(agent_id)
+        .bind(created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The principal whose token secret hashes to `secret_sha256`, if any.
+    pub async fn principal_by_secret_hash(
+        &self,
+        secret_sha256: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, tenant, role, agent_id FROM tokens WHERE secret_sha256 = $1")
+                .bind(secret_sha256)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else { return Ok(None) };
+        let role: String = row.try_get("role")?;
+        Ok(Some(Principal {
+            token_id: row.try_get("id")?,
+            tenant: row.try_get("tenant")?,
+            role: role.parse().map_err(|e| corrupt("tokens.role", e))?,
+            agent_id: row.try_get("agent_id")?,
+        }))
+    }
+
+    // ---- ledger appends -----------------------------------------------------------------
+
+    /// Stores events and appends one ledger leaf per event, all in one transaction.
+    /// Returns the ledger index of each event, in order.
+    pub async fn append_events(&self, events: &[EventRecord]) -> Result<Vec<u64>, StoreError> {
+        let mut indexes = Vec::with_capacity(events.len());
+        let mut tx = self.pool.begin().await?;
+        for ev in events {
+            let record = LedgerRecord::Event(ev.clone());
+            let index = next_ledger_index(&mut tx, &ev.tenant).await?;
+            let attributes = serde_json::to_string(&ev.attributes)
+                .map_err(|e| corrupt("event attributes", e))?;
+            let inserted = sqlx::query(
+                "INSERT INTO events (id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, \
+                 output_tokens, cost_usd, model, tool, region, attributes, created_at_ms, ledger_index) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+            )
+            .bind(&ev.id)
+            .bind(&ev.tenant)
+            .bind(&ev.agent_id)
+            .bind(&ev.kind)
+            .bind(ev.outcome.as_str())
+            .bind(ev.latency_ms)
+            .bind(ev.input_tokens)
+            .bind(ev.output_tokens)
+            .bind(ev.cost_usd)
+            .bind(&ev.model)
+            .bind(&ev.tool)
+            .bind(&ev.region)
+            .bind(attributes)
+            .bind(ev.created_at_ms)
+            .bind(index as i64)
+            .execute(&mut *tx)
+            .await;
+            map_duplicate(inserted, &ev.id)?;
+            insert_leaf(&mut tx, &ev.tenant, index, &record, ev.created_at_ms).await?;
+            indexes.push(index);
+        }
+        tx.commit().await?;
+        Ok(indexes)
+    }
+
+    /// Stores a decision and appends its ledger leaf in one transaction; returns the index.
+    pub async fn append_decision(&self, d: &DecisionRecord) -> Result<u64, StoreError> {
+        let record = LedgerRecord::Decision(d.clone());
+        let to_json = |what: &str, v: Result<String, serde_json::Error>| {
+            v.map_err(|e| corrupt(format!("decision {what}"), e))
+        };
+        let reasons = to_json("reasons", serde_json::to_string(&d.reasons))?;
+        let findings = to_json("findings", serde_json::to_string(&d.findings))?;
+        let obligations = to_json("obligations", serde_json::to_string(&d.obligations))?;
+        let mut tx = self.pool.begin().await?;
+        let index = next_ledger_index(&mut tx, &d.tenant).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO decisions (id, tenant, agent_id, action, model, tool, region, content_hmac, \
+             decision, reasons, findings, obligations, bundle_version, created_at_ms, ledger_index) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(&d.id)
+        .bind(&d.tenant)
+        .bind(&d.agent_id)
+        .bind(&d.action)
+        .bind(&d.model)
+        .bind(&d.tool)
+        .bind(&d.region)
+        .bind(&d.content_hmac)
+        .bind(d.decision.as_str())
+        .bind(reasons)
+        .bind(findings)
+        .bind(obligations)
+        .bind(&d.bundle_version)
+        .bind(d.created_at_ms)
+        .bind(index as i64)
+        .execute(&mut *tx)
+        .await;
+        map_duplicate(inserted, &d.id)?;
+        insert_leaf(&mut tx, &d.tenant, index, &record, d.created_at_ms).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    // ---- reads --------------------------------------------------------------------------
+
+    pub async fn decision(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(DecisionRecord, u64)>, StoreError> {
+        let row = sqlx::query(DECISION_SELECT_BY_ID)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| decision_from_row(&r)).transpose()
+    }
+
+    pub async fn event(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(EventRecord, u64)>, StoreError> {
+        let row = sqlx::query(EVENT_SELECT_BY_ID)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| event_from_row(&r)).transpose()
+    }
+
+    /// The agent's most recent decisions, newest first.
+    pub async fn recent_decisions(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(DecisionRecord, u64)>, StoreError> {
+        let rows = sqlx::query(DECISION_SELECT_BY_AGENT)
+            .bind(tenant)
+            .bind(agent_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+
+    /// The agent's most recent events, newest first.
+    pub async fn recent_events(
+        &self,
+        tenant: &str,
+        agent_id: &str,
+        limit: u32,
+    ) -> Result<Vec<(EventRecord, u64)>, StoreError> {
+        let rows = sqlx::query(EVENT_SELECT_BY_AGENT)
+            .bind(tenant)
+            .bind(agent_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Whether the tenant has seen any event or decision for this agent.
+    pub async fn agent_known(&self, tenant: &str, agent_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM events WHERE tenant = $1 AND agent_id = $2) \
+                  + (SELECT COUNT(*) FROM decisions WHERE tenant = $1 AND agent_id = $2) AS n",
+        )
+        .bind(tenant)
+        .bind(agent_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let n: i64 = row.try_get("n")?;
+        Ok(n > 0)
+    }
+
+    /// The record stored at a ledger position, re-read from its own table.
+    pub async fn ledger_record(
+        &self,
+        tenant: &str,
+        entry: &LedgerEntry,
+    ) -> Result<Option<LedgerRecord>, StoreError> {
+        Ok(match entry.record_type.as_str() {
+            "decision" => self
+                .decision(tenant, &entry.record_id)
+                .await?
+                .map(|(d, _)| LedgerRecord::Decision(d)),
+            "event" => self
+                .event(tenant, &entry.record_id)
+                .await?
+                .map(|(e, _)| LedgerRecord::Event(e)),
+            other => return Err(corrupt("ledger.record_type", other)),
+        })
+    }
+
+    // ---- ledger reads -------------------------------------------------------------------
+
+    /// Number of leaves in the tenant's log.
+    pub async fn ledger_size(&self, tenant: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT size FROM ledger_heads WHERE tenant = $1")
+            .bind(tenant)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(r.try_get::<i64, _>("size")? as u64),
+            None => Ok(0),
+        }
+    }
+
+    /// All ledger entries of a tenant with index in `[from, to)`, in order.
+    pub async fn ledger_entries(
+        &self,
+        tenant: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, record_type, record_id, leaf_hash, created_at_ms FROM ledger \
+             WHERE tenant = $1 AND idx >= $2 AND idx < $3 ORDER BY idx",
+        )
+        .bind(tenant)
+        .bind(from as i64)
+        .bind(to as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let leaf: String = r.try_get("leaf_hash")?;
+                Ok(LedgerEntry {
+                    index: r.try_get::<i64, _>("idx")? as u64,
+                    record_type: r.try_get("record_type")?,
+                    record_id: r.try_get("record_id")?,
+                    leaf_hash: hash_from_hex(&leaf).map_err(|e| corrupt("ledger.leaf_hash", e))?,
+                    created_at_ms: r.try_get("created_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The first `size` leaf hashes of a tenant's log, in order.
+    pub async fn ledger_leaf_hashes(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, leaf_hash FROM ledger WHERE tenant = $1 AND idx < $2 ORDER BY idx",
+        )
+        .bind(tenant)
+        .bind(size as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (expected, r) in rows.iter().enumerate() {
+            let idx: i64 = r.try_get("idx")?;
+            if idx as usize != expected {
+                return Err(corrupt(
+                    "ledger",
+                    format!(
+                        "tenant {tenant}: leaf {expected} is missing (next stored index is {idx})"
+                    ),
+                ));
+            }
+            let leaf: String = r.try_get("leaf_hash")?;
+            out.push(hash_from_hex(&leaf).map_err(|e| corrupt("ledger.leaf_hash", e))?);
+        }
+        Ok(out)
+    }
+
+    /// Every tenant that has a ledger (for whole-deployment verification).
+    pub async fn ledger_tenants(&self) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query("SELECT tenant FROM ledger_heads ORDER BY tenant")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("tenant").map_err(StoreError::from))
+            .collect()
+    }
+
+    // ---- checkpoints --------------------------------------------------------------------
+
+    /// Saves a signed checkpoint; saving the same size twice keeps the first.
+    pub async fn save_checkpoint(&self, cp: &StoredCheckpoint) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO checkpoints (tenant, size, root_hash, note, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, size) DO NOTHING",
+        )
+        .bind(&cp.tenant)
+        .bind(cp.size as i64)
+        .bind(hash_to_hex(&cp.root))
+        .bind(&cp.note)
+        .bind(cp.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn latest_checkpoint(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<StoredCheckpoint>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, size, root_hash, note, created_at_ms FROM checkpoints \
+             WHERE tenant = $1 ORDER BY size DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| checkpoint_from_row(&r)).transpose()
+    }
+
+    pub async fn checkpoints(&self, tenant: &str) -> Result<Vec<StoredCheckpoint>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, size, root_hash, note, created_at_ms FROM checkpoints \
+             WHERE tenant = $1 ORDER BY size",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(checkpoint_from_row).collect()
+    }
+}
+
+fn map_duplicate(
+    result: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    id: &str,
+) -> Result<(), StoreError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+            Err(StoreError::Duplicate { id: id.to_string() })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Reserves the next index of the tenant's log. The UPDATE takes the head row's write lock
+/// (PostgreSQL) or the database write lock (SQLite), so concurrent appenders get distinct,
+/// gap-free indexes in commit order.
+async fn next_ledger_index(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+) -> Result<u64, StoreError> {
+    sqlx::query(
+        "INSERT INTO ledger_heads (tenant, size) VALUES ($1, 0) ON CONFLICT (tenant) DO NOTHING",
+    )
+    .bind(tenant)
+    .execute(&mut **tx)
+    .await?;
+    let row =
+        sqlx::query("UPDATE ledger_heads SET size = size + 1 WHERE tenant = $1 RETURNING size")
+            .bind(tenant)
+            .fetch_one(&mut **tx)
+            .await?;
+    let size: i64 = row.try_get("size")?;
+    Ok((size - 1) as u64)
+}
+
+async fn insert_leaf(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    tenant: &str,
+    index: u64,
+    record: &LedgerRecord,
+    created_at_ms: i64,
+) -> Result<(), StoreError> {
+    let leaf = leaf_hash(&record.canonical_bytes());
+    sqlx::query(
+        "INSERT INTO ledger (tenant, idx, record_type, record_id, leaf_hash, created_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(tenant)
+    .bind(index as i64)
+    .bind(record.kind())
+    .bind(record.id())
+    .bind(hash_to_hex(&leaf))
+    .bind(created_at_ms)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+const DECISION_SELECT_BY_ID: &str = concat!(
+    "SELECT id, tenant, agent_id, action, model, tool, region, content_hmac, decision, reasons, ",
+    "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
+    "WHERE tenant = $1 AND id = $2"
+);
+const DECISION_SELECT_BY_AGENT: &str = concat!(
+    "SELECT id, tenant, agent_id, action, model, tool, region, content_hmac, decision, reasons, ",
+    "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
+    "WHERE tenant = $1 AND agent_id = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
+);
+const EVENT_SELECT_BY_ID: &str = concat!(
+    "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",
+    "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
+    "WHERE tenant = $1 AND id = $2"
+);
+const EVENT_SELECT_BY_AGENT: &str = concat!(
+    "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",
+    "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
+    "WHERE tenant = $1 AND agent_id = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
+);
+
+fn decision_from_row(r: &AnyRow) -> Result<(DecisionRecord, u64), StoreError> {
+    let verdict: String = r.try_get("decision")?;
+    let reasons: String = r.try_get("reasons")?;
+    let findings: String = r.try_get("findings")?;
+    let obligations: String = r.try_get("obligations")?;
+    let record = DecisionRecord {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        agent_id: r.try_get("agent_id")?,
+        action: r.try_get("action")?,
+        model: r.try_get("model")?,
+        tool: r.try_get("tool")?,
+        region: r.try_get("region")?,
+        content_hmac: r.try_get("content_hmac")?,
+        decision: verdict
+            .parse::<Verdict>()
+            .map_err(|e| corrupt("decisions.decision", e))?,
+        reasons: serde_json::from_str(&reasons).map_err(|e| corrupt("decisions.reasons", e))?,
+        findings: serde_json::from_str(&findings).map_err(|e| corrupt("decisions.findings", e))?,
+        obligations: serde_json::from_str(&obligations)
+            .map_err(|e| corrupt("decisions.obligations", e))?,
+        bundle_version: r.try_get("bundle_version")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    };
+    let index: i64 = r.try_get("ledger_index")?;
+    Ok((record, index as u64))
+}
+
+fn event_from_row(r: &AnyRow) -> Result<(EventRecord, u64), StoreError> {
+    let outcome: String = r.try_get("outcome")?;
+    let attributes: String = r.try_get("attributes")?;
+    let record = EventRecord {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        agent_id: r.try_get("agent_id")?,
+        kind: r.try_get("kind")?,
+        outcome: outcome
+            .parse::<Outcome>()
+            .map_err(|e| corrupt("events.outcome", e))?,
+        latency_ms: r.try_get("latency_ms")?,
+        input_tokens: r.try_get("input_tokens")?,
+        output_tokens: r.try_get("output_tokens")?,
+        cost_usd: r.try_get("cost_usd")?,
+        model: r.try_get("model")?,
+        tool: r.try_get("tool")?,
+        region: r.try_get("region")?,
+        attributes: serde_json::from_str(&attributes)
+            .map_err(|e| corrupt("events.attributes", e))?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    };
+    let index: i64 = r.try_get("ledger_index")?;
+    Ok((record, index as u64))
+}
+
+fn checkpoint_from_row(r: &AnyRow) -> Result<StoredCheckpoint, StoreError> {
+    let root: String = r.try_get("root_hash")?;
+    Ok(StoredCheckpoint {
+        tenant: r.try_get("tenant")?,
+        size: r.try_get::<i64, _>("size")? as u64,
+        root: hash_from_hex(&root).map_err(|e| corrupt("checkpoints.root_hash", e))?,
+        note: r.try_get("note")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}

@@ -1,0 +1,91 @@
+"""The same binary on PostgreSQL (`--database-url`), the scale-out store.
+
+Needs MESHOS_TEST_DATABASE_URL (scripts/test.sh starts a throwaway cluster and sets it). Each test
+gets its own fresh database on that server.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from meshos_e2e import Meshos, MeshosServer, call_ok, describe, http_client, verify_evidence
+
+
+def psql_binary() -> str:
+    found = shutil.which("psql")
+    if found:
+        return found
+    import glob
+
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/psql"))
+    assert candidates, "psql not found"
+    return candidates[-1]
+
+
+@pytest.fixture
+def pg_url() -> str:
+    base = os.environ.get("MESHOS_TEST_DATABASE_URL")
+    if not base:
+        pytest.fail("MESHOS_TEST_DATABASE_URL is not set: run the suite through scripts/test.sh (it starts PostgreSQL)")
+    name = f"meshos_e2e_{secrets.token_hex(4)}"
+    parts = urlsplit(base)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    proc = subprocess.run(
+        [psql_binary(), "-X", "-q", "-v", "ON_ERROR_STOP=1", admin, "-c", f"CREATE DATABASE {name}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, f"cannot create database {name}\n{describe(proc)}"
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    subprocess.run(
+        [psql_binary(), "-X", "-q", admin, "-c", f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.anyio
+async def test_serve_on_postgres(meshos_bin, tmp_path, pg_url):
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Meshos(meshos_bin, data, database_url=pg_url)
+    token = cli.token("pg-tenant", "operator")
+    other = cli.token("pg-other", "operator")
+    server = MeshosServer(cli, log_dir=tmp_path)
+    server.start()
+    try:
+        async with http_client(server.mcp_url, token) as client:
+            ev = await call_ok(client, "record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
+            d = await call_ok(client, "policy_check", {"agent_id": "pg-agent", "action": "shell.exec"})
+            assert d["decision"] == "deny"
+            ts = await call_ok(client, "trust_score", {"agent_id": "pg-agent"})
+            assert 0 <= ts["score"] <= 100
+            evidence = await call_ok(client, "evidence_fetch", {"agent_id": "pg-agent"})
+            verify_evidence(evidence)
+            assert ev["ledger_index"] in {r["ledger_index"] for r in evidence["records"]}
+            by_id = await call_ok(client, "evidence_fetch", {"decision_id": d["decision_id"]})
+            verify_evidence(by_id)
+        async with http_client(server.mcp_url, other) as client:
+            r = await client.call_tool("evidence_fetch", {"decision_id": d["decision_id"]})
+            assert r.is_error, "another tenant read a decision on PostgreSQL"
+    finally:
+        server.stop()
+
+    # Data survives a restart (it lives in PostgreSQL), and the audit passes.
+    server = MeshosServer(cli, log_dir=tmp_path)
+    server.start()
+    try:
+        async with http_client(server.mcp_url, token) as client:
+            again = await call_ok(client, "evidence_fetch", {"decision_id": d["decision_id"]})
+            assert len(again["records"]) == 1
+            verify_evidence(again)
+    finally:
+        server.stop()
+    proc = cli.run("audit", "verify")
+    assert proc.returncode == 0, f"audit verify on PostgreSQL failed\n{describe(proc)}"
