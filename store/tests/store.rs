@@ -1,0 +1,294 @@
+//! The store's behaviour, run against both backends: a SQLite file in a temp directory and the
+//! PostgreSQL server named by `MESHOS_TEST_DATABASE_URL` (scripts/test.sh starts one).
+
+use meshos_evidence::{leaf_hash, tree_root};
+use meshos_store::{Store, StoreError, StoredCheckpoint, sqlite_url_for_data_dir};
+use meshos_types::{
+    DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Reason, Role, Verdict,
+    new_id,
+};
+
+fn postgres_url() -> String {
+    std::env::var("MESHOS_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "MESHOS_TEST_DATABASE_URL is not set: run the suite with scripts/test.sh, which \
+             starts a local PostgreSQL, or point it at one (postgres://user:pass@127.0.0.1:PORT/db)"
+        )
+    })
+}
+
+/// Each test gets its own tenant names, so tests can share one PostgreSQL database.
+fn tenant(label: &str) -> String {
+    format!("{label}-{}", uuid_like())
+}
+
+fn uuid_like() -> String {
+    new_id("t").trim_start_matches("t_").to_string()
+}
+
+fn event(tenant: &str, agent: &str, outcome: Outcome) -> EventRecord {
+    EventRecord {
+        id: new_id("evt"),
+        tenant: tenant.into(),
+        agent_id: agent.into(),
+        kind: "tool_call".into(),
+        outcome,
+        latency_ms: Some(12.345_678_9),
+        input_tokens: Some(1200),
+        output_tokens: Some(80),
+        cost_usd: Some(0.000_317),
+        model: Some("gpt-4o-mini".into()),
+        tool: None,
+        region: Some("aws:eu-west-1".into()),
+        attributes: serde_json::json!({"zeta": 1, "alpha": {"nested": [1, 2, "x"]}, "ünïcode": "✓"}),
+        created_at_ms: 1_790_000_000_123,
+    }
+}
+
+fn decision(tenant: &str, agent: &str, verdict: Verdict) -> DecisionRecord {
+    DecisionRecord {
+        id: new_id("dec"),
+        tenant: tenant.into(),
+        agent_id: agent.into(),
+        action: "email.send".into(),
+        model: Some("gpt-4o".into()),
+        tool: None,
+        region: None,
+        content_hmac: Some("ab".repeat(32)),
+        decision: verdict,
+        reasons: vec![Reason {
+            policy_id: "pii-redact".into(),
+            message: "personal data".into(),
+        }],
+        findings: vec![Finding {
+            entity: "EMAIL".into(),
+            start: 3,
+            end: 19,
+            detector: "regex:email".into(),
+        }],
+        obligations: vec![Obligation {
+            kind: "redact".into(),
+            policy_id: "pii-redact".into(),
+            detail: None,
+        }],
+        bundle_version: "sha256:0011223344556677".into(),
+        created_at_ms: 1_790_000_000_456,
+    }
+}
+
+async fn sqlite() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&sqlite_url_for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+async fn postgres() -> Store {
+    Store::connect(&postgres_url()).await.unwrap()
+}
+
+async fn records_round_trip_exactly(store: &Store) {
+    let t = tenant("roundtrip");
+    let ev = event(&t, "agent-1", Outcome::Violation);
+    let d = decision(&t, "agent-1", Verdict::Redact);
+    let idx = store
+        .append_events(std::slice::from_ref(&ev))
+        .await
+        .unwrap();
+    let didx = store.append_decision(&d).await.unwrap();
+    assert_eq!(idx, vec![0]);
+    assert_eq!(didx, 1);
+    let (back_ev, back_idx) = store.event(&t, &ev.id).await.unwrap().unwrap();
+    assert_eq!(back_ev, ev);
+    assert_eq!(back_idx, 0);
+    let (back_d, _) = store.decision(&t, &d.id).await.unwrap().unwrap();
+    assert_eq!(back_d, d);
+    // What is read back hashes to the leaf written: the basis of `audit verify`.
+    let entries = store.ledger_entries(&t, 0, 2).await.unwrap();
+    assert_eq!(entries.len(), 2);
+    for entry in &entries {
+        let record = store.ledger_record(&t, entry).await.unwrap().unwrap();
+        assert_eq!(leaf_hash(&record.canonical_bytes()), entry.leaf_hash);
+    }
+    assert_eq!(
+        entries[0].leaf_hash,
+        leaf_hash(&LedgerRecord::Event(ev).canonical_bytes())
+    );
+    assert!(store.agent_known(&t, "agent-1").await.unwrap());
+    assert!(!store.agent_known(&t, "agent-2").await.unwrap());
+}
+
+async fn tenants_are_isolated(store: &Store) {
+    let a = tenant("a");
+    let b = tenant("b");
+    let d = decision(&a, "shared-name", Verdict::Deny);
+    store.append_decision(&d).await.unwrap();
+    store
+        .append_events(&[event(&a, "shared-name", Outcome::Ok)])
+        .await
+        .unwrap();
+    assert!(store.decision(&b, &d.id).await.unwrap().is_none());
+    assert!(!store.agent_known(&b, "shared-name").await.unwrap());
+    assert!(
+        store
+            .recent_events(&b, "shared-name", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .recent_decisions(&b, "shared-name", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.ledger_size(&b).await.unwrap(), 0);
+    assert_eq!(store.ledger_size(&a).await.unwrap(), 2);
+}
+
+async fn concurrent_appends_get_gap_free_indexes(store: &Store) {
+    let t = tenant("concurrent");
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let store = store.clone();
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                store
+                    .append_events(&[event(&t, "a", Outcome::Ok), event(&t, "a", Outcome::Error)])
+                    .await
+            } else {
+                store
+                    .append_decision(&decision(&t, "a", Verdict::Allow))
+                    .await
+                    .map(|i| vec![i])
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap().unwrap());
+    }
+    all.sort_unstable();
+    assert_eq!(all, (0..24).collect::<Vec<u64>>());
+    let leaves = store.ledger_leaf_hashes(&t, 24).await.unwrap();
+    assert_eq!(leaves.len(), 24);
+}
+
+async fn duplicate_ids_are_rejected_without_a_ledger_gap(store: &Store) {
+    let t = tenant("dup");
+    let d = decision(&t, "a", Verdict::Allow);
+    store.append_decision(&d).await.unwrap();
+    let err = store.append_decision(&d).await.unwrap_err();
+    assert!(matches!(err, StoreError::Duplicate { .. }), "{err}");
+    // The failed transaction rolled back its index reservation.
+    assert_eq!(store.ledger_size(&t).await.unwrap(), 1);
+    let next = store
+        .append_decision(&decision(&t, "a", Verdict::Allow))
+        .await
+        .unwrap();
+    assert_eq!(next, 1);
+}
+
+async fn checkpoints_and_tokens(store: &Store) {
+    let t = tenant("cp");
+    store
+        .append_events(&[event(&t, "a", Outcome::Ok), event(&t, "a", Outcome::Ok)])
+        .await
+        .unwrap();
+    let leaves = store.ledger_leaf_hashes(&t, 2).await.unwrap();
+    let cp = StoredCheckpoint {
+        tenant: t.clone(),
+        size: 2,
+        root: tree_root(&leaves),
+        note: "origin\n2\nroot\n\n— sig\n".into(),
+        created_at_ms: 5,
+    };
+    store.save_checkpoint(&cp).await.unwrap();
+    store.save_checkpoint(&cp).await.unwrap();
+    assert_eq!(store.latest_checkpoint(&t).await.unwrap(), Some(cp.clone()));
+    assert_eq!(store.checkpoints(&t).await.unwrap().len(), 1);
+    assert!(store.ledger_tenants().await.unwrap().contains(&t));
+
+    let hash = format!("{:0>64}", uuid_like());
+    store
+        .insert_token(&new_id("tok"), &hash, &t, Role::Agent, Some("a"), 1)
+        .await
+        .unwrap();
+    let p = store
+        .principal_by_secret_hash(&hash)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (p.tenant.as_str(), p.role, p.agent_id.as_deref()),
+        (t.as_str(), Role::Agent, Some("a"))
+    );
+    assert!(
+        store
+            .principal_by_secret_hash("00")
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(#[tokio::test] async fn $name() { let (s, _dir) = super::sqlite().await; super::$name(&s).await; })*
+        }
+        mod on_postgres {
+            $(#[tokio::test] async fn $name() { let s = super::postgres().await; super::$name(&s).await; })*
+        }
+    };
+}
+
+both_backends!(
+    records_round_trip_exactly,
+    tenants_are_isolated,
+    concurrent_appends_get_gap_free_indexes,
+    duplicate_ids_are_rejected_without_a_ledger_gap,
+    checkpoints_and_tokens,
+);
+
+#[tokio::test]
+async fn sqlite_runs_in_wal_mode_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url_for_data_dir(dir.path());
+    let t = tenant("reopen");
+    {
+        let store = Store::connect(&url).await.unwrap();
+        store
+            .append_events(&[event(&t, "a", Outcome::Ok)])
+            .await
+            .unwrap();
+        // A write-ahead log beside the database file only exists in WAL mode.
+        assert!(dir.path().join("meshos.db-wal").exists());
+        store.close().await;
+    }
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.ledger_size(&t).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn unreachable_database_is_a_clear_error_not_a_hang() {
+    let started = std::time::Instant::now();
+    let err = Store::connect("postgres://meshos:secret@127.0.0.1:1/meshos")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("127.0.0.1:1") && !msg.contains("secret"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_url_is_rejected() {
+    let err = Store::connect("mysql://x").await.unwrap_err();
+    assert!(matches!(err, StoreError::UnsupportedUrl { .. }));
+}
