@@ -9,6 +9,8 @@ mod config;
 mod http;
 mod mcp;
 mod mesh;
+#[cfg(test)]
+mod mesh_tests;
 mod metrics;
 
 use std::path::Path;

@@ -1,0 +1,339 @@
+//! Behaviour of the service core against a real SQLite file: tenancy, fail-closed policy,
+//! evidence proofs and tamper detection.
+
+use std::sync::Arc;
+
+use meshos_carbon::{Dataset, RouteRequest};
+use meshos_evidence::{NoteSigner, hash_from_hex};
+use meshos_policy::{Bundle, Detectors};
+use meshos_store::{Store, sqlite_url_for_data_dir};
+use meshos_trust::TrustParams;
+use meshos_types::{Outcome, Principal, Role, Verdict};
+
+use crate::audit;
+use crate::mesh::{EventInput, EvidenceFetchInput, Limits, Mesh, MeshError, PolicyCheckInput};
+use crate::metrics::Metrics;
+
+async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
+    let store = Store::connect(&sqlite_url_for_data_dir(dir)).await.unwrap();
+    Arc::new(Mesh {
+        store,
+        bundle: Arc::new(Bundle::embedded_default().unwrap()),
+        detectors: Detectors::new(),
+        dataset: Dataset::embedded().unwrap(),
+        signer: NoteSigner::generate("meshos-test").unwrap(),
+        ledger_origin: "meshos.test/ledger".into(),
+        content_key: [7; 32],
+        limits: Limits {
+            max_content_bytes: 1000,
+            max_batch_events: 100,
+        },
+        trust_params: TrustParams::default(),
+        metrics: Metrics::new(),
+    })
+}
+
+fn operator(tenant: &str) -> Principal {
+    Principal {
+        token_id: "tok".into(),
+        tenant: tenant.into(),
+        role: Role::Operator,
+        agent_id: None,
+    }
+}
+
+fn event(agent: &str, outcome: Outcome) -> EventInput {
+    serde_json::from_value(serde_json::json!({
+        "agent_id": agent, "kind": "tool_call", "outcome": outcome, "latency_ms": 20.5
+    }))
+    .unwrap()
+}
+
+fn check(agent: &str, action: &str) -> PolicyCheckInput {
+    PolicyCheckInput {
+        agent_id: agent.into(),
+        action: action.into(),
+        content: None,
+        model: None,
+        tool: None,
+        region: None,
+    }
+}
+
+#[tokio::test]
+async fn tenant_b_cannot_see_tenant_a() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let (a, b) = (operator("tenant-a"), operator("tenant-b"));
+    let recorded = m
+        .record_events(&a, vec![event("bot", Outcome::Ok)], false)
+        .await
+        .unwrap();
+    let decision = m
+        .policy_check(&a, check("bot", "email.send"))
+        .await
+        .unwrap();
+
+    assert!(m.trust_score(&a, "bot").await.is_ok());
+    assert!(matches!(
+        m.trust_score(&b, "bot").await,
+        Err(MeshError::NotFound(_))
+    ));
+    let by_decision = EvidenceFetchInput {
+        decision_id: Some(decision.decision_id.clone()),
+        event_id: None,
+        agent_id: None,
+        limit: None,
+    };
+    assert!(m.evidence_fetch(&a, by_decision.clone()).await.is_ok());
+    assert!(matches!(
+        m.evidence_fetch(&b, by_decision).await,
+        Err(MeshError::NotFound(_))
+    ));
+    let by_event = EvidenceFetchInput {
+        decision_id: None,
+        event_id: Some(recorded[0].event_id.clone()),
+        agent_id: None,
+        limit: None,
+    };
+    assert!(matches!(
+        m.evidence_fetch(&b, by_event).await,
+        Err(MeshError::NotFound(_))
+    ));
+    let by_agent = EvidenceFetchInput {
+        decision_id: None,
+        event_id: None,
+        agent_id: Some("bot".into()),
+        limit: Some(10),
+    };
+    assert!(matches!(
+        m.evidence_fetch(&b, by_agent).await,
+        Err(MeshError::NotFound(_))
+    ));
+    // Tenant B's own ledger starts at 0: it never saw A's leaves.
+    let mine = m
+        .record_events(&b, vec![event("bot", Outcome::Ok)], false)
+        .await
+        .unwrap();
+    assert_eq!(mine[0].ledger_index, 0);
+}
+
+#[tokio::test]
+async fn agent_tokens_act_only_for_their_agent_and_auditors_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let agent = Principal {
+        role: Role::Agent,
+        agent_id: Some("a1".into()),
+        ..operator("t")
+    };
+    assert!(
+        m.record_events(&agent, vec![event("a1", Outcome::Ok)], false)
+            .await
+            .is_ok()
+    );
+    let err = m
+        .record_events(&agent, vec![event("a2", Outcome::Ok)], false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MeshError::Forbidden(_)), "{err}");
+    let auditor = Principal {
+        role: Role::Auditor,
+        ..operator("t")
+    };
+    assert!(matches!(
+        m.policy_check(&auditor, check("a1", "x")).await,
+        Err(MeshError::Forbidden(_))
+    ));
+    assert!(m.trust_score(&auditor, "a1").await.is_ok());
+}
+
+#[tokio::test]
+async fn a_bad_event_in_a_batch_stores_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let p = operator("t");
+    let mut bad = event("a", Outcome::Ok);
+    bad.latency_ms = Some(-1.0);
+    let err = m
+        .record_events(&p, vec![event("a", Outcome::Ok), bad], true)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("events[1].latency_ms"), "{err}");
+    assert_eq!(m.store.ledger_size("t").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn policy_inputs_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let p = operator("t");
+    let mut big = check("a", "x");
+    big.content = Some("x".repeat(1001));
+    let err = m.policy_check(&p, big).await.unwrap_err().to_string();
+    assert!(err.contains("content") && err.contains("1000"), "{err}");
+    let mut region = check("a", "x");
+    region.region = Some("mars-north-1".into());
+    let err = m.policy_check(&p, region).await.unwrap_err().to_string();
+    assert!(
+        err.contains("region") && err.contains("aws:eu-west-1"),
+        "{err}"
+    );
+    let err = m
+        .carbon_route(RouteRequest::new("no-such-model", 10, 10))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("model") && err.contains("gpt-4o-mini"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn trust_falls_with_violations_and_denials() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let p = operator("t");
+    let good: Vec<EventInput> = (0..30).map(|_| event("a", Outcome::Ok)).collect();
+    m.record_events(&p, good, true).await.unwrap();
+    let before = m.trust_score(&p, "a").await.unwrap();
+    let bad: Vec<EventInput> = (0..5).map(|_| event("a", Outcome::Violation)).collect();
+    m.record_events(&p, bad, true).await.unwrap();
+    let d = m.policy_check(&p, check("a", "shell.exec")).await.unwrap();
+    assert_eq!(d.decision, Verdict::Deny);
+    let after = m.trust_score(&p, "a").await.unwrap();
+    assert!(
+        after.score < before.score,
+        "{} !< {}",
+        after.score,
+        before.score
+    );
+    assert!(after.components.policy_adherence < 1.0);
+    assert_eq!(after.basis.violation_events, 5);
+}
+
+#[tokio::test]
+async fn evidence_proofs_verify_against_the_signed_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let p = operator("t");
+    for i in 0..7 {
+        m.record_events(&p, vec![event("a", Outcome::Ok)], false)
+            .await
+            .unwrap();
+        if i % 2 == 0 {
+            m.policy_check(&p, check("a", "email.send")).await.unwrap();
+        }
+    }
+    let out = m
+        .evidence_fetch(
+            &p,
+            EvidenceFetchInput {
+                decision_id: None,
+                event_id: None,
+                agent_id: Some("a".into()),
+                limit: Some(50),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.records.len(), 11);
+    let cp = m
+        .signer
+        .verifier()
+        .verify_checkpoint(&out.checkpoint.text)
+        .unwrap();
+    assert_eq!(cp.size, 11);
+    assert_eq!(cp.origin, "meshos.test/ledger/t");
+    for r in &out.records {
+        r.inclusion_proof.verify(&cp.root).unwrap();
+        assert_eq!(
+            hash_from_hex(&r.leaf_hash).unwrap(),
+            hash_from_hex(&r.inclusion_proof.leaf_hash).unwrap()
+        );
+    }
+}
+
+#[tokio::test]
+async fn audit_names_the_record_that_was_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let p = operator("t");
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(
+            m.record_events(&p, vec![event("a", Outcome::Ok)], false)
+                .await
+                .unwrap()[0]
+                .event_id
+                .clone(),
+        );
+    }
+    let dec = m.policy_check(&p, check("a", "email.send")).await.unwrap();
+    m.refresh_checkpoints().await.unwrap();
+    let verifier = m.signer.verifier();
+    let ok = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
+        .await
+        .unwrap();
+    assert!(ok.failure.is_none(), "{:?}", ok.failure);
+    assert_eq!((ok.leaves, ok.checkpoints), (6, 1));
+
+    // Change one byte of one stored event, behind the store's back.
+    let url = sqlite_url_for_data_dir(dir.path());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE events SET kind = 'tool_calm' WHERE id = $1")
+        .bind(&ids[3])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let bad = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
+        .await
+        .unwrap();
+    let failure = bad.failure.unwrap();
+    assert!(
+        failure.contains(&ids[3]) && failure.contains("ledger index 3"),
+        "{failure}"
+    );
+
+    // Restore it, then alter the decision's verdict instead.
+    sqlx::query("UPDATE events SET kind = 'tool_call' WHERE id = $1")
+        .bind(&ids[3])
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE decisions SET decision = 'deny' WHERE id = $1")
+        .bind(&dec.decision_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
+        .await
+        .unwrap()
+        .failure
+        .unwrap();
+    assert!(failure.contains(&dec.decision_id), "{failure}");
+
+    // Rewriting the leaf hash too is caught by the signed checkpoint.
+    let forged = meshos_store::Store::connect(&url).await.unwrap();
+    let (record, _) = forged
+        .decision("t", &dec.decision_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let leaf =
+        meshos_evidence::leaf_hash(&meshos_types::LedgerRecord::Decision(record).canonical_bytes());
+    sqlx::query("UPDATE ledger SET leaf_hash = $1 WHERE record_id = $2")
+        .bind(meshos_evidence::hash_to_hex(&leaf))
+        .bind(&dec.decision_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
+        .await
+        .unwrap()
+        .failure
+        .unwrap();
+    assert!(failure.contains("checkpoint of size 6"), "{failure}");
+}
