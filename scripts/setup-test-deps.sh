@@ -14,6 +14,7 @@ set -euo pipefail
 # Pinned versions (checked against the registries; bump together with the e2e suite).
 MCP_PY_VERSION="2.3.0"
 PYTEST_VERSION="9.2.0"
+CRYPTOGRAPHY_VERSION="50.0.2"  # Ed25519 check of the ledger checkpoints
 INSPECTOR_VERSION="2.12.0"
 
 VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
@@ -64,9 +65,9 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
     PYTHON=python3
 fi
 PY_STAMP="$VENV/.meshos-pins"
-PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION"
+PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION"
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
-    "$VENV/bin/python" -c 'import mcp, pytest' >/dev/null 2>&1; then
+    "$VENV/bin/python" -c 'import mcp, pytest, cryptography' >/dev/null 2>&1; then
     log "venv $VENV up to date ($PY_PINS)"
 else
     if [ ! -x "$VENV/bin/python" ]; then

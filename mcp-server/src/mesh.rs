@@ -575,7 +575,7 @@ impl Mesh {
             for (e, i) in self.store.recent_events(tenant, agent, limit).await? {
                 records.push((LedgerRecord::Event(e), i));
             }
-            records.sort_by(|a, b| b.1.cmp(&a.1));
+            records.sort_by_key(|r| std::cmp::Reverse(r.1));
             records.truncate(limit as usize);
         }
 

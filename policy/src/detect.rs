@@ -193,7 +193,7 @@ fn luhn_valid(candidate: &str) -> bool {
         .rev()
         .enumerate()
         .map(|(i, &d)| {
-            if i % 2 == 1 {
+            if !i.is_multiple_of(2) {
                 let x = d * 2;
                 if x > 9 { x - 9 } else { x }
             } else {
@@ -201,7 +201,7 @@ fn luhn_valid(candidate: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 fn iban_valid(candidate: &str) -> bool {

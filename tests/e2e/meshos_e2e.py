@@ -254,21 +254,43 @@ def bearer(token: str) -> dict[str, str]:
 async def http_client(url: str, token: str | None) -> AsyncIterator[Client]:
     """The official SDK's streamable HTTP client, with a bearer token."""
     headers = bearer(token) if token else {}
-    with anyio.fail_after(SESSION_TIMEOUT_S):
-        async with create_mcp_http_client(headers=headers) as hc:
-            async with Client(
-                streamable_http_client(url, http_client=hc), read_timeout_seconds=CALL_TIMEOUT_S
-            ) as client:
-                yield client
+    try:
+        with anyio.fail_after(SESSION_TIMEOUT_S):
+            async with create_mcp_http_client(headers=headers) as hc:
+                async with Client(
+                    streamable_http_client(url, http_client=hc), read_timeout_seconds=CALL_TIMEOUT_S
+                ) as client:
+                    yield client
+    except BaseExceptionGroup as group:
+        raise unwrap(group) from None
 
 
 @contextlib.asynccontextmanager
 async def stdio_client_for(meshos: Meshos, token: str | None, log_path: Path) -> AsyncIterator[Client]:
     """The official SDK's stdio client, spawning `meshos mcp` with MESHOS_TOKEN."""
     params = meshos.stdio_params(token)
-    with anyio.fail_after(SESSION_TIMEOUT_S), open(log_path, "a") as errlog:
-        async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=CALL_TIMEOUT_S) as client:
-            yield client
+    try:
+        with anyio.fail_after(SESSION_TIMEOUT_S), open(log_path, "a") as errlog:
+            async with Client(stdio_client(params, errlog=errlog), read_timeout_seconds=CALL_TIMEOUT_S) as client:
+                yield client
+    except BaseExceptionGroup as group:
+        error = unwrap(group)
+        if not isinstance(error, AssertionError):
+            log = Path(log_path).read_text(errors="replace")[-3000:] if Path(log_path).exists() else ""
+            raise AssertionError(f"stdio session failed: {error!r}\n--- meshos mcp stderr ---\n{log}") from error
+        raise error from None
+    except Exception as error:
+        if isinstance(error, AssertionError):
+            raise
+        log = Path(log_path).read_text(errors="replace")[-3000:] if Path(log_path).exists() else ""
+        raise AssertionError(f"stdio session failed: {error!r}\n--- meshos mcp stderr ---\n{log}") from error
+
+
+def unwrap(group: BaseException) -> BaseException:
+    """The single leaf of a (nested) exception group, so a failing assertion reads plainly."""
+    while isinstance(group, BaseExceptionGroup) and len(group.exceptions) == 1:
+        group = group.exceptions[0]
+    return group
 
 
 def result_text(result: Any) -> str:
@@ -406,6 +428,23 @@ def parse_signed_checkpoint(text: str) -> SignedCheckpoint:
     return SignedCheckpoint(origin=origin, size=int(size_line), root=root, signatures=signatures)
 
 
+def verify_note_signature(text: str, vkey: str) -> None:
+    """Check a C2SP signed note's Ed25519 signature against a `name+hexid+base64(0x01||key)` verifier key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    name, key_id_hex, key_b64 = vkey.rsplit("+", 2) if vkey.count("+") >= 2 else (None, None, None)
+    assert name and key_id_hex and key_b64, f"verifier key {vkey!r} is not name+keyid+key"
+    key = base64.b64decode(key_b64, validate=True)
+    assert len(key) == 33 and key[0] == 0x01, f"verifier key {vkey!r} is not an Ed25519 (0x01) key"
+    key_id = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
+    assert key_id.hex() == key_id_hex.lower(), f"verifier key id {key_id_hex} does not match its key ({key_id.hex()})"
+    body = text.split("\n\n", 1)[0] + "\n"
+    note = parse_signed_checkpoint(text)
+    matching = [raw for signer, raw in note.signatures if signer == name and raw[:4] == key_id]
+    assert matching, f"no signature by {name}+{key_id_hex} on the checkpoint: {note.signatures}"
+    Ed25519PublicKey.from_public_bytes(key[1:]).verify(matching[0][4:], body.encode())
+
+
 def verify_evidence(result: dict) -> SignedCheckpoint:
     """Check every record of an evidence_fetch result against its checkpoint. Returns the checkpoint."""
     assert "records" in result and isinstance(result["records"], list), f"no records: {result}"
@@ -420,6 +459,8 @@ def verify_evidence(result: dict) -> SignedCheckpoint:
     assert any(len(raw) == 68 for _, raw in note.signatures), (
         f"no Ed25519 signed-note signature (4-byte key id + 64 bytes): {[len(r) for _, r in note.signatures]}"
     )
+    if cp.get("verifier_key"):
+        verify_note_signature(cp["text"], cp["verifier_key"])
     for rec in result["records"]:
         for key in ("ledger_index", "leaf_hash", "inclusion_proof"):
             assert key in rec, f"record lacks {key!r}: {rec}"

@@ -68,3 +68,17 @@ async def test_token_created_while_serving_is_accepted(server, meshos):
     assert status == 200, f"a token created after start is refused: {status} {body[:300]!r}"
     async with http_client(server.mcp_url, token) as client:
         assert len((await client.list_tools()).tools) == 5
+
+
+@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:80"])
+def test_dns_rebinding_protection_rejects_foreign_host(fleet, host):
+    """rmcp's allowed_hosts stays on: a valid token with a foreign Host header is refused."""
+    headers = {**MCP_HEADERS, **bearer(fleet.operator), "Host": host}
+    status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
+    assert status == 403, f"POST /mcp with Host: {host}: {status} {body[:300]!r}"
+
+
+def test_loopback_host_names_are_accepted(fleet):
+    headers = {**MCP_HEADERS, **bearer(fleet.operator), "Host": f"localhost:{fleet.server.port}"}
+    status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
+    assert status == 200, f"POST /mcp with Host: localhost: {status} {body[:300]!r}"

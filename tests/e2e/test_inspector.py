@@ -51,7 +51,8 @@ def test_inspector_lists_the_five_tools(inspector, fleet, transport):
     names = {t["name"] for t in out["tools"]}
     assert names == FIVE_TOOLS, names
     for t in out["tools"]:
-        assert "inputSchema" in t and "outputSchema" in t, t["name"]
+        assert "inputSchema" in t, f"{t['name']}: no inputSchema"
+        assert "outputSchema" in t, f"{t['name']}: no outputSchema (keys: {sorted(t)})"
 
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])

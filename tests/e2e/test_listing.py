@@ -94,3 +94,21 @@ async def test_stdio_with_a_wrong_token_is_refused(fleet, tmp_path):
     except Exception:
         return  # refused at start or on the call: both fine
     assert result.is_error, f"a wrong token got a decision over stdio: {result.structured_content}"
+
+
+async def test_annotations_are_truthful(fleet):
+    """Reads are read-only; the two tools that append to the store and ledger are not; nothing destroys."""
+    async with http_client(fleet.server.mcp_url, fleet.operator) as client:
+        tools = {t.name: t for t in (await client.list_tools()).tools}
+    expected_read_only = {
+        "trust_score": True,
+        "evidence_fetch": True,
+        "carbon_route": True,
+        "policy_check": False,  # stores the decision and appends it to the ledger
+        "record_event": False,
+    }
+    for name, read_only in expected_read_only.items():
+        ann = tools[name].annotations
+        assert ann is not None, f"{name}: no annotations"
+        assert ann.read_only_hint is read_only, f"{name}: readOnlyHint={ann.read_only_hint}, expected {read_only}"
+        assert ann.destructive_hint is False, f"{name}: destructiveHint={ann.destructive_hint} (append-only store)"

@@ -89,3 +89,36 @@ async def test_serve_on_postgres(meshos_bin, tmp_path, pg_url):
         server.stop()
     proc = cli.run("audit", "verify")
     assert proc.returncode == 0, f"audit verify on PostgreSQL failed\n{describe(proc)}"
+
+
+@pytest.mark.anyio
+async def test_database_lost_during_a_run_is_a_tool_error(meshos_bin, tmp_path, pg_url):
+    """The database disappears under a running server: tool calls fail with isError, promptly."""
+    import time
+
+    data = tmp_path / "data"
+    data.mkdir()
+    cli = Meshos(meshos_bin, data, database_url=pg_url)
+    token = cli.token("pg-lost", "operator")
+    server = MeshosServer(cli, log_dir=tmp_path)
+    server.start()
+    try:
+        async with http_client(server.mcp_url, token) as client:
+            await call_ok(client, "record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
+            parts = urlsplit(pg_url)
+            admin = urlunsplit(parts._replace(path="/postgres"))
+            proc = subprocess.run(
+                [psql_binary(), "-X", "-q", admin, "-c", f"DROP DATABASE {parts.path.lstrip('/')} WITH (FORCE)"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert proc.returncode == 0, describe(proc)
+            start = time.monotonic()
+            r = await client.call_tool("record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
+            elapsed = time.monotonic() - start
+            assert r.is_error, f"record_event succeeded without a database: {r.structured_content}"
+            assert elapsed < 30, f"the tool error took {elapsed:.1f}s"
+        server.assert_alive()
+    finally:
+        server.stop()

@@ -36,8 +36,13 @@ async def test_events_batch_is_accepted_and_stored(fleet, uid):
     assert status == 200, f"POST /v1/events: {status} {raw[:500]!r}"
     reply = json.loads(raw)
     assert reply.get("accepted") == 2, reply
-    ids = reply.get("ids")
-    assert isinstance(ids, list) and len(ids) == 2 and len(set(ids)) == 2, reply
+    # The ids, either as a plain list or as one object per stored event.
+    if "ids" in reply:
+        ids = reply["ids"]
+    else:
+        assert isinstance(reply.get("events"), list), f"no ids in the reply: {reply}"
+        ids = [e.get("event_id") for e in reply["events"]]
+    assert isinstance(ids, list) and len(ids) == 2 and len(set(ids)) == 2 and all(ids), reply
     async with http_client(fleet.server.mcp_url, fleet.operator) as client:
         ts = await call_ok(client, "trust_score", {"agent_id": agent})
         assert 0 <= ts["score"] <= 100

@@ -22,7 +22,7 @@ async def test_tenant_b_cannot_read_tenant_a(fleet, uid):
         assert "agent" in msg.lower(), msg
         r = await b.call_tool("evidence_fetch", {"decision_id": d["decision_id"]})
         msg = tool_error(r, "tenant B fetching tenant A's decision")
-        assert "not found" in msg.lower() or "unknown" in msg.lower(), msg
+        assert "decision_id" in msg or "not found" in msg.lower(), msg
         r = await b.call_tool("evidence_fetch", {"agent_id": agent})
         if not r.is_error:
             records = (r.structured_content or {}).get("records")
@@ -46,7 +46,9 @@ async def test_tenant_b_writes_do_not_touch_tenant_a(fleet, uid):
         theirs = await call_ok(b, "trust_score", {"agent_id": agent})
     async with http_client(fleet.server.mcp_url, fleet.tokens["acme-operator"]) as a:
         after = await call_ok(a, "trust_score", {"agent_id": agent})
-    assert after["score"] == before["score"], (before, after)
+    # Equal up to the time decay of the score between the two reads.
+    assert after["score"] == pytest.approx(before["score"], abs=1.0), (before, after)
+    assert after["components"]["policy_adherence"] == before["components"]["policy_adherence"], (before, after)
     assert theirs["score"] < after["score"], (theirs, after)
 
 
