@@ -79,6 +79,7 @@ else
         fi
     fi
     log "pip install $PY_PINS into $VENV"
+    # shellcheck disable=SC2086 # word splitting of the pin list is intended
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PY_PINS
     printf '%s' "$PY_PINS" >"$PY_STAMP"
 fi

@@ -15,7 +15,7 @@
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 
 export MESHOS_VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
 export MESHOS_NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"

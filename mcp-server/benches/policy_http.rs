@@ -68,7 +68,8 @@ struct Client {
 impl Client {
     async fn rpc(&mut self, method: &str, params: serde_json::Value) -> serde_json::Value {
         self.next_id += 1;
-        let body = serde_json::json!({"jsonrpc":"2.0","id":self.next_id,"method":method,"params":params});
+        let body =
+            serde_json::json!({"jsonrpc":"2.0","id":self.next_id,"method":method,"params":params});
         let mut req = self
             .http
             .post(&self.url)
@@ -103,13 +104,30 @@ fn start_server() -> (Server, String, u16) {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().to_string_lossy().to_string();
     let out = Command::new(BIN)
-        .args(["token", "create", "--tenant", "bench", "--role", "operator", "--data-dir", &data])
+        .args([
+            "token",
+            "create",
+            "--tenant",
+            "bench",
+            "--role",
+            "operator",
+            "--data-dir",
+            &data,
+        ])
         .output()
         .expect("meshos token create");
     let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
     let port = free_port();
     let child = Command::new(BIN)
-        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--data-dir", &data, "--log", "warn"])
+        .args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            &data,
+            "--log",
+            "warn",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -119,11 +137,19 @@ fn start_server() -> (Server, String, u16) {
 
 #[tokio::main]
 async fn main() {
-    let calls: usize = std::env::var("BENCH_CALLS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
+    let calls: usize = std::env::var("BENCH_CALLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
     let (server, token, port) = start_server();
     let http = reqwest::Client::builder().build().expect("http client");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while http.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err() {
+    while http
+        .get(format!("http://127.0.0.1:{port}/healthz"))
+        .send()
+        .await
+        .is_err()
+    {
         assert!(Instant::now() < deadline, "meshos did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -147,7 +173,8 @@ async fn main() {
     client.notify("notifications/initialized").await;
 
     let prompt = {
-        let mut s = String::from("Customer jane.doe@example.com (card 4111 1111 1111 1111) writes: ");
+        let mut s =
+            String::from("Customer jane.doe@example.com (card 4111 1111 1111 1111) writes: ");
         while s.len() < 2048 {
             s.push_str("please summarise my last three orders and the delivery status. ");
         }
@@ -155,10 +182,18 @@ async fn main() {
         s
     };
     let scenarios = [
-        ("plain action, no content", serde_json::json!({"agent_id":"bench-agent","action":"email.send","model":"gpt-4o-mini"})),
-        ("2 KiB prompt with PII, EU region", serde_json::json!({"agent_id":"bench-agent","action":"llm.complete","model":"gpt-4o-mini","region":"aws:eu-west-1","content":prompt})),
+        (
+            "plain action, no content",
+            serde_json::json!({"agent_id":"bench-agent","action":"email.send","model":"gpt-4o-mini"}),
+        ),
+        (
+            "2 KiB prompt with PII, EU region",
+            serde_json::json!({"agent_id":"bench-agent","action":"llm.complete","model":"gpt-4o-mini","region":"aws:eu-west-1","content":prompt}),
+        ),
     ];
-    println!("policy_check over MCP streamable HTTP, {calls} sequential calls per scenario (after 100 warm-up)");
+    println!(
+        "policy_check over MCP streamable HTTP, {calls} sequential calls per scenario (after 100 warm-up)"
+    );
     for (name, args) in scenarios {
         let params = serde_json::json!({"name":"policy_check","arguments":args});
         for _ in 0..100 {
@@ -184,7 +219,10 @@ async fn main() {
         );
     }
     match idle_rss {
-        Some(kib) => println!("idle resident memory after start: {:.1} MiB", kib as f64 / 1024.0),
+        Some(kib) => println!(
+            "idle resident memory after start: {:.1} MiB",
+            kib as f64 / 1024.0
+        ),
         None => println!("idle resident memory: unavailable (/proc not readable)"),
     }
     drop(server);

@@ -71,3 +71,49 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal
     }
     store.principal_by_secret_hash(&token_digest(token)).await
 }
+
+/// Remembers recently verified tokens for a short time, so HTTP requests do not each need a
+/// database round trip and a database outage surfaces as tool errors on established clients
+/// rather than as authentication failures. Tokens cannot be revoked yet; when revocation
+/// arrives, its latency is bounded by `ttl`.
+pub struct PrincipalCache {
+    ttl: std::time::Duration,
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
+}
+
+/// Upper bound on cached tokens; the cache is cleared when it is reached.
+const CACHE_CAPACITY: usize = 10_000;
+
+impl PrincipalCache {
+    pub fn new(ttl: std::time::Duration) -> PrincipalCache {
+        PrincipalCache {
+            ttl,
+            entries: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+
+    pub async fn authenticate(
+        &self,
+        store: &Store,
+        token: &str,
+    ) -> Result<Option<Principal>, StoreError> {
+        if !token.starts_with(TOKEN_PREFIX) {
+            return Ok(None);
+        }
+        let digest = token_digest(token);
+        if let Ok(entries) = self.entries.lock()
+            && let Some((principal, at)) = entries.get(&digest)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(Some(principal.clone()));
+        }
+        let found = store.principal_by_secret_hash(&digest).await?;
+        if let (Some(p), Ok(mut entries)) = (&found, self.entries.lock()) {
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(digest, (p.clone(), std::time::Instant::now()));
+        }
+        Ok(found)
+    }
+}

@@ -17,7 +17,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 
-use crate::auth::authenticate;
+use crate::auth::PrincipalCache;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
 use crate::mesh::{EventInput, Mesh, MeshError};
@@ -26,7 +26,16 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
 
-async fn require_bearer(State(mesh): State<Arc<Mesh>>, mut req: Request, next: Next) -> Response {
+/// How long a verified token is trusted without asking the database again.
+const TOKEN_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Clone)]
+struct AuthState {
+    mesh: Arc<Mesh>,
+    tokens: Arc<PrincipalCache>,
+}
+
+async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -43,7 +52,7 @@ async fn require_bearer(State(mesh): State<Arc<Mesh>>, mut req: Request, next: N
     let Some(token) = token else {
         return unauthorized("missing bearer token: send Authorization: Bearer <token>");
     };
-    match authenticate(&mesh.store, &token).await {
+    match auth.tokens.authenticate(&auth.mesh.store, &token).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -132,17 +141,29 @@ async fn ingest_events(
     }
 }
 
-pub fn router(mesh: Arc<Mesh>, allowed_hosts: Vec<String>) -> Router {
+pub fn router(
+    mesh: Arc<Mesh>,
+    allowed_hosts: Vec<String>,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Router {
     let mcp_mesh = mesh.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(MeshMcp::new(mcp_mesh.clone(), None)),
         Arc::new(LocalSessionManager::default()),
-        StreamableHttpServerConfig::default().with_allowed_hosts(allowed_hosts),
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(allowed_hosts)
+            .with_cancellation_token(shutdown),
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .route("/v1/events", post(ingest_events))
-        .layer(middleware::from_fn_with_state(mesh.clone(), require_bearer));
+        .layer(middleware::from_fn_with_state(
+            AuthState {
+                mesh: mesh.clone(),
+                tokens: Arc::new(PrincipalCache::new(TOKEN_CACHE_TTL)),
+            },
+            require_bearer,
+        ));
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))

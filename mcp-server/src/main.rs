@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use meshos_carbon::Dataset;
 use meshos_evidence::{NoteSigner, NoteVerifier};
@@ -108,6 +109,8 @@ enum AuditCommand {
     },
 }
 
+/// How long in-flight requests get to finish after SIGTERM/Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const KEY_FILE: &str = "ledger.key";
 const KEY_NAME: &str = "meshos-ledger";
 
@@ -117,7 +120,8 @@ fn init_logging(settings: &Settings) {
     // Logs go to stderr: stdout carries the MCP protocol (stdio) or a command's output.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if settings.log_json {
         builder.json().init();
     } else {
@@ -254,14 +258,35 @@ async fn serve(
         }
     });
 
-    let app = http::router(mesh.clone(), allowed_hosts);
+    // Cancelling this ends open MCP streams (SSE GETs of older protocol versions), which would
+    // otherwise keep graceful shutdown waiting for clients that never hang up.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let app = http::router(mesh.clone(), allowed_hosts, shutdown.child_token());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
+    // The MCP reply is streamed as several small SSE writes; without TCP_NODELAY, Nagle's
+    // algorithm holds the last one until the client's delayed ACK (~40 ms per call).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle.version(), "meshos serving");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let on_signal = shutdown.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        on_signal.cancel();
+    });
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        result = &mut server => result?,
+        _ = async {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them"),
+    }
     if let Err(e) = mesh.refresh_checkpoints().await {
         tracing::warn!(error = %e, "final checkpoint failed");
     }

@@ -46,6 +46,8 @@ pub struct SelfCheckArgs {
     pub action: Option<String>,
 }
 
+/// What every tool returns. Tool signatures spell it out in full because the `#[tool]` macro
+/// derives the output schema from a literal `Json<T>` in the return type, not through an alias.
 type ToolResult<T> = Result<Json<T>, String>;
 
 impl MeshMcp {
@@ -124,7 +126,7 @@ impl MeshMcp {
         &self,
         Parameters(args): Parameters<Checked<EventInput>>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<RecordEventOutput> {
+    ) -> Result<Json<RecordEventOutput>, String> {
         self.run("record_event", &ctx, args, |mesh, p, input| async move {
             let mut recorded = mesh.record_events(&p, vec![input], false).await?;
             recorded
@@ -152,7 +154,7 @@ impl MeshMcp {
         &self,
         Parameters(args): Parameters<Checked<PolicyCheckInput>>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<PolicyCheckOutput> {
+    ) -> Result<Json<PolicyCheckOutput>, String> {
         self.run("policy_check", &ctx, args, |mesh, p, input| async move {
             mesh.policy_check(&p, input).await
         })
@@ -175,7 +177,7 @@ impl MeshMcp {
         &self,
         Parameters(args): Parameters<Checked<TrustScoreInput>>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<TrustScoreOutput> {
+    ) -> Result<Json<TrustScoreOutput>, String> {
         self.run("trust_score", &ctx, args, |mesh, p, input| async move {
             mesh.trust_score(&p, &input.agent_id).await
         })
@@ -198,7 +200,7 @@ impl MeshMcp {
         &self,
         Parameters(args): Parameters<Checked<EvidenceFetchInput>>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<EvidenceFetchOutput> {
+    ) -> Result<Json<EvidenceFetchOutput>, String> {
         self.run("evidence_fetch", &ctx, args, |mesh, p, input| async move {
             mesh.evidence_fetch(&p, input).await
         })
@@ -222,7 +224,7 @@ impl MeshMcp {
         &self,
         Parameters(args): Parameters<Checked<RouteRequest>>,
         ctx: RequestContext<RoleServer>,
-    ) -> ToolResult<RouteDecision> {
+    ) -> Result<Json<RouteDecision>, String> {
         self.run("carbon_route", &ctx, args, |mesh, _p, input| async move {
             mesh.carbon_route(input)
         })

@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -149,7 +150,8 @@ class MeshosServer:
             return ""
 
     def log_tail(self, n: int = 60) -> str:
-        return "\n".join(self.log().splitlines()[-n:])
+        text = re.sub(r"\x1b\[[0-9;]*m", "", self.log())  # drop terminal colours
+        return "\n".join(text.splitlines()[-n:])
 
     def start(self, timeout: float = 60) -> None:
         cmd = [
@@ -432,7 +434,8 @@ def verify_note_signature(text: str, vkey: str) -> None:
     """Check a C2SP signed note's Ed25519 signature against a `name+hexid+base64(0x01||key)` verifier key."""
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    name, key_id_hex, key_b64 = vkey.rsplit("+", 2) if vkey.count("+") >= 2 else (None, None, None)
+    # The name holds no '+'; the base64 key may.
+    name, key_id_hex, key_b64 = vkey.split("+", 2) if vkey.count("+") >= 2 else (None, None, None)
     assert name and key_id_hex and key_b64, f"verifier key {vkey!r} is not name+keyid+key"
     key = base64.b64decode(key_b64, validate=True)
     assert len(key) == 33 and key[0] == 0x01, f"verifier key {vkey!r} is not an Ed25519 (0x01) key"

@@ -91,34 +91,53 @@ async def test_serve_on_postgres(meshos_bin, tmp_path, pg_url):
     assert proc.returncode == 0, f"audit verify on PostgreSQL failed\n{describe(proc)}"
 
 
+def drop_database(url: str) -> None:
+    parts = urlsplit(url)
+    admin = urlunsplit(parts._replace(path="/postgres"))
+    proc = subprocess.run(
+        [psql_binary(), "-X", "-q", admin, "-c", f"DROP DATABASE {parts.path.lstrip('/')} WITH (FORCE)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, describe(proc)
+
+
 @pytest.mark.anyio
-async def test_database_lost_during_a_run_is_a_tool_error(meshos_bin, tmp_path, pg_url):
-    """The database disappears under a running server: tool calls fail with isError, promptly."""
+@pytest.mark.parametrize("transport", ["http", "stdio"])
+async def test_database_lost_during_a_run_is_a_tool_error(meshos_bin, tmp_path, pg_url, transport):
+    """The database disappears under a running server: tool calls give isError, promptly, and the
+    process keeps serving (issue 2: "during a run it is a tool error, never a hang")."""
     import time
+
+    from meshos_e2e import stdio_client_for
 
     data = tmp_path / "data"
     data.mkdir()
     cli = Meshos(meshos_bin, data, database_url=pg_url)
     token = cli.token("pg-lost", "operator")
-    server = MeshosServer(cli, log_dir=tmp_path)
-    server.start()
+    server = None
+    if transport == "http":
+        server = MeshosServer(cli, log_dir=tmp_path)
+        server.start()
+        session = http_client(server.mcp_url, token)
+    else:
+        session = stdio_client_for(cli, token, tmp_path / "mcp.log")
     try:
-        async with http_client(server.mcp_url, token) as client:
+        async with session as client:
             await call_ok(client, "record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
-            parts = urlsplit(pg_url)
-            admin = urlunsplit(parts._replace(path="/postgres"))
-            proc = subprocess.run(
-                [psql_binary(), "-X", "-q", admin, "-c", f"DROP DATABASE {parts.path.lstrip('/')} WITH (FORCE)"],
-                capture_output=True,
-                text=True,
-                timeout=60,
-            )
-            assert proc.returncode == 0, describe(proc)
+            drop_database(pg_url)
             start = time.monotonic()
-            r = await client.call_tool("record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
+            try:
+                r = await client.call_tool("record_event", {"agent_id": "pg-agent", "kind": "tool.call", "outcome": "ok"})
+            except Exception as e:
+                log = server.log_tail(15) if server else (tmp_path / "mcp.log").read_text(errors="replace")[-2000:]
+                raise AssertionError(f"a protocol/HTTP error instead of a tool error: {e!r}\n--- server log ---\n{log}") from e
             elapsed = time.monotonic() - start
             assert r.is_error, f"record_event succeeded without a database: {r.structured_content}"
             assert elapsed < 30, f"the tool error took {elapsed:.1f}s"
-        server.assert_alive()
+        if server:
+            server.assert_alive()
     finally:
-        server.stop()
+        if server:
+            server.stop()
