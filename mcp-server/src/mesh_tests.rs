@@ -254,6 +254,15 @@ async fn evidence_proofs_verify_against_the_signed_checkpoint() {
     }
 }
 
+/// The first problem `audit verify` reports; panics when the ledger verifies.
+async fn audit_failure(m: &Mesh) -> String {
+    audit::verify(&m.store, &m.signer.verifier(), "meshos.test/ledger", &[])
+        .await
+        .unwrap()
+        .failure
+        .expect("the audit should have failed")
+}
+
 #[tokio::test]
 async fn audit_names_the_record_that_was_changed() {
     let dir = tempfile::tempdir().unwrap();
@@ -288,10 +297,7 @@ async fn audit_names_the_record_that_was_changed() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let bad = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
-        .await
-        .unwrap();
-    let failure = bad.failure.unwrap();
+    let failure = audit_failure(&m).await;
     assert!(
         failure.contains(&ids[3]) && failure.contains("ledger index 3"),
         "{failure}"
@@ -308,11 +314,7 @@ async fn audit_names_the_record_that_was_changed() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let failure = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
-        .await
-        .unwrap()
-        .failure
-        .unwrap();
+    let failure = audit_failure(&m).await;
     assert!(failure.contains(&dec.decision_id), "{failure}");
 
     // Rewriting the leaf hash too is caught by the signed checkpoint.
@@ -330,10 +332,6 @@ async fn audit_names_the_record_that_was_changed() {
         .execute(&mut conn)
         .await
         .unwrap();
-    let failure = audit::verify(&m.store, &verifier, "meshos.test/ledger", &[])
-        .await
-        .unwrap()
-        .failure
-        .unwrap();
+    let failure = audit_failure(&m).await;
     assert!(failure.contains("checkpoint of size 6"), "{failure}");
 }
