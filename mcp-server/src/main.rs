@@ -12,6 +12,7 @@ mod mesh;
 #[cfg(test)]
 mod mesh_tests;
 mod metrics;
+mod policy_cli;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -73,6 +74,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Work with policy bundles offline: check one request, run policy tests, scan text.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Verify the evidence ledger.
     Audit {
         #[command(subcommand)]
@@ -92,6 +98,41 @@ enum TokenCommand {
         /// For role agent: the agent id the token acts as.
         #[arg(long)]
         agent: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Evaluate one request (flags or --json) and print the decision as JSON. Stores nothing.
+    Check {
+        /// The whole request as JSON ({"agent_id","action","content",…}), or - for stdin.
+        #[arg(long, conflicts_with_all = ["agent", "action"])]
+        json: Option<String>,
+        #[arg(long, required_unless_present = "json")]
+        agent: Option<String>,
+        #[arg(long, required_unless_present = "json")]
+        action: Option<String>,
+        #[arg(long)]
+        content: Option<String>,
+        /// Read the content from this file instead.
+        #[arg(long, conflicts_with = "content")]
+        content_file: Option<std::path::PathBuf>,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long)]
+        tool: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        /// Tenant to evaluate for [default: default].
+        #[arg(long, default_value = "default")]
+        tenant: String,
+    },
+    /// Run the YAML policy tests (*.tests.yaml in DIR and DIR/tests) against the bundle in DIR.
+    Test { dir: std::path::PathBuf },
+    /// Scan JSON lines {"id","text"} for sensitive content; writes one JSON line per input.
+    Scan {
+        /// Input file, or - for stdin.
+        file: std::path::PathBuf,
     },
 }
 
@@ -340,6 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             store.close().await;
             Ok(0)
         }
+        Command::Policy { command } => run_policy(&settings, command),
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -378,6 +420,77 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     Ok(1)
                 }
             }
+        }
+    }
+}
+
+fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Result<i32> {
+    match command {
+        PolicyCommand::Check {
+            json,
+            agent,
+            action,
+            content,
+            content_file,
+            model,
+            tool,
+            region,
+            tenant,
+        } => {
+            let input = match json {
+                Some(j) => policy_cli::read_request_json(&j)?,
+                None => {
+                    let content = match content_file {
+                        Some(path) => Some(std::fs::read_to_string(&path).with_context(|| {
+                            format!("cannot read --content-file {}", path.display())
+                        })?),
+                        None => content,
+                    };
+                    mesh::PolicyCheckInput {
+                        agent_id: agent.unwrap_or_default(),
+                        action: action.unwrap_or_default(),
+                        content,
+                        model,
+                        tool,
+                        region,
+                    }
+                }
+            };
+            let bundle = policy_cli::load_bundle(settings.policy_dir.as_deref())?;
+            let out = policy_cli::check(&bundle, &tenant, input, settings.max_content_bytes)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
+            Ok(0)
+        }
+        PolicyCommand::Test { dir } => {
+            let results = policy_cli::run_tests(&dir)?;
+            let failed = results.iter().filter(|r| r.failure.is_some()).count();
+            for r in &results {
+                match &r.failure {
+                    None => println!("PASS {}: {}", r.file, r.name),
+                    Some(why) => println!("FAIL {}: {}\n     {why}", r.file, r.name),
+                }
+            }
+            println!(
+                "policy tests: {} passed, {failed} failed",
+                results.len() - failed
+            );
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
+        PolicyCommand::Scan { file } => {
+            let stdout = std::io::stdout();
+            let stderr = std::io::stderr();
+            let bad = if file.as_os_str() == "-" {
+                policy_cli::scan(std::io::stdin().lock(), stdout.lock(), stderr.lock())?
+            } else {
+                let f = std::fs::File::open(&file)
+                    .with_context(|| format!("cannot open {}", file.display()))?;
+                policy_cli::scan(std::io::BufReader::new(f), stdout.lock(), stderr.lock())?
+            };
+            if bad > 0 {
+                eprintln!("meshos: {bad} line(s) could not be read; every other line was scanned");
+                return Ok(1);
+            }
+            Ok(0)
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
 use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
-use meshos_policy::{Bundle, CheckRequest, Detectors, evaluate};
+use meshos_policy::{Bundle, CheckRequest, Detectors, Evaluation, evaluate};
 use meshos_store::{Store, StoreError, StoredCheckpoint};
 use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
 use meshos_types::{
@@ -255,6 +255,68 @@ fn check_non_negative(field: String, value: Option<f64>) -> Result<(), MeshError
     }
 }
 
+/// What evaluating a policy request needs, without storage: the MCP tool and the offline
+/// `meshos policy` commands share it.
+pub struct PolicyContext<'a> {
+    pub bundle: &'a Bundle,
+    pub detectors: &'a Detectors,
+    pub dataset: &'a Dataset,
+    pub max_content_bytes: usize,
+}
+
+/// Validates a policy request (ids, content size, region in the catalogue) and evaluates it.
+pub fn evaluate_check(
+    ctx: &PolicyContext<'_>,
+    tenant: &str,
+    input: &PolicyCheckInput,
+) -> Result<Evaluation, MeshError> {
+    check_id("agent_id", &input.agent_id)?;
+    check_id("action", &input.action)?;
+    check_optional_id("model", &input.model)?;
+    check_optional_id("tool", &input.tool)?;
+    if let Some(content) = &input.content
+        && content.len() > ctx.max_content_bytes
+    {
+        return Err(invalid(
+            "content",
+            format!(
+                "{} bytes is over the limit; expected at most {} bytes",
+                content.len(),
+                ctx.max_content_bytes
+            ),
+        ));
+    }
+    let region_jurisdictions = match &input.region {
+        None => Vec::new(),
+        Some(region) => match ctx.dataset.region(region) {
+            Some(r) => r.jurisdiction.clone(),
+            None => {
+                return Err(invalid(
+                    "region",
+                    format!(
+                        "unknown region {region:?}; expected one of: {}",
+                        ctx.dataset.region_ids().join(", ")
+                    ),
+                ));
+            }
+        },
+    };
+    Ok(evaluate(
+        ctx.bundle,
+        ctx.detectors,
+        &CheckRequest {
+            tenant,
+            agent_id: &input.agent_id,
+            action: &input.action,
+            content: input.content.as_deref(),
+            model: input.model.as_deref(),
+            tool: input.tool.as_deref(),
+            region: input.region.as_deref(),
+            region_jurisdictions,
+        },
+    ))
+}
+
 impl Mesh {
     fn validate_event(&self, i: usize, ev: &EventInput, batch: bool) -> Result<(), MeshError> {
         let at = |f: &str| {
@@ -364,55 +426,19 @@ impl Mesh {
         principal: &Principal,
         input: PolicyCheckInput,
     ) -> Result<PolicyCheckOutput, MeshError> {
-        check_id("agent_id", &input.agent_id)?;
-        check_id("action", &input.action)?;
-        check_optional_id("model", &input.model)?;
-        check_optional_id("tool", &input.tool)?;
-        if let Some(content) = &input.content
-            && content.len() > self.limits.max_content_bytes
-        {
-            return Err(invalid(
-                "content",
-                format!(
-                    "{} bytes is over the limit; expected at most {} bytes",
-                    content.len(),
-                    self.limits.max_content_bytes
-                ),
-            ));
-        }
-        let region_jurisdictions = match &input.region {
-            None => Vec::new(),
-            Some(region) => match self.dataset.region(region) {
-                Some(r) => r.jurisdiction.clone(),
-                None => {
-                    return Err(invalid(
-                        "region",
-                        format!(
-                            "unknown region {region:?}; expected one of: {}",
-                            self.dataset.region_ids().join(", ")
-                        ),
-                    ));
-                }
-            },
-        };
         principal
             .may_act_for(&input.agent_id, "request policy decisions")
             .map_err(|e| MeshError::Forbidden(e.to_string()))?;
-
-        let evaluation = evaluate(
-            &self.bundle,
-            &self.detectors,
-            &CheckRequest {
-                tenant: &principal.tenant,
-                agent_id: &input.agent_id,
-                action: &input.action,
-                content: input.content.as_deref(),
-                model: input.model.as_deref(),
-                tool: input.tool.as_deref(),
-                region: input.region.as_deref(),
-                region_jurisdictions,
+        let evaluation = evaluate_check(
+            &PolicyContext {
+                bundle: &self.bundle,
+                detectors: &self.detectors,
+                dataset: &self.dataset,
+                max_content_bytes: self.limits.max_content_bytes,
             },
-        );
+            &principal.tenant,
+            &input,
+        )?;
         let record = DecisionRecord {
             id: new_id("dec"),
             tenant: principal.tenant.clone(),
