@@ -230,6 +230,11 @@ impl Bundle {
         &self.version
     }
 
+    /// The validated Cedar schema (for tools that check requests or policies against it).
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
     pub fn files(&self) -> &[BundleFile] {
         &self.files
     }

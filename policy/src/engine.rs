@@ -2,6 +2,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use cedar_policy::{
     Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request,
+    RestrictedExpression,
 };
 use meshos_types::{Finding, Obligation, Reason, Verdict};
 use std::str::FromStr;
@@ -52,7 +53,7 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         bundle_version: bundle.version().to_string(),
     };
 
-    let request = match build_request(bundle, req, &findings) {
+    let request = match build_request(req, &findings) {
         Ok(r) => r,
         Err(message) => {
             return deny(format!(
@@ -151,7 +152,6 @@ fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
 }
 
 fn build_request(
-    bundle: &Bundle,
     req: &CheckRequest<'_>,
     findings: &[Finding],
 ) -> Result<(Entities, Request), String> {
@@ -160,27 +160,43 @@ fn build_request(
     let operation = uid("MeshOS::Operation", req.action)?;
     let action = uid("MeshOS::Action", "act")?;
 
+    // Built directly as Cedar values: parsing the same context from JSON cost more than the
+    // rest of the evaluation (Cedar's JSON reader tries its escape forms for every value).
     let kinds: BTreeSet<&str> = findings.iter().map(|f| f.entity.as_str()).collect();
-    let mut ctx = serde_json::json!({
-        "region_jurisdictions": req.region_jurisdictions,
-        "findings": kinds,
-        "content_bytes": req.content.map(str::len).unwrap_or(0),
-    });
+    let strings = |items: &mut dyn Iterator<Item = &str>| {
+        RestrictedExpression::new_set(
+            items.map(|s| RestrictedExpression::new_string(s.to_string())),
+        )
+    };
+    let content_bytes = i64::try_from(req.content.map(str::len).unwrap_or(0)).unwrap_or(i64::MAX);
+    let mut pairs = vec![
+        (
+            "region_jurisdictions".to_string(),
+            strings(&mut req.region_jurisdictions.iter().map(String::as_str)),
+        ),
+        ("findings".to_string(), strings(&mut kinds.into_iter())),
+        (
+            "content_bytes".to_string(),
+            RestrictedExpression::new_long(content_bytes),
+        ),
+    ];
     for (key, value) in [
         ("model", req.model),
         ("tool", req.tool),
         ("region", req.region),
     ] {
         if let Some(v) = value {
-            ctx[key] = serde_json::Value::String(v.to_string());
+            pairs.push((
+                key.to_string(),
+                RestrictedExpression::new_string(v.to_string()),
+            ));
         }
     }
-    let context = Context::from_json_value(ctx, Some((&bundle.schema, &action)))
-        .map_err(|e| e.to_string())?;
+    let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
 
-    // The context is checked against the schema above; the entities and the request are built
-    // here from fixed types, so re-validating them per request (half the evaluation time) buys
-    // nothing. `request_shapes_match_the_schema` keeps that assumption honest.
+    // The context, entities and request are built here from fixed types, so validating them
+    // against the schema on every request (most of the evaluation time) buys nothing;
+    // `request_shapes_match_the_schema` checks that what we build conforms.
     let entities = Entities::from_entities(
         [
             Entity::new_no_attrs(tenant.clone(), HashSet::new()),
@@ -327,7 +343,7 @@ mod tests {
             ..base()
         };
         let findings = Detectors::new().scan(req.content.unwrap());
-        let (entities, request) = build_request(&bundle, &req, &findings).unwrap();
+        let (entities, request) = build_request(&req, &findings).unwrap();
         Request::new(
             request.principal().unwrap().clone(),
             request.action().unwrap().clone(),
