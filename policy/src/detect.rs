@@ -8,98 +8,78 @@ use regex::{Regex, RegexSet};
 
 type Validator = fn(&str) -> bool;
 
+const RULE_FILE: &str = include_str!("../rules/detectors.toml");
+
+/// What a rule protects: personal data or credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityClass {
+    Pii,
+    Secret,
+}
+
+impl EntityClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityClass::Pii => "pii",
+            EntityClass::Secret => "secret",
+        }
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleSpec {
+    id: String,
+    entity: String,
+    class: EntityClass,
+    regex: String,
+    #[serde(default)]
+    validate: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    rule: Vec<RuleSpec>,
+}
+
 struct Rule {
-    entity: &'static str,
-    detector: &'static str,
-    pattern: &'static str,
+    entity: String,
+    class: EntityClass,
+    detector: String,
     validate: Option<Validator>,
 }
 
-const RULES: &[Rule] = &[
-    Rule {
-        entity: "EMAIL",
-        detector: "regex:email",
-        pattern: r"(?i)\b[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}\b",
-        validate: None,
-    },
-    Rule {
-        entity: "CREDIT_CARD",
-        detector: "regex+luhn:credit_card",
-        pattern: r"\b(?:\d[ -]?){12,18}\d\b",
-        validate: Some(luhn_valid),
-    },
-    Rule {
-        entity: "IBAN",
-        detector: "regex+mod97:iban",
-        pattern: r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b",
-        validate: Some(iban_valid),
-    },
-    Rule {
-        entity: "SSN",
-        detector: "regex:us_ssn",
-        pattern: r"\b(?:00[1-9]|0[1-9]\d|[1-578]\d\d|6[0-57-9]\d|66[0-57-9])-(?:0[1-9]|[1-9]\d)-(?:000[1-9]|00[1-9]\d|0[1-9]\d\d|[1-9]\d{3})\b",
-        validate: None,
-    },
-    Rule {
-        entity: "PHONE",
-        detector: "regex:e164_phone",
-        pattern: r"(?:^|[^\w+])(\+[1-9]\d{0,2}[ .-]?(?:\(?\d{1,4}\)?[ .-]?){2,4}\d{2,4})\b",
-        validate: Some(phone_plausible),
-    },
-    Rule {
-        entity: "IP_ADDRESS",
-        detector: "regex:ipv4",
-        pattern: r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b",
-        validate: None,
-    },
-    Rule {
-        entity: "AWS_ACCESS_KEY",
-        detector: "regex:aws_access_key_id",
-        pattern: r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
-        validate: None,
-    },
-    Rule {
-        entity: "GITHUB_TOKEN",
-        detector: "regex:github_token",
-        pattern: r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|github_pat_[A-Za-z0-9_]{82})\b",
-        validate: None,
-    },
-    Rule {
-        entity: "SLACK_TOKEN",
-        detector: "regex:slack_token",
-        pattern: r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
-        validate: None,
-    },
-    Rule {
-        entity: "STRIPE_KEY",
-        detector: "regex:stripe_key",
-        pattern: r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
-        validate: None,
-    },
-    Rule {
-        entity: "PRIVATE_KEY",
-        detector: "regex:pem_private_key",
-        pattern: r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----",
-        validate: None,
-    },
-    Rule {
-        entity: "JWT",
-        detector: "regex:jwt",
-        pattern: r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\b",
-        validate: None,
-    },
-];
+/// A detector rule file that cannot be used, with the rule at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RuleError {
+    #[error("detector rules are not valid TOML: {0}")]
+    Toml(String),
+    #[error("detector rule {id}: {message}")]
+    Rule { id: String, message: String },
+}
+
+fn validator(name: &str) -> Option<Validator> {
+    match name {
+        "luhn" => Some(luhn_valid),
+        "iban_mod97" => Some(iban_valid),
+        "digits_8_15" => Some(phone_plausible),
+        _ => None,
+    }
+}
 
 /// The compiled detector catalogue. Build once, share across requests.
 pub struct Detectors {
     screen: RegexSet,
     patterns: Vec<Regex>,
+    rules: Vec<Rule>,
 }
 
 impl std::fmt::Debug for Detectors {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Detectors")
-            .field("rules", &self.patterns.len())
+            .field("rules", &self.rules.len())
             .finish()
     }
 }
@@ -111,22 +91,82 @@ impl Default for Detectors {
 }
 
 impl Detectors {
+    /// The shipped catalogue (`policy/rules/detectors.toml`). Its validity is a unit test, so a
+    /// broken file cannot ship; should it fail anyway, no rules load rather than a crash.
     pub fn new() -> Detectors {
-        // The patterns are constants of this file; a bad one is caught by the unit tests.
+        Detectors::from_toml(RULE_FILE).unwrap_or_else(|_| Detectors {
+            screen: RegexSet::empty(),
+            patterns: Vec::new(),
+            rules: Vec::new(),
+        })
+    }
+
+    /// Compiles a rule file in the format of `policy/rules/detectors.toml`.
+    pub fn from_toml(text: &str) -> Result<Detectors, RuleError> {
+        let file: RuleFile = toml::from_str(text).map_err(|e| RuleError::Toml(e.to_string()))?;
+        let mut patterns = Vec::with_capacity(file.rule.len());
+        let mut rules = Vec::with_capacity(file.rule.len());
+        for spec in file.rule {
+            let fail = |message: String| RuleError::Rule {
+                id: spec.id.clone(),
+                message,
+            };
+            let re = Regex::new(&spec.regex).map_err(|e| fail(e.to_string()))?;
+            let validate = match spec.validate.as_deref() {
+                None => None,
+                Some(name) => Some(validator(name).ok_or_else(|| {
+                    fail(format!(
+                        "unknown validate {name:?}; expected luhn, iban_mod97 or digits_8_15"
+                    ))
+                })?),
+            };
+            patterns.push(re);
+            rules.push(Rule {
+                detector: format!("rule:{}", spec.id),
+                entity: spec.entity,
+                class: spec.class,
+                validate,
+            });
+        }
         let screen =
-            RegexSet::new(RULES.iter().map(|r| r.pattern)).unwrap_or_else(|_| RegexSet::empty());
-        let patterns = RULES
+            RegexSet::new(patterns.iter().map(Regex::as_str)).map_err(|e| RuleError::Rule {
+                id: "*".into(),
+                message: e.to_string(),
+            })?;
+        Ok(Detectors {
+            screen,
+            patterns,
+            rules,
+        })
+    }
+
+    /// The class of an entity kind this catalogue reports, if it reports it.
+    pub fn class_of(&self, entity: &str) -> Option<EntityClass> {
+        self.rules
             .iter()
-            .filter_map(|r| Regex::new(r.pattern).ok())
+            .find(|r| r.entity == entity)
+            .map(|r| r.class)
+    }
+
+    /// Every entity kind of a class, e.g. all credential kinds.
+    pub fn entities_of(&self, class: EntityClass) -> Vec<&str> {
+        let mut v: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|r| r.class == class)
+            .map(|r| r.entity.as_str())
             .collect();
-        Detectors { screen, patterns }
+        v.sort_unstable();
+        v.dedup();
+        v
     }
 
     /// Findings with UTF-8 byte offsets into `text`, sorted by position.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
         let mut findings = Vec::new();
         for rule_index in self.screen.matches(text).iter() {
-            let (Some(rule), Some(re)) = (RULES.get(rule_index), self.patterns.get(rule_index))
+            let (Some(rule), Some(re)) =
+                (self.rules.get(rule_index), self.patterns.get(rule_index))
             else {
                 continue;
             };
@@ -139,10 +179,10 @@ impl Detectors {
                     continue;
                 }
                 findings.push(Finding {
-                    entity: rule.entity.to_string(),
+                    entity: rule.entity.clone(),
                     start: m.start(),
                     end: m.end(),
-                    detector: rule.detector.to_string(),
+                    detector: rule.detector.clone(),
                 });
             }
         }
@@ -245,11 +285,55 @@ mod tests {
     }
 
     #[test]
-    fn every_rule_compiles() {
-        for r in RULES {
-            Regex::new(r.pattern).unwrap();
+    fn shipped_rule_file_compiles() {
+        let d = Detectors::from_toml(RULE_FILE).unwrap();
+        assert!(d.rules.len() >= 20);
+        assert_eq!(d.class_of("EMAIL"), Some(EntityClass::Pii));
+        assert_eq!(d.class_of("AWS_ACCESS_KEY"), Some(EntityClass::Secret));
+    }
+
+    #[test]
+    fn credential_kinds_known_to_trust_match_the_rules() {
+        let d = Detectors::new();
+        let mut shared: Vec<&str> = meshos_types::CREDENTIAL_ENTITIES.to_vec();
+        shared.sort_unstable();
+        assert_eq!(d.entities_of(EntityClass::Secret), shared);
+    }
+
+    #[test]
+    fn bad_rule_files_name_the_rule() {
+        let bad_regex = "[[rule]]\nid='x'\nentity='X'\nclass='pii'\nregex='('\n";
+        let err = Detectors::from_toml(bad_regex).unwrap_err().to_string();
+        assert!(err.contains("rule x"), "{err}");
+        let bad_validator =
+            "[[rule]]\nid='y'\nentity='Y'\nclass='pii'\nregex='a'\nvalidate='crc'\n";
+        let err = Detectors::from_toml(bad_validator).unwrap_err().to_string();
+        assert!(err.contains("rule y") && err.contains("luhn"), "{err}");
+    }
+
+    #[test]
+    fn finds_more_secret_shapes() {
+        let cases = [
+            ("GITLAB_TOKEN", "token glpat-abcdefghij0123456789 here"),
+            (
+                "GOOGLE_API_KEY",
+                "key=AIzaSyA1234567890abcdefghijklmnopqrstuv",
+            ),
+            ("NPM_TOKEN", "npm_abcdefghijklmnopqrstuvwxyz0123456789"),
+            ("PASSWORD", "db_password = \"hunter2hunter2\""),
+            (
+                "AWS_SECRET_KEY",
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
+        ];
+        for (entity, text) in cases {
+            assert!(
+                entities(text).iter().any(|(e, _)| e == entity),
+                "{entity} not found in {text:?}: {:?}",
+                entities(text)
+            );
         }
-        assert_eq!(Detectors::new().patterns.len(), RULES.len());
+        assert!(entities("password = ${DB_PASSWORD}").is_empty());
     }
 
     #[test]

@@ -53,7 +53,7 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         bundle_version: bundle.version().to_string(),
     };
 
-    let request = match build_request(req, &findings) {
+    let request = match build_request(req, &findings, detectors) {
         Ok(r) => r,
         Err(message) => {
             return deny(format!(
@@ -154,6 +154,7 @@ fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
 fn build_request(
     req: &CheckRequest<'_>,
     findings: &[Finding],
+    detectors: &Detectors,
 ) -> Result<(Entities, Request), String> {
     let tenant = uid("MeshOS::Tenant", req.tenant)?;
     let agent = uid("MeshOS::Agent", &format!("{}/{}", req.tenant, req.agent_id))?;
@@ -173,6 +174,17 @@ fn build_request(
         (
             "region_jurisdictions".to_string(),
             strings(&mut req.region_jurisdictions.iter().map(String::as_str)),
+        ),
+        (
+            "finding_classes".to_string(),
+            strings(
+                &mut kinds
+                    .iter()
+                    .filter_map(|k| detectors.class_of(k))
+                    .map(|c| c.as_str())
+                    .collect::<BTreeSet<_>>()
+                    .into_iter(),
+            ),
         ),
         ("findings".to_string(), strings(&mut kinds.into_iter())),
         (
@@ -343,7 +355,7 @@ mod tests {
             ..base()
         };
         let findings = Detectors::new().scan(req.content.unwrap());
-        let (entities, request) = build_request(&req, &findings).unwrap();
+        let (entities, request) = build_request(&req, &findings, &Detectors::new()).unwrap();
         Request::new(
             request.principal().unwrap().clone(),
             request.action().unwrap().clone(),

@@ -108,14 +108,6 @@ pub struct TrustScore {
     pub explanation: Vec<String>,
 }
 
-const CREDENTIAL_KINDS: &[&str] = &[
-    "AWS_ACCESS_KEY",
-    "GITHUB_TOKEN",
-    "SLACK_TOKEN",
-    "STRIPE_KEY",
-    "PRIVATE_KEY",
-    "JWT",
-];
 const INTEGRITY_KINDS: &[&str] = &["output_validation", "eval"];
 
 fn weight(now_ms: i64, at_ms: i64, half_life_hours: f64) -> f64 {
@@ -181,7 +173,7 @@ pub fn compute(inputs: &TrustInputs, params: &TrustParams) -> TrustScore {
     let data_risk: f64 = classes
         .iter()
         .map(|c| {
-            if CREDENTIAL_KINDS.contains(&c.as_str()) {
+            if meshos_types::CREDENTIAL_ENTITIES.contains(&c.as_str()) {
                 0.2
             } else {
                 0.1

@@ -256,6 +256,25 @@ pub struct Finding {
     pub detector: String,
 }
 
+/// Entity kinds that are credentials (the `secret` class of the detector rules). Trust scoring
+/// weighs them above personal data; a policy unit test keeps this list equal to the rule file.
+pub const CREDENTIAL_ENTITIES: &[&str] = &[
+    "ANTHROPIC_KEY",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "GOOGLE_API_KEY",
+    "JWT",
+    "NPM_TOKEN",
+    "OPENAI_KEY",
+    "PASSWORD",
+    "PRIVATE_KEY",
+    "SENDGRID_KEY",
+    "SLACK_TOKEN",
+    "STRIPE_KEY",
+];
+
 /// Something the caller must do when acting on the decision.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Obligation {
