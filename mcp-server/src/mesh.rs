@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
 use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
-use meshos_policy::{Bundle, CheckRequest, Detectors, Evaluation, evaluate};
+use meshos_policy::{Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, evaluate};
 use meshos_store::{Store, StoreError, StoredCheckpoint};
 use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
 use meshos_types::{
@@ -157,6 +157,9 @@ pub struct PolicyCheckOutput {
     /// The content with every finding masked, when the decision is `redact`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redacted_content: Option<String>,
+    /// Prompt-injection screen of the content (absent without content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionVerdict>,
     /// Digest of the policy bundle that decided.
     pub bundle_version: String,
     /// Position of the decision in the tenant's evidence ledger.
@@ -464,6 +467,7 @@ impl Mesh {
             findings: record.findings,
             obligations: record.obligations,
             redacted_content: evaluation.redacted_content,
+            injection: evaluation.injection,
             bundle_version: record.bundle_version,
             ledger_index,
         })

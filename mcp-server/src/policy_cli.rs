@@ -34,6 +34,9 @@ pub fn evaluation_json(e: &Evaluation) -> serde_json::Value {
     if let Some(r) = &e.redacted_content {
         v["redacted_content"] = serde_json::Value::String(r.clone());
     }
+    if let Some(i) = &e.injection {
+        v["injection"] = serde_json::to_value(i).unwrap_or_default();
+    }
     v
 }
 
@@ -237,7 +240,16 @@ pub fn scan(
             .into_iter()
             .map(|f| serde_json::json!({"entity": f.entity, "start": f.start, "end": f.end}))
             .collect();
-        let row = serde_json::json!({"id": item.id, "findings": findings});
+        let injection = detectors.scan_injection(&item.text);
+        let row = serde_json::json!({
+            "id": item.id,
+            "findings": findings,
+            "injection": {
+                "flagged": injection.flagged,
+                "score": injection.score,
+                "category": injection.category,
+            },
+        });
         writeln!(out, "{row}")?;
     }
     Ok(bad)
@@ -263,6 +275,7 @@ mod tests {
         assert_eq!(rows[0]["findings"][0]["entity"], "EMAIL");
         assert_eq!(rows[0]["findings"][0]["start"], 5);
         assert_eq!(rows[1]["findings"].as_array().unwrap().len(), 0);
+        assert_eq!(rows[1]["injection"]["flagged"], false);
         assert!(String::from_utf8(err).unwrap().starts_with("line 2:"));
     }
 

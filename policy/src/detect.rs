@@ -6,6 +6,8 @@
 use meshos_types::Finding;
 use regex::{Regex, RegexSet};
 
+use crate::injection::{InjectionDetector, InjectionVerdict};
+
 type Validator = fn(&str) -> bool;
 
 const RULE_FILE: &str = include_str!("../rules/detectors.toml");
@@ -74,6 +76,7 @@ pub struct Detectors {
     screen: RegexSet,
     patterns: Vec<Regex>,
     rules: Vec<Rule>,
+    injection: InjectionDetector,
 }
 
 impl std::fmt::Debug for Detectors {
@@ -98,6 +101,7 @@ impl Detectors {
             screen: RegexSet::empty(),
             patterns: Vec::new(),
             rules: Vec::new(),
+            injection: InjectionDetector::new(),
         })
     }
 
@@ -137,7 +141,14 @@ impl Detectors {
             screen,
             patterns,
             rules,
+            injection: InjectionDetector::new(),
         })
+    }
+
+    /// Prompt-injection screening of the same text (phrases over normalised text, heuristics,
+    /// decoded payloads).
+    pub fn scan_injection(&self, text: &str) -> InjectionVerdict {
+        self.injection.scan(text)
     }
 
     /// The class of an entity kind this catalogue reports, if it reports it.

@@ -12,7 +12,9 @@
 mod bundle;
 mod detect;
 mod engine;
+mod injection;
 
 pub use bundle::{Bundle, BundleError, BundleFile};
-pub use detect::{Detectors, redact};
+pub use detect::{Detectors, EntityClass, RuleError, redact};
 pub use engine::{CheckRequest, Evaluation, evaluate};
+pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};
