@@ -1,11 +1,13 @@
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
 
-use cedar_policy::{PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use cedar_policy::{
+    Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema, ValidationMode, Validator,
+};
 use sha2::{Digest, Sha256};
 
-/// One file of a bundle: a path relative to the bundle root and its text.
+/// One file of a bundle: a path relative to the bundle root (with `/` separators) and its text.
 #[derive(Debug, Clone)]
 pub struct BundleFile {
     pub name: String,
@@ -28,6 +30,8 @@ pub enum BundleError {
     NoPolicies,
     #[error("schema {file}: {message}")]
     Schema { file: String, message: String },
+    #[error("org file {file}: {message}")]
+    Org { file: String, message: String },
     #[error("policy file {file}: {message}")]
     Parse { file: String, message: String },
     #[error("policy {file}#{index} has no @id annotation; every policy needs a unique @id")]
@@ -38,51 +42,137 @@ pub enum BundleError {
         first: String,
         second: String,
     },
+    #[error("policy {id:?} in {file} would widen what its level may do: {message}")]
+    Widening {
+        file: String,
+        id: String,
+        message: String,
+    },
     #[error("policy bundle fails schema validation:\n{0}")]
     Validation(String),
 }
 
-/// What a policy says about itself through annotations.
+/// Where in the hierarchy a policy file sits; lower levels may only narrow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Global,
+    Tenant(String),
+    Region(String),
+    Team(String),
+}
+
+impl Level {
+    /// The level of a bundle file from its relative path, or `None` if it is not a policy
+    /// location (`global/`, `tenants/T/`, `regions/R/`, `teams/T/`, or the root for global).
+    fn of_path(name: &str) -> Option<Level> {
+        let parts: Vec<&str> = name.split('/').collect();
+        match parts.as_slice() {
+            [_file] => Some(Level::Global),
+            ["global", _file] => Some(Level::Global),
+            ["tenants", t, _file] => Some(Level::Tenant((*t).to_string())),
+            ["regions", r, _file] => Some(Level::Region((*r).to_string())),
+            ["teams", t, _file] => Some(Level::Team((*t).to_string())),
+            _ => None,
+        }
+    }
+
+    /// The Cedar entity a policy at this level must scope its principal to.
+    fn scope(&self) -> Option<String> {
+        match self {
+            Level::Global => None,
+            Level::Tenant(t) => Some(format!("MeshOS::Tenant::\"{t}\"")),
+            Level::Region(r) => Some(format!("MeshOS::Region::\"{r}\"")),
+            Level::Team(t) => Some(format!("MeshOS::Team::\"{t}\"")),
+        }
+    }
+}
+
+/// What a policy says about itself through annotations, and where it sits.
 #[derive(Debug, Clone)]
 pub(crate) struct PolicyMeta {
     pub id: String,
     pub reason: String,
     pub obligation: Option<String>,
     pub approver: Option<String>,
+    pub level: Level,
 }
+
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OrgFile {
+    #[serde(default)]
+    regions: BTreeMap<String, RegionSpec>,
+    #[serde(default)]
+    teams: BTreeMap<String, TeamSpec>,
+    /// agent id → team
+    #[serde(default)]
+    agents: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegionSpec {
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TeamSpec {
+    region: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+}
+
+/// Where an agent sits in the organisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement<'a> {
+    pub team: Option<&'a str>,
+    pub region: Option<&'a str>,
+}
+
+type SliceKey = (Option<String>, Option<String>, Option<String>);
 
 /// A validated, ready-to-evaluate policy bundle.
 #[derive(Debug)]
 pub struct Bundle {
     pub(crate) schema: Schema,
-    pub(crate) policies: PolicySet,
     pub(crate) meta: HashMap<PolicyId, PolicyMeta>,
+    org: OrgFile,
+    /// Policies on each path (tenant folder?, region?, team?), precomputed so a request
+    /// evaluates only the policies that can apply to it.
+    slices: HashMap<SliceKey, PolicySet>,
+    tenant_folders: BTreeSet<String>,
     version: String,
     files: Vec<BundleFile>,
 }
 
+macro_rules! default_file {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!("../../policies/default/", $path)),
+        )
+    };
+}
+
 const DEFAULT_BUNDLE: &[(&str, &str)] = &[
-    (
-        "schema.cedarschema",
-        include_str!("../../policies/default/schema.cedarschema"),
-    ),
-    (
-        "baseline.cedar",
-        include_str!("../../policies/default/baseline.cedar"),
-    ),
-    (
-        "models.cedar",
-        include_str!("../../policies/default/models.cedar"),
-    ),
-    (
-        "actions.cedar",
-        include_str!("../../policies/default/actions.cedar"),
-    ),
-    (
-        "data.cedar",
-        include_str!("../../policies/default/data.cedar"),
-    ),
+    default_file!("schema.cedarschema"),
+    default_file!("org.toml"),
+    default_file!("global/baseline.cedar"),
+    default_file!("global/models.cedar"),
+    default_file!("global/actions.cedar"),
+    default_file!("global/data.cedar"),
+    default_file!("regions/eu/residency.cedar"),
+    default_file!("regions/us/ssn.cedar"),
+    default_file!("teams/support/no-money.cedar"),
+    default_file!("teams/billing/refunds.cedar"),
+    default_file!("teams/research/models.cedar"),
 ];
+
+const ORG_FILE: &str = "org.toml";
 
 impl Bundle {
     /// The bundle shipped in the repository (`policies/default`), compiled into the binary so a
@@ -99,31 +189,17 @@ impl Bundle {
         )
     }
 
-    /// Loads every `*.cedarschema` and `*.cedar` file directly inside `dir`.
+    /// Loads a bundle directory: the schema, `org.toml` and root `*.cedar` files, plus the
+    /// policy folders `global/`, `tenants/*/`, `regions/*/` and `teams/*/`. Other folders
+    /// (such as `tests/`) are not part of the bundle.
     pub fn load_dir(dir: &Path) -> Result<Bundle, BundleError> {
-        let io = |source| BundleError::Io {
-            path: dir.display().to_string(),
-            source,
-        };
         let mut files = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io)? {
-            let path = entry.map_err(io)?.path();
-            let is_policy_file = matches!(
-                path.extension().and_then(|e| e.to_str()),
-                Some("cedar" | "cedarschema")
-            );
-            if !is_policy_file {
-                continue;
+        read_policy_files(dir, "", &mut files)?;
+        read_policy_files(&dir.join("global"), "global/", &mut files)?;
+        for level in ["tenants", "regions", "teams"] {
+            for (sub, name) in subdirs(&dir.join(level))? {
+                read_policy_files(&sub, &format!("{level}/{name}/"), &mut files)?;
             }
-            let text = std::fs::read_to_string(&path).map_err(|source| BundleError::Io {
-                path: path.display().to_string(),
-                source,
-            })?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            files.push(BundleFile { name, text });
         }
         Bundle::from_files(files)
     }
@@ -146,10 +222,15 @@ impl Bundle {
                 file: schema_file.name.clone(),
                 message: format!("{e:?}"),
             })?;
+        let org = match files.iter().find(|f| f.name == ORG_FILE) {
+            Some(f) => parse_org(&f.text)?,
+            None => OrgFile::default(),
+        };
 
-        let mut policies = PolicySet::new();
+        let mut all = PolicySet::new();
         let mut meta = HashMap::new();
         let mut origin: HashMap<String, String> = HashMap::new();
+        let mut by_level: BTreeMap<Level, Vec<Policy>> = BTreeMap::new();
         let policy_files: Vec<&BundleFile> = files
             .iter()
             .filter(|f| f.name.ends_with(".cedar"))
@@ -158,6 +239,11 @@ impl Bundle {
             return Err(BundleError::NoPolicies);
         }
         for file in policy_files {
+            let level = Level::of_path(&file.name).ok_or_else(|| BundleError::Parse {
+                file: file.name.clone(),
+                message: "not a policy location; expected the root, global/, tenants/T/, regions/R/ or teams/T/".into(),
+            })?;
+            check_level_known(&org, &level, &file.name)?;
             let parsed = PolicySet::from_str(&file.text).map_err(|e| BundleError::Parse {
                 file: file.name.clone(),
                 message: format!("{e}"),
@@ -178,12 +264,14 @@ impl Bundle {
                         second: here,
                     });
                 }
+                check_narrows(policy, &level, &file.name, &id)?;
                 let pid = PolicyId::new(&id);
                 let renamed = policy.new_id(pid.clone());
-                policies.add(renamed).map_err(|e| BundleError::Parse {
+                all.add(renamed.clone()).map_err(|e| BundleError::Parse {
                     file: file.name.clone(),
                     message: e.to_string(),
                 })?;
+                by_level.entry(level.clone()).or_default().push(renamed);
                 meta.insert(
                     pid,
                     PolicyMeta {
@@ -193,13 +281,14 @@ impl Bundle {
                             .to_string(),
                         obligation: policy.annotation("obligation").map(str::to_string),
                         approver: policy.annotation("approver").map(str::to_string),
+                        level: level.clone(),
                         id,
                     },
                 );
             }
         }
 
-        let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
+        let validation = Validator::new(schema.clone()).validate(&all, ValidationMode::Strict);
         if !validation.validation_passed() {
             let errors: Vec<String> = validation
                 .validation_errors()
@@ -207,6 +296,15 @@ impl Bundle {
                 .collect();
             return Err(BundleError::Validation(errors.join("\n")));
         }
+
+        let tenant_folders: BTreeSet<String> = by_level
+            .keys()
+            .filter_map(|l| match l {
+                Level::Tenant(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        let slices = build_slices(&org, &tenant_folders, &by_level)?;
 
         let mut digest = Sha256::new();
         for f in &files {
@@ -218,8 +316,10 @@ impl Bundle {
         let version = format!("sha256:{}", &hex::encode(digest.finalize())[..16]);
         Ok(Bundle {
             schema,
-            policies,
             meta,
+            org,
+            slices,
+            tenant_folders,
             version,
             files,
         })
@@ -245,6 +345,203 @@ impl Bundle {
         ids.sort_unstable();
         ids
     }
+
+    /// The agent's team and region from `org.toml` (both `None` for unlisted agents).
+    pub fn placement(&self, agent_id: &str) -> Placement<'_> {
+        let team = self.org.agents.get(agent_id).map(String::as_str);
+        let region = team
+            .and_then(|t| self.org.teams.get(t))
+            .map(|t| t.region.as_str());
+        Placement { team, region }
+    }
+
+    /// The policies that can apply to an agent of a tenant: global, the tenant's folder, the
+    /// agent's region and team.
+    pub(crate) fn slice_for(&self, tenant: &str, placement: &Placement<'_>) -> Option<&PolicySet> {
+        let tenant_key = self
+            .tenant_folders
+            .contains(tenant)
+            .then(|| tenant.to_string());
+        self.slices.get(&(
+            tenant_key,
+            placement.region.map(str::to_string),
+            placement.team.map(str::to_string),
+        ))
+    }
+}
+
+fn parse_org(text: &str) -> Result<OrgFile, BundleError> {
+    let org: OrgFile = toml::from_str(text).map_err(|e| BundleError::Org {
+        file: ORG_FILE.into(),
+        message: e.to_string(),
+    })?;
+    for (team, spec) in &org.teams {
+        if !org.regions.contains_key(&spec.region) {
+            return Err(BundleError::Org {
+                file: ORG_FILE.into(),
+                message: format!(
+                    "team {team:?} is in region {:?}, which [regions] does not define",
+                    spec.region
+                ),
+            });
+        }
+    }
+    for (agent, team) in &org.agents {
+        if !org.teams.contains_key(team) {
+            return Err(BundleError::Org {
+                file: ORG_FILE.into(),
+                message: format!(
+                    "agent {agent:?} is in team {team:?}, which [teams] does not define"
+                ),
+            });
+        }
+    }
+    Ok(org)
+}
+
+fn check_level_known(org: &OrgFile, level: &Level, file: &str) -> Result<(), BundleError> {
+    let missing = match level {
+        Level::Region(r) if !org.regions.contains_key(r) => Some(format!("region {r:?}")),
+        Level::Team(t) if !org.teams.contains_key(t) => Some(format!("team {t:?}")),
+        _ => None,
+    };
+    match missing {
+        Some(what) => Err(BundleError::Parse {
+            file: file.to_string(),
+            message: format!("{what} has policies but {ORG_FILE} does not define it"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Lower levels may only narrow: forbid, or permit that only adds an obligation; and each
+/// policy must be scoped to its own level's entity so it cannot touch anyone else's agents.
+fn check_narrows(policy: &Policy, level: &Level, file: &str, id: &str) -> Result<(), BundleError> {
+    let Some(scope) = level.scope() else {
+        return Ok(());
+    };
+    let widening = |message: String| BundleError::Widening {
+        file: file.to_string(),
+        id: id.to_string(),
+        message,
+    };
+    if policy.effect() == Effect::Permit && policy.annotation("obligation").is_none() {
+        return Err(widening(
+            "below the global level a permit must carry an @obligation (it may add obligations, not grant access); use forbid to restrict".into(),
+        ));
+    }
+    let scoped = match policy.principal_constraint() {
+        PrincipalConstraint::In(uid) => uid.to_string() == scope,
+        _ => false,
+    };
+    if !scoped {
+        return Err(widening(format!(
+            "its principal must be scoped to its level: `principal in {scope}`"
+        )));
+    }
+    Ok(())
+}
+
+fn build_slices(
+    org: &OrgFile,
+    tenant_folders: &BTreeSet<String>,
+    by_level: &BTreeMap<Level, Vec<Policy>>,
+) -> Result<HashMap<SliceKey, PolicySet>, BundleError> {
+    let mut paths: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
+    paths.extend(org.regions.keys().map(|r| (Some(r.clone()), None)));
+    paths.extend(
+        org.teams
+            .iter()
+            .map(|(t, spec)| (Some(spec.region.clone()), Some(t.clone()))),
+    );
+    let tenants: Vec<Option<String>> = std::iter::once(None)
+        .chain(tenant_folders.iter().cloned().map(Some))
+        .collect();
+    let mut slices = HashMap::new();
+    for tenant in &tenants {
+        for (region, team) in &paths {
+            let mut levels = vec![Level::Global];
+            levels.extend(tenant.clone().map(Level::Tenant));
+            levels.extend(region.clone().map(Level::Region));
+            levels.extend(team.clone().map(Level::Team));
+            let mut set = PolicySet::new();
+            for level in &levels {
+                for p in by_level.get(level).into_iter().flatten() {
+                    set.add(p.clone()).map_err(|e| BundleError::Parse {
+                        file: format!("{level:?}"),
+                        message: e.to_string(),
+                    })?;
+                }
+            }
+            slices.insert((tenant.clone(), region.clone(), team.clone()), set);
+        }
+    }
+    Ok(slices)
+}
+
+fn read_policy_files(
+    dir: &Path,
+    prefix: &str,
+    out: &mut Vec<BundleFile>,
+) -> Result<(), BundleError> {
+    let io = |source| BundleError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        // Every folder but the root is optional.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !prefix.is_empty() => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(io)?.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(str::to_string)
+        else {
+            continue;
+        };
+        let wanted = name.ends_with(".cedar")
+            || (prefix.is_empty() && (name.ends_with(".cedarschema") || name == ORG_FILE));
+        if !wanted || !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|source| BundleError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        out.push(BundleFile {
+            name: format!("{prefix}{name}"),
+            text,
+        });
+    }
+    Ok(())
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<(std::path::PathBuf, String)>, BundleError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(BundleError::Io {
+                path: dir.display().to_string(),
+                source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir()
+            && let Some(name) = path.file_name().and_then(|n| n.to_str())
+        {
+            out.push((path.clone(), name.to_string()));
+        }
+    }
+    out.sort();
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -295,6 +592,99 @@ mod tests {
         ];
         let err = Bundle::from_files(files).unwrap_err();
         assert!(err.to_string().contains("\"p\""), "{err}");
+    }
+
+    fn with_org(extra: Vec<(&str, &str)>) -> Result<Bundle, BundleError> {
+        let mut files = vec![
+            BundleFile {
+                name: "schema.cedarschema".into(),
+                text: DEFAULT_BUNDLE[0].1.into(),
+            },
+            BundleFile {
+                name: "org.toml".into(),
+                text: "[regions.eu]\n[teams.ops]\nregion = 'eu'\n[agents]\nops-bot = 'ops'\n"
+                    .into(),
+            },
+            BundleFile {
+                name: "global/base.cedar".into(),
+                text: "@id(\"base\") permit (principal, action, resource);".into(),
+            },
+        ];
+        files.extend(extra.into_iter().map(|(n, t)| BundleFile {
+            name: n.into(),
+            text: t.into(),
+        }));
+        Bundle::from_files(files)
+    }
+
+    #[test]
+    fn lower_levels_may_only_narrow_within_their_scope() {
+        let ok = with_org(vec![(
+            "teams/ops/a.cedar",
+            "@id(\"a\") forbid (principal in MeshOS::Team::\"ops\", action, resource);",
+        )]);
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        let grant = with_org(vec![(
+            "teams/ops/a.cedar",
+            "@id(\"a\") permit (principal in MeshOS::Team::\"ops\", action, resource);",
+        )])
+        .unwrap_err();
+        assert!(matches!(grant, BundleError::Widening { .. }), "{grant}");
+        let unscoped = with_org(vec![(
+            "regions/eu/a.cedar",
+            "@id(\"a\") forbid (principal, action, resource);",
+        )])
+        .unwrap_err();
+        assert!(
+            unscoped
+                .to_string()
+                .contains("principal in MeshOS::Region::\"eu\""),
+            "{unscoped}"
+        );
+        let other_team = with_org(vec![(
+            "teams/ops/a.cedar",
+            "@id(\"a\") forbid (principal in MeshOS::Region::\"eu\", action, resource);",
+        )])
+        .unwrap_err();
+        assert!(
+            matches!(other_team, BundleError::Widening { .. }),
+            "{other_team}"
+        );
+        let unknown = with_org(vec![(
+            "teams/sales/a.cedar",
+            "@id(\"a\") forbid (principal in MeshOS::Team::\"sales\", action, resource);",
+        )])
+        .unwrap_err();
+        assert!(unknown.to_string().contains("team \"sales\""), "{unknown}");
+    }
+
+    #[test]
+    fn org_file_errors_name_the_problem() {
+        let files = vec![
+            BundleFile {
+                name: "schema.cedarschema".into(),
+                text: DEFAULT_BUNDLE[0].1.into(),
+            },
+            BundleFile {
+                name: "org.toml".into(),
+                text: "[agents]\nbot = 'ghost-team'\n".into(),
+            },
+            BundleFile {
+                name: "a.cedar".into(),
+                text: "@id(\"p\") permit (principal, action, resource);".into(),
+            },
+        ];
+        let err = Bundle::from_files(files).unwrap_err().to_string();
+        assert!(err.contains("ghost-team"), "{err}");
+    }
+
+    #[test]
+    fn shipped_directory_loads_like_the_embedded_bundle() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default");
+        let from_disk = Bundle::load_dir(&dir).unwrap();
+        let embedded = Bundle::embedded_default().unwrap();
+        assert_eq!(from_disk.version(), embedded.version());
+        assert_eq!(from_disk.placement("billing-bot").region, Some("eu"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use cedar_policy::{
 use meshos_types::{Finding, Obligation, Reason, Verdict};
 use std::str::FromStr;
 
-use crate::bundle::Bundle;
+use crate::bundle::{Bundle, Level, Placement};
 use crate::detect::{Detectors, redact};
 use crate::injection::InjectionVerdict;
 
@@ -58,7 +58,14 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         bundle_version: bundle.version().to_string(),
     };
 
-    let request = match build_request(req, &findings, injection.as_ref(), detectors) {
+    let placement = bundle.placement(req.agent_id);
+    let Some(policies) = bundle.slice_for(req.tenant, &placement) else {
+        return deny(format!(
+            "no policy slice for tenant {:?} and agent {:?} (fail closed)",
+            req.tenant, req.agent_id
+        ));
+    };
+    let request = match build_request(req, &placement, &findings, injection.as_ref(), detectors) {
         Ok(r) => r,
         Err(message) => {
             return deny(format!(
@@ -67,7 +74,7 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         }
     };
     let (entities, request) = request;
-    let response = Authorizer::new().is_authorized(&request, &bundle.policies, &entities);
+    let response = Authorizer::new().is_authorized(&request, policies, &entities);
     let errors: Vec<String> = response
         .diagnostics()
         .errors()
@@ -117,6 +124,15 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
                 bundle_version: bundle.version().to_string(),
             }
         }
+        // Lower levels can only add obligations; if no global or tenant policy permits, the
+        // action was never allowed in the first place.
+        Decision::Allow
+            if !deciding
+                .iter()
+                .any(|m| matches!(m.level, Level::Global | Level::Tenant(_))) =>
+        {
+            deny("only region or team policies permitted this action; they may add obligations but not grant access (fail closed)".to_string())
+        }
         Decision::Allow => {
             let obligations: Vec<Obligation> = deciding
                 .iter()
@@ -160,6 +176,7 @@ fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
 
 fn build_request(
     req: &CheckRequest<'_>,
+    placement: &Placement<'_>,
     findings: &[Finding],
     injection: Option<&InjectionVerdict>,
     detectors: &Detectors,
@@ -230,15 +247,28 @@ fn build_request(
     // The context, entities and request are built here from fixed types, so validating them
     // against the schema on every request (most of the evaluation time) buys nothing;
     // `request_shapes_match_the_schema` checks that what we build conforms.
-    let entities = Entities::from_entities(
-        [
-            Entity::new_no_attrs(tenant.clone(), HashSet::new()),
-            Entity::new_no_attrs(agent.clone(), HashSet::from([tenant])),
-            Entity::new_no_attrs(operation.clone(), HashSet::new()),
-        ],
-        None,
-    )
-    .map_err(|e| e.to_string())?;
+    // Agent in Team in Region in Tenant, as far as org.toml places the agent.
+    let mut chain = vec![Entity::new_no_attrs(tenant.clone(), HashSet::new())];
+    let mut parent = tenant;
+    if let Some(region) = placement.region {
+        let uid_region = uid("MeshOS::Region", region)?;
+        chain.push(Entity::new_no_attrs(
+            uid_region.clone(),
+            HashSet::from([parent]),
+        ));
+        parent = uid_region;
+    }
+    if let Some(team) = placement.team {
+        let uid_team = uid("MeshOS::Team", team)?;
+        chain.push(Entity::new_no_attrs(
+            uid_team.clone(),
+            HashSet::from([parent]),
+        ));
+        parent = uid_team;
+    }
+    chain.push(Entity::new_no_attrs(agent.clone(), HashSet::from([parent])));
+    chain.push(Entity::new_no_attrs(operation.clone(), HashSet::new()));
+    let entities = Entities::from_entities(chain, None).map_err(|e| e.to_string())?;
     let request =
         Request::new(agent, action, operation, context, None).map_err(|e| e.to_string())?;
     Ok((entities, request))
@@ -256,7 +286,8 @@ mod tests {
     fn base<'a>() -> CheckRequest<'a> {
         CheckRequest {
             tenant: "acme",
-            agent_id: "support-bot",
+            // Not in org.toml: only global policies apply.
+            agent_id: "generic-bot",
             action: "email.send",
             ..Default::default()
         }
@@ -328,6 +359,17 @@ mod tests {
         });
         assert_eq!(us.decision, Verdict::Deny);
         assert_eq!(ids(&us), vec!["eu-residency-personal-data"]);
+        let support_us = check(CheckRequest {
+            agent_id: "support-bot",
+            content: Some(content),
+            region: Some("aws:us-east-1"),
+            region_jurisdictions: vec!["US".into()],
+            ..base()
+        });
+        assert_eq!(
+            ids(&support_us),
+            vec!["eu-processing-stays-in-eu", "eu-residency-personal-data"]
+        );
     }
 
     #[test]
@@ -359,6 +401,101 @@ mod tests {
         });
         assert_eq!(clean.decision, Verdict::Allow);
         assert!(!clean.injection.unwrap().flagged);
+    }
+
+    #[test]
+    fn team_and_region_policies_apply_only_on_their_path() {
+        let as_agent = |agent_id, action, model, region: Option<&'static str>, j: &[&str]| {
+            check(CheckRequest {
+                agent_id,
+                action,
+                model,
+                region,
+                region_jurisdictions: j.iter().map(|s| s.to_string()).collect(),
+                ..base()
+            })
+        };
+        let e = as_agent("support-bot", "refund.issue", None, None, &[]);
+        assert_eq!(
+            (e.decision, ids(&e)),
+            (Verdict::Deny, vec!["support-no-payments"])
+        );
+        let e = as_agent("billing-bot", "refund.issue", None, None, &[]);
+        assert_eq!(e.decision, Verdict::RequireApproval);
+        assert_eq!(e.obligations[0].policy_id, "billing-refunds-need-approval");
+        // Neither team's rule reaches an agent outside it.
+        assert_eq!(
+            as_agent("generic-bot", "refund.issue", None, None, &[]).decision,
+            Verdict::Allow
+        );
+        let e = as_agent("research-bot", "llm.complete", Some("gpt-4o"), None, &[]);
+        assert_eq!(ids(&e), vec!["research-open-weights-only"]);
+        let e = as_agent(
+            "research-bot",
+            "llm.complete",
+            Some("llama-3.1-8b"),
+            None,
+            &[],
+        );
+        assert_eq!(e.decision, Verdict::Allow);
+        // EU-region agents stay in EU cloud regions even without personal data.
+        let e = as_agent(
+            "support-bot",
+            "llm.complete",
+            None,
+            Some("aws:us-east-1"),
+            &["US"],
+        );
+        assert_eq!(ids(&e), vec!["eu-processing-stays-in-eu"]);
+        let e = as_agent(
+            "generic-bot",
+            "llm.complete",
+            None,
+            Some("aws:us-east-1"),
+            &["US"],
+        );
+        assert_eq!(e.decision, Verdict::Allow);
+    }
+
+    #[test]
+    fn a_lower_level_permit_cannot_grant_what_global_does_not() {
+        let bundle = Bundle::from_files(vec![
+            crate::BundleFile {
+                name: "schema.cedarschema".into(),
+                text: include_str!("../../policies/default/schema.cedarschema").into(),
+            },
+            crate::BundleFile {
+                name: "org.toml".into(),
+                text: "[regions.eu]\n[teams.ops]\nregion = 'eu'\n[agents]\nops-bot = 'ops'\n".into(),
+            },
+            crate::BundleFile {
+                name: "global/only-reads.cedar".into(),
+                text: r#"@id("reads") permit (principal, action, resource == MeshOS::Operation::"db.read");"#.into(),
+            },
+            crate::BundleFile {
+                name: "teams/ops/deploy.cedar".into(),
+                text: r#"@id("ops-deploy") @obligation("require_approval")
+                         permit (principal in MeshOS::Team::"ops", action, resource == MeshOS::Operation::"deploy");"#
+                    .into(),
+            },
+        ])
+        .unwrap();
+        let e = evaluate(
+            &bundle,
+            &Detectors::new(),
+            &CheckRequest {
+                agent_id: "ops-bot",
+                action: "deploy",
+                ..base()
+            },
+        );
+        assert_eq!(e.decision, Verdict::Deny);
+        assert!(
+            e.reasons[0]
+                .message
+                .contains("may add obligations but not grant"),
+            "{e:?}"
+        );
     }
 
     #[test]
@@ -396,7 +533,14 @@ mod tests {
             ..base()
         };
         let findings = Detectors::new().scan(req.content.unwrap());
-        let (entities, request) = build_request(&req, &findings, None, &Detectors::new()).unwrap();
+        let (entities, request) = build_request(
+            &req,
+            &bundle.placement(req.agent_id),
+            &findings,
+            None,
+            &Detectors::new(),
+        )
+        .unwrap();
         Request::new(
             request.principal().unwrap().clone(),
             request.action().unwrap().clone(),
