@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+mod bundle_source;
 mod checked;
 mod config;
 mod http;
@@ -30,6 +31,7 @@ use meshos_types::{Role, validate_id};
 use rmcp::ServiceExt;
 use sha2::Digest;
 
+use crate::bundle_source::{PolicyBundle, ReloadOutcome};
 use crate::config::{CommonArgs, Settings};
 use crate::mesh::{Limits, Mesh};
 use crate::metrics::Metrics;
@@ -226,9 +228,9 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
     let store = open_store(settings).await?;
     let signer = load_or_create_signer(&settings.data_dir)?;
     let bundle = match &settings.policy_dir {
-        Some(dir) => Bundle::load_dir(dir)
+        Some(dir) => PolicyBundle::from_dir(dir.clone())
             .with_context(|| format!("policy bundle {} was rejected", dir.display()))?,
-        None => Bundle::embedded_default()?,
+        None => PolicyBundle::fixed(Bundle::embedded_default()?),
     };
     // The content HMAC key is derived from the ledger key so one secret protects both.
     let content_key: [u8; 32] = sha2::Sha256::new()
@@ -238,7 +240,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .into();
     Ok(Mesh {
         store,
-        bundle: Arc::new(bundle),
+        bundle,
         detectors: Detectors::new(),
         dataset: Dataset::embedded()?,
         signer,
@@ -302,6 +304,7 @@ async fn serve(
     // Cancelling this ends open MCP streams (SSE GETs of older protocol versions), which would
     // otherwise keep graceful shutdown waiting for clients that never hang up.
     let shutdown = tokio_util::sync::CancellationToken::new();
+    spawn_bundle_watch(mesh.clone());
     let app = http::router(mesh.clone(), allowed_hosts, shutdown.child_token());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -313,7 +316,7 @@ async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle.version(), "meshos serving");
+    tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle.current().version(), "meshos serving");
     let on_signal = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
@@ -335,6 +338,45 @@ async fn serve(
     Ok(())
 }
 
+/// Re-reads a `--policy-dir` bundle every 2 s and on SIGHUP; see `bundle_source`.
+fn spawn_bundle_watch(mesh: Arc<Mesh>) {
+    if mesh.bundle.reload() == ReloadOutcome::NotWatched {
+        return;
+    }
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        let mut tick = tokio::time::interval(Duration::from_secs(2));
+        loop {
+            #[cfg(unix)]
+            {
+                let hangup = async {
+                    match hup.as_mut() {
+                        Some(s) => {
+                            s.recv().await;
+                        }
+                        None => std::future::pending::<()>().await,
+                    }
+                };
+                tokio::select! { _ = tick.tick() => {}, _ = hangup => {} }
+            }
+            #[cfg(not(unix))]
+            tick.tick().await;
+            match mesh.bundle.reload() {
+                ReloadOutcome::Reloaded { from, to } => {
+                    tracing::info!(%from, %to, "policy bundle reloaded")
+                }
+                ReloadOutcome::Rejected { version, error } => {
+                    tracing::error!(%version, %error, "policy bundle rejected; the last good bundle keeps serving")
+                }
+                ReloadOutcome::NotWatched
+                | ReloadOutcome::Unchanged
+                | ReloadOutcome::StillRejected => {}
+            }
+        }
+    });
+}
+
 async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Result<()> {
     let Some(token) = token else {
         bail!(
@@ -346,6 +388,7 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
         .await?
         .context("the token given to meshos mcp is not valid for this database")?;
     tracing::info!(tenant = %principal.tenant, role = %principal.role, "meshos mcp on stdio");
+    spawn_bundle_watch(mesh.clone());
     let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
         .serve(rmcp::transport::stdio())
         .await

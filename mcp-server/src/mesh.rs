@@ -2,7 +2,6 @@
 //! over a `Principal` and typed inputs. Transports (MCP, REST) are thin wrappers around these.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
 use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
@@ -16,6 +15,7 @@ use meshos_types::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::bundle_source::PolicyBundle;
 use crate::metrics::Metrics;
 
 /// An error a caller should see, with what was wrong and what is expected.
@@ -59,7 +59,7 @@ pub struct Limits {
 /// Everything a request handler needs; shared by all transports.
 pub struct Mesh {
     pub store: Store,
-    pub bundle: Arc<Bundle>,
+    pub bundle: PolicyBundle,
     pub detectors: Detectors,
     pub dataset: Dataset,
     pub signer: NoteSigner,
@@ -432,9 +432,10 @@ impl Mesh {
         principal
             .may_act_for(&input.agent_id, "request policy decisions")
             .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        let bundle = self.bundle.current();
         let evaluation = evaluate_check(
             &PolicyContext {
-                bundle: &self.bundle,
+                bundle: &bundle,
                 detectors: &self.detectors,
                 dataset: &self.dataset,
                 max_content_bytes: self.limits.max_content_bytes,
@@ -707,15 +708,15 @@ impl Mesh {
 
     /// A summary of the loaded policy bundle, for the `policy://bundle` resource.
     pub fn bundle_summary(&self) -> serde_json::Value {
-        let files: HashMap<&str, &str> = self
-            .bundle
+        let bundle = self.bundle.current();
+        let files: HashMap<&str, &str> = bundle
             .files()
             .iter()
             .map(|f| (f.name.as_str(), f.text.as_str()))
             .collect();
         serde_json::json!({
-            "version": self.bundle.version(),
-            "policies": self.bundle.policy_ids(),
+            "version": bundle.version(),
+            "policies": bundle.policy_ids(),
             "files": files,
         })
     }

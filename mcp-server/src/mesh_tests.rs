@@ -18,7 +18,7 @@ async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
     let store = Store::connect(&sqlite_url_for_data_dir(dir)).await.unwrap();
     Arc::new(Mesh {
         store,
-        bundle: Arc::new(Bundle::embedded_default().unwrap()),
+        bundle: crate::bundle_source::PolicyBundle::fixed(Bundle::embedded_default().unwrap()),
         detectors: Detectors::new(),
         dataset: Dataset::embedded().unwrap(),
         signer: NoteSigner::generate("meshos-test").unwrap(),

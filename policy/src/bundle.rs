@@ -193,15 +193,7 @@ impl Bundle {
     /// policy folders `global/`, `tenants/*/`, `regions/*/` and `teams/*/`. Other folders
     /// (such as `tests/`) are not part of the bundle.
     pub fn load_dir(dir: &Path) -> Result<Bundle, BundleError> {
-        let mut files = Vec::new();
-        read_policy_files(dir, "", &mut files)?;
-        read_policy_files(&dir.join("global"), "global/", &mut files)?;
-        for level in ["tenants", "regions", "teams"] {
-            for (sub, name) in subdirs(&dir.join(level))? {
-                read_policy_files(&sub, &format!("{level}/{name}/"), &mut files)?;
-            }
-        }
-        Bundle::from_files(files)
+        Bundle::from_files(read_bundle_files(dir)?)
     }
 
     /// Parses and validates a bundle. The version is a digest of the files, so two replicas
@@ -306,14 +298,7 @@ impl Bundle {
             .collect();
         let slices = build_slices(&org, &tenant_folders, &by_level)?;
 
-        let mut digest = Sha256::new();
-        for f in &files {
-            digest.update(f.name.as_bytes());
-            digest.update([0]);
-            digest.update(f.text.as_bytes());
-            digest.update([0]);
-        }
-        let version = format!("sha256:{}", &hex::encode(digest.finalize())[..16]);
+        let version = files_digest(&files);
         Ok(Bundle {
             schema,
             meta,
@@ -368,6 +353,35 @@ impl Bundle {
             placement.team.map(str::to_string),
         ))
     }
+}
+
+/// The files of a bundle directory, as `Bundle::load_dir` reads them (without parsing), so a
+/// watcher can tell whether anything changed before paying for a reload.
+pub fn read_bundle_files(dir: &Path) -> Result<Vec<BundleFile>, BundleError> {
+    let mut files = Vec::new();
+    read_policy_files(dir, "", &mut files)?;
+    read_policy_files(&dir.join("global"), "global/", &mut files)?;
+    for level in ["tenants", "regions", "teams"] {
+        for (sub, name) in subdirs(&dir.join(level))? {
+            read_policy_files(&sub, &format!("{level}/{name}/"), &mut files)?;
+        }
+    }
+    files.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(files)
+}
+
+/// The bundle version of a set of files: a digest of names and contents, order-independent.
+pub fn files_digest(files: &[BundleFile]) -> String {
+    let mut sorted: Vec<&BundleFile> = files.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut digest = Sha256::new();
+    for f in sorted {
+        digest.update(f.name.as_bytes());
+        digest.update([0]);
+        digest.update(f.text.as_bytes());
+        digest.update([0]);
+    }
+    format!("sha256:{}", &hex::encode(digest.finalize())[..16])
 }
 
 fn parse_org(text: &str) -> Result<OrgFile, BundleError> {

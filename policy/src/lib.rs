@@ -14,7 +14,7 @@ mod detect;
 mod engine;
 mod injection;
 
-pub use bundle::{Bundle, BundleError, BundleFile};
+pub use bundle::{Bundle, BundleError, BundleFile, Placement, files_digest, read_bundle_files};
 pub use detect::{Detectors, EntityClass, RuleError, redact};
 pub use engine::{CheckRequest, Evaluation, evaluate};
 pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};

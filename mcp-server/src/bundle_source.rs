@@ -1,0 +1,170 @@
+//! The policy bundle in force, and its hot reload: a changed bundle directory is re-read,
+//! validated and swapped in atomically; a bundle that fails validation is rejected with its
+//! errors (logged once per distinct content) and the last good one keeps serving.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
+
+use meshos_policy::{Bundle, BundleError, files_digest, read_bundle_files};
+
+pub struct PolicyBundle {
+    current: RwLock<Arc<Bundle>>,
+    dir: Option<PathBuf>,
+    /// Digest of the last content that failed validation, so it is reported once.
+    last_rejected: Mutex<Option<String>>,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum ReloadOutcome {
+    /// The shipped bundle is compiled in; there is nothing to watch.
+    NotWatched,
+    Unchanged,
+    Reloaded {
+        from: String,
+        to: String,
+    },
+    /// The new content was rejected; `error` says why. The previous bundle keeps serving.
+    Rejected {
+        version: String,
+        error: String,
+    },
+    /// The same rejected content is still there.
+    StillRejected,
+}
+
+impl PolicyBundle {
+    pub fn fixed(bundle: Bundle) -> PolicyBundle {
+        PolicyBundle {
+            current: RwLock::new(Arc::new(bundle)),
+            dir: None,
+            last_rejected: Mutex::new(None),
+        }
+    }
+
+    pub fn from_dir(dir: PathBuf) -> Result<PolicyBundle, BundleError> {
+        let bundle = Bundle::load_dir(&dir)?;
+        Ok(PolicyBundle {
+            current: RwLock::new(Arc::new(bundle)),
+            dir: Some(dir),
+            last_rejected: Mutex::new(None),
+        })
+    }
+
+    /// The bundle to evaluate with; a reload never changes a bundle already handed out.
+    pub fn current(&self) -> Arc<Bundle> {
+        match self.current.read() {
+            Ok(b) => b.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Re-reads the directory and swaps in the new bundle if it changed and validates.
+    pub fn reload(&self) -> ReloadOutcome {
+        let Some(dir) = &self.dir else {
+            return ReloadOutcome::NotWatched;
+        };
+        let files = match read_bundle_files(dir) {
+            Ok(f) => f,
+            Err(e) => {
+                return ReloadOutcome::Rejected {
+                    version: String::new(),
+                    error: e.to_string(),
+                };
+            }
+        };
+        let version = files_digest(&files);
+        let current = self.current();
+        if version == current.version() {
+            return ReloadOutcome::Unchanged;
+        }
+        let mut last_rejected = match self.last_rejected.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if last_rejected.as_deref() == Some(version.as_str()) {
+            return ReloadOutcome::StillRejected;
+        }
+        match Bundle::from_files(files) {
+            Ok(bundle) => {
+                let to = bundle.version().to_string();
+                match self.current.write() {
+                    Ok(mut slot) => *slot = Arc::new(bundle),
+                    Err(poisoned) => *poisoned.into_inner() = Arc::new(bundle),
+                }
+                *last_rejected = None;
+                ReloadOutcome::Reloaded {
+                    from: current.version().to_string(),
+                    to,
+                }
+            }
+            Err(e) => {
+                *last_rejected = Some(version.clone());
+                ReloadOutcome::Rejected {
+                    version,
+                    error: e.to_string(),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn copy_tree(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let p = entry.unwrap().path();
+            let name = p.file_name().unwrap();
+            if p.is_dir() {
+                copy_tree(&p, &to.join(name));
+            } else {
+                std::fs::copy(&p, to.join(name)).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn a_valid_change_is_swapped_in_and_a_broken_one_keeps_the_last_good() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default"),
+            dir.path(),
+        );
+        let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
+        let first = source.current().version().to_string();
+        assert_eq!(source.reload(), ReloadOutcome::Unchanged);
+
+        let extra = dir.path().join("global/extra.cedar");
+        std::fs::write(
+            &extra,
+            "@id(\"no-fax\") @reason(\"fax is obsolete\") forbid (principal, action, resource == MeshOS::Operation::\"fax.send\");",
+        )
+        .unwrap();
+        let ReloadOutcome::Reloaded { from, to } = source.reload() else {
+            panic!("expected a reload");
+        };
+        assert_eq!(from, first);
+        assert!(source.current().policy_ids().contains(&"no-fax"));
+
+        std::fs::write(
+            &extra,
+            "@id(\"broken\") forbid (principal, action, resource) when { context.nope };",
+        )
+        .unwrap();
+        match source.reload() {
+            ReloadOutcome::Rejected { error, .. } => {
+                assert!(error.contains("validation"), "{error}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert_eq!(
+            source.current().version(),
+            to,
+            "the last good bundle keeps serving"
+        );
+        assert_eq!(source.reload(), ReloadOutcome::StillRejected);
+    }
+}
