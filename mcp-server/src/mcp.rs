@@ -24,8 +24,9 @@ use serde::Deserialize;
 
 use crate::checked::Checked;
 use crate::mesh::{
-    EventInput, EvidenceFetchInput, EvidenceFetchOutput, Mesh, MeshError, PolicyCheckInput,
-    PolicyCheckOutput, RecordedEvent, TrustScoreInput, TrustScoreOutput,
+    ApprovalDecideInput, ApprovalOutput, ApprovalsPendingInput, ApprovalsPendingOutput, EventInput,
+    EvidenceFetchInput, EvidenceFetchOutput, Mesh, MeshError, PolicyCheckInput, PolicyCheckOutput,
+    RecordedEvent, TrustScoreInput, TrustScoreOutput,
 };
 
 #[derive(Clone)]
@@ -106,7 +107,7 @@ impl MeshMcp {
         Self {
             mesh,
             fixed_principal,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tool_router() + Self::approval_router(),
             prompt_router: Self::prompt_router(),
         }
     }
@@ -228,6 +229,56 @@ impl MeshMcp {
         self.run("carbon_route", &ctx, args, |mesh, _p, input| async move {
             mesh.carbon_route(input)
         })
+        .await
+    }
+}
+
+#[tool_router(router = approval_router)]
+impl MeshMcp {
+    #[tool(
+        description = "Operators only: approve or refuse a require_approval decision (once). The answer \
+                       is stored and appended to the evidence ledger.",
+        annotations(
+            title = "Decide approval",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn approval_decide(
+        &self,
+        Parameters(args): Parameters<Checked<ApprovalDecideInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ApprovalOutput>, String> {
+        self.run("approval_decide", &ctx, args, |mesh, p, input| async move {
+            mesh.approval_decide(&p, input).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Operators and auditors: require_approval decisions still waiting for an answer, \
+                       oldest first.",
+        annotations(
+            title = "Pending approvals",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn approvals_pending(
+        &self,
+        Parameters(args): Parameters<Checked<ApprovalsPendingInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<ApprovalsPendingOutput>, String> {
+        self.run(
+            "approvals_pending",
+            &ctx,
+            args,
+            |mesh, p, input| async move { mesh.approvals_pending(&p, input).await },
+        )
         .await
     }
 }

@@ -335,3 +335,116 @@ async fn audit_names_the_record_that_was_changed() {
     let failure = audit_failure(&m).await;
     assert!(failure.contains("checkpoint of size 6"), "{failure}");
 }
+
+#[tokio::test]
+async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
+    use crate::mesh::{ApprovalDecideInput, ApprovalsPendingInput};
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("t");
+    let pay = m
+        .policy_check(&op, check("billing-bot", "payments.transfer"))
+        .await
+        .unwrap();
+    assert_eq!(pay.decision, Verdict::RequireApproval);
+    let plain = m
+        .policy_check(&op, check("billing-bot", "email.send"))
+        .await
+        .unwrap();
+
+    let pending = m
+        .approvals_pending(
+            &op,
+            ApprovalsPendingInput {
+                agent_id: None,
+                limit: None,
+            },
+        )
+        .await
+        .unwrap()
+        .pending;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].decision_id, pay.decision_id);
+
+    let decide = |id: &str, approve| ApprovalDecideInput {
+        decision_id: id.to_string(),
+        approve,
+        note: Some("checked the invoice".into()),
+    };
+    let agent = Principal {
+        role: Role::Agent,
+        agent_id: Some("billing-bot".into()),
+        ..op.clone()
+    };
+    assert!(matches!(
+        m.approval_decide(&agent, decide(&pay.decision_id, true))
+            .await,
+        Err(MeshError::Forbidden(_))
+    ));
+    let err = m
+        .approval_decide(&op, decide(&plain.decision_id, true))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not require_approval"), "{err}");
+
+    let approved = m
+        .approval_decide(&op, decide(&pay.decision_id, true))
+        .await
+        .unwrap();
+    assert!(approved.approved);
+    let again = m
+        .approval_decide(&op, decide(&pay.decision_id, false))
+        .await
+        .unwrap_err();
+    assert!(again.to_string().contains("already approved"), "{again}");
+    let pending = m
+        .approvals_pending(
+            &op,
+            ApprovalsPendingInput {
+                agent_id: None,
+                limit: None,
+            },
+        )
+        .await
+        .unwrap()
+        .pending;
+    assert!(pending.is_empty());
+
+    // The approval is a ledger record, proven with the decision and covered by audit.
+    let ev = m
+        .evidence_fetch(
+            &op,
+            EvidenceFetchInput {
+                decision_id: Some(pay.decision_id.clone()),
+                event_id: None,
+                agent_id: None,
+                limit: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(ev.records.len(), 2);
+    assert_eq!(ev.records[1].record_type, "approval");
+    let cp = m
+        .signer
+        .verifier()
+        .verify_checkpoint(&ev.checkpoint.text)
+        .unwrap();
+    ev.records[1].inclusion_proof.verify(&cp.root).unwrap();
+    let report = audit::verify(&m.store, &m.signer.verifier(), "meshos.test/ledger", &[])
+        .await
+        .unwrap();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+
+    let url = sqlite_url_for_data_dir(dir.path());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE approvals SET approved = 0 WHERE id = $1")
+        .bind(&approved.approval_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = audit_failure(&m).await;
+    assert!(failure.contains(&approved.approval_id), "{failure}");
+}

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use meshos_evidence::{Hash, hash_from_hex, hash_to_hex, leaf_hash};
-use meshos_types::{DecisionRecord, EventRecord, LedgerRecord, Outcome, Principal, Role, Verdict};
+use meshos_types::{
+    ApprovalRecord, DecisionRecord, EventRecord, LedgerRecord, Outcome, Principal, Role, Verdict,
+};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Executor, Row};
 
@@ -290,6 +292,73 @@ impl Store {
         Ok(index)
     }
 
+    /// Stores an approval and its ledger leaf. A decision can be answered once: a second
+    /// answer is `Duplicate` and changes nothing.
+    pub async fn append_approval(&self, a: &ApprovalRecord) -> Result<u64, StoreError> {
+        let record = LedgerRecord::Approval(a.clone());
+        let mut tx = self.pool.begin().await?;
+        let index = next_ledger_index(&mut tx, &a.tenant).await?;
+        let inserted = sqlx::query(
+            "INSERT INTO approvals (id, tenant, decision_id, approved, decided_by, decided_by_role, \
+             note, created_at_ms, ledger_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&a.id)
+        .bind(&a.tenant)
+        .bind(&a.decision_id)
+        .bind(i64::from(a.approved))
+        .bind(&a.decided_by)
+        .bind(a.decided_by_role.as_str())
+        .bind(&a.note)
+        .bind(a.created_at_ms)
+        .bind(index as i64)
+        .execute(&mut *tx)
+        .await;
+        map_duplicate(inserted, &a.decision_id)?;
+        insert_leaf(&mut tx, &a.tenant, index, &record, a.created_at_ms).await?;
+        tx.commit().await?;
+        Ok(index)
+    }
+
+    pub async fn approval(
+        &self,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<(ApprovalRecord, u64)>, StoreError> {
+        let row = sqlx::query(APPROVAL_SELECT_BY_ID)
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| approval_from_row(&r)).transpose()
+    }
+
+    pub async fn approval_for_decision(
+        &self,
+        tenant: &str,
+        decision_id: &str,
+    ) -> Result<Option<(ApprovalRecord, u64)>, StoreError> {
+        let row = sqlx::query(APPROVAL_SELECT_BY_DECISION)
+            .bind(tenant)
+            .bind(decision_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| approval_from_row(&r)).transpose()
+    }
+
+    /// `require_approval` decisions nobody has answered yet, oldest first.
+    pub async fn pending_approvals(
+        &self,
+        tenant: &str,
+        limit: u32,
+    ) -> Result<Vec<(DecisionRecord, u64)>, StoreError> {
+        let rows = sqlx::query(DECISION_SELECT_PENDING)
+            .bind(tenant)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decision_from_row).collect()
+    }
+
     // ---- reads --------------------------------------------------------------------------
 
     pub async fn decision(
@@ -379,6 +448,10 @@ impl Store {
                 .event(tenant, &entry.record_id)
                 .await?
                 .map(|(e, _)| LedgerRecord::Event(e)),
+            "approval" => self
+                .approval(tenant, &entry.record_id)
+                .await?
+                .map(|(a, _)| LedgerRecord::Approval(a)),
             other => return Err(corrupt("ledger.record_type", other)),
         })
     }
@@ -579,6 +652,21 @@ const DECISION_SELECT_BY_AGENT: &str = concat!(
     "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
     "WHERE tenant = $1 AND agent_id = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
 );
+const DECISION_SELECT_PENDING: &str = concat!(
+    "SELECT d.id, d.tenant, d.agent_id, d.action, d.model, d.tool, d.region, d.content_hmac, d.decision, ",
+    "d.reasons, d.findings, d.obligations, d.bundle_version, d.created_at_ms, d.ledger_index ",
+    "FROM decisions d LEFT JOIN approvals a ON a.tenant = d.tenant AND a.decision_id = d.id ",
+    "WHERE d.tenant = $1 AND d.decision = 'require_approval' AND a.id IS NULL ",
+    "ORDER BY d.created_at_ms, d.ledger_index LIMIT $2"
+);
+const APPROVAL_SELECT_BY_ID: &str = concat!(
+    "SELECT id, tenant, decision_id, approved, decided_by, decided_by_role, note, created_at_ms, ",
+    "ledger_index FROM approvals WHERE tenant = $1 AND id = $2"
+);
+const APPROVAL_SELECT_BY_DECISION: &str = concat!(
+    "SELECT id, tenant, decision_id, approved, decided_by, decided_by_role, note, created_at_ms, ",
+    "ledger_index FROM approvals WHERE tenant = $1 AND decision_id = $2"
+);
 const EVENT_SELECT_BY_ID: &str = concat!(
     "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",
     "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
@@ -638,6 +726,25 @@ fn event_from_row(r: &AnyRow) -> Result<(EventRecord, u64), StoreError> {
         region: r.try_get("region")?,
         attributes: serde_json::from_str(&attributes)
             .map_err(|e| corrupt("events.attributes", e))?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    };
+    let index: i64 = r.try_get("ledger_index")?;
+    Ok((record, index as u64))
+}
+
+fn approval_from_row(r: &AnyRow) -> Result<(ApprovalRecord, u64), StoreError> {
+    let role: String = r.try_get("decided_by_role")?;
+    let approved: i64 = r.try_get("approved")?;
+    let record = ApprovalRecord {
+        id: r.try_get("id")?,
+        tenant: r.try_get("tenant")?,
+        decision_id: r.try_get("decision_id")?,
+        approved: approved != 0,
+        decided_by: r.try_get("decided_by")?,
+        decided_by_role: role
+            .parse::<Role>()
+            .map_err(|e| corrupt("approvals.decided_by_role", e))?,
+        note: r.try_get("note")?,
         created_at_ms: r.try_get("created_at_ms")?,
     };
     let index: i64 = r.try_get("ledger_index")?;

@@ -2,7 +2,7 @@
 
 import pytest
 
-from meshos_e2e import bearer, http_client, http_request
+from meshos_e2e import ALL_TOOLS, bearer, http_client, http_request
 
 INITIALIZE = {
     "jsonrpc": "2.0",
@@ -67,7 +67,7 @@ async def test_token_created_while_serving_is_accepted(server, meshos):
     status, _, body = http_request("POST", server.mcp_url, INITIALIZE, headers)
     assert status == 200, f"a token created after start is refused: {status} {body[:300]!r}"
     async with http_client(server.mcp_url, token) as client:
-        assert len((await client.list_tools()).tools) == 5
+        assert {t.name for t in (await client.list_tools()).tools} == ALL_TOOLS
 
 
 @pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:80"])

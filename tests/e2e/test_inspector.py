@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from meshos_e2e import FIVE_TOOLS, VERDICTS, describe, run_inspector
+from meshos_e2e import ALL_TOOLS, VERDICTS, describe, run_inspector
 
 
 def stdio_target(fleet) -> list[str]:
@@ -49,7 +49,7 @@ def test_inspector_lists_the_five_tools(inspector, fleet, transport):
     target = stdio_target(fleet) if transport == "stdio" else http_target(fleet, fleet.operator)
     out = inspect(inspector, target, LIST)
     names = {t["name"] for t in out["tools"]}
-    assert names == FIVE_TOOLS, names
+    assert names == ALL_TOOLS, names
     for t in out["tools"]:
         assert "inputSchema" in t, f"{t['name']}: no inputSchema"
         assert "outputSchema" in t, f"{t['name']}: no outputSchema (keys: {sorted(t)})"

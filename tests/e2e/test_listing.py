@@ -1,15 +1,15 @@
-"""The MCP surface: exactly the five tools, with input and output schemas, over HTTP and stdio."""
+"""The MCP surface: the five agent tools plus the approval tools, with input and output schemas, over HTTP and stdio."""
 
 import pytest
 
-from meshos_e2e import FIVE_TOOLS, http_client, stdio_client_for
+from meshos_e2e import ALL_TOOLS, http_client, stdio_client_for
 
 pytestmark = pytest.mark.anyio
 
 
 def check_tools(listing) -> None:
     names = [t.name for t in listing.tools]
-    assert sorted(names) == sorted(FIVE_TOOLS), f"tools listed: {names}"
+    assert sorted(names) == sorted(ALL_TOOLS), f"tools listed: {names}"
     for tool in listing.tools:
         assert isinstance(tool.input_schema, dict) and tool.input_schema.get("type") == "object", (
             f"{tool.name}: inputSchema must be an object schema: {tool.input_schema}"

@@ -146,3 +146,30 @@ async def test_stdio_and_http_share_the_data_dir(fleet, uid, tmp_path):
         evidence = await call_ok(client, "evidence_fetch", {"agent_id": agent})
     verify_evidence(evidence)
     assert ev["ledger_index"] in {r["ledger_index"] for r in evidence["records"]}
+
+
+async def test_operator_answers_a_require_approval_decision_over_http(fleet):
+    """A payment needs approval; an operator sees it pending, approves it once, and the answer is evidence."""
+    async with http_client(fleet.server.mcp_url, fleet.operator) as client:
+        decision = await client.call_tool(
+            "policy_check", {"agent_id": "billing-bot", "action": "payments.transfer"}
+        )
+        assert not decision.is_error, decision
+        decision_id = decision.structured_content["decision_id"]
+        assert decision.structured_content["decision"] == "require_approval"
+
+        pending = await client.call_tool("approvals_pending", {})
+        assert decision_id in [p["decision_id"] for p in pending.structured_content["pending"]]
+
+        approved = await client.call_tool(
+            "approval_decide", {"decision_id": decision_id, "approve": True, "note": "invoice checked"}
+        )
+        assert not approved.is_error, approved
+        assert approved.structured_content["approved"] is True
+
+        again = await client.call_tool("approval_decide", {"decision_id": decision_id, "approve": False})
+        assert again.is_error and "already approved" in again.content[0].text
+
+        evidence = await client.call_tool("evidence_fetch", {"decision_id": decision_id})
+        kinds = [r["record_type"] for r in evidence.structured_content["records"]]
+        assert kinds == ["decision", "approval"], kinds

@@ -307,12 +307,28 @@ pub struct DecisionRecord {
     pub created_at_ms: i64,
 }
 
+/// An operator's answer to a `require_approval` decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ApprovalRecord {
+    pub id: String,
+    pub tenant: String,
+    /// The `require_approval` decision this answers.
+    pub decision_id: String,
+    pub approved: bool,
+    /// Token id of the operator or admin who decided.
+    pub decided_by: String,
+    pub decided_by_role: Role,
+    pub note: Option<String>,
+    pub created_at_ms: i64,
+}
+
 /// A record appended to the evidence ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LedgerRecord {
     Decision(DecisionRecord),
     Event(EventRecord),
+    Approval(ApprovalRecord),
 }
 
 impl LedgerRecord {
@@ -320,6 +336,7 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Decision(d) => &d.id,
             LedgerRecord::Event(e) => &e.id,
+            LedgerRecord::Approval(a) => &a.id,
         }
     }
 
@@ -327,6 +344,7 @@ impl LedgerRecord {
         match self {
             LedgerRecord::Decision(_) => "decision",
             LedgerRecord::Event(_) => "event",
+            LedgerRecord::Approval(_) => "approval",
         }
     }
 
