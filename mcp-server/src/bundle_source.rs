@@ -111,28 +111,12 @@ impl PolicyBundle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
-
-    fn copy_tree(from: &Path, to: &Path) {
-        std::fs::create_dir_all(to).unwrap();
-        for entry in std::fs::read_dir(from).unwrap() {
-            let p = entry.unwrap().path();
-            let name = p.file_name().unwrap();
-            if p.is_dir() {
-                copy_tree(&p, &to.join(name));
-            } else {
-                std::fs::copy(&p, to.join(name)).unwrap();
-            }
-        }
-    }
+    use crate::test_support::{copy_tree, shipped_bundle_dir};
 
     #[test]
     fn a_valid_change_is_swapped_in_and_a_broken_one_keeps_the_last_good() {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default"),
-            dir.path(),
-        );
+        copy_tree(&shipped_bundle_dir(), dir.path(), &[]);
         let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
         let first = source.current().version().to_string();
         assert_eq!(source.reload(), ReloadOutcome::Unchanged);

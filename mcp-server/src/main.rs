@@ -14,6 +14,8 @@ mod mesh;
 mod mesh_tests;
 mod metrics;
 mod policy_cli;
+#[cfg(test)]
+mod test_support;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -290,22 +290,11 @@ mod tests {
 
     #[test]
     fn a_wrong_expectation_is_reported_with_the_actual_decision() {
-        fn copy_bundle(from: &Path, to: &Path) {
-            std::fs::create_dir_all(to).unwrap();
-            for entry in std::fs::read_dir(from).unwrap() {
-                let p = entry.unwrap().path();
-                let name = p.file_name().unwrap();
-                if p.is_dir() && name != "tests" {
-                    copy_bundle(&p, &to.join(name));
-                } else if p.is_file() {
-                    std::fs::copy(&p, to.join(name)).unwrap();
-                }
-            }
-        }
         let dir = tempfile::tempdir().unwrap();
-        copy_bundle(
-            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/default"),
+        crate::test_support::copy_tree(
+            &crate::test_support::shipped_bundle_dir(),
             dir.path(),
+            &["tests"],
         );
         std::fs::write(
             dir.path().join("wrong.tests.yaml"),
