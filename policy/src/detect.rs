@@ -38,6 +38,8 @@ struct RuleSpec {
     regex: String,
     #[serde(default)]
     validate: Option<String>,
+    #[serde(default)]
+    generic: bool,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -51,6 +53,18 @@ struct Rule {
     class: EntityClass,
     detector: String,
     validate: Option<Validator>,
+    generic: bool,
+}
+
+impl Rule {
+    /// Which rule wins where spans overlap (higher wins).
+    fn rank(&self) -> u8 {
+        match (self.generic, self.class) {
+            (true, _) => 0,
+            (false, EntityClass::Pii) => 1,
+            (false, EntityClass::Secret) => 2,
+        }
+    }
 }
 
 /// A detector rule file that cannot be used, with the rule at fault.
@@ -67,6 +81,7 @@ fn validator(name: &str) -> Option<Validator> {
         "luhn" => Some(luhn_valid),
         "iban_mod97" => Some(iban_valid),
         "digits_8_15" => Some(phone_plausible),
+        "not_placeholder" => Some(not_placeholder),
         _ => None,
     }
 }
@@ -120,7 +135,7 @@ impl Detectors {
                 None => None,
                 Some(name) => Some(validator(name).ok_or_else(|| {
                     fail(format!(
-                        "unknown validate {name:?}; expected luhn, iban_mod97 or digits_8_15"
+                        "unknown validate {name:?}; expected luhn, iban_mod97, digits_8_15 or not_placeholder"
                     ))
                 })?),
             };
@@ -130,6 +145,7 @@ impl Detectors {
                 entity: spec.entity,
                 class: spec.class,
                 validate,
+                generic: spec.generic,
             });
         }
         let screen =
@@ -189,25 +205,37 @@ impl Detectors {
                 if rule.validate.is_some_and(|ok| !ok(m.as_str())) {
                     continue;
                 }
-                findings.push(Finding {
-                    entity: rule.entity.clone(),
-                    start: m.start(),
-                    end: m.end(),
-                    detector: rule.detector.clone(),
-                });
+                findings.push((
+                    Finding {
+                        entity: rule.entity.clone(),
+                        start: m.start(),
+                        end: m.end(),
+                        detector: rule.detector.clone(),
+                    },
+                    rule.rank(),
+                ));
             }
         }
-        // A card number also looks like a phone number or parts of an IBAN: keep the earliest,
-        // longest finding where spans overlap so redaction masks each byte once.
-        findings.sort_by(|a, b| a.start.cmp(&b.start).then(b.end.cmp(&a.end)));
-        let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
-        for f in findings {
-            match kept.last() {
-                Some(last) if f.start < last.end => continue,
-                _ => kept.push(f),
+        // Spans overlap: a card number also looks like a phone number, a token in a URL also
+        // looks like an e-mail address or a password assignment. A specific credential rule
+        // beats personal-data rules, which beat generic rules; then the longer span wins. Each
+        // byte ends up in one finding, so redaction masks it once.
+        findings.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+        let mut kept: Vec<(Finding, u8)> = Vec::with_capacity(findings.len());
+        for (f, rank) in findings {
+            match kept.last_mut() {
+                Some((last, last_rank)) if f.start < last.end => {
+                    let better = rank > *last_rank
+                        || (rank == *last_rank && f.end - f.start > last.end - last.start);
+                    if better {
+                        *last = f;
+                        *last_rank = rank;
+                    }
+                }
+                _ => kept.push((f, rank)),
             }
         }
-        kept
+        kept.into_iter().map(|(f, _)| f).collect()
     }
 }
 
@@ -279,6 +307,22 @@ fn iban_valid(candidate: &str) -> bool {
     remainder == 1
 }
 
+/// Rejects template placeholders and masked values that look like assignments of secrets.
+fn not_placeholder(candidate: &str) -> bool {
+    let v = candidate.trim_matches(|c| matches!(c, ',' | ';' | ')' | '.'));
+    let masked = !v.is_empty() && v.chars().all(|c| matches!(c, '*' | 'x' | 'X' | '•' | '.'));
+    let templated = v.starts_with("${")
+        || v.starts_with("{{")
+        || v.starts_with('<')
+        || v.starts_with('[')
+        || v.starts_with('%')
+        || v.starts_with("$(");
+    !(masked
+        || templated
+        || v.eq_ignore_ascii_case("password")
+        || v.eq_ignore_ascii_case("changeme"))
+}
+
 fn phone_plausible(candidate: &str) -> bool {
     (8..=15).contains(&digits(candidate).len())
 }
@@ -345,6 +389,39 @@ mod tests {
             );
         }
         assert!(entities("password = ${DB_PASSWORD}").is_empty());
+        assert!(entities("pwd: [hidden]").is_empty());
+        assert!(entities("password=********").is_empty());
+        // Values may contain $ and *.
+        assert!(
+            entities("DB_PASSWORD=A$ls3FRkRx@!hT")
+                .contains(&("PASSWORD".into(), "A$ls3FRkRx@!hT".into()))
+        );
+        assert!(
+            entities("db at postgres://app:s3cr3tPass@db.internal/app")
+                .contains(&("PASSWORD".into(), "s3cr3tPass".into()))
+        );
+    }
+
+    #[test]
+    fn a_specific_token_beats_the_generic_password_rule() {
+        let text = "git clone https://x-access-token:ghp_0123456789abcdefghijABCDEFGHIJ012345@github.com/o/r.git";
+        let found = entities(text);
+        assert!(found.iter().any(|(e, _)| e == "GITHUB_TOKEN"), "{found:?}");
+        assert!(found.iter().all(|(e, _)| e != "PASSWORD"), "{found:?}");
+    }
+
+    #[test]
+    fn non_ascii_text_around_entities_still_matches() {
+        let text = "Müller: bitte an jürgen@example.de, Karte 4111 1111 1111 1111 — danke";
+        let found = entities(text);
+        // ASCII word boundaries: the address is found from its ASCII part on.
+        assert!(
+            found
+                .iter()
+                .any(|(e, v)| e == "EMAIL" && v.ends_with("rgen@example.de")),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|(e, _)| e == "CREDIT_CARD"), "{found:?}");
     }
 
     #[test]
