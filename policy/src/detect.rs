@@ -82,6 +82,7 @@ fn validator(name: &str) -> Option<Validator> {
         "iban_mod97" => Some(iban_valid),
         "digits_8_15" => Some(phone_plausible),
         "not_placeholder" => Some(not_placeholder),
+        "ipv6" => Some(ipv6_valid),
         _ => None,
     }
 }
@@ -135,7 +136,7 @@ impl Detectors {
                 None => None,
                 Some(name) => Some(validator(name).ok_or_else(|| {
                     fail(format!(
-                        "unknown validate {name:?}; expected luhn, iban_mod97, digits_8_15 or not_placeholder"
+                        "unknown validate {name:?}; expected luhn, iban_mod97, digits_8_15, not_placeholder or ipv6"
                     ))
                 })?),
             };
@@ -307,6 +308,12 @@ fn iban_valid(candidate: &str) -> bool {
     remainder == 1
 }
 
+/// A real IPv6 address with at least three groups written out (so `a::b` in prose is not one).
+fn ipv6_valid(candidate: &str) -> bool {
+    candidate.parse::<std::net::Ipv6Addr>().is_ok()
+        && candidate.split(':').filter(|g| !g.is_empty()).count() >= 3
+}
+
 /// Rejects template placeholders and masked values that look like assignments of secrets.
 fn not_placeholder(candidate: &str) -> bool {
     let v = candidate.trim_matches(|c| matches!(c, ',' | ';' | ')' | '.'));
@@ -400,6 +407,25 @@ mod tests {
             entities("db at postgres://app:s3cr3tPass@db.internal/app")
                 .contains(&("PASSWORD".into(), "s3cr3tPass".into()))
         );
+    }
+
+    #[test]
+    fn finds_ipv6_but_not_times_or_mac_like_text() {
+        for (text, addr) in [
+            ("from 2001:db8:aa19::c6cb failed", "2001:db8:aa19::c6cb"),
+            (
+                "peer fe80:0000:0000:0000:0202:b3ff:fe1e:8329 up",
+                "fe80:0000:0000:0000:0202:b3ff:fe1e:8329",
+            ),
+        ] {
+            assert!(
+                entities(text).contains(&("IP_ADDRESS".into(), addr.into())),
+                "{text}: {:?}",
+                entities(text)
+            );
+        }
+        assert!(entities("meeting at 12:30:45 today").is_empty());
+        assert!(entities("use std::io::Read;").is_empty());
     }
 
     #[test]
