@@ -186,12 +186,7 @@ impl NoteSigner {
 
     /// The public verifier key string, `"<name>+<hex8 key id>+<base64(0x01 || public key)>"`.
     pub fn verifier_key(&self) -> String {
-        format!(
-            "{}+{:08x}+{}",
-            self.name,
-            self.key_id,
-            encode_key(self.key.verifying_key().as_bytes())
-        )
+        self.verifier().verifier_key()
     }
 
     pub fn verifier(&self) -> NoteVerifier {

@@ -40,9 +40,14 @@ fn invalid(field: impl Into<String>, message: impl Into<String>) -> MeshError {
     }
 }
 
-fn check_id(field: &'static str, value: &str) -> Result<(), MeshError> {
-    validate_id(field, value)
+/// An identifier check at a field path such as `events[3].agent_id`.
+fn check_id_at(field: impl Into<String>, value: &str) -> Result<(), MeshError> {
+    validate_id("id", value)
         .map_err(|e| invalid(field, format!("{}; expected {}", e.problem, e.expected)))
+}
+
+fn check_id(field: &'static str, value: &str) -> Result<(), MeshError> {
+    check_id_at(field, value)
 }
 
 fn check_optional_id(field: &'static str, value: &Option<String>) -> Result<(), MeshError> {
@@ -383,12 +388,7 @@ impl Mesh {
                 f.to_string()
             }
         };
-        validate_id("agent_id", &ev.agent_id).map_err(|e| {
-            invalid(
-                at("agent_id"),
-                format!("{}; expected {}", e.problem, e.expected),
-            )
-        })?;
+        check_id_at(at("agent_id"), &ev.agent_id)?;
         if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
             return Err(invalid(
                 at("kind"),
@@ -411,9 +411,7 @@ impl Mesh {
             ("region", &ev.region),
         ] {
             if let Some(v) = v {
-                validate_id("id", v).map_err(|e| {
-                    invalid(at(name), format!("{}; expected {}", e.problem, e.expected))
-                })?;
+                check_id_at(at(name), v)?;
             }
         }
         Ok(())

@@ -336,9 +336,19 @@ async fn audit_names_the_record_that_was_changed() {
     assert!(failure.contains("checkpoint of size 6"), "{failure}");
 }
 
+/// Decision ids awaiting approval in the principal's tenant.
+async fn pending_ids(m: &Mesh, p: &Principal) -> Vec<String> {
+    let input = crate::mesh::ApprovalsPendingInput {
+        agent_id: None,
+        limit: None,
+    };
+    let out = m.approvals_pending(p, input).await.unwrap();
+    out.pending.into_iter().map(|a| a.decision_id).collect()
+}
+
 #[tokio::test]
 async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
-    use crate::mesh::{ApprovalDecideInput, ApprovalsPendingInput};
+    use crate::mesh::ApprovalDecideInput;
     let dir = tempfile::tempdir().unwrap();
     let m = mesh(dir.path()).await;
     let op = operator("t");
@@ -352,19 +362,9 @@ async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
         .await
         .unwrap();
 
-    let pending = m
-        .approvals_pending(
-            &op,
-            ApprovalsPendingInput {
-                agent_id: None,
-                limit: None,
-            },
-        )
-        .await
-        .unwrap()
-        .pending;
+    let pending = pending_ids(&m, &op).await;
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].decision_id, pay.decision_id);
+    assert_eq!(pending[0], pay.decision_id);
 
     let decide = |id: &str, approve| ApprovalDecideInput {
         decision_id: id.to_string(),
@@ -397,17 +397,7 @@ async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
         .await
         .unwrap_err();
     assert!(again.to_string().contains("already approved"), "{again}");
-    let pending = m
-        .approvals_pending(
-            &op,
-            ApprovalsPendingInput {
-                agent_id: None,
-                limit: None,
-            },
-        )
-        .await
-        .unwrap()
-        .pending;
+    let pending = pending_ids(&m, &op).await;
     assert!(pending.is_empty());
 
     // The approval is a ledger record, proven with the decision and covered by audit.
