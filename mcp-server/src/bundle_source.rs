@@ -10,8 +10,9 @@ use meshos_policy::{Bundle, BundleError, files_digest, read_bundle_files};
 pub struct PolicyBundle {
     current: RwLock<Arc<Bundle>>,
     dir: Option<PathBuf>,
-    /// Digest of the last content that failed validation, so it is reported once.
-    last_rejected: Mutex<Option<String>>,
+    /// Digest and error of the last content that failed validation, so the watcher reports
+    /// it once and an explicit reload can still say why.
+    last_rejected: Mutex<Option<(String, String)>>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -28,8 +29,37 @@ pub enum ReloadOutcome {
         version: String,
         error: String,
     },
-    /// The same rejected content is still there.
-    StillRejected,
+    /// The same rejected content is still there (the watcher already reported it).
+    StillRejected {
+        version: String,
+        error: String,
+    },
+}
+
+impl ReloadOutcome {
+    /// What `POST /v1/policy/reload` and `meshos policy reload` report.
+    pub fn to_json(&self, serving: &str) -> serde_json::Value {
+        match self {
+            ReloadOutcome::NotWatched => serde_json::json!({
+                "outcome": "not_watched",
+                "serving": serving,
+                "message": "the server runs the shipped bundle; start it with --policy-dir to reload from a directory",
+            }),
+            ReloadOutcome::Unchanged => {
+                serde_json::json!({"outcome": "unchanged", "serving": serving})
+            }
+            ReloadOutcome::Reloaded { from, to } => {
+                serde_json::json!({"outcome": "reloaded", "from": from, "serving": to})
+            }
+            ReloadOutcome::Rejected { version, error }
+            | ReloadOutcome::StillRejected { version, error } => serde_json::json!({
+                "outcome": "rejected",
+                "rejected_version": version,
+                "errors": error,
+                "serving": serving,
+            }),
+        }
+    }
 }
 
 impl PolicyBundle {
@@ -81,8 +111,13 @@ impl PolicyBundle {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if last_rejected.as_deref() == Some(version.as_str()) {
-            return ReloadOutcome::StillRejected;
+        if let Some((rejected, error)) = last_rejected.as_ref()
+            && *rejected == version
+        {
+            return ReloadOutcome::StillRejected {
+                version: version.clone(),
+                error: error.clone(),
+            };
         }
         match Bundle::from_files(files) {
             Ok(bundle) => {
@@ -98,7 +133,7 @@ impl PolicyBundle {
                 }
             }
             Err(e) => {
-                *last_rejected = Some(version.clone());
+                *last_rejected = Some((version.clone(), e.to_string()));
                 ReloadOutcome::Rejected {
                     version,
                     error: e.to_string(),
@@ -149,6 +184,8 @@ mod tests {
             to,
             "the last good bundle keeps serving"
         );
-        assert_eq!(source.reload(), ReloadOutcome::StillRejected);
+        assert!(
+            matches!(source.reload(), ReloadOutcome::StillRejected { error, .. } if error.contains("validation"))
+        );
     }
 }

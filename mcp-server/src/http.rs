@@ -1,4 +1,5 @@
-//! The HTTP app: `/mcp` (streamable HTTP), `POST /v1/events`, `/healthz`, `/metrics`.
+//! The HTTP app: `/mcp` (streamable HTTP), `POST /v1/events`, `POST /v1/policy/reload`,
+//! `/healthz`, `/metrics`.
 //! Bearer authentication is a middleware that puts the `Principal` into request extensions,
 //! where both REST handlers and MCP tools (through rmcp's injected `http::request::Parts`) read it.
 
@@ -12,12 +13,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
-use meshos_types::Principal;
+use meshos_types::{Principal, Role};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde::Deserialize;
 
 use crate::auth::PrincipalCache;
+use crate::bundle_source::ReloadOutcome;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
 use crate::mesh::{EventInput, Mesh, MeshError};
@@ -143,6 +145,36 @@ async fn ingest_events(
     }
 }
 
+/// `POST /v1/policy/reload`: re-reads the `--policy-dir` bundle now (operators and admins).
+/// 200 with the version serving, or 422 with the validation errors of a rejected bundle (the
+/// last good one keeps serving).
+async fn reload_policy(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    if !matches!(principal.role, Role::Operator | Role::Admin) {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "role {} cannot reload policies; expected an operator or admin token",
+                principal.role
+            ),
+        );
+    }
+    let outcome = mesh.bundle.reload();
+    let body = outcome.to_json(mesh.bundle.current().version());
+    match outcome {
+        ReloadOutcome::Reloaded { from, to } => {
+            tracing::info!(%from, %to, by = %principal.token_id, "policy bundle reloaded on request");
+        }
+        ReloadOutcome::Rejected { .. } | ReloadOutcome::StillRejected { .. } => {
+            return (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response();
+        }
+        ReloadOutcome::NotWatched | ReloadOutcome::Unchanged => {}
+    }
+    Json(body).into_response()
+}
+
 pub fn router(
     mesh: Arc<Mesh>,
     allowed_hosts: Vec<String>,
@@ -159,6 +191,7 @@ pub fn router(
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .route("/v1/events", post(ingest_events))
+        .route("/v1/policy/reload", post(reload_policy))
         .layer(middleware::from_fn_with_state(
             AuthState {
                 mesh: mesh.clone(),

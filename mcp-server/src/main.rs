@@ -14,8 +14,10 @@ mod mesh;
 mod mesh_tests;
 mod metrics;
 mod policy_cli;
+mod rate_limit;
 #[cfg(test)]
 mod test_support;
+mod vault;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ use crate::bundle_source::{PolicyBundle, ReloadOutcome};
 use crate::config::{CommonArgs, Settings};
 use crate::mesh::{Limits, Mesh};
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::vault::TenantKeys;
 
 #[derive(Parser)]
 #[command(
@@ -88,6 +92,26 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Pseudonyms issued by redaction.
+    Pseudonym {
+        #[command(subcommand)]
+        command: PseudonymCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PseudonymCommand {
+    /// Reveal the value behind a pseudonym (`psn_…`). Needs the data directory's ledger key and
+    /// database; the reveal is appended to the evidence ledger (as `cli:<user>`, role admin,
+    /// with your reason) before the value is printed.
+    Reveal {
+        pseudonym: String,
+        #[arg(long)]
+        tenant: String,
+        /// Why the value is needed (10-1000 characters; audited).
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +157,16 @@ enum PolicyCommand {
     },
     /// Run the YAML policy tests (*.tests.yaml in DIR and DIR/tests) against the bundle in DIR.
     Test { dir: std::path::PathBuf },
+    /// Ask a running server to re-read its --policy-dir bundle now. Prints the outcome as JSON;
+    /// exit 1 if the bundle was rejected (its errors are printed; the last good one serves).
+    Reload {
+        /// Server base URL [default: http://<bind address>].
+        #[arg(long)]
+        url: Option<String>,
+        /// Operator or admin token.
+        #[arg(long, env = "MESHOS_TOKEN", hide_env_values = true)]
+        token: String,
+    },
     /// Scan JSON lines {"id","text"} for sensitive content; writes one JSON line per input.
     Scan {
         /// Input file, or - for stdin.
@@ -240,6 +274,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .chain_update(signer.seed())
         .finalize()
         .into();
+    let tenant_keys = TenantKeys::from_seed(&signer.seed());
     Ok(Mesh {
         store,
         bundle,
@@ -257,6 +292,8 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
             ..TrustParams::default()
         },
         metrics: Metrics::new(),
+        tenant_keys,
+        rate_limiter: RateLimiter::new(),
     })
 }
 
@@ -340,6 +377,40 @@ async fn serve(
     Ok(())
 }
 
+/// `POST {url}/v1/policy/reload` with a bearer token; the status and the JSON body.
+async fn post_reload(url: &str, token: &str) -> anyhow::Result<(u16, serde_json::Value)> {
+    use http_body_util::{BodyExt, Empty};
+    let uri: hyper::Uri = format!("{}/v1/policy/reload", url.trim_end_matches('/'))
+        .parse()
+        .with_context(|| {
+            format!("--url {url:?} is not a URL; expected e.g. http://127.0.0.1:7700")
+        })?;
+    if uri.scheme_str() != Some("http") {
+        bail!("--url {url:?}: only http:// is supported (put TLS in front with a proxy)");
+    }
+    let host = uri.host().context("--url has no host")?.to_string();
+    let port = uri.port_u16().unwrap_or(80);
+    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
+        .await
+        .with_context(|| format!("cannot connect to {host}:{port}; is `meshos serve` running?"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let request = hyper::Request::post(uri)
+        .header(hyper::header::HOST, format!("{host}:{port}"))
+        .header(
+            hyper::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()),
+        )
+        .body(Empty::<axum::body::Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await?.to_bytes();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::json!({"error": String::from_utf8_lossy(&body)}));
+    Ok((status, json))
+}
+
 /// Re-reads a `--policy-dir` bundle every 2 s and on SIGHUP; see `bundle_source`.
 fn spawn_bundle_watch(mesh: Arc<Mesh>) {
     if mesh.bundle.reload() == ReloadOutcome::NotWatched {
@@ -373,7 +444,7 @@ fn spawn_bundle_watch(mesh: Arc<Mesh>) {
                 }
                 ReloadOutcome::NotWatched
                 | ReloadOutcome::Unchanged
-                | ReloadOutcome::StillRejected => {}
+                | ReloadOutcome::StillRejected { .. } => {}
             }
         }
     });
@@ -426,7 +497,44 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             store.close().await;
             Ok(0)
         }
-        Command::Policy { command } => run_policy(&settings, command),
+        Command::Policy { command } => run_policy(&settings, command).await,
+        Command::Pseudonym {
+            command:
+                PseudonymCommand::Reveal {
+                    pseudonym,
+                    tenant,
+                    reason,
+                },
+        } => {
+            validate_id("tenant", &tenant)?;
+            let path = settings.data_dir.join(KEY_FILE);
+            if !path.exists() {
+                bail!(
+                    "no ledger key at {}; pass the server's --data-dir (pseudonyms are sealed with a key derived from it)",
+                    path.display()
+                );
+            }
+            let signer = load_or_create_signer(&settings.data_dir)?;
+            let keys = TenantKeys::from_seed(&signer.seed());
+            let store = open_store(&settings).await?;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let principal = meshos_types::Principal {
+                token_id: format!("cli:{user}"),
+                tenant,
+                role: Role::Admin,
+                agent_id: None,
+            };
+            let revealed = mesh::reveal_pseudonym(
+                &store,
+                &keys,
+                &principal,
+                mesh::PseudonymRevealInput { pseudonym, reason },
+            )
+            .await;
+            store.close().await;
+            println!("{}", serde_json::to_string_pretty(&revealed?)?);
+            Ok(0)
+        }
         Command::Audit {
             command:
                 AuditCommand::Verify {
@@ -469,8 +577,24 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Result<i32> {
+async fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Result<i32> {
     match command {
+        PolicyCommand::Reload { url, token } => {
+            let url = match url {
+                Some(u) => u,
+                None => format!("http://{}", settings.bind_addr(None)?),
+            };
+            let (status, body) = post_reload(&url, &token).await?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            match status {
+                200 => Ok(0),
+                422 => Ok(1),
+                other => bail!(
+                    "{url}/v1/policy/reload answered HTTP {other}: {}",
+                    body.get("error").and_then(|e| e.as_str()).unwrap_or("")
+                ),
+            }
+        }
         PolicyCommand::Check {
             json,
             agent,
@@ -498,6 +622,9 @@ fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Result<i32
                         model,
                         tool,
                         region,
+                        // Offline there are no spend counters to weigh an estimate against.
+                        estimated_tokens: None,
+                        estimated_cost_usd: None,
                     }
                 }
             };

@@ -1,4 +1,5 @@
-//! The MCP surface: five tools, three resources and the `self_check` prompt, over any rmcp
+//! The MCP surface: five agent tools, three operator tools (approvals, re-identification),
+//! three resources and the `self_check` prompt, over any rmcp
 //! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
 
 use std::sync::Arc;
@@ -26,7 +27,7 @@ use crate::checked::Checked;
 use crate::mesh::{
     ApprovalDecideInput, ApprovalOutput, ApprovalsPendingInput, ApprovalsPendingOutput, EventInput,
     EvidenceFetchInput, EvidenceFetchOutput, Mesh, MeshError, PolicyCheckInput, PolicyCheckOutput,
-    RecordedEvent, TrustScoreInput, TrustScoreOutput,
+    PseudonymRevealInput, PseudonymRevealOutput, RecordedEvent, TrustScoreInput, TrustScoreOutput,
 };
 
 #[derive(Clone)]
@@ -278,6 +279,30 @@ impl MeshMcp {
             &ctx,
             args,
             |mesh, p, input| async move { mesh.approvals_pending(&p, input).await },
+        )
+        .await
+    }
+
+    #[tool(
+        description = "Operators only: reveal the original value behind a pseudonym from redacted                        content (`[EMAIL:psn_…]`). Needs a reason; every reveal is appended to the                        evidence ledger (who, which pseudonym, why — never the value) before the                        value is returned.",
+        annotations(
+            title = "Re-identify pseudonym",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn pseudonym_reveal(
+        &self,
+        Parameters(args): Parameters<Checked<PseudonymRevealInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<PseudonymRevealOutput>, String> {
+        self.run(
+            "pseudonym_reveal",
+            &ctx,
+            args,
+            |mesh, p, input| async move { mesh.pseudonym_reveal(&p, input).await },
         )
         .await
     }

@@ -5,18 +5,26 @@ use std::collections::HashMap;
 
 use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
 use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
-use meshos_policy::{Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, evaluate};
-use meshos_store::{Store, StoreError, StoredCheckpoint};
+use meshos_policy::{
+    BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
+    RedactionKeys, Scope, Usage, evaluate, is_pseudonym_id,
+};
+use meshos_store::{
+    SealedPseudonym, Store, StoreError, StoredCheckpoint, UsageIncrement, UsageKey, usage_periods,
+};
 use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
 use meshos_types::{
     ApprovalRecord, DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome,
-    Principal, Reason, Role, Verdict, new_id, now_ms, rfc3339_ms, validate_id,
+    Principal, Reason, ReidentificationRecord, Role, Verdict, new_id, now_ms, rfc3339_ms,
+    validate_id,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle_source::PolicyBundle;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::vault::TenantKeys;
 
 /// An error a caller should see, with what was wrong and what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +81,9 @@ pub struct Mesh {
     pub limits: Limits,
     pub trust_params: TrustParams,
     pub metrics: Metrics,
+    /// Per-tenant redaction and vault keys.
+    pub tenant_keys: TenantKeys,
+    pub rate_limiter: RateLimiter,
 }
 
 // ---- inputs and outputs ---------------------------------------------------------------
@@ -145,6 +156,40 @@ pub struct PolicyCheckInput {
     /// e.g. `aws:eu-west-1`).
     #[serde(default)]
     pub region: Option<String>,
+    /// Tokens the action expects to use; counted against token budgets before it runs.
+    #[serde(default)]
+    pub estimated_tokens: Option<i64>,
+    /// What the action expects to cost in US dollars; counted against cost budgets.
+    #[serde(default)]
+    pub estimated_cost_usd: Option<f64>,
+}
+
+/// How the requested model resolved against the bundle's model registry.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ModelCheck {
+    /// `approved`, `alias_not_allowed`, `unapproved_version`, `retired` or `unknown`.
+    pub status: String,
+    pub family: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The agent's rate limit as this check saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RateLimitState {
+    pub limit_per_minute: u32,
+    /// Checks in the last minute, this one included.
+    pub checks_last_minute: u32,
+    pub exceeded: bool,
+}
+
+/// Inputs to a policy evaluation that come from state rather than the request: spend,
+/// rate and the tenant's redaction keys. Offline tools pass the default (no budgets spent,
+/// no rate, no keys — keyed redaction then masks).
+#[derive(Debug, Clone, Default)]
+pub struct CheckControls {
+    pub budgets: Vec<BudgetState>,
+    pub rate: Option<RateLimitState>,
+    pub redaction_keys: Option<RedactionKeys>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -165,6 +210,15 @@ pub struct PolicyCheckOutput {
     /// Prompt-injection screen of the content (absent without content).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub injection: Option<InjectionVerdict>,
+    /// How `model` resolved against the model registry (absent without a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelCheck>,
+    /// Every token or cost budget that applies to the agent, with spend so far.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub budgets: Vec<BudgetState>,
+    /// The agent's rate limit, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitState>,
     /// Digest of the policy bundle that decided.
     pub bundle_version: String,
     /// Position of the decision in the tenant's evidence ledger.
@@ -299,7 +353,95 @@ pub struct ApprovalsPendingOutput {
     pub pending: Vec<PendingApproval>,
 }
 
+/// An operator's request to see the value behind a pseudonym.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PseudonymRevealInput {
+    /// The pseudonym, e.g. `psn_3f9a0c4d2b1e8f7a6c5d` (redacted content shows it as
+    /// `[EMAIL:psn_…]`).
+    pub pseudonym: String,
+    /// Why the original value is needed (10-1000 characters); kept in the evidence ledger.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PseudonymRevealOutput {
+    pub pseudonym: String,
+    /// Entity kind, e.g. `EMAIL`.
+    pub entity: String,
+    /// The original value.
+    pub value: String,
+    /// The ledger record of this re-identification.
+    pub reidentification_id: String,
+    pub ledger_index: u64,
+    pub revealed_at: String,
+}
+
 // ---- operations ------------------------------------------------------------------------
+
+/// Re-identifies a pseudonym for an operator or admin. The re-identification is written to
+/// the evidence ledger before the value is opened, so no value is ever revealed unaudited.
+/// Shared by the `pseudonym_reveal` tool and `meshos pseudonym reveal`.
+pub async fn reveal_pseudonym(
+    store: &Store,
+    keys: &TenantKeys,
+    principal: &Principal,
+    input: PseudonymRevealInput,
+) -> Result<PseudonymRevealOutput, MeshError> {
+    if !matches!(principal.role, Role::Operator | Role::Admin) {
+        return Err(MeshError::Forbidden(format!(
+            "role {} cannot re-identify pseudonyms; expected an operator or admin token",
+            principal.role
+        )));
+    }
+    if !is_pseudonym_id(&input.pseudonym) {
+        return Err(invalid(
+            "pseudonym",
+            format!(
+                "{:?} is not a pseudonym; expected `psn_` followed by 20 lowercase hex digits",
+                input.pseudonym
+            ),
+        ));
+    }
+    let reason = input.reason.trim();
+    if !(10..=1000).contains(&reason.chars().count()) {
+        return Err(invalid(
+            "reason",
+            "expected 10-1000 characters saying why the value is needed (it is audited)",
+        ));
+    }
+    let sealed = store
+        .pseudonym(&principal.tenant, &input.pseudonym)
+        .await?
+        .ok_or_else(|| {
+            MeshError::NotFound(format!(
+                "no pseudonym {:?} in this tenant; expected one issued by a redaction here",
+                input.pseudonym
+            ))
+        })?;
+    let record = ReidentificationRecord {
+        id: new_id("rid"),
+        tenant: principal.tenant.clone(),
+        pseudonym: sealed.pseudonym.clone(),
+        entity: sealed.entity.clone(),
+        requested_by: principal.token_id.clone(),
+        requested_by_role: principal.role,
+        reason: reason.to_string(),
+        created_at_ms: now_ms(),
+    };
+    let ledger_index = store.append_reidentification(&record).await?;
+    let value = keys
+        .open(&principal.tenant, &sealed.pseudonym, &sealed.sealed)
+        .map_err(|e| MeshError::Internal(format!("pseudonym {}: {e}", sealed.pseudonym)))?;
+    Ok(PseudonymRevealOutput {
+        pseudonym: sealed.pseudonym,
+        entity: sealed.entity,
+        value,
+        reidentification_id: record.id,
+        ledger_index,
+        revealed_at: rfc3339_ms(record.created_at_ms),
+    })
+}
 
 fn ensure_object(
     attributes: Option<serde_json::Map<String, serde_json::Value>>,
@@ -331,11 +473,13 @@ pub fn evaluate_check(
     ctx: &PolicyContext<'_>,
     tenant: &str,
     input: &PolicyCheckInput,
+    controls: &CheckControls,
 ) -> Result<Evaluation, MeshError> {
     check_id("agent_id", &input.agent_id)?;
     check_id("action", &input.action)?;
     check_optional_id("model", &input.model)?;
     check_optional_id("tool", &input.tool)?;
+    check_estimates(input)?;
     if let Some(content) = &input.content
         && content.len() > ctx.max_content_bytes
     {
@@ -375,8 +519,41 @@ pub fn evaluate_check(
             tool: input.tool.as_deref(),
             region: input.region.as_deref(),
             region_jurisdictions,
+            budget_exceeded: controls
+                .budgets
+                .iter()
+                .filter(|b| b.exceeded)
+                .map(BudgetState::key)
+                .collect(),
+            checks_last_minute: controls
+                .rate
+                .as_ref()
+                .map_or(0, |r| i64::from(r.checks_last_minute)),
+            rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
+            redaction_keys: controls.redaction_keys.as_ref(),
         },
     ))
+}
+
+fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
+    if input.estimated_tokens.is_some_and(|n| n < 0) {
+        return Err(invalid("estimated_tokens", "expected a whole number ≥ 0"));
+    }
+    check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
+}
+
+/// Whole micro-dollars, so counters add up exactly.
+fn micro_usd(usd: f64) -> i64 {
+    (usd * 1_000_000.0).round() as i64
+}
+
+/// The policy_check output's view of the model resolution (absent without a model).
+fn model_check(evaluation: &Evaluation) -> Option<ModelCheck> {
+    (evaluation.model.status != meshos_policy::ModelStatus::None).then(|| ModelCheck {
+        status: evaluation.model.status.as_str().to_string(),
+        family: evaluation.model.family.clone(),
+        version: evaluation.model.version.clone(),
+    })
 }
 
 impl Mesh {
@@ -464,6 +641,7 @@ impl Mesh {
             })
             .collect();
         let indexes = self.store.append_events(&records).await?;
+        self.count_usage(&principal.tenant, &records).await?;
         self.metrics.events_ingested.inc_by(records.len() as u64);
         Ok(records
             .iter()
@@ -484,7 +662,12 @@ impl Mesh {
         principal
             .may_act_for(&input.agent_id, "request policy decisions")
             .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        check_id("agent_id", &input.agent_id)?;
+        check_estimates(&input)?;
         let bundle = self.bundle.current();
+        let controls = self
+            .check_controls(&bundle, &principal.tenant, &input)
+            .await?;
         let evaluation = evaluate_check(
             &PolicyContext {
                 bundle: &bundle,
@@ -494,7 +677,28 @@ impl Mesh {
             },
             &principal.tenant,
             &input,
+            &controls,
         )?;
+        // Sealed before the answer goes out: every pseudonym a caller ever sees can be
+        // re-identified by an operator.
+        let sealed = evaluation
+            .pseudonyms
+            .iter()
+            .map(|p| {
+                self.tenant_keys
+                    .seal(&principal.tenant, &p.pseudonym, &p.value)
+                    .map(|sealed| SealedPseudonym {
+                        pseudonym: p.pseudonym.clone(),
+                        entity: p.entity.clone(),
+                        sealed,
+                    })
+                    .map_err(|e| MeshError::Internal(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store
+            .put_pseudonyms(&principal.tenant, &sealed, now_ms())
+            .await?;
+        let model = model_check(&evaluation);
         let record = DecisionRecord {
             id: new_id("dec"),
             tenant: principal.tenant.clone(),
@@ -521,9 +725,114 @@ impl Mesh {
             obligations: record.obligations,
             redacted_content: evaluation.redacted_content,
             injection: evaluation.injection,
+            model,
+            budgets: controls.budgets,
+            rate_limit: controls.rate,
             bundle_version: record.bundle_version,
             ledger_index,
         })
+    }
+
+    /// Rate, spend and keys for one check. The rate limiter counts the check here, before
+    /// evaluation, so a burst cannot slip through while its checks are being evaluated.
+    async fn check_controls(
+        &self,
+        bundle: &Bundle,
+        tenant: &str,
+        input: &PolicyCheckInput,
+    ) -> Result<CheckControls, MeshError> {
+        let budgets = bundle.budgets();
+        let rate = budgets.checks_per_minute(&input.agent_id).map(|limit| {
+            let r = self
+                .rate_limiter
+                .admit(tenant, &input.agent_id, limit, now_ms());
+            RateLimitState {
+                limit_per_minute: limit,
+                checks_last_minute: r.checks_last_minute,
+                exceeded: r.exceeded,
+            }
+        });
+        let placement = bundle.placement(&input.agent_id);
+        let lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        let budget_states = if lines.is_empty() {
+            Vec::new()
+        } else {
+            let [day, month] = usage_periods(now_ms());
+            let keys: Vec<UsageKey> = lines
+                .iter()
+                .map(|l| UsageKey {
+                    scope: l.scope.as_str().to_string(),
+                    scope_id: l.scope_id.clone(),
+                    period: match l.period {
+                        Period::Day => day.clone(),
+                        Period::Month => month.clone(),
+                    },
+                })
+                .collect();
+            let spent = self.store.usage(tenant, &keys).await?;
+            let lookup = |scope: Scope, scope_id: &str, period: Period| {
+                let period = match period {
+                    Period::Day => &day,
+                    Period::Month => &month,
+                };
+                spent
+                    .iter()
+                    .find(|(k, _, _)| {
+                        k.scope == scope.as_str() && k.scope_id == scope_id && &k.period == period
+                    })
+                    .map_or(Usage::default(), |(_, tokens, micro)| Usage {
+                        tokens: u64::try_from(*tokens).unwrap_or(0),
+                        cost_usd: *micro as f64 / 1_000_000.0,
+                    })
+            };
+            let estimate = Usage {
+                tokens: input
+                    .estimated_tokens
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                cost_usd: input.estimated_cost_usd.unwrap_or(0.0),
+            };
+            meshos_policy::assess(&lines, lookup, estimate)
+        };
+        Ok(CheckControls {
+            budgets: budget_states,
+            rate,
+            redaction_keys: Some(self.tenant_keys.redaction(tenant)),
+        })
+    }
+
+    /// Adds reported spend to the agent's, its team's and the tenant's counters.
+    async fn count_usage(&self, tenant: &str, records: &[EventRecord]) -> Result<(), MeshError> {
+        let bundle = self.bundle.current();
+        let increments: Vec<UsageIncrement> = records
+            .iter()
+            .filter(|r| {
+                r.input_tokens.is_some() || r.output_tokens.is_some() || r.cost_usd.is_some()
+            })
+            .map(|r| {
+                let mut scopes = vec![
+                    (Scope::Agent.as_str().to_string(), r.agent_id.clone()),
+                    (Scope::Tenant.as_str().to_string(), tenant.to_string()),
+                ];
+                if let Some(team) = bundle.placement(&r.agent_id).team {
+                    scopes.push((Scope::Team.as_str().to_string(), team.to_string()));
+                }
+                UsageIncrement {
+                    scopes,
+                    at_ms: r.created_at_ms,
+                    tokens: r
+                        .input_tokens
+                        .unwrap_or(0)
+                        .saturating_add(r.output_tokens.unwrap_or(0)),
+                    cost_micro_usd: r.cost_usd.map_or(0, micro_usd),
+                }
+            })
+            .collect();
+        if increments.is_empty() {
+            return Ok(());
+        }
+        self.store.add_usage(tenant, &increments).await?;
+        Ok(())
     }
 
     /// Keyed hash of submitted content: lets an auditor confirm what was checked without the
@@ -691,6 +1000,16 @@ impl Mesh {
     }
 
     /// Records an operator's approve/refuse of a `require_approval` decision, once.
+    pub async fn pseudonym_reveal(
+        &self,
+        principal: &Principal,
+        input: PseudonymRevealInput,
+    ) -> Result<PseudonymRevealOutput, MeshError> {
+        let out = reveal_pseudonym(&self.store, &self.tenant_keys, principal, input).await?;
+        self.metrics.reidentifications.inc();
+        Ok(out)
+    }
+
     pub async fn approval_decide(
         &self,
         principal: &Principal,

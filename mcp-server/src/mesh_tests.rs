@@ -11,7 +11,9 @@ use meshos_trust::TrustParams;
 use meshos_types::{Outcome, Principal, Role, Verdict};
 
 use crate::audit;
-use crate::mesh::{EventInput, EvidenceFetchInput, Limits, Mesh, MeshError, PolicyCheckInput};
+use crate::mesh::{
+    EventInput, EvidenceFetchInput, Limits, Mesh, MeshError, PolicyCheckInput, PseudonymRevealInput,
+};
 use crate::metrics::Metrics;
 
 async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
@@ -30,6 +32,8 @@ async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
         },
         trust_params: TrustParams::default(),
         metrics: Metrics::new(),
+        tenant_keys: crate::vault::TenantKeys::from_seed(&[8; 32]),
+        rate_limiter: crate::rate_limit::RateLimiter::new(),
     })
 }
 
@@ -57,6 +61,8 @@ fn check(agent: &str, action: &str) -> PolicyCheckInput {
         model: None,
         tool: None,
         region: None,
+        estimated_tokens: None,
+        estimated_cost_usd: None,
     }
 }
 
@@ -437,4 +443,165 @@ async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
         .unwrap();
     let failure = audit_failure(&m).await;
     assert!(failure.contains(&approved.approval_id), "{failure}");
+}
+
+fn agent_principal(tenant: &str, agent: &str) -> Principal {
+    Principal {
+        token_id: "agent-tok".into(),
+        tenant: tenant.into(),
+        role: Role::Agent,
+        agent_id: Some(agent.into()),
+    }
+}
+
+/// The first `psn_…` id in a redacted text.
+fn first_pseudonym(text: &str) -> String {
+    let start = text.find("psn_").expect("a pseudonym in the redacted text");
+    text[start..start + 24].to_string()
+}
+
+#[tokio::test]
+async fn pseudonyms_are_reidentified_only_by_operators_and_every_reveal_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    let mut input = check("support-bot", "llm.complete");
+    input.content = Some("Customer Jane.Doe@example.com wants a refund".into());
+    let out = m
+        .policy_check(&agent_principal("acme", "support-bot"), input.clone())
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Verdict::Redact);
+    let redacted = out.redacted_content.clone().unwrap();
+    assert!(!redacted.contains("Jane"), "{redacted}");
+    let psn = first_pseudonym(&redacted);
+    // Same value, same tenant: same pseudonym; another tenant gets another one.
+    let again = m.policy_check(&op, input.clone()).await.unwrap();
+    assert_eq!(again.redacted_content.as_deref(), Some(redacted.as_str()));
+    let other = m.policy_check(&operator("globex"), input).await.unwrap();
+    assert_ne!(other.redacted_content.as_deref(), Some(redacted.as_str()));
+
+    let reveal = |reason: &str| PseudonymRevealInput {
+        pseudonym: psn.clone(),
+        reason: reason.into(),
+    };
+    let why = "customer asked for a callback, ticket 4411";
+    assert!(matches!(
+        m.pseudonym_reveal(&agent_principal("acme", "support-bot"), reveal(why))
+            .await,
+        Err(MeshError::Forbidden(_))
+    ));
+    assert!(matches!(
+        m.pseudonym_reveal(&op, reveal("because")).await,
+        Err(MeshError::Invalid { field, .. }) if field == "reason"
+    ));
+    assert!(matches!(
+        m.pseudonym_reveal(&operator("globex"), reveal(why)).await,
+        Err(MeshError::NotFound(_))
+    ));
+    let revealed = m.pseudonym_reveal(&op, reveal(why)).await.unwrap();
+    assert_eq!(revealed.value, "Jane.Doe@example.com");
+    assert_eq!(revealed.entity, "EMAIL");
+
+    // The reveal is a ledger record the audit re-derives; its row names who and why, and
+    // tampering with it is caught.
+    let report = audit::verify(&m.store, &m.signer.verifier(), "meshos.test/ledger", &[])
+        .await
+        .unwrap();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+    let url = sqlite_url_for_data_dir(dir.path());
+    let mut conn = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let leaked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ledger l JOIN reidentifications r ON r.id = l.record_id \
+         WHERE r.reason = $1 AND r.requested_by = 'tok' AND r.pseudonym = $2",
+    )
+    .bind(why)
+    .bind(&psn)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(leaked, 1);
+    sqlx::query("UPDATE reidentifications SET reason = 'routine' WHERE id = $1")
+        .bind(&revealed.reidentification_id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let failure = audit_failure(&m).await;
+    assert!(failure.contains(&revealed.reidentification_id), "{failure}");
+}
+
+#[tokio::test]
+async fn reported_spend_counts_against_budgets_until_the_check_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    // billing-bot: $20/day of its own, billing team $40/day (policies/default/budgets.toml).
+    let spend: EventInput = serde_json::from_value(serde_json::json!({
+        "agent_id": "billing-bot", "kind": "llm_call", "outcome": "ok",
+        "input_tokens": 1200, "output_tokens": 300, "cost_usd": 19.5
+    }))
+    .unwrap();
+    m.record_events(&op, vec![spend], false).await.unwrap();
+
+    let mut input = check("billing-bot", "llm.complete");
+    let fits = m.policy_check(&op, input.clone()).await.unwrap();
+    assert_eq!(fits.decision, Verdict::Allow);
+    let agent_day = fits
+        .budgets
+        .iter()
+        .find(|b| b.key() == "agent:day:cost_usd")
+        .expect("the agent's daily cost budget is reported");
+    assert!((agent_day.used - 19.5).abs() < 1e-9, "{agent_day:?}");
+    let team_day = fits
+        .budgets
+        .iter()
+        .find(|b| b.key() == "team:day:cost_usd")
+        .unwrap();
+    assert!(
+        (team_day.used - 19.5).abs() < 1e-9,
+        "team spend includes its agents"
+    );
+
+    input.estimated_cost_usd = Some(1.0);
+    let over = m.policy_check(&op, input).await.unwrap();
+    assert_eq!(over.decision, Verdict::Deny);
+    assert_eq!(over.reasons[0].policy_id, "budget-exceeded");
+
+    // Another agent of another team is not affected.
+    let other = m
+        .policy_check(&op, check("support-bot", "llm.complete"))
+        .await
+        .unwrap();
+    assert_eq!(other.decision, Verdict::Allow);
+}
+
+#[tokio::test]
+async fn an_agent_over_its_rate_limit_is_denied() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    // billing-bot may make 120 checks per minute.
+    for _ in 0..120 {
+        let out = m
+            .policy_check(&op, check("billing-bot", "email.send"))
+            .await
+            .unwrap();
+        assert_eq!(out.decision, Verdict::Allow);
+    }
+    let over = m
+        .policy_check(&op, check("billing-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(over.decision, Verdict::Deny);
+    assert_eq!(over.reasons[0].policy_id, "rate-limit");
+    let rate = over.rate_limit.unwrap();
+    assert!(rate.exceeded && rate.limit_per_minute == 120);
+    // Agents without a limit are not counted at all.
+    let free = m
+        .policy_check(&op, check("ops-bot", "email.send"))
+        .await
+        .unwrap();
+    assert!(free.rate_limit.is_none());
 }

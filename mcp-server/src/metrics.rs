@@ -25,6 +25,8 @@ pub struct Metrics {
     pub decisions: Family<DecisionLabels, Counter>,
     pub tool_calls: Family<ToolLabels, Counter>,
     pub tool_seconds: Family<ToolLabels, Histogram>,
+    /// Pseudonyms revealed to operators (each one is also a ledger record).
+    pub reidentifications: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -45,6 +47,12 @@ impl Metrics {
         let events_ingested = Counter::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
         let tool_calls = Family::<ToolLabels, Counter>::default();
+        let reidentifications = Counter::default();
+        registry.register(
+            "pseudonym_reidentifications",
+            "Pseudonyms revealed to operators",
+            reidentifications.clone(),
+        );
         let tool_seconds = Family::<ToolLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
         });
@@ -70,6 +78,7 @@ impl Metrics {
             decisions,
             tool_calls,
             tool_seconds,
+            reidentifications,
         }
     }
 

@@ -12,7 +12,7 @@ use meshos_types::Verdict;
 use serde::Deserialize;
 
 use crate::checked::parse_named;
-use crate::mesh::{PolicyCheckInput, PolicyContext, evaluate_check};
+use crate::mesh::{CheckControls, PolicyCheckInput, PolicyContext, RateLimitState, evaluate_check};
 
 /// The bundle in `dir`, or the shipped default.
 pub fn load_bundle(dir: Option<&Path>) -> anyhow::Result<Bundle> {
@@ -37,6 +37,13 @@ pub fn evaluation_json(e: &Evaluation) -> serde_json::Value {
     if let Some(i) = &e.injection {
         v["injection"] = serde_json::to_value(i).unwrap_or_default();
     }
+    if e.model.status != meshos_policy::ModelStatus::None {
+        v["model"] = serde_json::json!({
+            "status": e.model.status.as_str(),
+            "family": e.model.family,
+            "version": e.model.version,
+        });
+    }
     v
 }
 
@@ -55,7 +62,9 @@ pub fn check(
         dataset: &dataset,
         max_content_bytes,
     };
-    let evaluation = evaluate_check(&ctx, tenant, &input)?;
+    // Offline there are no spend counters, no rate and no tenant keys: keyed redaction
+    // modes mask instead, which never shows more than the server would.
+    let evaluation = evaluate_check(&ctx, tenant, &input, &CheckControls::default())?;
     Ok(evaluation_json(&evaluation))
 }
 
@@ -94,6 +103,70 @@ struct TestCase {
     /// Entity kinds that must be among the findings.
     #[serde(default)]
     findings: Vec<String>,
+    /// State the request is checked in: budget lines already exceeded (e.g.
+    /// `team:day:cost_usd`) and whether the agent is over its rate limit.
+    #[serde(default)]
+    state: CaseState,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseState {
+    #[serde(default)]
+    budget_exceeded: Vec<String>,
+    #[serde(default)]
+    rate_limit_exceeded: bool,
+}
+
+impl CaseState {
+    fn controls(&self) -> CheckControls {
+        let budgets = self
+            .budget_exceeded
+            .iter()
+            .filter_map(|key| exceeded_budget(key))
+            .collect();
+        CheckControls {
+            budgets,
+            rate: self.rate_limit_exceeded.then_some(RateLimitState {
+                limit_per_minute: 0,
+                checks_last_minute: 1,
+                exceeded: true,
+            }),
+            redaction_keys: None,
+        }
+    }
+}
+
+/// A budget line in the exceeded state from its key `scope:period:metric`.
+fn exceeded_budget(key: &str) -> Option<meshos_policy::BudgetState> {
+    use meshos_policy::{Metric, Period, Scope};
+    let mut parts = key.split(':');
+    let scope = match parts.next()? {
+        "agent" => Scope::Agent,
+        "team" => Scope::Team,
+        "tenant" => Scope::Tenant,
+        _ => return None,
+    };
+    let period = match parts.next()? {
+        "day" => Period::Day,
+        "month" => Period::Month,
+        _ => return None,
+    };
+    let metric = match parts.next()? {
+        "tokens" => Metric::Tokens,
+        "cost_usd" => Metric::CostUsd,
+        _ => return None,
+    };
+    Some(meshos_policy::BudgetState {
+        scope,
+        scope_id: String::new(),
+        period,
+        metric,
+        limit: 0.0,
+        used: 0.0,
+        estimate: 0.0,
+        exceeded: true,
+    })
 }
 
 /// The result of one test case.
@@ -167,7 +240,18 @@ fn run_case(ctx: &PolicyContext<'_>, tenant: &str, case: &TestCase) -> Option<St
         Ok(i) => i,
         Err(e) => return Some(format!("request: {e}")),
     };
-    let e = match evaluate_check(ctx, tenant, &input) {
+    if let Some(bad) = case
+        .state
+        .budget_exceeded
+        .iter()
+        .find(|k| exceeded_budget(k).is_none())
+    {
+        return Some(format!(
+            "state.budget_exceeded: {bad:?} is not a budget line; expected scope:period:metric, \
+             e.g. team:day:cost_usd"
+        ));
+    }
+    let e = match evaluate_check(ctx, tenant, &input, &case.state.controls()) {
         Ok(e) => e,
         Err(err) => return Some(format!("request rejected: {err}")),
     };

@@ -41,6 +41,7 @@ fn main() {
             tool: None,
             region: Some("aws:eu-west-1"),
             region_jurisdictions: eu.clone(),
+            ..Default::default()
         };
         for _ in 0..1000 {
             std::hint::black_box(evaluate(&bundle, &detectors, &req));

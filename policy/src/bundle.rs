@@ -7,6 +7,10 @@ use cedar_policy::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::budgets::{BUDGETS_FILE, BudgetConfig, BudgetConfigError};
+use crate::models::{MODELS_FILE, ModelRegistry, ModelRegistryError};
+use crate::redact::{RedactionMode, RedactionRule};
+
 /// One file of a bundle: a path relative to the bundle root (with `/` separators) and its text.
 #[derive(Debug, Clone)]
 pub struct BundleFile {
@@ -50,6 +54,16 @@ pub enum BundleError {
     },
     #[error("policy bundle fails schema validation:\n{0}")]
     Validation(String),
+    #[error("policy {id:?} in {file}: {message}")]
+    Annotation {
+        file: String,
+        id: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Models(#[from] ModelRegistryError),
+    #[error(transparent)]
+    Budgets(#[from] BudgetConfigError),
 }
 
 /// Where in the hierarchy a policy file sits; lower levels may only narrow.
@@ -94,6 +108,8 @@ pub(crate) struct PolicyMeta {
     pub reason: String,
     pub obligation: Option<String>,
     pub approver: Option<String>,
+    /// For `@obligation("redact")`: the mode and entity kinds it redacts.
+    pub redaction: Option<RedactionRule>,
     pub level: Level,
 }
 
@@ -127,7 +143,7 @@ struct TeamSpec {
 }
 
 /// Where an agent sits in the organisation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Placement<'a> {
     pub team: Option<&'a str>,
     pub region: Option<&'a str>,
@@ -145,6 +161,8 @@ pub struct Bundle {
     /// evaluates only the policies that can apply to it.
     slices: HashMap<SliceKey, PolicySet>,
     tenant_folders: BTreeSet<String>,
+    models: ModelRegistry,
+    budgets: BudgetConfig,
     version: String,
     files: Vec<BundleFile>,
 }
@@ -161,6 +179,9 @@ macro_rules! default_file {
 const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("schema.cedarschema"),
     default_file!("org.toml"),
+    default_file!("models.toml"),
+    default_file!("budgets.toml"),
+    default_file!("global/budgets.cedar"),
     default_file!("global/baseline.cedar"),
     default_file!("global/models.cedar"),
     default_file!("global/actions.cedar"),
@@ -169,6 +190,7 @@ const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("regions/us/ssn.cedar"),
     default_file!("teams/support/no-money.cedar"),
     default_file!("teams/billing/refunds.cedar"),
+    default_file!("teams/billing/payment-data.cedar"),
     default_file!("teams/research/models.cedar"),
 ];
 
@@ -218,6 +240,22 @@ impl Bundle {
             Some(f) => parse_org(&f.text)?,
             None => OrgFile::default(),
         };
+        let models = match files.iter().find(|f| f.name == MODELS_FILE) {
+            Some(f) => ModelRegistry::from_toml(&f.text)?,
+            None => ModelRegistry::default(),
+        };
+        let budgets = match files.iter().find(|f| f.name == BUDGETS_FILE) {
+            Some(f) => BudgetConfig::from_toml(&f.text)?,
+            None => BudgetConfig::default(),
+        };
+        if let Some(team) = budgets.team_names().find(|t| !org.teams.contains_key(*t)) {
+            return Err(BundleError::Org {
+                file: BUDGETS_FILE.into(),
+                message: format!(
+                    "[teams.{team}] sets limits for a team {ORG_FILE} does not define"
+                ),
+            });
+        }
 
         let mut all = PolicySet::new();
         let mut meta = HashMap::new();
@@ -257,6 +295,7 @@ impl Bundle {
                     });
                 }
                 check_narrows(policy, &level, &file.name, &id)?;
+                let redaction = redaction_rule(policy, &file.name, &id)?;
                 let pid = PolicyId::new(&id);
                 let renamed = policy.new_id(pid.clone());
                 all.add(renamed.clone()).map_err(|e| BundleError::Parse {
@@ -273,6 +312,7 @@ impl Bundle {
                             .to_string(),
                         obligation: policy.annotation("obligation").map(str::to_string),
                         approver: policy.annotation("approver").map(str::to_string),
+                        redaction,
                         level: level.clone(),
                         id,
                     },
@@ -305,9 +345,21 @@ impl Bundle {
             org,
             slices,
             tenant_folders,
+            models,
+            budgets,
             version,
             files,
         })
+    }
+
+    /// The registry of approved model versions (`models.toml`; empty without one).
+    pub fn models(&self) -> &ModelRegistry {
+        &self.models
+    }
+
+    /// Budgets and rate limits (`budgets.toml`; none without one).
+    pub fn budgets(&self) -> &BudgetConfig {
+        &self.budgets
     }
 
     /// Digest of the bundle's files; recorded with every decision.
@@ -428,6 +480,58 @@ fn check_level_known(org: &OrgFile, level: &Level, file: &str) -> Result<(), Bun
     }
 }
 
+/// The redaction a `@obligation("redact")` policy asks for: `@redact_mode` (mask, hash or
+/// pseudonym; default mask) and `@redact_entities` (kinds separated by spaces or commas;
+/// default every finding). The annotations are errors anywhere else, so a typo cannot
+/// silently weaken redaction.
+fn redaction_rule(
+    policy: &Policy,
+    file: &str,
+    id: &str,
+) -> Result<Option<RedactionRule>, BundleError> {
+    let error = |message: String| BundleError::Annotation {
+        file: file.to_string(),
+        id: id.to_string(),
+        message,
+    };
+    let mode = policy.annotation("redact_mode");
+    let entities = policy.annotation("redact_entities");
+    if policy.annotation("obligation") != Some("redact") {
+        return match mode.or(entities) {
+            Some(_) => Err(error(
+                "@redact_mode and @redact_entities need @obligation(\"redact\")".into(),
+            )),
+            None => Ok(None),
+        };
+    }
+    let mode = match mode {
+        None => RedactionMode::Mask,
+        Some(text) => RedactionMode::parse(text).ok_or_else(|| {
+            error(format!(
+                "@redact_mode({text:?}) is not a redaction mode; expected mask, hash or pseudonym"
+            ))
+        })?,
+    };
+    let entities = match entities {
+        None => None,
+        Some(text) => {
+            let list: Vec<String> = text
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            if list.is_empty() {
+                return Err(error(
+                    "@redact_entities is empty; expected entity kinds such as \"EMAIL PHONE\""
+                        .into(),
+                ));
+            }
+            Some(list)
+        }
+    };
+    Ok(Some(RedactionRule { mode, entities }))
+}
+
 /// Lower levels may only narrow: forbid, or permit that only adds an obligation; and each
 /// policy must be scoped to its own level's entity so it cannot touch anyone else's agents.
 fn check_narrows(policy: &Policy, level: &Level, file: &str, id: &str) -> Result<(), BundleError> {
@@ -518,7 +622,11 @@ fn read_policy_files(
             continue;
         };
         let wanted = name.ends_with(".cedar")
-            || (prefix.is_empty() && (name.ends_with(".cedarschema") || name == ORG_FILE));
+            || (prefix.is_empty()
+                && (name.ends_with(".cedarschema")
+                    || name == ORG_FILE
+                    || name == MODELS_FILE
+                    || name == BUDGETS_FILE));
         if !wanted || !path.is_file() {
             continue;
         }

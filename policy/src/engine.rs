@@ -8,8 +8,10 @@ use meshos_types::{Finding, Obligation, Reason, Verdict};
 use std::str::FromStr;
 
 use crate::bundle::{Bundle, Level, Placement};
-use crate::detect::{Detectors, redact};
+use crate::detect::Detectors;
 use crate::injection::InjectionVerdict;
+use crate::models::ModelResolution;
+use crate::redact::{IssuedPseudonym, RedactionKeys, RedactionRule, redact};
 
 /// Everything the engine needs to decide one action.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +25,14 @@ pub struct CheckRequest<'a> {
     pub region: Option<&'a str>,
     /// Jurisdiction tags of `region` from the region catalogue; empty when unknown.
     pub region_jurisdictions: Vec<String>,
+    /// Budget lines the request would exceed (`BudgetState::key`), as the caller assessed
+    /// them from its spend counters.
+    pub budget_exceeded: Vec<String>,
+    /// Policy checks of this agent in the last minute, counting this one.
+    pub checks_last_minute: i64,
+    pub rate_limit_exceeded: bool,
+    /// The tenant's keys for hash and pseudonym redaction; without them those modes mask.
+    pub redaction_keys: Option<&'a RedactionKeys>,
 }
 
 /// The engine's answer, before it is stored.
@@ -35,6 +45,10 @@ pub struct Evaluation {
     pub redacted_content: Option<String>,
     /// Prompt-injection screen of the content; `None` without content.
     pub injection: Option<InjectionVerdict>,
+    /// How the requested model resolved against the bundle's model registry.
+    pub model: ModelResolution,
+    /// Pseudonyms in `redacted_content`; the caller must seal and store them.
+    pub pseudonyms: Vec<IssuedPseudonym>,
     pub bundle_version: String,
 }
 
@@ -45,6 +59,7 @@ const ENGINE_POLICY_ID: &str = "engine";
 pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) -> Evaluation {
     let findings = req.content.map(|c| detectors.scan(c)).unwrap_or_default();
     let injection = req.content.map(|c| detectors.scan_injection(c));
+    let model = bundle.models().resolve(req.model);
     let deny = |message: String| Evaluation {
         decision: Verdict::Deny,
         reasons: vec![Reason {
@@ -55,6 +70,8 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         obligations: Vec::new(),
         redacted_content: None,
         injection: injection.clone(),
+        model: model.clone(),
+        pseudonyms: Vec::new(),
         bundle_version: bundle.version().to_string(),
     };
 
@@ -65,7 +82,14 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
             req.tenant, req.agent_id
         ));
     };
-    let request = match build_request(req, &placement, &findings, injection.as_ref(), detectors) {
+    let request = match build_request(
+        req,
+        &placement,
+        &findings,
+        injection.as_ref(),
+        &model,
+        detectors,
+    ) {
         Ok(r) => r,
         Err(message) => {
             return deny(format!(
@@ -121,6 +145,8 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
                 obligations: Vec::new(),
                 redacted_content: None,
                 injection,
+                model,
+                pseudonyms: Vec::new(),
                 bundle_version: bundle.version().to_string(),
             }
         }
@@ -140,7 +166,7 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
                     m.obligation.as_ref().map(|kind| Obligation {
                         kind: kind.clone(),
                         policy_id: m.id.clone(),
-                        detail: m.approver.as_ref().map(|a| format!("approver role: {a}")),
+                        detail: obligation_detail(m),
                     })
                 })
                 .collect();
@@ -152,9 +178,16 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
             } else {
                 Verdict::Allow
             };
-            let redacted_content = match (has("redact"), req.content) {
-                (true, Some(content)) => Some(redact(content, &findings)),
-                _ => None,
+            let rules: Vec<RedactionRule> = deciding
+                .iter()
+                .filter_map(|m| m.redaction.clone())
+                .collect();
+            let (redacted_content, pseudonyms) = match (rules.is_empty(), req.content) {
+                (false, Some(content)) => {
+                    let r = redact(content, &findings, &rules, req.redaction_keys);
+                    (Some(r.text), r.pseudonyms)
+                }
+                _ => (None, Vec::new()),
             };
             Evaluation {
                 decision,
@@ -163,10 +196,26 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
                 obligations,
                 redacted_content,
                 injection,
+                model,
+                pseudonyms,
                 bundle_version: bundle.version().to_string(),
             }
         }
     }
+}
+
+fn obligation_detail(m: &crate::bundle::PolicyMeta) -> Option<String> {
+    if let Some(rule) = &m.redaction {
+        let entities = rule
+            .entities
+            .as_ref()
+            .map_or_else(|| "all findings".to_string(), |e| e.join(", "));
+        return Some(format!(
+            "mode: {}; entities: {entities}",
+            rule.mode.as_str()
+        ));
+    }
+    m.approver.as_ref().map(|a| format!("approver role: {a}"))
 }
 
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
@@ -179,6 +228,7 @@ fn build_request(
     placement: &Placement<'_>,
     findings: &[Finding],
     injection: Option<&InjectionVerdict>,
+    model: &ModelResolution,
     detectors: &Detectors,
 ) -> Result<(Entities, Request), String> {
     let tenant = uid("MeshOS::Tenant", req.tenant)?;
@@ -229,9 +279,27 @@ fn build_request(
             "content_bytes".to_string(),
             RestrictedExpression::new_long(content_bytes),
         ),
+        (
+            "model_status".to_string(),
+            RestrictedExpression::new_string(model.status.as_str().to_string()),
+        ),
+        (
+            "budget_exceeded".to_string(),
+            strings(&mut req.budget_exceeded.iter().map(String::as_str)),
+        ),
+        (
+            "checks_last_minute".to_string(),
+            RestrictedExpression::new_long(req.checks_last_minute),
+        ),
+        (
+            "rate_limit_exceeded".to_string(),
+            RestrictedExpression::new_bool(req.rate_limit_exceeded),
+        ),
     ];
     for (key, value) in [
         ("model", req.model),
+        ("model_family", model.family.as_deref()),
+        ("model_version", model.version.as_deref()),
         ("tool", req.tool),
         ("region", req.region),
     ] {
@@ -513,6 +581,92 @@ mod tests {
     }
 
     #[test]
+    fn pseudonyms_with_keys_and_billing_masks_payment_data() {
+        let keys = RedactionKeys {
+            hash: [3; 32],
+            pseudonym: [4; 32],
+        };
+        let content = "Refund jane@example.com on card 4111 1111 1111 1111";
+        let support = check(CheckRequest {
+            agent_id: "support-bot",
+            content: Some(content),
+            redaction_keys: Some(&keys),
+            ..base()
+        });
+        assert_eq!(support.decision, Verdict::Redact);
+        let text = support.redacted_content.clone().unwrap_or_default();
+        assert!(text.starts_with("Refund [EMAIL:psn_"), "{text}");
+        assert!(text.contains("card [CREDIT_CARD:psn_"), "{text}");
+        assert_eq!(support.pseudonyms.len(), 2);
+        assert_eq!(
+            support.obligations[0].detail.as_deref(),
+            Some("mode: pseudonym; entities: all findings")
+        );
+
+        // Billing's team policy masks payment data; the email keeps its pseudonym.
+        let billing = check(CheckRequest {
+            agent_id: "billing-bot",
+            content: Some(content),
+            redaction_keys: Some(&keys),
+            ..base()
+        });
+        let text = billing.redacted_content.clone().unwrap_or_default();
+        assert!(text.starts_with("Refund [EMAIL:psn_"), "{text}");
+        assert!(text.ends_with("card [CREDIT_CARD]"), "{text}");
+        assert_eq!(billing.pseudonyms.len(), 1);
+        assert_eq!(billing.pseudonyms[0].entity, "EMAIL");
+    }
+
+    #[test]
+    fn model_versions_resolve_against_the_registry() {
+        for (model, expected, status) in [
+            ("gpt-4o-2024-08-06", Verdict::Allow, "approved"),
+            ("gpt-4o@2024-11-20", Verdict::Allow, "approved"),
+            ("gpt-4o-2024-05-13", Verdict::Deny, "retired"),
+            ("gpt-4o@1999-01-01", Verdict::Deny, "unapproved_version"),
+            ("text-davinci-003", Verdict::Deny, "unknown"),
+        ] {
+            let e = check(CheckRequest {
+                model: Some(model),
+                ..base()
+            });
+            assert_eq!(e.decision, expected, "{model}");
+            assert_eq!(e.model.status.as_str(), status, "{model}");
+            if expected == Verdict::Deny {
+                assert_eq!(ids(&e), vec!["model-allowlist"], "{model}");
+            }
+        }
+        // Team rules see the family, so a pinned open-weight build passes research's rule.
+        let e = check(CheckRequest {
+            agent_id: "research-bot",
+            model: Some("llama-3.1-70b@instruct-fp8"),
+            ..base()
+        });
+        assert_eq!(e.decision, Verdict::Allow);
+        let e = check(CheckRequest {
+            agent_id: "research-bot",
+            model: Some("gpt-4o-2024-08-06"),
+            ..base()
+        });
+        assert_eq!(ids(&e), vec!["research-open-weights-only"]);
+    }
+
+    #[test]
+    fn exceeded_budgets_and_rate_limits_are_denied() {
+        let e = check(CheckRequest {
+            budget_exceeded: vec!["team:day:cost_usd".into()],
+            ..base()
+        });
+        assert_eq!(ids(&e), vec!["budget-exceeded"]);
+        let e = check(CheckRequest {
+            checks_last_minute: 601,
+            rate_limit_exceeded: true,
+            ..base()
+        });
+        assert_eq!(ids(&e), vec!["rate-limit"]);
+    }
+
+    #[test]
     fn unknown_region_is_denied() {
         let e = check(CheckRequest {
             region: Some("mars-1"),
@@ -538,6 +692,7 @@ mod tests {
             &bundle.placement(req.agent_id),
             &findings,
             None,
+            &bundle.models().resolve(req.model),
             &Detectors::new(),
         )
         .unwrap();

@@ -3,18 +3,33 @@
 //! Owns the Cedar policy bundle (schema + policies, loaded from a directory or the embedded
 //! default), the content detectors that turn submitted text into findings, the mapping of Cedar
 //! decisions and policy annotations (`@id`, `@reason`, `@obligation`, `@approver`) onto Mesh OS
-//! verdicts, and redaction. It is pure: it takes a request and returns a decision. It must not
+//! verdicts, redaction (mask, keyed hash, pseudonyms), the model version registry and budget
+//! assessment. It is pure: it takes a request and returns a decision. It must not
 //! store anything, talk to the network or know about transports; the caller records decisions.
 //!
 //! Fail closed: a request that cannot be evaluated (schema mismatch, policy evaluation error)
 //! is a `deny` naming the error, never an `allow`.
 
+mod budgets;
 mod bundle;
 mod detect;
 mod engine;
 mod injection;
+mod models;
+mod redact;
 
+pub use budgets::{
+    BUDGETS_FILE, BudgetConfig, BudgetConfigError, BudgetLine, BudgetState, Metric, Period, Scope,
+    Usage, assess,
+};
 pub use bundle::{Bundle, BundleError, BundleFile, Placement, files_digest, read_bundle_files};
 pub use detect::{Detectors, EntityClass, RuleError, redact};
 pub use engine::{CheckRequest, Evaluation, evaluate};
 pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};
+pub use models::{
+    MODELS_FILE, ModelRegistry, ModelRegistryError, ModelResolution, ModelSpec, ModelStatus,
+};
+pub use redact::{
+    IssuedPseudonym, PSEUDONYM_PREFIX, Redaction, RedactionKeys, RedactionMode, RedactionRule,
+    is_pseudonym_id,
+};

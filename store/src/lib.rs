@@ -8,6 +8,12 @@
 //! given and appends ledger leaves in the same transaction as the records they cover, so an
 //! acknowledged record is always provable.
 
+mod privacy;
+mod usage;
+
+pub use privacy::SealedPseudonym;
+pub use usage::{UsageIncrement, UsageKey, usage_periods};
+
 use std::path::Path;
 use std::time::Duration;
 
@@ -452,6 +458,10 @@ impl Store {
                 .approval(tenant, &entry.record_id)
                 .await?
                 .map(|(a, _)| LedgerRecord::Approval(a)),
+            "reidentification" => self
+                .reidentification(tenant, &entry.record_id)
+                .await?
+                .map(|(r, _)| LedgerRecord::Reidentification(r)),
             other => return Err(corrupt("ledger.record_type", other)),
         })
     }

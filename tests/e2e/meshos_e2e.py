@@ -30,9 +30,10 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 FIVE_TOOLS = {"policy_check", "trust_score", "evidence_fetch", "carbon_route", "record_event"}
-# Operator tools added with the policy engine (issue 3): answering require_approval decisions.
-APPROVAL_TOOLS = {"approval_decide", "approvals_pending"}
-ALL_TOOLS = FIVE_TOOLS | APPROVAL_TOOLS
+# Operator tools added with the policy engine (issue 3): answering require_approval decisions
+# and re-identifying pseudonyms.
+OPERATOR_TOOLS = {"approval_decide", "approvals_pending", "pseudonym_reveal"}
+ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS
 VERDICTS = {"allow", "deny", "redact", "require_approval"}
 
 # How long one MCP session (connect + all calls of a test) may take before the test fails.

@@ -322,6 +322,24 @@ pub struct ApprovalRecord {
     pub created_at_ms: i64,
 }
 
+/// An operator revealing the value behind a pseudonym. The ledger keeps who asked, why and
+/// which pseudonym — never the revealed value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ReidentificationRecord {
+    pub id: String,
+    pub tenant: String,
+    /// The pseudonym revealed, e.g. `psn_3f9a…`.
+    pub pseudonym: String,
+    /// Its entity kind, e.g. `EMAIL`.
+    pub entity: String,
+    /// Token id of the operator or admin (or `cli:<user>` for the command line).
+    pub requested_by: String,
+    pub requested_by_role: Role,
+    /// The justification the operator gave.
+    pub reason: String,
+    pub created_at_ms: i64,
+}
+
 /// A record appended to the evidence ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -329,6 +347,7 @@ pub enum LedgerRecord {
     Decision(DecisionRecord),
     Event(EventRecord),
     Approval(ApprovalRecord),
+    Reidentification(ReidentificationRecord),
 }
 
 impl LedgerRecord {
@@ -337,6 +356,7 @@ impl LedgerRecord {
             LedgerRecord::Decision(d) => &d.id,
             LedgerRecord::Event(e) => &e.id,
             LedgerRecord::Approval(a) => &a.id,
+            LedgerRecord::Reidentification(r) => &r.id,
         }
     }
 
@@ -345,6 +365,7 @@ impl LedgerRecord {
             LedgerRecord::Decision(_) => "decision",
             LedgerRecord::Event(_) => "event",
             LedgerRecord::Approval(_) => "approval",
+            LedgerRecord::Reidentification(_) => "reidentification",
         }
     }
 

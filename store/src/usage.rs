@@ -1,0 +1,121 @@
+//! Spend counters behind token and cost budgets: tokens and micro-dollars per
+//! (scope, scope id, period), where a period is a UTC day (`2026-11-22`) or month (`2026-11`).
+//! Which scopes an event counts towards (agent, team, tenant) is the caller's business; the
+//! store only adds and reads.
+
+use sqlx::Row;
+
+use crate::{Store, StoreError};
+
+/// One counter's key: scope (`agent`, `team`, `tenant`), its id, and the period.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UsageKey {
+    pub scope: String,
+    pub scope_id: String,
+    pub period: String,
+}
+
+/// Spend to add to the day and month counters of some scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageIncrement {
+    /// `(scope, scope_id)` pairs the spend counts towards.
+    pub scopes: Vec<(String, String)>,
+    pub at_ms: i64,
+    pub tokens: i64,
+    pub cost_micro_usd: i64,
+}
+
+/// The UTC day and month periods of an instant, as counters are keyed.
+pub fn usage_periods(at_ms: i64) -> [String; 2] {
+    let at = chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default();
+    [
+        at.format("%Y-%m-%d").to_string(),
+        at.format("%Y-%m").to_string(),
+    ]
+}
+
+impl Store {
+    /// Adds spend to its counters, all in one transaction.
+    pub async fn add_usage(
+        &self,
+        tenant: &str,
+        increments: &[UsageIncrement],
+    ) -> Result<(), StoreError> {
+        if increments
+            .iter()
+            .all(|i| i.tokens == 0 && i.cost_micro_usd == 0)
+        {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for inc in increments {
+            if inc.tokens == 0 && inc.cost_micro_usd == 0 {
+                continue;
+            }
+            for period in usage_periods(inc.at_ms) {
+                for (scope, scope_id) in &inc.scopes {
+                    sqlx::query(
+                        "INSERT INTO usage_counters (tenant, scope, scope_id, period, tokens, \
+                         cost_micro_usd) VALUES ($1, $2, $3, $4, $5, $6) \
+                         ON CONFLICT (tenant, scope, scope_id, period) DO UPDATE SET \
+                         tokens = usage_counters.tokens + excluded.tokens, \
+                         cost_micro_usd = usage_counters.cost_micro_usd + excluded.cost_micro_usd",
+                    )
+                    .bind(tenant)
+                    .bind(scope)
+                    .bind(scope_id)
+                    .bind(&period)
+                    .bind(inc.tokens)
+                    .bind(inc.cost_micro_usd)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Tokens and micro-dollars of each requested counter (zero when nothing was spent).
+    pub async fn usage(
+        &self,
+        tenant: &str,
+        keys: &[UsageKey],
+    ) -> Result<Vec<(UsageKey, i64, i64)>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            let row = sqlx::query(
+                "SELECT tokens, cost_micro_usd FROM usage_counters \
+                 WHERE tenant = $1 AND scope = $2 AND scope_id = $3 AND period = $4",
+            )
+            .bind(tenant)
+            .bind(&key.scope)
+            .bind(&key.scope_id)
+            .bind(&key.period)
+            .fetch_optional(&self.pool)
+            .await?;
+            let (tokens, cost) = match row {
+                Some(r) => (r.try_get("tokens")?, r.try_get("cost_micro_usd")?),
+                None => (0, 0),
+            };
+            out.push((key.clone(), tokens, cost));
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_are_utc_day_and_month() {
+        // 2026-11-22T23:59:59.999Z
+        let at = 1_795_391_999_999;
+        assert_eq!(
+            usage_periods(at),
+            ["2026-11-22".to_string(), "2026-11".to_string()]
+        );
+        assert_eq!(usage_periods(at + 1)[0], "2026-11-23");
+    }
+}
