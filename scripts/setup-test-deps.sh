@@ -58,6 +58,18 @@ if [ -z "$(pg_bin_dir)" ]; then
 fi
 log "PostgreSQL: $("$(pg_bin_dir)/postgres" --version)"
 
+# --- cvc5 SMT solver -----------------------------------------------------------------------------
+# `meshos policy lint` proves its findings with cedar-policy-symcc, which runs the cvc5 binary
+# (Debian 12 ships 1.0.3, the oldest version the lint accepts).
+if ! command -v cvc5 >/dev/null 2>&1; then
+    apt_install cvc5
+fi
+if ! command -v cvc5 >/dev/null 2>&1; then
+    log "cvc5 not found on PATH after install"
+    exit 1
+fi
+log "cvc5: $(cvc5 --version | head -n 1)"
+
 # --- Python venv ---------------------------------------------------------------------------------
 PYTHON="${PYTHON:-python3}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then

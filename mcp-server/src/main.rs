@@ -172,6 +172,35 @@ enum PolicyCommand {
         /// Input file, or - for stdin.
         file: std::path::PathBuf,
     },
+    /// Prove what is wrong with the bundle in DIR (cedar-policy-symcc + the cvc5 solver).
+    ///
+    /// Validates the bundle, then on every path a request can take (global, tenant folder,
+    /// region, team) proves:
+    ///   never-matches (error): no request the schema admits satisfies the policy's scope and
+    ///     conditions on any path it is on, or it is on no reachable path;
+    ///   shadowed-permit (error): a global/tenant permit whose every match is forbidden;
+    ///   unreachable-obligation (error): a region/team obligation permit that never takes
+    ///     effect (every request it matches is forbidden, or granted by no global/tenant permit);
+    ///   conflicting-obligations (error): two permits with the same @obligation but different
+    ///     @approver (require_approval) that both take effect on one request (a witness is shown);
+    ///   redundant (warning): another policy on all its paths matches whatever it matches and
+    ///     does at least as much (same effect; grants if it grants; same annotations).
+    /// Forbids that narrow a permit are intended and not reported.
+    ///
+    /// Exit status: 0 no errors (warnings allowed), 1 errors found, 2 the bundle does not load
+    /// or validate (its errors are printed), 3 the analysis could not run (e.g. no cvc5:
+    /// `apt-get install cvc5`).
+    #[command(verbatim_doc_comment)]
+    Lint {
+        /// The bundle directory.
+        dir: std::path::PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The cvc5 binary [default: cvc5 on PATH, else /usr/bin/cvc5].
+        #[arg(long, env = "CVC5")]
+        cvc5: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -594,6 +623,9 @@ async fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Resu
                     body.get("error").and_then(|e| e.as_str()).unwrap_or("")
                 ),
             }
+        }
+        PolicyCommand::Lint { dir, json, cvc5 } => {
+            Ok(policy_cli::lint(&dir, json, cvc5.as_deref()).await)
         }
         PolicyCommand::Check {
             json,

@@ -339,6 +339,54 @@ pub fn scan(
     Ok(bad)
 }
 
+/// `meshos policy lint DIR`: proves conflicts, shadowed and never-matching policies in the
+/// bundle (see `meshos_policy_lint` for the exact definitions) and prints the report, as JSON
+/// with `json`. Returns the exit status: 0 no errors, 1 errors found, 2 the bundle does not
+/// load or validate, 3 the analysis could not run (no usable cvc5, a solver failure).
+pub async fn lint(dir: &Path, json: bool, cvc5: Option<&Path>) -> i32 {
+    // A reader that closes stdout early (`| head`) must not turn findings into a panic; the
+    // exit status still says what was found.
+    let print = |text: &str| {
+        let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    };
+    let failed = |status: i32, kind: &str, message: String| {
+        eprintln!("meshos: {message}");
+        if json {
+            let error = serde_json::json!({ "error": { "kind": kind, "message": message } });
+            print(&format!("{error}\n"));
+        }
+        status
+    };
+    let bundle = match Bundle::load_dir(dir) {
+        Ok(b) => b,
+        Err(e) => {
+            return failed(
+                2,
+                "bundle",
+                format!("policy bundle {} was rejected: {e}", dir.display()),
+            );
+        }
+    };
+    let solver = match meshos_policy_lint::Cvc5::locate(cvc5) {
+        Ok(s) => s,
+        Err(e) => return failed(3, "solver", e.to_string()),
+    };
+    match meshos_policy_lint::lint(&bundle, &solver).await {
+        Ok(report) => {
+            if json {
+                match serde_json::to_string_pretty(&report) {
+                    Ok(text) => print(&format!("{text}\n")),
+                    Err(e) => return failed(3, "report", format!("cannot write the report: {e}")),
+                }
+            } else {
+                print(&report.to_human());
+            }
+            report.exit_code()
+        }
+        Err(e) => failed(3, "analysis", format!("policy lint could not finish: {e}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
