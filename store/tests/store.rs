@@ -2,10 +2,13 @@
 //! PostgreSQL server named by `MESHOS_TEST_DATABASE_URL` (scripts/test.sh starts one).
 
 use meshos_evidence::{leaf_hash, tree_root};
-use meshos_store::{Store, StoreError, StoredCheckpoint, sqlite_url_for_data_dir};
+use meshos_store::{
+    SealedPseudonym, Store, StoreError, StoredCheckpoint, UsageIncrement, UsageKey,
+    sqlite_url_for_data_dir,
+};
 use meshos_types::{
-    DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Reason, Role, Verdict,
-    new_id,
+    DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Reason,
+    ReidentificationRecord, Role, Verdict, new_id,
 };
 
 fn postgres_url() -> String {
@@ -235,6 +238,104 @@ async fn checkpoints_and_tokens(store: &Store) {
     );
 }
 
+async fn pseudonyms_and_reidentifications(store: &Store) {
+    let t = tenant("vault");
+    let sealed = |p: &str, v: &str| SealedPseudonym {
+        pseudonym: p.into(),
+        entity: "EMAIL".into(),
+        sealed: v.into(),
+    };
+    store
+        .put_pseudonyms(&t, &[sealed("psn_a", "first")], 1)
+        .await
+        .unwrap();
+    // The same pseudonym again keeps the first sealed value (it is a hash of the same value).
+    store
+        .put_pseudonyms(&t, &[sealed("psn_a", "second"), sealed("psn_b", "b")], 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pseudonym(&t, "psn_a").await.unwrap().unwrap().sealed,
+        "first"
+    );
+    assert!(
+        store
+            .pseudonym(&tenant("other"), "psn_a")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    let record = ReidentificationRecord {
+        id: new_id("rid"),
+        tenant: t.clone(),
+        pseudonym: "psn_a".into(),
+        entity: "EMAIL".into(),
+        requested_by: "tok_1".into(),
+        requested_by_role: Role::Operator,
+        reason: "customer callback, ticket 7".into(),
+        created_at_ms: 1_790_000_000_999,
+    };
+    let index = store.append_reidentification(&record).await.unwrap();
+    assert_eq!(index, 0);
+    let (back, at) = store
+        .reidentification(&t, &record.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((back, at), (record.clone(), 0));
+    let entries = store.ledger_entries(&t, 0, 10).await.unwrap();
+    let stored = store.ledger_record(&t, &entries[0]).await.unwrap().unwrap();
+    assert_eq!(stored, LedgerRecord::Reidentification(record));
+}
+
+async fn usage_counters_add_up_per_scope_and_period(store: &Store) {
+    let t = tenant("usage");
+    let scopes = vec![
+        ("agent".to_string(), "bot".to_string()),
+        ("team".to_string(), "billing".to_string()),
+    ];
+    // 2026-11-22T14:00Z twice and 2026-11-23T14:00Z once.
+    let day1 = 1_795_356_000_000;
+    let day2 = day1 + 86_400_000;
+    let inc = |at_ms, tokens, cost| UsageIncrement {
+        scopes: scopes.clone(),
+        at_ms,
+        tokens,
+        cost_micro_usd: cost,
+    };
+    store
+        .add_usage(&t, &[inc(day1, 100, 1_500_000), inc(day1, 50, 250_000)])
+        .await
+        .unwrap();
+    store.add_usage(&t, &[inc(day2, 7, 1)]).await.unwrap();
+    let key = |scope: &str, id: &str, period: &str| UsageKey {
+        scope: scope.into(),
+        scope_id: id.into(),
+        period: period.into(),
+    };
+    let got = store
+        .usage(
+            &t,
+            &[
+                key("agent", "bot", "2026-11-22"),
+                key("team", "billing", "2026-11-23"),
+                key("agent", "bot", "2026-11"),
+                key("agent", "nobody", "2026-11"),
+            ],
+        )
+        .await
+        .unwrap();
+    let values: Vec<(i64, i64)> = got.iter().map(|(_, t, c)| (*t, *c)).collect();
+    assert_eq!(values, [(150, 1_750_000), (7, 1), (157, 1_750_001), (0, 0)]);
+    // Counters are per tenant.
+    let elsewhere = store
+        .usage(&tenant("other"), &[key("agent", "bot", "2026-11")])
+        .await
+        .unwrap();
+    assert_eq!((elsewhere[0].1, elsewhere[0].2), (0, 0));
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -252,6 +353,8 @@ both_backends!(
     concurrent_appends_get_gap_free_indexes,
     duplicate_ids_are_rejected_without_a_ledger_gap,
     checkpoints_and_tokens,
+    pseudonyms_and_reidentifications,
+    usage_counters_add_up_per_scope_and_period,
 );
 
 #[tokio::test]
