@@ -3,7 +3,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use cedar_policy::{
-    Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, Schema, ValidationMode, Validator,
+    Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
+    ValidationMode, Validator,
 };
 use sha2::{Digest, Sha256};
 
@@ -151,6 +152,33 @@ pub struct Placement<'a> {
 
 type SliceKey = (Option<String>, Option<String>, Option<String>);
 
+/// The policies of one path, also split by the operation they name: Cedar evaluates every
+/// policy of the set it is given, and a policy scoped `resource == Operation::"x"` cannot match
+/// a request for another operation, so a request only gets the policies that can apply to it.
+#[derive(Debug)]
+struct Slice {
+    /// Policies whose resource scope does not name one operation.
+    any_operation: PolicySet,
+    /// For each operation some policy names: `any_operation` plus the policies naming it.
+    per_operation: HashMap<String, PolicySet>,
+}
+
+const OPERATION_TYPE: &str = "MeshOS::Operation";
+
+/// The operation a policy's resource scope pins, if it pins one. `in` counts too: operations
+/// have no parents (the engine builds them alone), so `resource in Operation::"x"` matches only
+/// `x`.
+fn pinned_operation(policy: &Policy) -> Option<String> {
+    match policy.resource_constraint() {
+        ResourceConstraint::Eq(uid) | ResourceConstraint::In(uid)
+            if uid.type_name().to_string() == OPERATION_TYPE =>
+        {
+            Some(uid.id().unescaped().to_string())
+        }
+        _ => None,
+    }
+}
+
 /// A validated, ready-to-evaluate policy bundle.
 #[derive(Debug)]
 pub struct Bundle {
@@ -159,7 +187,7 @@ pub struct Bundle {
     org: OrgFile,
     /// Policies on each path (tenant folder?, region?, team?), precomputed so a request
     /// evaluates only the policies that can apply to it.
-    slices: HashMap<SliceKey, PolicySet>,
+    slices: HashMap<SliceKey, Slice>,
     tenant_folders: BTreeSet<String>,
     models: ModelRegistry,
     budgets: BudgetConfig,
@@ -392,18 +420,29 @@ impl Bundle {
         Placement { team, region }
     }
 
-    /// The policies that can apply to an agent of a tenant: global, the tenant's folder, the
-    /// agent's region and team.
-    pub(crate) fn slice_for(&self, tenant: &str, placement: &Placement<'_>) -> Option<&PolicySet> {
+    /// The policies that can apply to an agent of a tenant taking `operation`: global, the
+    /// tenant's folder, the agent's region and team, minus those pinned to other operations.
+    pub(crate) fn slice_for(
+        &self,
+        tenant: &str,
+        placement: &Placement<'_>,
+        operation: &str,
+    ) -> Option<&PolicySet> {
         let tenant_key = self
             .tenant_folders
             .contains(tenant)
             .then(|| tenant.to_string());
-        self.slices.get(&(
+        let slice = self.slices.get(&(
             tenant_key,
             placement.region.map(str::to_string),
             placement.team.map(str::to_string),
-        ))
+        ))?;
+        Some(
+            slice
+                .per_operation
+                .get(operation)
+                .unwrap_or(&slice.any_operation),
+        )
     }
 }
 
@@ -564,7 +603,7 @@ fn build_slices(
     org: &OrgFile,
     tenant_folders: &BTreeSet<String>,
     by_level: &BTreeMap<Level, Vec<Policy>>,
-) -> Result<HashMap<SliceKey, PolicySet>, BundleError> {
+) -> Result<HashMap<SliceKey, Slice>, BundleError> {
     let mut paths: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
     paths.extend(org.regions.keys().map(|r| (Some(r.clone()), None)));
     paths.extend(
@@ -582,16 +621,45 @@ fn build_slices(
             levels.extend(tenant.clone().map(Level::Tenant));
             levels.extend(region.clone().map(Level::Region));
             levels.extend(team.clone().map(Level::Team));
-            let mut set = PolicySet::new();
-            for level in &levels {
-                for p in by_level.get(level).into_iter().flatten() {
-                    set.add(p.clone()).map_err(|e| BundleError::Parse {
-                        file: format!("{level:?}"),
-                        message: e.to_string(),
-                    })?;
+            let add = |set: &mut PolicySet, p: &Policy, level: &Level| {
+                set.add(p.clone()).map_err(|e| BundleError::Parse {
+                    file: format!("{level:?}"),
+                    message: e.to_string(),
+                })
+            };
+            let on_path: Vec<(&Level, &Policy)> = levels
+                .iter()
+                .flat_map(|level| {
+                    by_level
+                        .get(level)
+                        .into_iter()
+                        .flatten()
+                        .map(move |p| (level, p))
+                })
+                .collect();
+            let mut any_operation = PolicySet::new();
+            let mut pinned: BTreeMap<String, Vec<(&Level, &Policy)>> = BTreeMap::new();
+            for (level, p) in &on_path {
+                match pinned_operation(p) {
+                    Some(op) => pinned.entry(op).or_default().push((level, p)),
+                    None => add(&mut any_operation, p, level)?,
                 }
             }
-            slices.insert((tenant.clone(), region.clone(), team.clone()), set);
+            let mut per_operation = HashMap::new();
+            for (op, policies) in pinned {
+                let mut set = any_operation.clone();
+                for (level, p) in policies {
+                    add(&mut set, p, level)?;
+                }
+                per_operation.insert(op, set);
+            }
+            slices.insert(
+                (tenant.clone(), region.clone(), team.clone()),
+                Slice {
+                    any_operation,
+                    per_operation,
+                },
+            );
         }
     }
     Ok(slices)

@@ -76,7 +76,7 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
     };
 
     let placement = bundle.placement(req.agent_id);
-    let Some(policies) = bundle.slice_for(req.tenant, &placement) else {
+    let Some(policies) = bundle.slice_for(req.tenant, &placement, req.action) else {
         return deny(format!(
             "no policy slice for tenant {:?} and agent {:?} (fail closed)",
             req.tenant, req.agent_id
@@ -664,6 +664,45 @@ mod tests {
             ..base()
         });
         assert_eq!(ids(&e), vec!["rate-limit"]);
+    }
+
+    #[test]
+    fn operation_pinned_policies_apply_to_their_operation_only() {
+        let mut files = crate::read_bundle_files(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../policies/default"
+        )))
+        .expect("shipped bundle files");
+        files.push(crate::BundleFile {
+            name: "global/fax.cedar".into(),
+            text: r#"@id("no-fax") @reason("fax is obsolete")
+                     forbid (principal, action, resource in MeshOS::Operation::"fax.send");"#
+                .into(),
+        });
+        let bundle = Bundle::from_files(files).expect("bundle with fax policy");
+        let run = |agent_id: &str, action: &str| {
+            evaluate(
+                &bundle,
+                &Detectors::new(),
+                &CheckRequest {
+                    agent_id,
+                    action,
+                    ..base()
+                },
+            )
+        };
+        assert_eq!(ids(&run("ops-bot", "fax.send")), vec!["no-fax"]);
+        assert_eq!(run("ops-bot", "email.send").decision, Verdict::Allow);
+        // A team policy pinned to an operation still applies on its path.
+        assert_eq!(
+            run("billing-bot", "refund.issue").decision,
+            Verdict::RequireApproval
+        );
+        assert_eq!(
+            ids(&run("support-bot", "refund.issue")),
+            vec!["support-no-payments"]
+        );
+        assert_eq!(run("research-bot", "refund.issue").decision, Verdict::Allow);
     }
 
     #[test]
