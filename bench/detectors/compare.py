@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -35,8 +36,9 @@ sys.path.insert(0, str(HERE))
 import presidio_engine  # noqa: E402
 
 PII = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS"]
+NER = ["PERSON", "LOCATION"]  # meshos: gazetteers + cues; Presidio: spaCy en_core_web_sm
 SECRETS = ["AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD"]
-ENTITIES = PII + SECRETS
+ENTITIES = PII + NER + SECRETS
 RESULTS_START = "<!-- detectors:start -->"
 RESULTS_END = "<!-- detectors:end -->"
 
@@ -169,6 +171,36 @@ def run_meshos(binary: str, rows, reps: int, workdir: Path):
     return preds, flagged, timing
 
 
+def run_detector_bench(texts_path: str):
+    """Detectors alone, in process: the `evaluate` bench binary of meshos-policy with
+    BENCH_TEXTS (see policy/benches/evaluate.rs). None when the binary is not given/found."""
+    binary = os.environ.get("MESHOS_DETECTOR_BENCH")
+    if not binary:
+        target = os.environ.get("CARGO_TARGET_DIR", str(Path.home() / ".cache/meshos-target"))
+        found = sorted(Path(target, "release", "deps").glob("evaluate-*"), key=lambda p: p.stat().st_mtime)
+        found = [p for p in found if p.is_file() and os.access(p, os.X_OK) and p.suffix == ""]
+        binary = str(found[-1]) if found else None
+    if not binary:
+        return None
+    env = dict(os.environ, BENCH_TEXTS=texts_path, BENCH_REPS="30")
+    p = subprocess.run([binary], capture_output=True, text=True, env=env)
+    line = next((l for l in p.stdout.splitlines() if l.startswith("detectors per text:")), None)
+    return {"binary": binary, "line": line} if line else None
+
+
+def detector_line(det_bench, texts_path: str, p_time) -> str:
+    head = ("meshos detectors alone, in process (`cargo bench -p meshos-policy --bench evaluate` with "
+            f"`BENCH_TEXTS={Path(texts_path).name}`; no process start, JSON or injection screen): ")
+    if not det_bench:
+        return head + "not measured (bench binary not built)."
+    m = re.search(r"detectors per text: ([0-9.]+) µs(.*)", det_bench["line"])
+    if not m:
+        return head + det_bench["line"]
+    us = float(m.group(1))
+    return (head + f"**{us:.2f} µs** per text{m.group(2)}; Presidio / meshos detectors: "
+            f"**{p_time['per_text_mean_us'] / us:,.0f}×**.")
+
+
 def run_presidio(rows, warmup: int):
     presidio_engine.block_network()
     t0 = time.perf_counter()
@@ -232,9 +264,12 @@ def table(rows, m_counts, p_counts):
 
     for e in PII:
         lines.append(row_for(e, [e], True))
+    for e in NER:
+        lines.append(row_for(e, [e], True))
     for e in SECRETS:
         lines.append(row_for(e, [e], False))
-    lines.append(row_for("**PII, micro-avg**", PII, True))
+    lines.append(row_for("**structured PII, micro-avg**", PII, True))
+    lines.append(row_for("**PERSON + LOCATION, micro-avg**", NER, True))
     lines.append(row_for("**secrets, micro-avg**", SECRETS, False))
     return "\n".join(lines)
 
@@ -246,6 +281,19 @@ def variant_table(variant, entity_filter=None, only_imperfect=True):
         if only_imperfect and c["fn"] == 0:
             continue
         out.append(f"| {e} | {v} | {n} | {c['tp'] / n:.2f} |")
+    return "\n".join(out)
+
+
+def ner_form_table(m_var, p_var):
+    """Recall of both tools on every PERSON/LOCATION surface form (not only imperfect ones)."""
+    out = ["| entity | form | n | meshos recall | Presidio (spaCy) recall |", "|---|---|---:|---:|---:|"]
+    keys = sorted(k for k in set(m_var) | set(p_var) if k[0] in NER)
+    for k in keys:
+        m, p = m_var.get(k, Counter()), p_var.get(k, Counter())
+        n = m["tp"] + m["fn"]
+        if n == 0:
+            continue
+        out.append(f"| {k[0]} | {k[1]} | {n} | {m['tp'] / n:.2f} | {p['tp'] / n:.2f} |")
     return "\n".join(out)
 
 
@@ -302,11 +350,12 @@ def main():
 
     print(f"meshos: {a.meshos_bin} on {len(rows)} texts x{a.reps} ...", file=sys.stderr)
     m_preds, m_inj, m_time = run_meshos(a.meshos_bin, rows, a.reps, work)
+    det_bench = run_detector_bench(a.texts)
     print("presidio: loading and analysing ...", file=sys.stderr)
     p_preds, p_time = run_presidio(rows, a.warmup)
 
     m_counts, m_var, m_miss, m_fp = evaluate(rows, m_preds, set(ENTITIES))
-    p_counts, p_var, p_miss, p_fp = evaluate(rows, p_preds, set(PII))
+    p_counts, p_var, p_miss, p_fp = evaluate(rows, p_preds, set(PII + NER))
 
     import presidio_analyzer
     import spacy
@@ -331,6 +380,8 @@ def main():
         f"Process wall times: 1× file {m_time['process_s_1x'] * 1e3:.1f} ms, 10× file {m_time['process_s_10x'] * 1e3:.1f} ms, "
         f"empty file {m_time['process_s_empty'] * 1e3:.1f} ms. Presidio engine + model load (not counted): {p_time['load_s']:.1f} s.",
         "",
+        detector_line(det_bench, a.texts, p_time),
+        "",
         "meshos per text by script ((T(subset × 10) − T(empty)) / texts): " + ", ".join(
             f"{k.replace('_', '-')} texts ({v['texts']}): {v['per_text_us']:.0f} µs"
             for k, v in m_time["by_script"].items()) + ".",
@@ -346,10 +397,23 @@ card numbers, bad-checksum IBANs, version strings, hashes, UUIDs, masked passwor
 Rule: a prediction is a **true positive when it has the same entity kind as a gold span and
 overlaps at least 50% of the gold span's bytes**; one-to-one matching; everything else is a FP/FN.
 Presidio entity names mapped: EMAIL_ADDRESS→EMAIL, PHONE_NUMBER→PHONE, CREDIT_CARD→CREDIT_CARD,
-IBAN_CODE→IBAN, US_SSN→SSN, IP_ADDRESS→IP_ADDRESS; Presidio has no secret recognisers (N/A).
-Presidio runs with its defaults (all its recognisers for those entities, score threshold 0).
+IBAN_CODE→IBAN, US_SSN→SSN, IP_ADDRESS→IP_ADDRESS, PERSON, LOCATION (spaCy `en_core_web_sm` NER
+through Presidio's SpacyRecognizer); Presidio has no secret recognisers (N/A). Presidio runs with
+its defaults (all its recognisers for those entities, score threshold 0).
 
 {main_table}
+
+**PERSON / LOCATION caveats.** meshos finds them with gazetteers (US Census 1990 given names and
+surnames, GeoNames places; see `policy/rules/make_gazetteers.py`) and cues, not a model. The texts'
+names and places come from faker, *not* from those gazetteers, so recall is not circular, but:
+faker's en_US names are themselves drawn from US SSA/Census lists, so recall on English names is
+optimistic; de/fr/es/it/nl names show the gazetteer's real gaps. Names in greetings, sign-offs
+and chat transcripts are found by cue whatever the name, which these texts contain a lot of.
+meshos reports a LOCATION only where the text ties the place to a person (by design: a city alone
+is not personal data, and redacting every place would break ordinary prompts), so its recall on
+`impersonal_*` forms is zero, while spaCy labels every place.
+
+{ner_form_table(m_var, p_var)}
 
 meshos findings of secret kinds with no gold label in this set (all counted as false positives
 not included in the rows above): {json.dumps(other_fp) if other_fp else "none"}.
@@ -385,7 +449,7 @@ not included in the rows above): {json.dumps(other_fp) if other_fp else "none"}.
     write_results(Path(a.results), section)
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps({
-        "meshos_timing": m_time, "presidio_timing": p_time,
+        "meshos_timing": m_time, "presidio_timing": p_time, "detector_bench": det_bench,
         "meshos_counts": {k: dict(v) for k, v in m_counts.items()},
         "presidio_counts": {k: dict(v) for k, v in p_counts.items()},
     }, indent=2))

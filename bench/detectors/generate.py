@@ -56,11 +56,32 @@ class Gen:
     def date(self, pattern: str = "%Y-%m-%d") -> str:
         return self.dt().strftime(pattern)
 
-    def name(self) -> str:
-        return self.f.name()
+    # ---- PERSON (faker's per-locale name lists; our gazetteer is the US Census, not faker)
+    NAME_LOCALES = ["en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL"]
 
-    def first(self) -> str:
-        return self.f.first_name()
+    def person(self, full: bool = True):
+        loc = self.r.choice(self.NAME_LOCALES)
+        fk = self.f[loc]
+        first = fk.first_name()
+        if not full:
+            return first, loc[:2]
+        return f"{first} {fk.last_name()}", loc[:2]
+
+    def last_name(self):
+        loc = self.r.choice(self.NAME_LOCALES)
+        return self.f[loc].last_name(), loc[:2]
+
+    # ---- LOCATION: English country names, US states, and real towns from the faker locales
+    # whose city lists are real places (de_DE, es_ES, it_IT, nl_NL; en_US/en_GB/fr_FR invent
+    # names such as "New Melanie").
+    def place(self):
+        r = self.r.random()
+        if r < 0.3:
+            return self.f_en.country(), "country"
+        if r < 0.45:
+            return self.f_en.state(), "us_state"
+        loc = self.r.choice(["de_DE", "es_ES", "it_IT", "nl_NL"])
+        return self.f[loc].city(), f"city_{loc[:2]}"
 
     # ---- EMAIL
     def email(self):
@@ -346,7 +367,7 @@ class Text:
 
 
 ENTITIES = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS",
-            "AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD"]
+            "AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD", "PERSON", "LOCATION"]
 GENRES = ["support_email", "chat", "log", "config"]
 
 
@@ -499,6 +520,48 @@ def clause(g: Gen, genre: str, ent: str, t: Text):
         if var in ("url",):
             v = v.replace("@", "").replace(":", "").replace("/", "")  # URL-safe
         t.add(pre).add(v, ent, var).add(post)
+    elif ent == "PERSON":
+        # Forms: "running" = a name in running text with no cue around it, "intro" = my name
+        # is, "title" = Mr./Dr. + surname, "field" = a structured key/value.
+        name, lang = g.person()
+        last, llang = g.last_name()
+        title = r.choice(["Mr.", "Ms.", "Dr.", "Mrs."])
+        forms = {
+            "support_email": [("running", "Please forward this to ", ".", name, lang),
+                              ("running", "I spoke with ", " on the phone yesterday.", name, lang),
+                              ("intro", "My name is ", " and I am writing about my order.", name, lang),
+                              ("title", f"Our account manager {title} ", " will call you back.", last, llang)],
+            "chat": [("running", "ask ", " about it", name, lang), ("running", "", " is out today", name, lang),
+                     ("running", "talked to ", " yesterday", name, lang)],
+            "log": [("field", "profile updated display_name=\"", "\"", name, lang),
+                    ("running", "ticket assigned to ", f" queue={g.alnum(6)}", name, lang),
+                    ("running", "refund approved by ", " role=manager", name, lang)],
+            "config": [("field", "owner: ", "", name, lang), ("field", '"contact_name": "', '",', name, lang),
+                       ("field", "MAINTAINER=", "", name, lang)],
+        }[genre]
+        form, pre, post, v, vl = r.choice(forms)
+        t.add(pre).add(v, ent, f"{form}_{vl}").add(post)
+    elif ent == "LOCATION":
+        # Context: "personal" ties the place to a person ("I moved to X"), "impersonal" does not
+        # ("our X office"). Presidio (spaCy) labels every place; meshos reports places only in a
+        # personal context, so its recall on "impersonal" is zero by design.
+        v, kind = g.place()
+        forms = {
+            "support_email": [("personal", "I recently moved to ", ", please update my address."),
+                              ("personal", "Please ship the replacement to ", "."),
+                              ("personal", "I was born in ", ", if that helps with verification."),
+                              ("impersonal", "Our ", " office is closed on Friday."),
+                              ("impersonal", "The conference in ", " was very useful.")],
+            "chat": [("personal", "just landed in ", " ✈️"), ("personal", "she lives in ", " now"),
+                     ("personal", "greetings from ", "!"), ("impersonal", "weather in ", " is awful")],
+            "log": [("personal", "geoip lookup ok country=", ""),
+                    ("personal", "new device login location=\"", "\""),
+                    ("impersonal", "replicating snapshot to ", " region")],
+            "config": [("personal", "city: ", ""), ("personal", '"country": "', '",'),
+                       ("impersonal", "datacenter: ", "")],
+        }[genre]
+        ctx, pre, post = r.choice(forms)
+        t.add(pre).add(v, ent, f"{ctx}_{kind}").add(post)
     else:
         raise ValueError(ent)
 
@@ -523,22 +586,25 @@ def make_text(g: Gen, ents: list[str], n_neg: int, genre: str) -> Text:
     items = [("E", e) for e in ents] + [("N", None)] * n_neg
     r.shuffle(items)
     if genre == "support_email":
-        t.add(f"Subject: {g.f_en.catch_phrase()}\n\nHi {g.first()},\n\n")
+        first, lang = g.person(full=False)
+        t.add(f"Subject: {g.f_en.catch_phrase()}\n\nHi ").add(first, "PERSON", f"greeting_{lang}").add(",\n\n")
         for i, (k, e) in enumerate(items):
             if i:
                 t.add(" " if r.random() < 0.6 else "\n\n")
             clause(g, genre, e, t) if k == "E" else negative_clause(g, genre, t)
         if not items:
             t.add(g.f_en.paragraph())
-        t.add(f"\n\nBest regards,\n{g.name()}\n{g.f.company()}")
+        name, lang = g.person()
+        t.add("\n\nBest regards,\n").add(name, "PERSON", f"signature_{lang}").add(f"\n{g.f.company()}")
     elif genre == "chat":
-        people = [g.first() for _ in range(2)]
+        people = [g.person(full=False) for _ in range(2)]
         hh, mm = r.randint(8, 18), r.randint(0, 59)
         if not items:
             items = [("X", None)]
         for i, (k, e) in enumerate(items):
             mm = (mm + r.randint(0, 3)) % 60
-            t.add(f"[{hh:02d}:{mm:02d}] {people[i % 2]}: ")
+            who, lang = people[i % 2]
+            t.add(f"[{hh:02d}:{mm:02d}] ").add(who, "PERSON", f"chat_speaker_{lang}").add(": ")
             if k == "E":
                 clause(g, genre, e, t)
             elif k == "N":

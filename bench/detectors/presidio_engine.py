@@ -21,6 +21,9 @@ PRESIDIO_TO_MESHOS = {
     "IBAN_CODE": "IBAN",
     "US_SSN": "SSN",
     "IP_ADDRESS": "IP_ADDRESS",
+    # spaCy NER through Presidio's SpacyRecognizer (PERSON; GPE/LOC/FAC -> LOCATION).
+    "PERSON": "PERSON",
+    "LOCATION": "LOCATION",
 }
 
 
@@ -82,8 +85,7 @@ def analyze(analyzer, text: str):
 
     Presidio reports Python str (code point) offsets; they are converted to
     UTF-8 byte offsets so they compare with the gold spans and meshos output.
-    Entities with no meshos counterpart (PERSON, LOCATION, DATE_TIME, URL...)
-    are dropped.
+    Entities with no meshos counterpart (DATE_TIME, NRP, URL...) are dropped.
     """
     results = analyzer.analyze(
         text=text, language="en", entities=list(PRESIDIO_TO_MESHOS)

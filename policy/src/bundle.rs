@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use cedar_policy::{
     Effect, Policy, PolicyId, PolicySet, PrincipalConstraint, ResourceConstraint, Schema,
@@ -9,6 +10,7 @@ use cedar_policy::{
 use sha2::{Digest, Sha256};
 
 use crate::budgets::{BUDGETS_FILE, BudgetConfig, BudgetConfigError};
+use crate::compiled::{self, CompileError, CompiledPolicy, CompiledSet, SliceFacts};
 use crate::models::{MODELS_FILE, ModelRegistry, ModelRegistryError};
 use crate::redact::{RedactionMode, RedactionRule};
 
@@ -150,7 +152,57 @@ pub struct Placement<'a> {
     pub region: Option<&'a str>,
 }
 
-type SliceKey = (Option<String>, Option<String>, Option<String>);
+/// A map keyed by an optional name, looked up by `Option<&str>` so that finding a request's
+/// slice allocates nothing.
+#[derive(Debug)]
+struct ByName<T> {
+    none: Option<T>,
+    named: HashMap<String, T>,
+}
+
+impl<T> Default for ByName<T> {
+    fn default() -> Self {
+        ByName {
+            none: None,
+            named: HashMap::new(),
+        }
+    }
+}
+
+impl<T: Default> ByName<T> {
+    fn entry(&mut self, key: Option<&str>) -> &mut T {
+        match key {
+            None => self.none.get_or_insert_with(T::default),
+            Some(k) => self.named.entry(k.to_string()).or_default(),
+        }
+    }
+}
+
+impl<T> ByName<T> {
+    fn insert(&mut self, key: Option<&str>, value: T) {
+        match key {
+            None => self.none = Some(value),
+            Some(k) => {
+                self.named.insert(k.to_string(), value);
+            }
+        }
+    }
+
+    fn get(&self, key: Option<&str>) -> Option<&T> {
+        match key {
+            None => self.none.as_ref(),
+            Some(k) => self.named.get(k),
+        }
+    }
+
+    #[cfg(test)]
+    fn values(&self) -> impl Iterator<Item = &T> {
+        self.none.iter().chain(self.named.values())
+    }
+}
+
+/// The slices by tenant folder (`None`: a tenant without one), then region, then team.
+type Slices = ByName<ByName<ByName<Slice>>>;
 
 /// The policies of one path, also split by the operation they name: Cedar evaluates every
 /// policy of the set it is given, and a policy scoped `resource == Operation::"x"` cannot match
@@ -158,12 +210,28 @@ type SliceKey = (Option<String>, Option<String>, Option<String>);
 #[derive(Debug)]
 struct Slice {
     /// Policies whose resource scope does not name one operation.
-    any_operation: PolicySet,
+    any_operation: SlicePolicies,
     /// For each operation some policy names: `any_operation` plus the policies naming it.
-    per_operation: HashMap<String, PolicySet>,
+    per_operation: HashMap<String, SlicePolicies>,
 }
 
-const OPERATION_TYPE: &str = "MeshOS::Operation";
+/// The policies one request is decided by: as a Cedar policy set (the reference, and the
+/// evaluator when some policy could not be compiled) and, when every one of them compiled, as
+/// compiled programs that give Cedar's answer without building Cedar's request.
+#[derive(Debug)]
+pub(crate) struct SlicePolicies {
+    pub cedar: PolicySet,
+    pub compiled: Option<CompiledSet>,
+}
+
+/// Each policy's compiled form, or why it has none, by policy id.
+type CompiledPolicies = HashMap<PolicyId, Result<CompiledPolicy, CompileError>>;
+
+/// The compiled policies of one path, specialized to it: `None` for a policy that cannot
+/// match there; missing for a policy that could not be compiled.
+type PathPrograms<'p> = HashMap<&'p PolicyId, Option<Arc<CompiledPolicy>>>;
+
+const OPERATION_TYPE: &str = compiled::entity_type::OPERATION;
 
 /// The operation a policy's resource scope pins, if it pins one. `in` counts too: operations
 /// have no parents (the engine builds them alone), so `resource in Operation::"x"` matches only
@@ -187,7 +255,7 @@ pub struct Bundle {
     org: OrgFile,
     /// Policies on each path (tenant folder?, region?, team?), precomputed so a request
     /// evaluates only the policies that can apply to it.
-    slices: HashMap<SliceKey, Slice>,
+    slices: Slices,
     tenant_folders: BTreeSet<String>,
     models: ModelRegistry,
     budgets: BudgetConfig,
@@ -364,7 +432,17 @@ impl Bundle {
                 _ => None,
             })
             .collect();
-        let slices = build_slices(&org, &tenant_folders, &by_level)?;
+        // Compiled once per policy, then specialized per path.
+        let compiled: CompiledPolicies = all
+            .policies()
+            .map(|p| {
+                (
+                    p.id().clone(),
+                    compiled::compile(p, &crate::engine::CONTEXT_ATTRIBUTES),
+                )
+            })
+            .collect();
+        let slices = build_slices(&org, &tenant_folders, &by_level, &compiled)?;
 
         let version = files_digest(&files);
         Ok(Bundle {
@@ -427,22 +505,29 @@ impl Bundle {
         tenant: &str,
         placement: &Placement<'_>,
         operation: &str,
-    ) -> Option<&PolicySet> {
-        let tenant_key = self
-            .tenant_folders
-            .contains(tenant)
-            .then(|| tenant.to_string());
-        let slice = self.slices.get(&(
-            tenant_key,
-            placement.region.map(str::to_string),
-            placement.team.map(str::to_string),
-        ))?;
+    ) -> Option<&SlicePolicies> {
+        let tenant_key = self.tenant_folders.contains(tenant).then_some(tenant);
+        let slice = self
+            .slices
+            .get(tenant_key)?
+            .get(placement.region)?
+            .get(placement.team)?;
         Some(
             slice
                 .per_operation
                 .get(operation)
                 .unwrap_or(&slice.any_operation),
         )
+    }
+
+    /// Every slice's policies, to check which slices run compiled.
+    #[cfg(test)]
+    pub(crate) fn all_slice_policies(&self) -> impl Iterator<Item = &SlicePolicies> {
+        self.slices
+            .values()
+            .flat_map(ByName::values)
+            .flat_map(ByName::values)
+            .flat_map(|s| std::iter::once(&s.any_operation).chain(s.per_operation.values()))
     }
 }
 
@@ -603,7 +688,8 @@ fn build_slices(
     org: &OrgFile,
     tenant_folders: &BTreeSet<String>,
     by_level: &BTreeMap<Level, Vec<Policy>>,
-) -> Result<HashMap<SliceKey, Slice>, BundleError> {
+    compiled: &CompiledPolicies,
+) -> Result<Slices, BundleError> {
     let mut paths: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
     paths.extend(org.regions.keys().map(|r| (Some(r.clone()), None)));
     paths.extend(
@@ -614,7 +700,7 @@ fn build_slices(
     let tenants: Vec<Option<String>> = std::iter::once(None)
         .chain(tenant_folders.iter().cloned().map(Some))
         .collect();
-    let mut slices = HashMap::new();
+    let mut slices = Slices::default();
     for tenant in &tenants {
         for (region, team) in &paths {
             let mut levels = vec![Level::Global];
@@ -637,6 +723,19 @@ fn build_slices(
                         .map(move |p| (level, p))
                 })
                 .collect();
+            let facts = SliceFacts {
+                tenant: tenant.as_deref(),
+                tenant_folders,
+                region: region.as_deref(),
+                team: team.as_deref(),
+            };
+            let programs: PathPrograms<'_> = on_path
+                .iter()
+                .filter_map(|(_, p)| {
+                    let program = compiled.get(p.id())?.as_ref().ok()?;
+                    Some((p.id(), program.specialize(&facts).map(Arc::new)))
+                })
+                .collect();
             let mut any_operation = PolicySet::new();
             let mut pinned: BTreeMap<String, Vec<(&Level, &Policy)>> = BTreeMap::new();
             for (level, p) in &on_path {
@@ -651,18 +750,31 @@ fn build_slices(
                 for (level, p) in policies {
                     add(&mut set, p, level)?;
                 }
-                per_operation.insert(op, set);
+                per_operation.insert(op, slice_policies(set, &programs));
             }
-            slices.insert(
-                (tenant.clone(), region.clone(), team.clone()),
-                Slice {
-                    any_operation,
-                    per_operation,
-                },
-            );
+            let slice = Slice {
+                any_operation: slice_policies(any_operation, &programs),
+                per_operation,
+            };
+            slices
+                .entry(tenant.as_deref())
+                .entry(region.as_deref())
+                .insert(team.as_deref(), slice);
         }
     }
     Ok(slices)
+}
+
+/// A slice's policy set with its compiled form, which exists only if every policy compiled.
+fn slice_policies(cedar: PolicySet, programs: &PathPrograms<'_>) -> SlicePolicies {
+    let compiled: Option<Vec<Option<Arc<CompiledPolicy>>>> = cedar
+        .policies()
+        .map(|p| programs.get(p.id()).cloned())
+        .collect();
+    SlicePolicies {
+        compiled: compiled.map(|all| CompiledSet::new(all.into_iter().flatten().collect())),
+        cedar,
+    }
 }
 
 fn read_policy_files(

@@ -1,13 +1,14 @@
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, Request,
-    RestrictedExpression,
+    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicyId,
+    Request, RestrictedExpression,
 };
 use meshos_types::{Finding, Obligation, Reason, Verdict};
 use std::str::FromStr;
 
 use crate::bundle::{Bundle, Level, Placement};
+use crate::compiled::{ACTION_ID, CtxValue, RequestView, StrSet, entity_type};
 use crate::detect::Detectors;
 use crate::injection::InjectionVerdict;
 use crate::models::ModelResolution;
@@ -54,69 +55,179 @@ pub struct Evaluation {
 
 const ENGINE_POLICY_ID: &str = "engine";
 
-/// Scans the content, asks Cedar, and maps the answer and the deciding policies' annotations
-/// onto a verdict. Any evaluation problem is a deny naming the problem.
+/// The context attributes the engine supplies, in the order `context_values` returns them.
+/// Compiled policies address an attribute by its position here; an attribute a policy reads
+/// that is not listed is absent, for Cedar and the compiled policies alike.
+pub(crate) const CONTEXT_ATTRIBUTES: [&str; 15] = [
+    "region_jurisdictions",
+    "finding_classes",
+    "findings",
+    "injection_flagged",
+    "injection_category",
+    "content_bytes",
+    "model_status",
+    "budget_exceeded",
+    "checks_last_minute",
+    "rate_limit_exceeded",
+    "model",
+    "model_family",
+    "model_version",
+    "tool",
+    "region",
+];
+
+type ContextValues<'a> = [Option<CtxValue<'a>>; CONTEXT_ATTRIBUTES.len()];
+
+/// Which evaluator decides a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The slice's compiled policies when it has them, Cedar otherwise (and on any error).
+    Fastest,
+    /// Cedar alone: the reference the compiled policies are tested and measured against.
+    CedarOnly,
+}
+
+/// Scans the content, decides with the bundle's policies, and maps the answer and the deciding
+/// policies' annotations onto a verdict. Any evaluation problem is a deny naming the problem.
 pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) -> Evaluation {
+    evaluate_via(bundle, detectors, req, Route::Fastest)
+}
+
+/// `evaluate`, with the evaluator chosen.
+pub(crate) fn evaluate_via(
+    bundle: &Bundle,
+    detectors: &Detectors,
+    req: &CheckRequest<'_>,
+    route: Route,
+) -> Evaluation {
     let findings = req.content.map(|c| detectors.scan(c)).unwrap_or_default();
     let injection = req.content.map(|c| detectors.scan_injection(c));
     let model = bundle.models().resolve(req.model);
-    let deny = |message: String| Evaluation {
-        decision: Verdict::Deny,
-        reasons: vec![Reason {
-            policy_id: ENGINE_POLICY_ID.to_string(),
-            message,
-        }],
-        findings: findings.clone(),
-        obligations: Vec::new(),
-        redacted_content: None,
-        injection: injection.clone(),
-        model: model.clone(),
-        pseudonyms: Vec::new(),
-        bundle_version: bundle.version().to_string(),
-    };
+    decide(
+        bundle,
+        detectors,
+        req,
+        Screened {
+            findings,
+            injection,
+            model,
+        },
+        route,
+    )
+}
 
+/// What the engine learnt about a request before asking the policies.
+#[derive(Debug, Clone)]
+pub(crate) struct Screened {
+    pub findings: Vec<Finding>,
+    pub injection: Option<InjectionVerdict>,
+    pub model: ModelResolution,
+}
+
+/// Decides a screened request. The compiled policies answer exactly as Cedar would; when one
+/// of them errors, Cedar decides instead, so the fail-closed deny quotes Cedar's diagnostics.
+pub(crate) fn decide(
+    bundle: &Bundle,
+    detectors: &Detectors,
+    req: &CheckRequest<'_>,
+    screened: Screened,
+    route: Route,
+) -> Evaluation {
     let placement = bundle.placement(req.agent_id);
     let Some(policies) = bundle.slice_for(req.tenant, &placement, req.action) else {
-        return deny(format!(
-            "no policy slice for tenant {:?} and agent {:?} (fail closed)",
-            req.tenant, req.agent_id
-        ));
+        return denial(
+            bundle,
+            format!(
+                "no policy slice for tenant {:?} and agent {:?} (fail closed)",
+                req.tenant, req.agent_id
+            ),
+            screened,
+        );
     };
-    let request = match build_request(
+    let (kinds, classes) = finding_sets(&screened.findings, detectors);
+    let context = context_values(
         req,
-        &placement,
-        &findings,
-        injection.as_ref(),
-        &model,
-        detectors,
-    ) {
+        &kinds,
+        &classes,
+        screened.injection.as_ref(),
+        &screened.model,
+    );
+    let view = request_view(req, &placement, &context);
+    if route == Route::Fastest
+        && let Some(program) = &policies.compiled
+        && let Ok(answer) = program.evaluate(&view)
+    {
+        return conclude(
+            bundle,
+            req,
+            answer.allow,
+            answer.determining.into_iter(),
+            screened,
+        );
+    }
+    let (entities, request) = match build_request(&view) {
         Ok(r) => r,
         Err(message) => {
-            return deny(format!(
-                "request could not be evaluated (fail closed): {message}"
-            ));
+            return denial(
+                bundle,
+                format!("request could not be evaluated (fail closed): {message}"),
+                screened,
+            );
         }
     };
-    let (entities, request) = request;
-    let response = Authorizer::new().is_authorized(&request, policies, &entities);
+    let response = Authorizer::new().is_authorized(&request, &policies.cedar, &entities);
     let errors: Vec<String> = response
         .diagnostics()
         .errors()
         .map(|e| e.to_string())
         .collect();
     if !errors.is_empty() {
-        return deny(format!(
-            "policy evaluation failed (fail closed): {}",
-            errors.join("; ")
-        ));
+        return denial(
+            bundle,
+            format!(
+                "policy evaluation failed (fail closed): {}",
+                errors.join("; ")
+            ),
+            screened,
+        );
     }
+    conclude(
+        bundle,
+        req,
+        response.decision() == Decision::Allow,
+        response.diagnostics().reason(),
+        screened,
+    )
+}
 
+/// The engine's own deny, naming the problem.
+fn denial(bundle: &Bundle, message: String, screened: Screened) -> Evaluation {
+    Evaluation {
+        decision: Verdict::Deny,
+        reasons: vec![Reason {
+            policy_id: ENGINE_POLICY_ID.to_string(),
+            message,
+        }],
+        findings: screened.findings,
+        obligations: Vec::new(),
+        redacted_content: None,
+        injection: screened.injection,
+        model: screened.model,
+        pseudonyms: Vec::new(),
+        bundle_version: bundle.version().to_string(),
+    }
+}
+
+/// Maps the policies' answer (allow or not, and the determining policies) onto a verdict.
+fn conclude<'i>(
+    bundle: &Bundle,
+    req: &CheckRequest<'_>,
+    allow: bool,
+    determining: impl Iterator<Item = &'i PolicyId>,
+    screened: Screened,
+) -> Evaluation {
     let deciding: Vec<&crate::bundle::PolicyMeta> = {
-        let mut v: Vec<_> = response
-            .diagnostics()
-            .reason()
-            .filter_map(|pid| bundle.meta.get(pid))
-            .collect();
+        let mut v: Vec<_> = determining.filter_map(|pid| bundle.meta.get(pid)).collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
     };
@@ -128,79 +239,78 @@ pub fn evaluate(bundle: &Bundle, detectors: &Detectors, req: &CheckRequest<'_>) 
         })
         .collect();
 
-    match response.decision() {
-        Decision::Deny => {
-            let reasons = if reasons.is_empty() {
-                vec![Reason {
-                    policy_id: ENGINE_POLICY_ID.to_string(),
-                    message: "no policy permits this action (default deny)".to_string(),
-                }]
-            } else {
-                reasons
-            };
-            Evaluation {
-                decision: Verdict::Deny,
-                reasons,
-                findings,
-                obligations: Vec::new(),
-                redacted_content: None,
-                injection,
-                model,
-                pseudonyms: Vec::new(),
-                bundle_version: bundle.version().to_string(),
-            }
+    if !allow {
+        let reasons = if reasons.is_empty() {
+            vec![Reason {
+                policy_id: ENGINE_POLICY_ID.to_string(),
+                message: "no policy permits this action (default deny)".to_string(),
+            }]
+        } else {
+            reasons
+        };
+        return Evaluation {
+            decision: Verdict::Deny,
+            reasons,
+            findings: screened.findings,
+            obligations: Vec::new(),
+            redacted_content: None,
+            injection: screened.injection,
+            model: screened.model,
+            pseudonyms: Vec::new(),
+            bundle_version: bundle.version().to_string(),
+        };
+    }
+    // Lower levels can only add obligations; if no global or tenant policy permits, the
+    // action was never allowed in the first place.
+    if !deciding
+        .iter()
+        .any(|m| matches!(m.level, Level::Global | Level::Tenant(_)))
+    {
+        return denial(
+            bundle,
+            "only region or team policies permitted this action; they may add obligations but not grant access (fail closed)".to_string(),
+            screened,
+        );
+    }
+    let obligations: Vec<Obligation> = deciding
+        .iter()
+        .filter_map(|m| {
+            m.obligation.as_ref().map(|kind| Obligation {
+                kind: kind.clone(),
+                policy_id: m.id.clone(),
+                detail: obligation_detail(m),
+            })
+        })
+        .collect();
+    let has = |kind: &str| obligations.iter().any(|o| o.kind == kind);
+    let decision = if has("require_approval") {
+        Verdict::RequireApproval
+    } else if has("redact") {
+        Verdict::Redact
+    } else {
+        Verdict::Allow
+    };
+    let rules: Vec<RedactionRule> = deciding
+        .iter()
+        .filter_map(|m| m.redaction.clone())
+        .collect();
+    let (redacted_content, pseudonyms) = match (rules.is_empty(), req.content) {
+        (false, Some(content)) => {
+            let r = redact(content, &screened.findings, &rules, req.redaction_keys);
+            (Some(r.text), r.pseudonyms)
         }
-        // Lower levels can only add obligations; if no global or tenant policy permits, the
-        // action was never allowed in the first place.
-        Decision::Allow
-            if !deciding
-                .iter()
-                .any(|m| matches!(m.level, Level::Global | Level::Tenant(_))) =>
-        {
-            deny("only region or team policies permitted this action; they may add obligations but not grant access (fail closed)".to_string())
-        }
-        Decision::Allow => {
-            let obligations: Vec<Obligation> = deciding
-                .iter()
-                .filter_map(|m| {
-                    m.obligation.as_ref().map(|kind| Obligation {
-                        kind: kind.clone(),
-                        policy_id: m.id.clone(),
-                        detail: obligation_detail(m),
-                    })
-                })
-                .collect();
-            let has = |kind: &str| obligations.iter().any(|o| o.kind == kind);
-            let decision = if has("require_approval") {
-                Verdict::RequireApproval
-            } else if has("redact") {
-                Verdict::Redact
-            } else {
-                Verdict::Allow
-            };
-            let rules: Vec<RedactionRule> = deciding
-                .iter()
-                .filter_map(|m| m.redaction.clone())
-                .collect();
-            let (redacted_content, pseudonyms) = match (rules.is_empty(), req.content) {
-                (false, Some(content)) => {
-                    let r = redact(content, &findings, &rules, req.redaction_keys);
-                    (Some(r.text), r.pseudonyms)
-                }
-                _ => (None, Vec::new()),
-            };
-            Evaluation {
-                decision,
-                reasons,
-                findings,
-                obligations,
-                redacted_content,
-                injection,
-                model,
-                pseudonyms,
-                bundle_version: bundle.version().to_string(),
-            }
-        }
+        _ => (None, Vec::new()),
+    };
+    Evaluation {
+        decision,
+        reasons,
+        findings: screened.findings,
+        obligations,
+        redacted_content,
+        injection: screened.injection,
+        model: screened.model,
+        pseudonyms,
+        bundle_version: bundle.version().to_string(),
     }
 }
 
@@ -218,98 +328,122 @@ fn obligation_detail(m: &crate::bundle::PolicyMeta) -> Option<String> {
     m.approver.as_ref().map(|a| format!("approver role: {a}"))
 }
 
+/// The entity kinds of the findings and the classes of those kinds, each sorted and without
+/// repeats (the context holds them as sets).
+fn finding_sets<'f>(
+    findings: &'f [Finding],
+    detectors: &Detectors,
+) -> (Vec<&'f str>, Vec<&'f str>) {
+    let mut kinds: Vec<&str> = findings.iter().map(|f| f.entity.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut classes: Vec<&str> = kinds
+        .iter()
+        .filter_map(|k| detectors.class_of(k))
+        .map(|c| c.as_str())
+        .collect();
+    classes.sort_unstable();
+    classes.dedup();
+    (kinds, classes)
+}
+
+/// The request's context, one value (or `None`: absent) per entry of `CONTEXT_ATTRIBUTES`.
+/// Both evaluators read this, so they cannot see different contexts.
+fn context_values<'b>(
+    req: &'b CheckRequest<'_>,
+    finding_kinds: &'b [&'b str],
+    finding_classes: &'b [&'b str],
+    injection: Option<&'b InjectionVerdict>,
+    model: &'b ModelResolution,
+) -> ContextValues<'b> {
+    let content_bytes = i64::try_from(req.content.map(str::len).unwrap_or(0)).unwrap_or(i64::MAX);
+    let flagged = injection.filter(|v| v.flagged);
+    [
+        // region_jurisdictions
+        Some(CtxValue::Set(StrSet::Owned(&req.region_jurisdictions))),
+        // finding_classes
+        Some(CtxValue::Set(StrSet::Borrowed(finding_classes))),
+        // findings
+        Some(CtxValue::Set(StrSet::Borrowed(finding_kinds))),
+        // injection_flagged
+        Some(CtxValue::Bool(flagged.is_some())),
+        // injection_category
+        Some(CtxValue::Str(
+            flagged.and_then(|v| v.category.as_deref()).unwrap_or(""),
+        )),
+        // content_bytes
+        Some(CtxValue::Long(content_bytes)),
+        // model_status
+        Some(CtxValue::Str(model.status.as_str())),
+        // budget_exceeded
+        Some(CtxValue::Set(StrSet::Owned(&req.budget_exceeded))),
+        // checks_last_minute
+        Some(CtxValue::Long(req.checks_last_minute)),
+        // rate_limit_exceeded
+        Some(CtxValue::Bool(req.rate_limit_exceeded)),
+        // model
+        req.model.map(CtxValue::Str),
+        // model_family
+        model.family.as_deref().map(CtxValue::Str),
+        // model_version
+        model.version.as_deref().map(CtxValue::Str),
+        // tool
+        req.tool.map(CtxValue::Str),
+        // region
+        req.region.map(CtxValue::Str),
+    ]
+}
+
+fn request_view<'b>(
+    req: &'b CheckRequest<'_>,
+    placement: &Placement<'b>,
+    context: &'b [Option<CtxValue<'b>>],
+) -> RequestView<'b> {
+    RequestView {
+        tenant: req.tenant,
+        region: placement.region,
+        team: placement.team,
+        agent: req.agent_id,
+        operation: req.action,
+        context,
+    }
+}
+
 fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
     let ty = EntityTypeName::from_str(type_name).map_err(|e| e.to_string())?;
     Ok(EntityUid::from_type_name_and_id(ty, EntityId::new(id)))
 }
 
-fn build_request(
-    req: &CheckRequest<'_>,
-    placement: &Placement<'_>,
-    findings: &[Finding],
-    injection: Option<&InjectionVerdict>,
-    model: &ModelResolution,
-    detectors: &Detectors,
-) -> Result<(Entities, Request), String> {
-    let tenant = uid("MeshOS::Tenant", req.tenant)?;
-    let agent = uid("MeshOS::Agent", &format!("{}/{}", req.tenant, req.agent_id))?;
-    let operation = uid("MeshOS::Operation", req.action)?;
-    let action = uid("MeshOS::Action", "act")?;
+/// Cedar's request and entities for a request: the reference evaluation, and the fallback for
+/// slices with a policy that could not be compiled.
+fn build_request(view: &RequestView<'_>) -> Result<(Entities, Request), String> {
+    let tenant = uid(entity_type::TENANT, view.tenant)?;
+    let agent = uid(
+        entity_type::AGENT,
+        &format!("{}/{}", view.tenant, view.agent),
+    )?;
+    let operation = uid(entity_type::OPERATION, view.operation)?;
+    let action = uid(entity_type::ACTION, ACTION_ID)?;
 
     // Built directly as Cedar values: parsing the same context from JSON cost more than the
     // rest of the evaluation (Cedar's JSON reader tries its escape forms for every value).
-    let kinds: BTreeSet<&str> = findings.iter().map(|f| f.entity.as_str()).collect();
-    let strings = |items: &mut dyn Iterator<Item = &str>| {
-        RestrictedExpression::new_set(
-            items.map(|s| RestrictedExpression::new_string(s.to_string())),
-        )
-    };
-    let content_bytes = i64::try_from(req.content.map(str::len).unwrap_or(0)).unwrap_or(i64::MAX);
-    let mut pairs = vec![
-        (
-            "region_jurisdictions".to_string(),
-            strings(&mut req.region_jurisdictions.iter().map(String::as_str)),
-        ),
-        (
-            "finding_classes".to_string(),
-            strings(
-                &mut kinds
-                    .iter()
-                    .filter_map(|k| detectors.class_of(k))
-                    .map(|c| c.as_str())
-                    .collect::<BTreeSet<_>>()
-                    .into_iter(),
-            ),
-        ),
-        ("findings".to_string(), strings(&mut kinds.into_iter())),
-        (
-            "injection_flagged".to_string(),
-            RestrictedExpression::new_bool(injection.is_some_and(|v| v.flagged)),
-        ),
-        (
-            "injection_category".to_string(),
-            RestrictedExpression::new_string(
-                injection
-                    .filter(|v| v.flagged)
-                    .and_then(|v| v.category.clone())
-                    .unwrap_or_default(),
-            ),
-        ),
-        (
-            "content_bytes".to_string(),
-            RestrictedExpression::new_long(content_bytes),
-        ),
-        (
-            "model_status".to_string(),
-            RestrictedExpression::new_string(model.status.as_str().to_string()),
-        ),
-        (
-            "budget_exceeded".to_string(),
-            strings(&mut req.budget_exceeded.iter().map(String::as_str)),
-        ),
-        (
-            "checks_last_minute".to_string(),
-            RestrictedExpression::new_long(req.checks_last_minute),
-        ),
-        (
-            "rate_limit_exceeded".to_string(),
-            RestrictedExpression::new_bool(req.rate_limit_exceeded),
-        ),
-    ];
-    for (key, value) in [
-        ("model", req.model),
-        ("model_family", model.family.as_deref()),
-        ("model_version", model.version.as_deref()),
-        ("tool", req.tool),
-        ("region", req.region),
-    ] {
-        if let Some(v) = value {
-            pairs.push((
-                key.to_string(),
-                RestrictedExpression::new_string(v.to_string()),
-            ));
-        }
-    }
+    let pairs = CONTEXT_ATTRIBUTES
+        .iter()
+        .zip(view.context)
+        .filter_map(|(name, value)| {
+            let value = match (*value)? {
+                CtxValue::Bool(b) => RestrictedExpression::new_bool(b),
+                CtxValue::Long(n) => RestrictedExpression::new_long(n),
+                CtxValue::Str(s) => RestrictedExpression::new_string(s.to_string()),
+                CtxValue::Set(items) => RestrictedExpression::new_set(
+                    items
+                        .to_strings()
+                        .into_iter()
+                        .map(RestrictedExpression::new_string),
+                ),
+            };
+            Some((name.to_string(), value))
+        });
     let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
 
     // The context, entities and request are built here from fixed types, so validating them
@@ -318,16 +452,16 @@ fn build_request(
     // Agent in Team in Region in Tenant, as far as org.toml places the agent.
     let mut chain = vec![Entity::new_no_attrs(tenant.clone(), HashSet::new())];
     let mut parent = tenant;
-    if let Some(region) = placement.region {
-        let uid_region = uid("MeshOS::Region", region)?;
+    if let Some(region) = view.region {
+        let uid_region = uid(entity_type::REGION, region)?;
         chain.push(Entity::new_no_attrs(
             uid_region.clone(),
             HashSet::from([parent]),
         ));
         parent = uid_region;
     }
-    if let Some(team) = placement.team {
-        let uid_team = uid("MeshOS::Team", team)?;
+    if let Some(team) = view.team {
+        let uid_team = uid(entity_type::TEAM, team)?;
         chain.push(Entity::new_no_attrs(
             uid_team.clone(),
             HashSet::from([parent]),
@@ -341,6 +475,9 @@ fn build_request(
         Request::new(agent, action, operation, context, None).map_err(|e| e.to_string())?;
     Ok((entities, request))
 }
+
+#[cfg(test)]
+mod differential;
 
 #[cfg(test)]
 mod tests {
@@ -717,24 +854,26 @@ mod tests {
     #[test]
     fn request_shapes_match_the_schema() {
         let bundle = Bundle::embedded_default().unwrap();
+        let detectors = Detectors::new();
+        // Every optional attribute present, and an agent with a full entity chain.
         let req = CheckRequest {
-            content: Some("mail a@b.io"),
-            model: Some("gpt-4o"),
+            agent_id: "support-bot",
+            content: Some("mail a@b.io, key AKIAIOSFODNN7EXAMPLE"),
+            model: Some("gpt-4o-2024-08-06"),
             tool: Some("search"),
             region: Some("aws:eu-west-1"),
             region_jurisdictions: vec!["EU".into()],
+            budget_exceeded: vec!["team:day:cost_usd".into()],
             ..base()
         };
-        let findings = Detectors::new().scan(req.content.unwrap());
-        let (entities, request) = build_request(
-            &req,
-            &bundle.placement(req.agent_id),
-            &findings,
-            None,
-            &bundle.models().resolve(req.model),
-            &Detectors::new(),
-        )
-        .unwrap();
+        let findings = detectors.scan(req.content.unwrap());
+        let injection = detectors.scan_injection(req.content.unwrap());
+        let model = bundle.models().resolve(req.model);
+        let (kinds, classes) = finding_sets(&findings, &detectors);
+        let context = context_values(&req, &kinds, &classes, Some(&injection), &model);
+        assert!(context.iter().all(Option::is_some), "{context:?}");
+        let placement = bundle.placement(req.agent_id);
+        let (entities, request) = build_request(&request_view(&req, &placement, &context)).unwrap();
         Request::new(
             request.principal().unwrap().clone(),
             request.action().unwrap().clone(),
@@ -745,6 +884,75 @@ mod tests {
         .unwrap();
         let with_schema: Vec<Entity> = entities.iter().cloned().collect();
         Entities::from_entities(with_schema, Some(&bundle.schema)).unwrap();
+    }
+
+    #[test]
+    fn context_values_follow_context_attributes() {
+        let detectors = Detectors::new();
+        let req = CheckRequest {
+            content: Some("hello"),
+            model: Some("m"),
+            tool: Some("t"),
+            region: Some("r"),
+            region_jurisdictions: vec!["j".into()],
+            budget_exceeded: vec!["b".into()],
+            checks_last_minute: 7,
+            rate_limit_exceeded: true,
+            ..base()
+        };
+        let findings = vec![Finding {
+            entity: "EMAIL".into(),
+            start: 0,
+            end: 1,
+            detector: "test".into(),
+        }];
+        let injection = InjectionVerdict {
+            flagged: true,
+            score: 1.0,
+            category: Some("c".into()),
+            matches: Vec::new(),
+        };
+        let model = ModelResolution {
+            status: crate::models::ModelStatus::Retired,
+            family: Some("f".into()),
+            version: Some("v".into()),
+        };
+        let (kinds, classes) = finding_sets(&findings, &detectors);
+        let values = context_values(&req, &kinds, &classes, Some(&injection), &model);
+        let shown: Vec<(&str, String)> = CONTEXT_ATTRIBUTES
+            .iter()
+            .zip(values)
+            .map(|(name, value)| {
+                let text = match value {
+                    None => "-".to_string(),
+                    Some(CtxValue::Bool(b)) => b.to_string(),
+                    Some(CtxValue::Long(n)) => n.to_string(),
+                    Some(CtxValue::Str(s)) => s.to_string(),
+                    Some(CtxValue::Set(s)) => s.to_strings().join(","),
+                };
+                (*name, text)
+            })
+            .collect();
+        let expected = [
+            ("region_jurisdictions", "j"),
+            ("finding_classes", "pii"),
+            ("findings", "EMAIL"),
+            ("injection_flagged", "true"),
+            ("injection_category", "c"),
+            ("content_bytes", "5"),
+            ("model_status", "retired"),
+            ("budget_exceeded", "b"),
+            ("checks_last_minute", "7"),
+            ("rate_limit_exceeded", "true"),
+            ("model", "m"),
+            ("model_family", "f"),
+            ("model_version", "v"),
+            ("tool", "t"),
+            ("region", "r"),
+        ];
+        let expected: Vec<(&str, String)> =
+            expected.iter().map(|(n, v)| (*n, v.to_string())).collect();
+        assert_eq!(shown, expected);
     }
 
     #[test]
@@ -765,6 +973,8 @@ mod tests {
             },
         ])
         .unwrap();
+        // The overflow is met by the compiled policies, which hand the request to Cedar.
+        assert!(bundle.all_slice_policies().all(|s| s.compiled.is_some()));
         let no_content = evaluate(&bundle, &Detectors::new(), &base());
         assert_eq!(no_content.decision, Verdict::Allow);
         // 2 × 2^62 overflows a Cedar Long: the forbid errors at runtime.

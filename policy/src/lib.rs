@@ -12,11 +12,14 @@
 
 mod budgets;
 mod bundle;
+mod compiled;
 mod detect;
 mod engine;
 mod injection;
 mod models;
 mod redact;
+#[doc(hidden)]
+pub mod test_support;
 
 pub use budgets::{
     BUDGETS_FILE, BudgetConfig, BudgetConfigError, BudgetLine, BudgetState, Metric, Period, Scope,

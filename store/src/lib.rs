@@ -8,6 +8,7 @@
 //! given and appends ledger leaves in the same transaction as the records they cover, so an
 //! acknowledged record is always provable.
 
+mod group_commit;
 mod privacy;
 mod usage;
 
@@ -15,6 +16,7 @@ pub use privacy::SealedPseudonym;
 pub use usage::{UsageIncrement, UsageKey, usage_periods};
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use meshos_evidence::{Hash, hash_from_hex, hash_to_hex, leaf_hash};
@@ -48,6 +50,14 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("record {id:?} already exists")]
     Duplicate { id: String },
+    /// An append shared its transaction with others (group commit) and that transaction
+    /// failed as a whole; every append in it gets the same error and none was stored.
+    #[error("{0}")]
+    Batch(Arc<StoreError>),
+    #[error(
+        "the store's writer task has stopped (its runtime shut down); the append was not stored"
+    )]
+    WriterStopped,
 }
 
 fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
@@ -86,6 +96,9 @@ pub struct StoredCheckpoint {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Ledger appends (events, decisions, approvals) go through this writer so that
+    /// concurrent appends share a commit; see `group_commit`.
+    writer: group_commit::GroupCommit,
     backend: Backend,
 }
 
@@ -153,7 +166,12 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        let writer = group_commit::GroupCommit::start(pool.clone());
+        Ok(Store {
+            pool,
+            backend,
+            writer,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -220,109 +238,27 @@ impl Store {
     // ---- ledger appends -----------------------------------------------------------------
 
     /// Stores events and appends one ledger leaf per event, all in one transaction.
-    /// Returns the ledger index of each event, in order.
+    /// Returns the ledger index of each event, in order, once they are committed.
     pub async fn append_events(&self, events: &[EventRecord]) -> Result<Vec<u64>, StoreError> {
-        let mut indexes = Vec::with_capacity(events.len());
-        let mut tx = self.pool.begin().await?;
-        for ev in events {
-            let record = LedgerRecord::Event(ev.clone());
-            let index = next_ledger_index(&mut tx, &ev.tenant).await?;
-            let attributes = serde_json::to_string(&ev.attributes)
-                .map_err(|e| corrupt("event attributes", e))?;
-            let inserted = sqlx::query(
-                "INSERT INTO events (id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, \
-                 output_tokens, cost_usd, model, tool, region, attributes, created_at_ms, ledger_index) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-            )
-            .bind(&ev.id)
-            .bind(&ev.tenant)
-            .bind(&ev.agent_id)
-            .bind(&ev.kind)
-            .bind(ev.outcome.as_str())
-            .bind(ev.latency_ms)
-            .bind(ev.input_tokens)
-            .bind(ev.output_tokens)
-            .bind(ev.cost_usd)
-            .bind(&ev.model)
-            .bind(&ev.tool)
-            .bind(&ev.region)
-            .bind(attributes)
-            .bind(ev.created_at_ms)
-            .bind(index as i64)
-            .execute(&mut *tx)
-            .await;
-            map_duplicate(inserted, &ev.id)?;
-            insert_leaf(&mut tx, &ev.tenant, index, &record, ev.created_at_ms).await?;
-            indexes.push(index);
-        }
-        tx.commit().await?;
-        Ok(indexes)
+        let rows = events
+            .iter()
+            .map(group_commit::PreparedRow::event)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.writer.append(rows).await
     }
 
-    /// Stores a decision and appends its ledger leaf in one transaction; returns the index.
+    /// Stores a decision and appends its ledger leaf in one transaction; returns the index
+    /// once it is committed.
     pub async fn append_decision(&self, d: &DecisionRecord) -> Result<u64, StoreError> {
-        let record = LedgerRecord::Decision(d.clone());
-        let to_json = |what: &str, v: Result<String, serde_json::Error>| {
-            v.map_err(|e| corrupt(format!("decision {what}"), e))
-        };
-        let reasons = to_json("reasons", serde_json::to_string(&d.reasons))?;
-        let findings = to_json("findings", serde_json::to_string(&d.findings))?;
-        let obligations = to_json("obligations", serde_json::to_string(&d.obligations))?;
-        let mut tx = self.pool.begin().await?;
-        let index = next_ledger_index(&mut tx, &d.tenant).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO decisions (id, tenant, agent_id, action, model, tool, region, content_hmac, \
-             decision, reasons, findings, obligations, bundle_version, created_at_ms, ledger_index) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-        )
-        .bind(&d.id)
-        .bind(&d.tenant)
-        .bind(&d.agent_id)
-        .bind(&d.action)
-        .bind(&d.model)
-        .bind(&d.tool)
-        .bind(&d.region)
-        .bind(&d.content_hmac)
-        .bind(d.decision.as_str())
-        .bind(reasons)
-        .bind(findings)
-        .bind(obligations)
-        .bind(&d.bundle_version)
-        .bind(d.created_at_ms)
-        .bind(index as i64)
-        .execute(&mut *tx)
-        .await;
-        map_duplicate(inserted, &d.id)?;
-        insert_leaf(&mut tx, &d.tenant, index, &record, d.created_at_ms).await?;
-        tx.commit().await?;
-        Ok(index)
+        let rows = vec![group_commit::PreparedRow::decision(d)?];
+        single_index(self.writer.append(rows).await?)
     }
 
     /// Stores an approval and its ledger leaf. A decision can be answered once: a second
     /// answer is `Duplicate` and changes nothing.
     pub async fn append_approval(&self, a: &ApprovalRecord) -> Result<u64, StoreError> {
-        let record = LedgerRecord::Approval(a.clone());
-        let mut tx = self.pool.begin().await?;
-        let index = next_ledger_index(&mut tx, &a.tenant).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO approvals (id, tenant, decision_id, approved, decided_by, decided_by_role, \
-             note, created_at_ms, ledger_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&a.id)
-        .bind(&a.tenant)
-        .bind(&a.decision_id)
-        .bind(i64::from(a.approved))
-        .bind(&a.decided_by)
-        .bind(a.decided_by_role.as_str())
-        .bind(&a.note)
-        .bind(a.created_at_ms)
-        .bind(index as i64)
-        .execute(&mut *tx)
-        .await;
-        map_duplicate(inserted, &a.decision_id)?;
-        insert_leaf(&mut tx, &a.tenant, index, &record, a.created_at_ms).await?;
-        tx.commit().await?;
-        Ok(index)
+        let rows = vec![group_commit::PreparedRow::approval(a)];
+        single_index(self.writer.append(rows).await?)
     }
 
     pub async fn approval(
@@ -591,6 +527,17 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(checkpoint_from_row).collect()
+    }
+}
+
+/// The index of a one-row append.
+fn single_index(indexes: Vec<u64>) -> Result<u64, StoreError> {
+    match indexes.as_slice() {
+        [index] => Ok(*index),
+        other => Err(corrupt(
+            "ledger append",
+            format!("expected one index, got {}", other.len()),
+        )),
     }
 }
 

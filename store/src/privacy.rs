@@ -8,6 +8,7 @@ use meshos_types::{LedgerRecord, ReidentificationRecord, Role};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::group_commit::PseudonymRow;
 use crate::{Store, StoreError, corrupt, insert_leaf, map_duplicate, next_ledger_index};
 
 /// A pseudonym to keep: its id, entity kind and sealed original.
@@ -32,25 +33,13 @@ impl Store {
         items: &[SealedPseudonym],
         at_ms: i64,
     ) -> Result<(), StoreError> {
-        if items.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for item in items {
-            sqlx::query(
-                "INSERT INTO pseudonyms (tenant, pseudonym, entity, sealed, created_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, pseudonym) DO NOTHING",
-            )
-            .bind(tenant)
-            .bind(&item.pseudonym)
-            .bind(&item.entity)
-            .bind(&item.sealed)
-            .bind(at_ms)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        // Through the group-commit writer: on the policy-check path these share a transaction
+        // (and its fsync) with the decisions being appended at the same time.
+        let rows = items
+            .iter()
+            .map(|item| PseudonymRow::new(tenant, item, at_ms))
+            .collect();
+        self.writer.put_pseudonyms(rows).await
     }
 
     /// The sealed original behind a pseudonym of this tenant.

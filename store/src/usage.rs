@@ -3,7 +3,9 @@
 //! Which scopes an event counts towards (agent, team, tenant) is the caller's business; the
 //! store only adds and reads.
 
-use sqlx::Row;
+use std::fmt::Write as _;
+
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::{Store, StoreError};
 
@@ -82,25 +84,53 @@ impl Store {
         tenant: &str,
         keys: &[UsageKey],
     ) -> Result<Vec<(UsageKey, i64, i64)>, StoreError> {
-        let mut out = Vec::with_capacity(keys.len());
-        for key in keys {
-            let row = sqlx::query(
-                "SELECT tokens, cost_micro_usd FROM usage_counters \
-                 WHERE tenant = $1 AND scope = $2 AND scope_id = $3 AND period = $4",
-            )
-            .bind(tenant)
-            .bind(&key.scope)
-            .bind(&key.scope_id)
-            .bind(&key.period)
-            .fetch_optional(&self.pool)
-            .await?;
-            let (tokens, cost) = match row {
-                Some(r) => (r.try_get("tokens")?, r.try_get("cost_micro_usd")?),
-                None => (0, 0),
-            };
-            out.push((key.clone(), tokens, cost));
+        if keys.is_empty() {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        // One statement for all the counters: every policy check asks for several (agent,
+        // team, tenant × day, month), and on SQLite each statement is a round trip to the
+        // connection's thread plus a pool acquire and release — far more than the lookups.
+        let mut sql = String::from(
+            "SELECT scope, scope_id, period, tokens, cost_micro_usd FROM usage_counters \
+             WHERE tenant = $1 AND (",
+        );
+        for i in 0..keys.len() {
+            let n = 2 + 3 * i;
+            let or = if i == 0 { "" } else { " OR " };
+            let _ = write!(
+                sql,
+                "{or}(scope = ${n} AND scope_id = ${} AND period = ${})",
+                n + 1,
+                n + 2
+            );
+        }
+        sql.push(')');
+        // Built from constants and counters only; every value is a bind parameter.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).bind(tenant);
+        for key in keys {
+            query = query.bind(&key.scope).bind(&key.scope_id).bind(&key.period);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let key = UsageKey {
+                scope: r.try_get("scope")?,
+                scope_id: r.try_get("scope_id")?,
+                period: r.try_get("period")?,
+            };
+            found.push((key, r.try_get("tokens")?, r.try_get("cost_micro_usd")?));
+        }
+        Ok(keys
+            .iter()
+            .map(|key| {
+                found
+                    .iter()
+                    .find(|(k, _, _)| k == key)
+                    .map_or((key.clone(), 0, 0), |(_, tokens, cost)| {
+                        (key.clone(), *tokens, *cost)
+                    })
+            })
+            .collect())
     }
 }
 

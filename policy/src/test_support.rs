@@ -1,0 +1,102 @@
+//! Bundles for benchmarks and tests; not part of the supported API.
+//!
+//! `evaluate_with_cedar_only` decides with Cedar alone, for comparing the compiled policies'
+//! speed with Cedar's.
+//!
+//! `hundred_policy_bundle` is the issue's speed-target bundle: 100 policies spread over the
+//! hierarchy (global, the tenant folder `acme`, regions `eu` and `us`, teams `support`,
+//! `billing` and `research`). The shipped bundle is the base; the rest are generated policies of
+//! the shapes real bundles have (operation and tool deny-lists, content-size rules, model-family
+//! rules, approval gates), all validated against the shipped schema. The benchmark and the
+//! differential tests of the compiled evaluator both use it, so they measure and check the same
+//! policies.
+
+use crate::engine::{Route, evaluate_via};
+use crate::{Bundle, BundleError, BundleFile, CheckRequest, Detectors, Evaluation};
+
+/// `evaluate` with Cedar deciding every request: the reference the compiled policies are
+/// measured against.
+pub fn evaluate_with_cedar_only(
+    bundle: &Bundle,
+    detectors: &Detectors,
+    req: &CheckRequest<'_>,
+) -> Evaluation {
+    evaluate_via(bundle, detectors, req, Route::CedarOnly)
+}
+
+/// Policies in `hundred_policy_bundle`.
+pub const HUNDRED_POLICIES: usize = 100;
+
+/// Generated policies per lower level: (folder, principal scope, count). Global takes what is
+/// left to reach `HUNDRED_POLICIES`.
+const LOWER_LEVELS: &[(&str, &str, usize)] = &[
+    ("tenants/acme", "principal in MeshOS::Tenant::\"acme\"", 12),
+    ("regions/eu", "principal in MeshOS::Region::\"eu\"", 10),
+    ("regions/us", "principal in MeshOS::Region::\"us\"", 10),
+    ("teams/support", "principal in MeshOS::Team::\"support\"", 8),
+    ("teams/billing", "principal in MeshOS::Team::\"billing\"", 8),
+    (
+        "teams/research",
+        "principal in MeshOS::Team::\"research\"",
+        8,
+    ),
+];
+
+/// The shipped bundle plus generated policies, `HUNDRED_POLICIES` in all (more only if the
+/// shipped bundle alone outgrows the lower levels' share).
+pub fn hundred_policy_bundle() -> Result<Bundle, BundleError> {
+    let shipped = Bundle::embedded_default()?;
+    let mut files = shipped.files().to_vec();
+    let lower_total: usize = LOWER_LEVELS.iter().map(|(_, _, n)| n).sum();
+    let global = HUNDRED_POLICIES.saturating_sub(shipped.policy_ids().len() + lower_total);
+    files.push(BundleFile {
+        name: "global/generated.cedar".into(),
+        text: generated("global", "principal", global),
+    });
+    for (level, scope, n) in LOWER_LEVELS {
+        files.push(BundleFile {
+            name: format!("{level}/generated.cedar"),
+            text: generated(level, scope, *n),
+        });
+    }
+    Bundle::from_files(files)
+}
+
+fn act(principal: &str) -> String {
+    format!("({principal}, action == MeshOS::Action::\"act\", resource")
+}
+
+/// `count` generated policies for `level` (a bundle folder) and its principal scope.
+fn generated(level: &str, scope: &str, count: usize) -> String {
+    let mut out = String::new();
+    let slug = level.replace('/', "-");
+    for i in 0..count {
+        let id = format!("{slug}-{i}");
+        let text = match (level.starts_with("teams"), i % 4) {
+            (true, 0) => format!(
+                "@id(\"{id}\") @reason(\"needs approval\") @obligation(\"require_approval\") @approver(\"operator\")\n\
+                 permit {} == MeshOS::Operation::\"{slug}.gated{i}\");\n",
+                act(scope)
+            ),
+            (_, 0) => format!(
+                "@id(\"{id}\") @reason(\"retired operation\")\nforbid {} == MeshOS::Operation::\"{slug}.legacy{i}\");\n",
+                act(scope)
+            ),
+            (_, 1) => format!(
+                "@id(\"{id}\") @reason(\"tool not allowed\")\nforbid {})\nwhen {{ context has tool && context.tool == \"{slug}-tool{i}\" }};\n",
+                act(scope)
+            ),
+            (_, 2) => format!(
+                "@id(\"{id}\") @reason(\"too much personal data at once\")\nforbid {})\nwhen {{ context.content_bytes > {} && context.finding_classes.contains(\"pii\") }};\n",
+                act(scope),
+                200_000 + i
+            ),
+            _ => format!(
+                "@id(\"{id}\") @reason(\"model family not for this scope\")\nforbid {})\nwhen {{ context has model_family && context.model_family == \"{slug}-model{i}\" }};\n",
+                act(scope)
+            ),
+        };
+        out.push_str(&text);
+    }
+    out
+}
