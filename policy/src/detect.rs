@@ -1393,9 +1393,13 @@ mod gazetteer {
         let s = before.trim_end_matches(['"', '\'']).trim_end();
         let s = s.strip_suffix([':', '='])?;
         let s = s.trim_end().trim_end_matches(['"', '\'']);
+        // The key is the run of key characters before the separator; what precedes it may be
+        // any character, so step past it by its UTF-8 length.
         let start = s
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
-            .map_or(0, |i| i + 1);
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = &s[start..];
         (!key.is_empty()).then_some(key)
     }
@@ -2246,5 +2250,30 @@ mod tests {
             "{got:?}"
         );
         assert_eq!(got.len(), 2, "{got:?}");
+    }
+
+    #[test]
+    fn field_keys_after_non_ascii_characters_do_not_panic() {
+        // A multi-byte character right before a `key: value` field once made the key lookup
+        // slice inside that character and panic the whole scan.
+        for text in [
+            "ë: Berlin",
+            "Σcity: Paris",
+            "“name”: Anna Schmidt",
+            "İstanbul= Ankara",
+            "日本語city = Tokyo, 名前: Sato",
+        ] {
+            for f in shared().scan(text) {
+                assert!(
+                    text.is_char_boundary(f.start) && text.is_char_boundary(f.end),
+                    "{text}: {f:?}"
+                );
+            }
+        }
+        assert_eq!(
+            entities("Kundin: Anna Schmidt — ë city: Berlin"),
+            entities("Kundin: Anna Schmidt — e city: Berlin"),
+            "a non-ASCII character before a field changes nothing"
+        );
     }
 }
