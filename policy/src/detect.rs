@@ -615,25 +615,6 @@ fn next_digit(b: &[u8], mut i: usize) -> Option<usize> {
     (i..b.len()).find(|&j| b[j].is_ascii_digit())
 }
 
-/// Replaces every finding with `[ENTITY]`. Findings must be sorted and non-overlapping, as
-/// `Detectors::scan` returns them.
-pub fn redact(text: &str, findings: &[Finding]) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    for f in findings {
-        if f.start < pos || f.end > text.len() {
-            continue;
-        }
-        out.push_str(&text[pos..f.start]);
-        out.push('[');
-        out.push_str(&f.entity);
-        out.push(']');
-        pos = f.end;
-    }
-    out.push_str(&text[pos..]);
-    out
-}
-
 // ------------------------------------------------------------------------------- validators
 
 fn digit_count(s: &str) -> usize {
@@ -1921,8 +1902,12 @@ mod tests {
     fn redaction_masks_each_finding() {
         let text = "write to a@b.io or +44 20 7946 0958 now";
         let d = Detectors::new();
-        let out = redact(text, &d.scan(text));
-        assert_eq!(out, "write to [EMAIL] or [PHONE] now");
+        let mask = [crate::RedactionRule {
+            mode: crate::RedactionMode::Mask,
+            entities: None,
+        }];
+        let out = crate::redact::redact(text, &d.scan(text), &mask, None);
+        assert_eq!(out.text, "write to [EMAIL] or [PHONE] now");
     }
 
     /// (entity, exact bytes, start) of every finding.

@@ -26,7 +26,7 @@ pub use budgets::{
     Usage, assess,
 };
 pub use bundle::{Bundle, BundleError, BundleFile, Placement, files_digest, read_bundle_files};
-pub use detect::{Detectors, EntityClass, RuleError, redact};
+pub use detect::{Detectors, EntityClass, RuleError};
 pub use engine::{CheckRequest, Evaluation, evaluate};
 pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};
 pub use models::{
