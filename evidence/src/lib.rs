@@ -23,8 +23,8 @@ mod proof;
 pub use checkpoint::Checkpoint;
 pub use error::EvidenceError;
 pub use merkle::{
-    Hash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash, tree_root,
-    verify_consistency, verify_inclusion,
+    Frontier, Hash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash,
+    tree_root, verify_consistency, verify_inclusion,
 };
 pub use note::{NoteSigner, NoteVerifier};
 pub use proof::{InclusionProof, hash_from_hex, hash_to_hex};

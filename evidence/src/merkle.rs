@@ -48,34 +48,62 @@ fn split_point(n: usize) -> usize {
     1usize << (usize::BITS - 1 - (n - 1).leading_zeros())
 }
 
-/// RFC 6962 Merkle Tree Hash over already-hashed leaves.
-pub fn tree_root(leaves: &[Hash]) -> Hash {
-    // Keep a stack of perfect subtree roots (heights strictly decreasing from
-    // bottom to top), merging equal heights as leaves arrive. RFC 6962 splits
-    // at the largest power of two, so the final root is these perfect subtrees
-    // folded right to left. At most 64 entries, no recursion.
-    let mut stack: Vec<(Hash, u32)> = Vec::with_capacity(64);
-    for leaf in leaves {
-        let mut node = *leaf;
+/// The right edge of an RFC 6962 tree: the roots of its perfect subtrees (heights strictly
+/// decreasing), enough to append leaves and compute the root without the earlier leaves. A
+/// log that keeps one can sign a checkpoint for its new size by hashing only the new leaves.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Frontier {
+    stack: Vec<(Hash, u32)>,
+    size: u64,
+}
+
+impl Frontier {
+    pub fn new() -> Frontier {
+        Frontier::default()
+    }
+
+    /// Number of leaves appended so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends a leaf hash, merging equal-height subtrees as RFC 6962's split rule implies.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = leaf;
         let mut height = 0u32;
-        while let Some(&(left, h)) = stack.last() {
+        while let Some(&(left, h)) = self.stack.last() {
             if h != height {
                 break;
             }
-            stack.pop();
+            self.stack.pop();
             node = node_hash(&left, &node);
             height += 1;
         }
-        stack.push((node, height));
+        self.stack.push((node, height));
+        self.size += 1;
     }
-    let mut perfect = stack.into_iter().rev();
-    let Some((mut root, _)) = perfect.next() else {
-        return empty_root();
-    };
-    for (left, _) in perfect {
-        root = node_hash(&left, &root);
+
+    /// The Merkle Tree Hash of the leaves appended so far: the perfect subtrees folded right
+    /// to left.
+    pub fn root(&self) -> Hash {
+        let mut perfect = self.stack.iter().rev();
+        let Some(&(mut root, _)) = perfect.next() else {
+            return empty_root();
+        };
+        for (left, _) in perfect {
+            root = node_hash(left, &root);
+        }
+        root
     }
-    root
+}
+
+/// RFC 6962 Merkle Tree Hash over already-hashed leaves.
+pub fn tree_root(leaves: &[Hash]) -> Hash {
+    let mut frontier = Frontier::new();
+    for leaf in leaves {
+        frontier.push(*leaf);
+    }
+    frontier.root()
 }
 
 fn to_index(value: u64, size: u64) -> Result<usize, EvidenceError> {

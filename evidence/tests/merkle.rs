@@ -236,6 +236,18 @@ fn consistency_proofs_match_the_published_vectors() {
 }
 
 #[test]
+fn a_frontier_grown_in_steps_gives_the_root_of_every_prefix() {
+    let all = leaves(300);
+    let mut frontier = meshos_evidence::Frontier::new();
+    assert_eq!(frontier.root(), ref_mth(&[]));
+    for (n, leaf) in all.iter().enumerate() {
+        frontier.push(*leaf);
+        assert_eq!(frontier.size(), n as u64 + 1);
+        assert_eq!(frontier.root(), ref_mth(&all[..=n]), "size {}", n + 1);
+    }
+}
+
+#[test]
 fn iterative_code_agrees_with_the_recursive_rfc_definitions() {
     let all = leaves(48);
     for n in 0..=all.len() {

@@ -323,6 +323,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         metrics: Metrics::new(),
         tenant_keys,
         rate_limiter: RateLimiter::new(),
+        frontiers: Default::default(),
     })
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use meshos_carbon::{CarbonError, Dataset, RouteDecision, RouteRequest};
-use meshos_evidence::{Checkpoint, InclusionProof, NoteSigner, hash_to_hex, tree_root};
+use meshos_evidence::{Checkpoint, Frontier, InclusionProof, NoteSigner, hash_to_hex, tree_root};
 use meshos_policy::{
     BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
     RedactionKeys, Scope, Usage, evaluate, is_pseudonym_id,
@@ -84,6 +84,9 @@ pub struct Mesh {
     /// Per-tenant redaction and vault keys.
     pub tenant_keys: TenantKeys,
     pub rate_limiter: RateLimiter,
+    /// Each tenant's tree frontier as of its last checkpoint, so the next one hashes only the
+    /// leaves appended since (re-reading the whole log every second starved the checks).
+    pub frontiers: std::sync::Mutex<HashMap<String, Frontier>>,
 }
 
 // ---- inputs and outputs ---------------------------------------------------------------
@@ -1137,7 +1140,18 @@ impl Mesh {
         tenant: &str,
         leaves: &[meshos_evidence::Hash],
     ) -> Result<StoredCheckpoint, MeshError> {
-        let size = leaves.len() as u64;
+        self.checkpoint_at(tenant, leaves.len() as u64, || tree_root(leaves))
+            .await
+    }
+
+    /// The signed checkpoint for the tenant's log at `size` (the stored one if it exists);
+    /// `root` is only computed when a new one must be signed.
+    async fn checkpoint_at(
+        &self,
+        tenant: &str,
+        size: u64,
+        root: impl FnOnce() -> meshos_evidence::Hash,
+    ) -> Result<StoredCheckpoint, MeshError> {
         if let Some(latest) = self.store.latest_checkpoint(tenant).await?
             && latest.size == size
         {
@@ -1146,7 +1160,7 @@ impl Mesh {
         let cp = Checkpoint {
             origin: self.origin_for(tenant),
             size,
-            root: tree_root(leaves),
+            root: root(),
         };
         let note = self
             .signer
@@ -1172,8 +1186,37 @@ impl Mesh {
             if latest == Some(size) {
                 continue;
             }
-            let leaves = self.store.ledger_leaf_hashes(&tenant, size).await?;
-            self.checkpoint_for(&tenant, &leaves).await?;
+            let mut frontier = self
+                .frontiers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&tenant)
+                .cloned()
+                .unwrap_or_default();
+            if frontier.size() > size {
+                // The log cannot shrink; a frontier ahead of it means it was replaced
+                // (restored database): start over from its leaves.
+                frontier = Frontier::new();
+            }
+            let new_leaves = self
+                .store
+                .ledger_leaf_hashes_between(&tenant, frontier.size(), size)
+                .await?;
+            for leaf in new_leaves {
+                frontier.push(leaf);
+            }
+            if frontier.size() != size {
+                return Err(MeshError::Internal(format!(
+                    "tenant {tenant}: the ledger has {size} leaves but {} could be read",
+                    frontier.size()
+                )));
+            }
+            let root = frontier.root();
+            self.checkpoint_at(&tenant, size, || root).await?;
+            self.frontiers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tenant, frontier);
             signed += 1;
         }
         Ok(signed)

@@ -34,6 +34,7 @@ async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
         metrics: Metrics::new(),
         tenant_keys: crate::vault::TenantKeys::from_seed(&[8; 32]),
         rate_limiter: crate::rate_limit::RateLimiter::new(),
+        frontiers: Default::default(),
     })
 }
 
@@ -604,4 +605,31 @@ async fn an_agent_over_its_rate_limit_is_denied() {
         .await
         .unwrap();
     assert!(free.rate_limit.is_none());
+}
+
+#[tokio::test]
+async fn checkpoints_signed_from_the_kept_frontier_match_the_whole_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    for round in 0..4 {
+        let batch = (0..(round * 3 + 1))
+            .map(|_| event("bot", Outcome::Ok))
+            .collect();
+        m.record_events(&op, batch, true).await.unwrap();
+        m.refresh_checkpoints().await.unwrap();
+        let size = m.store.ledger_size("acme").await.unwrap();
+        let leaves = m.store.ledger_leaf_hashes("acme", size).await.unwrap();
+        let latest = m.store.latest_checkpoint("acme").await.unwrap().unwrap();
+        assert_eq!(latest.size, size);
+        assert_eq!(
+            latest.root,
+            meshos_evidence::tree_root(&leaves),
+            "round {round}"
+        );
+    }
+    let report = audit::verify(&m.store, &m.signer.verifier(), "meshos.test/ledger", &[])
+        .await
+        .unwrap();
+    assert!(report.failure.is_none(), "{:?}", report.failure);
 }

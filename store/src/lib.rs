@@ -452,15 +452,29 @@ impl Store {
         tenant: &str,
         size: u64,
     ) -> Result<Vec<Hash>, StoreError> {
+        self.ledger_leaf_hashes_between(tenant, 0, size).await
+    }
+
+    /// Leaf hashes `from..to` of the tenant's log, checked to be gap-free; a checkpoint
+    /// writer that keeps the tree's frontier reads only the leaves appended since.
+    pub async fn ledger_leaf_hashes_between(
+        &self,
+        tenant: &str,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<Hash>, StoreError> {
         let rows = sqlx::query(
-            "SELECT idx, leaf_hash FROM ledger WHERE tenant = $1 AND idx < $2 ORDER BY idx",
+            "SELECT idx, leaf_hash FROM ledger WHERE tenant = $1 AND idx >= $2 AND idx < $3 \
+             ORDER BY idx",
         )
         .bind(tenant)
-        .bind(size as i64)
+        .bind(from as i64)
+        .bind(to as i64)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        for (expected, r) in rows.iter().enumerate() {
+        for (offset, r) in rows.iter().enumerate() {
+            let expected = from as usize + offset;
             let idx: i64 = r.try_get("idx")?;
             if idx as usize != expected {
                 return Err(corrupt(
