@@ -14,9 +14,8 @@ use meshos_store::{
 };
 use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
 use meshos_types::{
-    ApprovalRecord, DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome,
-    Principal, Reason, ReidentificationRecord, Role, Verdict, new_id, now_ms, rfc3339_ms,
-    validate_id,
+    ApprovalRecord, DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Principal,
+    Reason, ReidentificationRecord, Role, Verdict, new_id, now_ms, rfc3339_ms, validate_id,
 };
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -91,41 +90,7 @@ pub struct Mesh {
 
 // ---- inputs and outputs ---------------------------------------------------------------
 
-/// One thing an agent did.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct EventInput {
-    /// The agent that acted (1-128 chars: letters, digits, `._-:@/`).
-    pub agent_id: String,
-    /// What kind of thing happened, e.g. `tool_call`, `llm_call`, `output_validation`, `eval`.
-    pub kind: String,
-    /// `ok`, `error` or `violation` (the action broke a rule).
-    pub outcome: Outcome,
-    /// Wall-clock latency of the action in milliseconds.
-    #[serde(default)]
-    pub latency_ms: Option<f64>,
-    /// Prompt tokens used.
-    #[serde(default)]
-    pub input_tokens: Option<i64>,
-    /// Completion tokens used.
-    #[serde(default)]
-    pub output_tokens: Option<i64>,
-    /// Cost of the action in US dollars.
-    #[serde(default)]
-    pub cost_usd: Option<f64>,
-    /// Model used, if any.
-    #[serde(default)]
-    pub model: Option<String>,
-    /// Tool used, if any.
-    #[serde(default)]
-    pub tool: Option<String>,
-    /// Cloud region where it ran, if known (e.g. `aws:eu-west-1`).
-    #[serde(default)]
-    pub region: Option<String>,
-    /// Any other attributes, kept as given (a JSON object).
-    #[serde(default)]
-    pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
-}
+pub use meshos_trust::EventInput;
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RecordedEvent {

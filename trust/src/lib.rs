@@ -18,7 +18,11 @@
 //! - **Risk exposure (RE)**, ≥ 1: 1 + 0.1 per personal-data class and 0.2 per credential class
 //!   seen in the agent's content (capped at +1), + 0.25 per open incident.
 
+mod event;
+
 use std::collections::BTreeSet;
+
+pub use event::EventInput;
 
 use meshos_types::{Outcome, Verdict};
 use schemars::JsonSchema;
