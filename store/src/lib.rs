@@ -10,9 +10,11 @@
 
 mod group_commit;
 mod privacy;
+mod trust;
 mod usage;
 
 pub use privacy::SealedPseudonym;
+pub use trust::{StoredAlert, StoredSignal, TrustPoint};
 pub use usage::{UsageIncrement, UsageKey, usage_periods};
 
 use std::path::Path;

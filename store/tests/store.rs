@@ -3,8 +3,8 @@
 
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
-    SealedPseudonym, Store, StoreError, StoredCheckpoint, UsageIncrement, UsageKey,
-    sqlite_url_for_data_dir,
+    SealedPseudonym, Store, StoreError, StoredAlert, StoredCheckpoint, StoredSignal, TrustPoint,
+    UsageIncrement, UsageKey, sqlite_url_for_data_dir,
 };
 use meshos_types::{
     DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Reason,
@@ -336,6 +336,128 @@ async fn usage_counters_add_up_per_scope_and_period(store: &Store) {
     assert_eq!((elsewhere[0].1, elsewhere[0].2), (0, 0));
 }
 
+async fn trust_history_signals_and_alerts_round_trip(store: &Store) {
+    let t = tenant("trust");
+    let point = |at_ms: i64, score: f64| TrustPoint {
+        tenant: t.clone(),
+        agent_id: "a".into(),
+        at_ms,
+        score,
+        policy_adherence: 0.9,
+        agent_reputation: 0.8,
+        response_integrity: 1.0,
+        risk_exposure: 1.1,
+    };
+    store
+        .insert_trust_points(&[point(1_000, 50.0), point(2_000, 60.0)])
+        .await
+        .unwrap();
+    // A later flush in the same millisecond replaces the point.
+    store
+        .insert_trust_points(&[point(2_000, 61.5)])
+        .await
+        .unwrap();
+    store
+        .insert_trust_points(&[point(3_000, 70.0)])
+        .await
+        .unwrap();
+    let history = store.trust_history(&t, "a", 1_500, 10).await.unwrap();
+    assert_eq!(
+        history
+            .iter()
+            .map(|p| (p.at_ms, p.score))
+            .collect::<Vec<_>>(),
+        vec![(2_000, 61.5), (3_000, 70.0)]
+    );
+    // With a limit, the newest points are kept, still oldest first.
+    let newest = store.trust_history(&t, "a", 0, 2).await.unwrap();
+    assert_eq!(
+        newest.iter().map(|p| p.at_ms).collect::<Vec<_>>(),
+        vec![2_000, 3_000]
+    );
+    assert!(
+        store
+            .trust_history(&tenant("other"), "a", 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let signal = StoredSignal {
+        id: new_id("sig"),
+        tenant: t.clone(),
+        agent_id: "a".into(),
+        metric: "latency".into(),
+        detector: "cusum".into(),
+        direction: "up".into(),
+        baseline_mean: 120.5,
+        baseline_sd: 10.25,
+        observed_mean: 180.0,
+        shift_sigmas: 5.8,
+        samples: 77,
+        explanation: "latency up".into(),
+        at_ms: 5_000,
+        consumed_at_ms: None,
+    };
+    store
+        .insert_drift_signals(std::slice::from_ref(&signal))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.drift_signals(&t, Some("a"), 10).await.unwrap(),
+        vec![signal.clone()]
+    );
+    assert!(
+        store
+            .drift_signals(&t, Some("b"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .unconsumed_drift_signals(10_000)
+            .await
+            .unwrap()
+            .iter()
+            .any(|s| s.id == signal.id)
+    );
+    assert!(store.consume_drift_signal(&signal.id, 6_000).await.unwrap());
+    // Only one consumer gets it.
+    assert!(!store.consume_drift_signal(&signal.id, 7_000).await.unwrap());
+    let consumed = store.drift_signals(&t, None, 10).await.unwrap();
+    assert_eq!(consumed[0].consumed_at_ms, Some(6_000));
+
+    let alert = StoredAlert {
+        id: new_id("alr"),
+        tenant: t.clone(),
+        agent_id: "a".into(),
+        kind: "sla.breach".into(),
+        score: 42.0,
+        threshold: 70.0,
+        scope: "fleet default".into(),
+        at_ms: 8_000,
+        deliveries: serde_json::json!([]),
+    };
+    store.insert_alert(&alert).await.unwrap();
+    let outcome = serde_json::json!([{"url": "http://x", "attempts": 2, "status": 200}]);
+    store
+        .set_alert_deliveries(&t, &alert.id, &outcome)
+        .await
+        .unwrap();
+    let alerts = store.alerts(&t, None, 10).await.unwrap();
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].deliveries, outcome);
+    assert_eq!(alerts[0].score, 42.0);
+    assert!(
+        store
+            .alerts(&tenant("other"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -355,6 +477,7 @@ both_backends!(
     checkpoints_and_tokens,
     pseudonyms_and_reidentifications,
     usage_counters_add_up_per_scope_and_period,
+    trust_history_signals_and_alerts_round_trip,
 );
 
 #[tokio::test]
