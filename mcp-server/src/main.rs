@@ -18,6 +18,7 @@ mod rate_limit;
 #[cfg(test)]
 mod test_support;
 mod vault;
+mod webhook;
 
 use std::path::Path;
 use std::sync::Arc;
