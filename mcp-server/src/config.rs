@@ -126,7 +126,6 @@ pub struct WebhookFileConfig {
 
 /// Resolved trust settings: SLA rules and where alerts go.
 // Read by the trust runtime, which is wired in separately.
-#[allow(dead_code)]
 #[derive(Debug, Clone)]
 pub struct TrustSettings {
     pub sla: SlaPolicy,
@@ -148,13 +147,10 @@ pub struct Settings {
     pub log_json: bool,
     pub log: String,
     pub max_content_bytes: usize,
-    pub sla_threshold: f64,
     pub policy_dir: Option<PathBuf>,
     pub ledger_origin: String,
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
-    // Read by the trust runtime, which is wired in separately.
-    #[allow(dead_code)]
     pub trust: TrustSettings,
 }
 
@@ -220,7 +216,6 @@ impl Settings {
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
             max_content_bytes,
-            sla_threshold,
             policy_dir: args.policy_dir.clone().or(file.policy_dir),
             ledger_origin: args
                 .ledger_origin
@@ -522,7 +517,7 @@ secret_env = "HOOK_KEY"
     fn the_trust_section_configures_sla_rules_and_webhooks() {
         let (_dir, args) = args_with_file(FULL);
         let s = Settings::resolve_with_env(&args, &env_with_secret).unwrap();
-        assert_eq!(s.sla_threshold, 65.0);
+        assert_eq!(s.trust.sla.default_threshold(), 65.0);
         let sla = &s.trust.sla;
         assert_eq!(sla.resolve("globex", None, "a").threshold, 65.0);
         assert_eq!(sla.resolve("acme", None, "a").threshold, 75.0);
@@ -548,7 +543,7 @@ secret_env = "HOOK_KEY"
         let (_dir, mut args) = args_with_file("[trust]\nsla_threshold = 65\n");
         args.sla_threshold = Some(50.0);
         let s = Settings::resolve_with_env(&args, &env_with_secret).unwrap();
-        assert_eq!(s.sla_threshold, 50.0);
+        assert_eq!(s.trust.sla.default_threshold(), 50.0);
         assert_eq!(s.trust.sla.default_threshold(), 50.0);
     }
 

@@ -22,7 +22,7 @@ use crate::auth::PrincipalCache;
 use crate::bundle_source::ReloadOutcome;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
-use crate::mesh::{EventInput, Mesh, MeshError};
+use crate::mesh::{EventInput, IngestDoor, Mesh, MeshError};
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
@@ -133,7 +133,10 @@ async fn ingest_events(
         Ok(i) => i,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e),
     };
-    match mesh.record_events(&principal, inputs, true).await {
+    match mesh
+        .record_events(&principal, inputs, IngestDoor::Rest)
+        .await
+    {
         Ok(recorded) => Json(serde_json::json!({
             "accepted": recorded.len(),
             "events": recorded,

@@ -8,6 +8,9 @@ mod bundle_source;
 mod checked;
 mod config;
 mod http;
+mod live_trust;
+#[cfg(test)]
+mod live_trust_tests;
 mod mcp;
 mod mesh;
 #[cfg(test)]
@@ -32,16 +35,19 @@ use meshos_evidence::{NoteSigner, NoteVerifier};
 use meshos_policy::{Bundle, Detectors};
 use meshos_store::{Store, redact_url};
 use meshos_trust::TrustParams;
+use meshos_trust::drift::DriftConfig;
 use meshos_types::{Role, validate_id};
 use rmcp::ServiceExt;
 use sha2::Digest;
 
 use crate::bundle_source::{PolicyBundle, ReloadOutcome};
 use crate::config::{CommonArgs, Settings};
+use crate::live_trust::LiveTrust;
 use crate::mesh::{Limits, Mesh};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::vault::TenantKeys;
+use crate::webhook::WebhookSender;
 
 #[derive(Parser)]
 #[command(
@@ -305,8 +311,9 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .finalize()
         .into();
     let tenant_keys = TenantKeys::from_seed(&signer.seed());
+    let metrics = Arc::new(Metrics::new());
     Ok(Mesh {
-        store,
+        store: store.clone(),
         bundle,
         detectors: Detectors::new(),
         dataset: Dataset::embedded()?,
@@ -317,11 +324,19 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
             max_content_bytes: settings.max_content_bytes,
             max_batch_events: 10_000,
         },
-        trust_params: TrustParams {
-            sla_threshold: settings.sla_threshold,
-            ..TrustParams::default()
-        },
-        metrics: Metrics::new(),
+        metrics: metrics.clone(),
+        live: Arc::new(LiveTrust::new(
+            store.clone(),
+            metrics,
+            TrustParams {
+                sla_threshold: settings.trust.sla.default_threshold(),
+                ..TrustParams::default()
+            },
+            DriftConfig::default(),
+            settings.trust.sla.clone(),
+            settings.trust.webhooks.clone(),
+            WebhookSender::new(settings.trust.delivery)?,
+        )),
         tenant_keys,
         rate_limiter: RateLimiter::new(),
         frontiers: Default::default(),
@@ -360,6 +375,7 @@ async fn serve(
     allowed_hosts.extend(settings.allowed_hosts.clone().unwrap_or_default());
     allowed_hosts.extend(extra_hosts);
 
+    spawn_trust_flusher(&mesh);
     let checkpoints = mesh.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -401,11 +417,26 @@ async fn serve(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them"),
     }
+    finish(&mesh).await;
+    Ok(())
+}
+
+/// Runs the live trust runtime's side effects (history, signals, alerts, webhooks,
+/// notifications) for as long as the process lives.
+fn spawn_trust_flusher(mesh: &Arc<Mesh>) {
+    tokio::spawn(mesh.live.clone().run_flusher());
+}
+
+/// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and closes
+/// the store. Webhooks still in flight are abandoned; their alerts are stored.
+async fn finish(mesh: &Mesh) {
+    if let Err(e) = mesh.live.flush_once(true).await {
+        tracing::warn!(error = %e, "final trust flush failed");
+    }
     if let Err(e) = mesh.refresh_checkpoints().await {
         tracing::warn!(error = %e, "final checkpoint failed");
     }
     mesh.store.close().await;
-    Ok(())
 }
 
 /// `POST {url}/v1/policy/reload` with a bearer token; the status and the JSON body.
@@ -493,13 +524,13 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
         .context("the token given to meshos mcp is not valid for this database")?;
     tracing::info!(tenant = %principal.tenant, role = %principal.role, "meshos mcp on stdio");
     spawn_bundle_watch(mesh.clone());
+    spawn_trust_flusher(&mesh);
     let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
         .serve(rmcp::transport::stdio())
         .await
         .context("MCP handshake on stdio failed")?;
     service.waiting().await?;
-    mesh.refresh_checkpoints().await?;
-    mesh.store.close().await;
+    finish(&mesh).await;
     Ok(())
 }
 

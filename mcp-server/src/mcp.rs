@@ -2,6 +2,7 @@
 //! three resources and the `self_check` prompt, over any rmcp
 //! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +16,11 @@ use rmcp::model::{
     ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
     ResourceContents, ResourceTemplate, Role as PromptRole, ServerCapabilities, ServerConfig,
 };
-use rmcp::service::RequestContext;
+use rmcp::model::{
+    ResourceUpdatedNotification, ResourceUpdatedNotificationParam, ServerNotification,
+    SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
+};
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{
     ErrorData as McpError, RoleServer, ServerHandler, prompt, prompt_handler, prompt_router, tool,
     tool_handler, tool_router,
@@ -24,10 +29,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::checked::Checked;
+use crate::live_trust::{ALERTS_URI, TRUST_PREFIX};
 use crate::mesh::{
     ApprovalDecideInput, ApprovalOutput, ApprovalsPendingInput, ApprovalsPendingOutput, EventInput,
-    EvidenceFetchInput, EvidenceFetchOutput, Mesh, MeshError, PolicyCheckInput, PolicyCheckOutput,
-    PseudonymRevealInput, PseudonymRevealOutput, RecordedEvent, TrustScoreInput, TrustScoreOutput,
+    EvidenceFetchInput, EvidenceFetchOutput, IngestDoor, Mesh, MeshError, PolicyCheckInput,
+    PolicyCheckOutput, PseudonymRevealInput, PseudonymRevealOutput, RecordedEvent, TrustScoreInput,
+    TrustScoreOutput,
 };
 
 #[derive(Clone)]
@@ -37,6 +44,8 @@ pub struct MeshMcp {
     fixed_principal: Option<Principal>,
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
+    /// This session's `resources/subscribe` subscriptions (pre-2026-07-28 clients): URI → ids.
+    legacy_subscriptions: Arc<std::sync::Mutex<HashMap<String, Vec<u64>>>>,
 }
 
 /// Arguments of the `self_check` prompt.
@@ -110,6 +119,7 @@ impl MeshMcp {
             fixed_principal,
             tool_router: Self::tool_router() + Self::approval_router(),
             prompt_router: Self::prompt_router(),
+            legacy_subscriptions: Default::default(),
         }
     }
 
@@ -130,7 +140,7 @@ impl MeshMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<RecordEventOutput>, String> {
         self.run("record_event", &ctx, args, |mesh, p, input| async move {
-            let mut recorded = mesh.record_events(&p, vec![input], false).await?;
+            let mut recorded = mesh.record_events(&p, vec![input], IngestDoor::Mcp).await?;
             recorded
                 .pop()
                 .map(|event| RecordEventOutput { event })
@@ -339,9 +349,46 @@ impl MeshMcp {
     }
 }
 
+/// Whether the principal may watch a `trust://` URI; the error says what is expected.
+fn check_trust_uri(principal: &Principal, uri: &str) -> Result<(), McpError> {
+    if uri == ALERTS_URI {
+        return match principal.role {
+            meshos_types::Role::Agent => Err(McpError::invalid_params(
+                format!(
+                    "{ALERTS_URI} lists every agent's alerts; agent tokens may watch only {TRUST_PREFIX}<their id>"
+                ),
+                None,
+            )),
+            _ => Ok(()),
+        };
+    }
+    let Some(agent) = uri.strip_prefix(TRUST_PREFIX) else {
+        return Err(McpError::invalid_params(
+            format!(
+                "cannot subscribe to {uri:?}; expected {TRUST_PREFIX}{{agent_id}} or {ALERTS_URI}"
+            ),
+            None,
+        ));
+    };
+    meshos_types::validate_id("uri", agent)
+        .map_err(|e| McpError::invalid_params(format!("{uri:?}: {e}"), None))?;
+    principal
+        .may_read_agent(agent)
+        .map_err(|e| McpError::invalid_params(e.to_string(), None))
+}
+
+fn resource_updated(uri: String) -> ServerNotification {
+    ServerNotification::ResourceUpdatedNotification(ResourceUpdatedNotification::new(
+        ResourceUpdatedNotificationParam::new(uri),
+    ))
+}
+
+fn watchable(uri: &str) -> bool {
+    uri == ALERTS_URI || uri.starts_with(TRUST_PREFIX)
+}
+
 const CHECKPOINT_URI: &str = "evidence://checkpoint";
 const BUNDLE_URI: &str = "policy://bundle";
-const TRUST_PREFIX: &str = "trust://agents/";
 
 fn json_contents(
     uri: &str,
@@ -363,6 +410,7 @@ impl ServerHandler for MeshMcp {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_resources_subscribe()
                 .enable_prompts()
                 .build(),
         )
@@ -388,6 +436,12 @@ impl ServerHandler for MeshMcp {
                 .with_mime_type("application/json"),
             Resource::new(BUNDLE_URI, "policy-bundle")
                 .with_description("The policy bundle in force: version, policy ids and sources")
+                .with_mime_type("application/json"),
+            Resource::new(ALERTS_URI, "trust-alerts")
+                .with_description(
+                    "Your tenant's SLA alerts (trust score breaches and recoveries), newest first; \
+                     subscribe to be told of new ones",
+                )
                 .with_mime_type("application/json"),
         ]))
     }
@@ -438,6 +492,10 @@ impl ServerHandler for MeshMcp {
             json_contents(uri, &self.mesh.checkpoint_output(&cp))
         } else if uri == BUNDLE_URI {
             json_contents(uri, &self.mesh.bundle_summary())
+        } else if uri == ALERTS_URI {
+            check_trust_uri(&principal, uri)?;
+            let alerts = self.mesh.alerts(&principal).await.map_err(to_mcp)?;
+            json_contents(uri, &alerts)
         } else if let Some(agent) = uri.strip_prefix(TRUST_PREFIX) {
             let score = self
                 .mesh
@@ -448,10 +506,126 @@ impl ServerHandler for MeshMcp {
         } else {
             Err(McpError::resource_not_found(
                 format!(
-                    "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI} or {TRUST_PREFIX}{{agent_id}}"
+                    "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI}, {ALERTS_URI} or {TRUST_PREFIX}{{agent_id}}"
                 ),
                 None,
             ))
         }
+    }
+
+    /// `subscriptions/listen` (2026-07-28): `trust://agents/{id}` and `trust://alerts`.
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = requested
+            .resource_subscriptions
+            .as_ref()
+            .map(|uris| uris.iter().filter(|u| watchable(u)).cloned().collect());
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let principal = self
+            .principal(context.request_context())
+            .map_err(|m| McpError::invalid_request(m, None))?;
+        let uris = context
+            .accepted()
+            .resource_subscriptions
+            .clone()
+            .unwrap_or_default();
+        for uri in &uris {
+            check_trust_uri(&principal, uri)?;
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let live = &self.mesh.live;
+        let ids: Vec<(String, u64)> = uris
+            .iter()
+            .map(|uri| {
+                (
+                    uri.clone(),
+                    live.subscribe(&principal.tenant, uri, tx.clone()),
+                )
+            })
+            .collect();
+        drop(tx);
+        loop {
+            tokio::select! {
+                () = context.cancelled() => break,
+                changed = rx.recv() => match changed {
+                    Some(uri) => {
+                        if context.sink().send(resource_updated(uri)).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+            }
+        }
+        for (uri, id) in ids {
+            live.unsubscribe(&principal.tenant, &uri, id);
+        }
+        Ok(())
+    }
+
+    /// `resources/subscribe` for clients of earlier protocol versions.
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let principal = self
+            .principal(&ctx)
+            .map_err(|m| McpError::invalid_request(m, None))?;
+        check_trust_uri(&principal, &request.uri)?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let id = self
+            .mesh
+            .live
+            .subscribe(&principal.tenant, &request.uri, tx);
+        if let Ok(mut subs) = self.legacy_subscriptions.lock() {
+            subs.entry(request.uri.clone()).or_default().push(id);
+        }
+        let peer = ctx.peer.clone();
+        let live = self.mesh.live.clone();
+        let (tenant, uri) = (principal.tenant, request.uri);
+        tokio::spawn(async move {
+            while let Some(changed) = rx.recv().await {
+                if peer
+                    .notify_resource_updated(ResourceUpdatedNotificationParam::new(changed))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            live.unsubscribe(&tenant, &uri, id);
+        });
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let principal = self
+            .principal(&ctx)
+            .map_err(|m| McpError::invalid_request(m, None))?;
+        let ids = self
+            .legacy_subscriptions
+            .lock()
+            .ok()
+            .and_then(|mut subs| subs.remove(&request.uri))
+            .unwrap_or_default();
+        for id in ids {
+            self.mesh
+                .live
+                .unsubscribe(&principal.tenant, &request.uri, id);
+        }
+        Ok(())
     }
 }

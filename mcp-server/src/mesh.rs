@@ -12,7 +12,6 @@ use meshos_policy::{
 use meshos_store::{
     SealedPseudonym, Store, StoreError, StoredCheckpoint, UsageIncrement, UsageKey, usage_periods,
 };
-use meshos_trust::{DecisionSample, EventSample, TrustInputs, TrustParams};
 use meshos_types::{
     ApprovalRecord, DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Principal,
     Reason, ReidentificationRecord, Role, Verdict, new_id, now_ms, rfc3339_ms, validate_id,
@@ -21,6 +20,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::bundle_source::PolicyBundle;
+use crate::live_trust::LiveTrust;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::vault::TenantKeys;
@@ -78,8 +78,9 @@ pub struct Mesh {
     pub ledger_origin: String,
     pub content_key: [u8; 32],
     pub limits: Limits,
-    pub trust_params: TrustParams,
-    pub metrics: Metrics,
+    pub metrics: std::sync::Arc<Metrics>,
+    /// Live trust scores, drift detectors and SLA state of every agent touched since start.
+    pub live: std::sync::Arc<LiveTrust>,
     /// Per-tenant redaction and vault keys.
     pub tenant_keys: TenantKeys,
     pub rate_limiter: RateLimiter,
@@ -100,6 +101,31 @@ pub struct RecordedEvent {
     pub ledger_index: u64,
     /// When the event was stored (RFC 3339).
     pub recorded_at: String,
+}
+
+/// Where events came in; names fields in errors and labels the ingest metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestDoor {
+    /// The MCP `record_event` tool: one event, fields named plainly.
+    Mcp,
+    /// `POST /v1/events`: a batch, fields named `events[i].field`.
+    Rest,
+    /// `POST /v1/traces`: spans mapped to events.
+    Otlp,
+}
+
+impl IngestDoor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestDoor::Mcp => "mcp",
+            IngestDoor::Rest => "rest",
+            IngestDoor::Otlp => "otlp",
+        }
+    }
+
+    fn is_batch(self) -> bool {
+        self != IngestDoor::Mcp
+    }
 }
 
 /// May this agent take this action?
@@ -211,8 +237,136 @@ pub struct TrustScoreOutput {
     pub basis: meshos_trust::Basis,
     /// Why each component has its value.
     pub explanation: Vec<String>,
+    /// How the score moved: stored points of the last 24 h and the change over 1 h and 24 h.
+    pub trend: TrustTrend,
+    /// The agent's most recent drift signals, newest first.
+    pub drift_signals: Vec<DriftSignalOutput>,
     /// Time of the newest observation behind the score (RFC 3339).
     pub updated_at: String,
+}
+
+/// An SLA breach or recovery.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct AlertOutput {
+    pub alert_id: String,
+    /// `sla.breach` or `sla.recovery`.
+    pub kind: String,
+    pub agent_id: String,
+    pub score: f64,
+    pub threshold: f64,
+    /// Which SLA rule set the threshold.
+    pub scope: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Webhook delivery outcomes.
+    pub deliveries: serde_json::Value,
+}
+
+/// One stored score.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TrendPoint {
+    /// RFC 3339.
+    pub at: String,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct TrustTrend {
+    /// `rising`, `falling` or `steady` (within one point) over the last hour.
+    pub direction: String,
+    /// Score now minus the score an hour ago (absent without history that old).
+    pub change_1h: Option<f64>,
+    /// Score now minus the score 24 hours ago (absent without history that old).
+    pub change_24h: Option<f64>,
+    /// Up to 48 stored points of the last 24 h, oldest first, evenly thinned.
+    pub points: Vec<TrendPoint>,
+}
+
+/// A metric of the agent that drifted from its baseline.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
+pub struct DriftSignalOutput {
+    pub signal_id: String,
+    /// `latency`, `error_rate`, `cost_per_1k_tokens`, `violation_rate` or `token_use`.
+    pub metric: String,
+    pub detector: String,
+    /// `up` or `down`.
+    pub direction: String,
+    pub baseline_mean: f64,
+    pub baseline_sd: f64,
+    pub observed_mean: f64,
+    /// Shift in baseline standard deviations.
+    pub shift_sigmas: f64,
+    pub explanation: String,
+    /// RFC 3339.
+    pub at: String,
+    /// Whether the healer has taken it up.
+    pub consumed: bool,
+}
+
+impl From<meshos_store::StoredSignal> for DriftSignalOutput {
+    fn from(s: meshos_store::StoredSignal) -> Self {
+        DriftSignalOutput {
+            signal_id: s.id,
+            metric: s.metric,
+            detector: s.detector,
+            direction: s.direction,
+            baseline_mean: s.baseline_mean,
+            baseline_sd: s.baseline_sd,
+            observed_mean: s.observed_mean,
+            shift_sigmas: s.shift_sigmas,
+            explanation: s.explanation,
+            at: rfc3339_ms(s.at_ms),
+            consumed: s.consumed_at_ms.is_some(),
+        }
+    }
+}
+
+const TREND_WINDOW_MS: i64 = 24 * 3_600_000;
+const RECENT_SIGNALS: u32 = 5;
+const TREND_POINTS: usize = 48;
+
+/// The trend of a score from its stored history (oldest first) and its value now.
+pub fn trust_trend(
+    history: &[meshos_store::TrustPoint],
+    now_score: f64,
+    now_ms: i64,
+) -> TrustTrend {
+    let round = |x: f64| (x * 100.0).round() / 100.0;
+    // The newest stored point at or before `ago`: the score as it stood then.
+    let change_since = |ago_ms: i64| {
+        let cutoff = now_ms - ago_ms;
+        history
+            .iter()
+            .rev()
+            .find(|p| p.at_ms <= cutoff)
+            .map(|p| round(now_score - p.score))
+    };
+    let change_1h = change_since(3_600_000);
+    let change_24h = change_since(TREND_WINDOW_MS);
+    // Without a point an hour old, compare with the oldest point there is.
+    let hour_delta = change_1h.or_else(|| history.first().map(|p| round(now_score - p.score)));
+    let direction = match hour_delta {
+        Some(d) if d > 1.0 => "rising",
+        Some(d) if d < -1.0 => "falling",
+        _ => "steady",
+    };
+    let step = history.len().div_ceil(TREND_POINTS).max(1);
+    let mut points: Vec<TrendPoint> = history
+        .iter()
+        .rev()
+        .step_by(step)
+        .map(|p| TrendPoint {
+            at: rfc3339_ms(p.at_ms),
+            score: p.score,
+        })
+        .collect();
+    points.reverse();
+    TrustTrend {
+        direction: direction.to_string(),
+        change_1h,
+        change_24h,
+        points,
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -567,8 +721,10 @@ impl Mesh {
         &self,
         principal: &Principal,
         inputs: Vec<EventInput>,
-        batch: bool,
+        door: IngestDoor,
     ) -> Result<Vec<RecordedEvent>, MeshError> {
+        let received = std::time::Instant::now();
+        let batch = door.is_batch();
         if inputs.is_empty() {
             return Err(invalid("events", "expected at least one event"));
         }
@@ -609,8 +765,17 @@ impl Mesh {
             })
             .collect();
         let indexes = self.store.append_events(&records).await?;
+        self.metrics.record_ingest(
+            door.as_str(),
+            records.len() as u64,
+            received.elapsed().as_secs_f64(),
+        );
+        let bundle = self.bundle.current();
+        let team_of = |agent: &str| bundle.placement(agent).team.map(str::to_string);
+        self.live
+            .observe_events(&principal.tenant, &records, &indexes, &team_of, received)
+            .await;
         self.count_usage(&principal.tenant, &records).await?;
-        self.metrics.events_ingested.inc_by(records.len() as u64);
         Ok(records
             .iter()
             .zip(indexes)
@@ -685,6 +850,15 @@ impl Mesh {
         };
         let ledger_index = self.store.append_decision(&record).await?;
         self.metrics.record_decision(record.decision);
+        let team = self
+            .bundle
+            .current()
+            .placement(&record.agent_id)
+            .team
+            .map(str::to_string);
+        self.live
+            .observe_decision(&record, ledger_index, team.as_deref())
+            .await;
         Ok(PolicyCheckOutput {
             decision_id: record.id,
             decision: record.decision,
@@ -825,57 +999,72 @@ impl Mesh {
         principal
             .may_read_agent(agent_id)
             .map_err(|e| MeshError::Forbidden(e.to_string()))?;
-        if !self.store.agent_known(&principal.tenant, agent_id).await? {
-            return Err(MeshError::NotFound(format!(
+        let unknown = || {
+            MeshError::NotFound(format!(
                 "unknown agent_id {agent_id:?}: this tenant has no events or decisions for it; \
                  expected an agent that has called record_event or policy_check"
-            )));
-        }
-        const WINDOW: u32 = 1000;
-        let decisions = self
-            .store
-            .recent_decisions(&principal.tenant, agent_id, WINDOW)
-            .await?;
-        let events = self
-            .store
-            .recent_events(&principal.tenant, agent_id, WINDOW)
-            .await?;
-        let newest = decisions
-            .iter()
-            .map(|(d, _)| d.created_at_ms)
-            .chain(events.iter().map(|(e, _)| e.created_at_ms))
-            .max()
-            .unwrap_or_else(now_ms);
-        let inputs = TrustInputs {
-            decisions: decisions
-                .into_iter()
-                .map(|(d, _)| DecisionSample {
-                    at_ms: d.created_at_ms,
-                    verdict: d.decision,
-                    finding_kinds: d.findings.into_iter().map(|f| f.entity).collect(),
-                })
-                .collect(),
-            events: events
-                .into_iter()
-                .map(|(e, _)| EventSample {
-                    at_ms: e.created_at_ms,
-                    kind: e.kind,
-                    outcome: e.outcome,
-                })
-                .collect(),
-            open_incidents: 0,
-            now_ms: now_ms(),
+            ))
         };
-        let t = meshos_trust::compute(&inputs, &self.trust_params);
+        if !self.store.agent_known(&principal.tenant, agent_id).await? {
+            return Err(unknown());
+        }
+        let team = self
+            .bundle
+            .current()
+            .placement(agent_id)
+            .team
+            .map(str::to_string);
+        let (t, newest) = self
+            .live
+            .score_now(&principal.tenant, agent_id, team.as_deref())
+            .await?
+            .ok_or_else(unknown)?;
+        let now = now_ms();
+        let history = self
+            .store
+            .trust_history(&principal.tenant, agent_id, now - TREND_WINDOW_MS, 5_000)
+            .await?;
+        let signals = self
+            .store
+            .drift_signals(&principal.tenant, Some(agent_id), RECENT_SIGNALS)
+            .await?;
         Ok(TrustScoreOutput {
             agent_id: agent_id.to_string(),
             score: t.score,
+            trend: trust_trend(&history, t.score, now),
             components: t.components,
             sla: t.sla,
             basis: t.basis,
             explanation: t.explanation,
-            updated_at: rfc3339_ms(newest),
+            drift_signals: signals.into_iter().map(DriftSignalOutput::from).collect(),
+            updated_at: rfc3339_ms(if newest > 0 { newest } else { now }),
         })
+    }
+
+    /// The tenant's most recent SLA alerts with their webhook outcomes (not for agent tokens).
+    pub async fn alerts(&self, principal: &Principal) -> Result<Vec<AlertOutput>, MeshError> {
+        if principal.role == Role::Agent {
+            return Err(MeshError::Forbidden(
+                "agent tokens cannot list the tenant's alerts; expected an operator, auditor or admin token"
+                    .into(),
+            ));
+        }
+        Ok(self
+            .store
+            .alerts(&principal.tenant, None, 100)
+            .await?
+            .into_iter()
+            .map(|a| AlertOutput {
+                alert_id: a.id,
+                kind: a.kind,
+                agent_id: a.agent_id,
+                score: a.score,
+                threshold: a.threshold,
+                scope: a.scope,
+                at: rfc3339_ms(a.at_ms),
+                deliveries: a.deliveries,
+            })
+            .collect())
     }
 
     pub async fn evidence_fetch(

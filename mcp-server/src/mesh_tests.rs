@@ -11,13 +11,47 @@ use meshos_trust::TrustParams;
 use meshos_types::{Outcome, Principal, Role, Verdict};
 
 use crate::audit;
+use crate::live_trust::LiveTrust;
 use crate::mesh::{
-    EventInput, EvidenceFetchInput, Limits, Mesh, MeshError, PolicyCheckInput, PseudonymRevealInput,
+    EventInput, EvidenceFetchInput, IngestDoor, Limits, Mesh, MeshError, PolicyCheckInput,
+    PseudonymRevealInput,
 };
 use crate::metrics::Metrics;
+use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSender};
+use meshos_trust::drift::DriftConfig;
+use meshos_trust::sla::SlaPolicy;
 
-async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
+/// The live trust runtime with default tuning and the given SLA rules and webhooks.
+pub(crate) fn test_live_trust(
+    store: &Store,
+    metrics: &Arc<Metrics>,
+    sla: SlaPolicy,
+    webhooks: Vec<WebhookEndpoint>,
+) -> LiveTrust {
+    LiveTrust::new(
+        store.clone(),
+        metrics.clone(),
+        TrustParams::default(),
+        DriftConfig::default(),
+        sla,
+        webhooks,
+        WebhookSender::new(DeliveryOptions {
+            base_delay: std::time::Duration::from_millis(5),
+            ..DeliveryOptions::default()
+        })
+        .unwrap(),
+    )
+}
+
+pub(crate) async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
     let store = Store::connect(&sqlite_url_for_data_dir(dir)).await.unwrap();
+    let metrics = Arc::new(Metrics::new());
+    let live = Arc::new(test_live_trust(
+        &store,
+        &metrics,
+        SlaPolicy::new(70.0, vec![]).unwrap(),
+        vec![],
+    ));
     Arc::new(Mesh {
         store,
         bundle: crate::bundle_source::PolicyBundle::fixed(Bundle::embedded_default().unwrap()),
@@ -30,8 +64,8 @@ async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
             max_content_bytes: 1000,
             max_batch_events: 100,
         },
-        trust_params: TrustParams::default(),
-        metrics: Metrics::new(),
+        metrics,
+        live,
         tenant_keys: crate::vault::TenantKeys::from_seed(&[8; 32]),
         rate_limiter: crate::rate_limit::RateLimiter::new(),
         frontiers: Default::default(),
@@ -73,7 +107,7 @@ async fn tenant_b_cannot_see_tenant_a() {
     let m = mesh(dir.path()).await;
     let (a, b) = (operator("tenant-a"), operator("tenant-b"));
     let recorded = m
-        .record_events(&a, vec![event("bot", Outcome::Ok)], false)
+        .record_events(&a, vec![event("bot", Outcome::Ok)], IngestDoor::Mcp)
         .await
         .unwrap();
     let decision = m
@@ -119,7 +153,7 @@ async fn tenant_b_cannot_see_tenant_a() {
     ));
     // Tenant B's own ledger starts at 0: it never saw A's leaves.
     let mine = m
-        .record_events(&b, vec![event("bot", Outcome::Ok)], false)
+        .record_events(&b, vec![event("bot", Outcome::Ok)], IngestDoor::Mcp)
         .await
         .unwrap();
     assert_eq!(mine[0].ledger_index, 0);
@@ -135,12 +169,12 @@ async fn agent_tokens_act_only_for_their_agent_and_auditors_only_read() {
         ..operator("t")
     };
     assert!(
-        m.record_events(&agent, vec![event("a1", Outcome::Ok)], false)
+        m.record_events(&agent, vec![event("a1", Outcome::Ok)], IngestDoor::Mcp)
             .await
             .is_ok()
     );
     let err = m
-        .record_events(&agent, vec![event("a2", Outcome::Ok)], false)
+        .record_events(&agent, vec![event("a2", Outcome::Ok)], IngestDoor::Mcp)
         .await
         .unwrap_err();
     assert!(matches!(err, MeshError::Forbidden(_)), "{err}");
@@ -163,7 +197,7 @@ async fn a_bad_event_in_a_batch_stores_nothing() {
     let mut bad = event("a", Outcome::Ok);
     bad.latency_ms = Some(-1.0);
     let err = m
-        .record_events(&p, vec![event("a", Outcome::Ok), bad], true)
+        .record_events(&p, vec![event("a", Outcome::Ok), bad], IngestDoor::Rest)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("events[1].latency_ms"), "{err}");
@@ -202,10 +236,10 @@ async fn trust_falls_with_violations_and_denials() {
     let m = mesh(dir.path()).await;
     let p = operator("t");
     let good: Vec<EventInput> = (0..30).map(|_| event("a", Outcome::Ok)).collect();
-    m.record_events(&p, good, true).await.unwrap();
+    m.record_events(&p, good, IngestDoor::Rest).await.unwrap();
     let before = m.trust_score(&p, "a").await.unwrap();
     let bad: Vec<EventInput> = (0..5).map(|_| event("a", Outcome::Violation)).collect();
-    m.record_events(&p, bad, true).await.unwrap();
+    m.record_events(&p, bad, IngestDoor::Rest).await.unwrap();
     let d = m.policy_check(&p, check("a", "shell.exec")).await.unwrap();
     assert_eq!(d.decision, Verdict::Deny);
     let after = m.trust_score(&p, "a").await.unwrap();
@@ -225,7 +259,7 @@ async fn evidence_proofs_verify_against_the_signed_checkpoint() {
     let m = mesh(dir.path()).await;
     let p = operator("t");
     for i in 0..7 {
-        m.record_events(&p, vec![event("a", Outcome::Ok)], false)
+        m.record_events(&p, vec![event("a", Outcome::Ok)], IngestDoor::Mcp)
             .await
             .unwrap();
         if i % 2 == 0 {
@@ -278,7 +312,7 @@ async fn audit_names_the_record_that_was_changed() {
     let mut ids = Vec::new();
     for _ in 0..5 {
         ids.push(
-            m.record_events(&p, vec![event("a", Outcome::Ok)], false)
+            m.record_events(&p, vec![event("a", Outcome::Ok)], IngestDoor::Mcp)
                 .await
                 .unwrap()[0]
                 .event_id
@@ -544,7 +578,9 @@ async fn reported_spend_counts_against_budgets_until_the_check_is_denied() {
         "input_tokens": 1200, "output_tokens": 300, "cost_usd": 19.5
     }))
     .unwrap();
-    m.record_events(&op, vec![spend], false).await.unwrap();
+    m.record_events(&op, vec![spend], IngestDoor::Mcp)
+        .await
+        .unwrap();
 
     let mut input = check("billing-bot", "llm.complete");
     let fits = m.policy_check(&op, input.clone()).await.unwrap();
@@ -616,7 +652,7 @@ async fn checkpoints_signed_from_the_kept_frontier_match_the_whole_log() {
         let batch = (0..(round * 3 + 1))
             .map(|_| event("bot", Outcome::Ok))
             .collect();
-        m.record_events(&op, batch, true).await.unwrap();
+        m.record_events(&op, batch, IngestDoor::Rest).await.unwrap();
         m.refresh_checkpoints().await.unwrap();
         let size = m.store.ledger_size("acme").await.unwrap();
         let leaves = m.store.ledger_leaf_hashes("acme", size).await.unwrap();

@@ -3,6 +3,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -19,6 +20,28 @@ pub struct ToolLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AgentLabels {
+    pub tenant: String,
+    pub agent: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DoorLabels {
+    /// `rest`, `mcp` or `otlp`.
+    pub door: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 µs … ~5 s.
+    Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
+}
+
 pub struct Metrics {
     registry: Registry,
     pub events_ingested: Counter,
@@ -27,6 +50,22 @@ pub struct Metrics {
     pub tool_seconds: Family<ToolLabels, Histogram>,
     /// Pseudonyms revealed to operators (each one is also a ledger record).
     pub reidentifications: Counter,
+    /// Live trust score per agent.
+    pub trust_scores: Family<AgentLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// Events accepted per ingest door.
+    pub ingest_events: Family<DoorLabels, Counter>,
+    /// OTLP spans refused (reported to the exporter as partial success).
+    pub otlp_spans_rejected: Counter,
+    /// Request received → events durably committed, per batch.
+    pub ingest_seconds: Family<DoorLabels, Histogram>,
+    /// Request received → the agents' live scores include the batch.
+    pub trust_freshness: Histogram,
+    /// Time to fold one agent's share of a batch into its score.
+    pub trust_scoring: Histogram,
+    pub trust_rebuild_failures: Counter,
+    pub drift_signals: Family<KindLabels, Counter>,
+    pub sla_alerts: Family<KindLabels, Counter>,
+    pub webhook_deliveries: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -72,6 +111,68 @@ impl Metrics {
             "MCP tool call duration",
             tool_seconds.clone(),
         );
+        let trust_scores =
+            Family::<AgentLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "trust_score",
+            "Live trust score per agent (0-100)",
+            trust_scores.clone(),
+        );
+        let ingest_events = Family::<DoorLabels, Counter>::default();
+        registry.register(
+            "ingest_events",
+            "Events accepted per ingest door",
+            ingest_events.clone(),
+        );
+        let otlp_spans_rejected = Counter::default();
+        registry.register(
+            "otlp_spans_rejected",
+            "OTLP spans refused and reported as partial success",
+            otlp_spans_rejected.clone(),
+        );
+        let ingest_seconds =
+            Family::<DoorLabels, Histogram>::new_with_constructor(latency_histogram);
+        registry.register(
+            "ingest_duration_seconds",
+            "Ingest request received to events durably committed",
+            ingest_seconds.clone(),
+        );
+        let trust_freshness = latency_histogram();
+        registry.register(
+            "trust_freshness_seconds",
+            "Ingest request received to the live trust scores including it",
+            trust_freshness.clone(),
+        );
+        let trust_scoring = latency_histogram();
+        registry.register(
+            "trust_scoring_seconds",
+            "Folding one agent's events of a batch into its live score",
+            trust_scoring.clone(),
+        );
+        let trust_rebuild_failures = Counter::default();
+        registry.register(
+            "trust_rebuild_failures",
+            "Agent trust states that could not be rebuilt from the store",
+            trust_rebuild_failures.clone(),
+        );
+        let drift_signals = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "drift_signals",
+            "Drift signals raised, by metric",
+            drift_signals.clone(),
+        );
+        let sla_alerts = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "sla_alerts",
+            "SLA alerts raised, by kind",
+            sla_alerts.clone(),
+        );
+        let webhook_deliveries = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by outcome (delivered, failed)",
+            webhook_deliveries.clone(),
+        );
         Metrics {
             registry,
             events_ingested,
@@ -79,6 +180,16 @@ impl Metrics {
             tool_calls,
             tool_seconds,
             reidentifications,
+            trust_scores,
+            ingest_events,
+            otlp_spans_rejected,
+            ingest_seconds,
+            trust_freshness,
+            trust_scoring,
+            trust_rebuild_failures,
+            drift_signals,
+            sla_alerts,
+            webhook_deliveries,
         }
     }
 
@@ -97,6 +208,47 @@ impl Metrics {
         };
         self.tool_calls.get_or_create(&labels).inc();
         self.tool_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn set_trust_score(&self, tenant: &str, agent: &str, score: f64) {
+        self.trust_scores
+            .get_or_create(&AgentLabels {
+                tenant: tenant.to_string(),
+                agent: agent.to_string(),
+            })
+            .set(score);
+    }
+
+    pub fn record_ingest(&self, door: &str, events: u64, seconds: f64) {
+        let labels = DoorLabels {
+            door: door.to_string(),
+        };
+        self.events_ingested.inc_by(events);
+        self.ingest_events.get_or_create(&labels).inc_by(events);
+        self.ingest_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    fn count(family: &Family<KindLabels, Counter>, kind: &str) {
+        family
+            .get_or_create(&KindLabels {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn record_drift_signal(&self, metric: &str) {
+        Self::count(&self.drift_signals, metric);
+    }
+
+    pub fn record_sla_alert(&self, kind: &str) {
+        Self::count(&self.sla_alerts, kind);
+    }
+
+    pub fn record_webhook(&self, delivered: bool) {
+        Self::count(
+            &self.webhook_deliveries,
+            if delivered { "delivered" } else { "failed" },
+        );
     }
 
     pub fn encode(&self) -> String {

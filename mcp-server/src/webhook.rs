@@ -28,7 +28,6 @@
 
 // The trust runtime that sends SLA alerts is wired in separately; until then only the tests
 // and the config call into this module.
-#![allow(dead_code)]
 
 use std::time::Duration;
 
@@ -172,10 +171,6 @@ impl WebhookSender {
             .build()
             .map_err(WebhookError::Client)?;
         Ok(WebhookSender { client, options })
-    }
-
-    pub fn options(&self) -> &DeliveryOptions {
-        &self.options
     }
 
     /// Posts `payload` to `endpoint`, retrying as the module doc describes, and reports how it
@@ -370,6 +365,8 @@ pub fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> String {
 
 /// Checks an `X-Meshos-Signature` header against the raw body and the `X-Meshos-Timestamp`
 /// value, comparing in constant time. Does not judge the timestamp's age; receivers should.
+/// What a receiver does; here for the tests that play receiver.
+#[cfg(test)]
 pub fn verify_signature(secret: &[u8], timestamp: &str, body: &[u8], header: &str) -> bool {
     let Some(hex_digest) = header.trim().strip_prefix("sha256=") else {
         return false;
@@ -473,15 +470,18 @@ mod tests {
         }
     }
 
-    fn fast(max_attempts: u32) -> WebhookSender {
-        WebhookSender::new(DeliveryOptions {
+    fn fast_options(max_attempts: u32) -> DeliveryOptions {
+        DeliveryOptions {
             max_attempts,
             base_delay: Duration::from_millis(10),
             max_delay: Duration::from_millis(50),
             timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(5),
-        })
-        .unwrap()
+        }
+    }
+
+    fn fast(max_attempts: u32) -> WebhookSender {
+        WebhookSender::new(fast_options(max_attempts)).unwrap()
     }
 
     fn payload() -> serde_json::Value {
@@ -582,7 +582,7 @@ mod tests {
         // A cap above the Retry-After, so the one-second wait asked for is honoured in full.
         let sender = WebhookSender::new(DeliveryOptions {
             max_delay: Duration::from_secs(2),
-            ..*fast(5).options()
+            ..fast_options(5)
         })
         .unwrap();
         let delivery = sender
