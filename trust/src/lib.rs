@@ -19,6 +19,7 @@
 //!   seen in the agent's content (capped at +1), + 0.25 per open incident.
 
 mod event;
+pub mod otlp;
 
 use std::collections::BTreeSet;
 
