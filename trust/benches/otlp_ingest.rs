@@ -188,7 +188,10 @@ fn main() {
         ("protobuf+gzip", &gzipped, Encoding::Protobuf, Some("gzip")),
         ("json", &json, Encoding::Json, None),
     ];
-    println!("{:>14}: map only (already decoded) {map_only:>9.0} spans/s", "map");
+    println!(
+        "{:>14}: map only (already decoded) {map_only:>9.0} spans/s",
+        "map"
+    );
     for (name, body, encoding, coding) in cases {
         let (decode_only, _) = measure(budget, || {
             let raw = decompress(body, coding, 64 << 20).expect("decompresses");
