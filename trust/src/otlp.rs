@@ -172,27 +172,24 @@ pub fn decode_request(
     match encoding {
         Encoding::Protobuf => Ok(ExportTraceServiceRequest::decode(body)?),
         Encoding::Json => {
-            let mut de = serde_json::Deserializer::from_slice(body);
-            let first = serde_path_to_error::deserialize(&mut de)
-                .map_err(json_error)
-                .and_then(|request| {
-                    de.end().map_err(|e| OtlpError::Json(e.to_string()))?;
-                    Ok(request)
-                });
-            match first {
-                Ok(request) => Ok(request),
-                // proto3 JSON writers omit empty repeated fields (`"arrayValue": {}`), which the
-                // generated serde code refuses; fill them in and try once more, off the fast path.
-                Err(err) => {
-                    let Ok(mut value) = serde_json::from_slice::<Json>(body) else {
-                        return Err(err);
-                    };
-                    if !fill_omitted_values(&mut value) {
-                        return Err(err);
-                    }
-                    serde_path_to_error::deserialize(value).map_err(json_error)
-                }
+            if let Ok(request) = serde_json::from_slice(body) {
+                return Ok(request);
             }
+            // Off the fast path: proto3 JSON writers omit empty repeated fields
+            // (`"arrayValue": {}`), which the generated serde code refuses, so fill them in and
+            // try again; failing that, decode once more tracking the path for the message.
+            if let Ok(mut value) = serde_json::from_slice::<Json>(body)
+                && fill_omitted_values(&mut value)
+                && let Ok(request) = serde_json::from_value(value)
+            {
+                return Ok(request);
+            }
+            let mut de = serde_json::Deserializer::from_slice(body);
+            let request: ExportTraceServiceRequest =
+                serde_path_to_error::deserialize(&mut de).map_err(json_error)?;
+            de.end().map_err(|e| OtlpError::Json(e.to_string()))?;
+            // Unreachable in practice (the fast path failed on the same bytes); keep the result.
+            Ok(request)
         }
     }
 }
@@ -245,7 +242,12 @@ pub struct SpanRef {
 
 impl std::fmt::Display for SpanRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "span {} ({:?})", self.span_id, self.name)
+        // Span names are unbounded; a reply message quotes only their start.
+        const SHOWN: usize = 80;
+        match self.name.char_indices().nth(SHOWN) {
+            Some((cut, _)) => write!(f, "span {} ({:?}…)", self.span_id, &self.name[..cut]),
+            None => write!(f, "span {} ({:?})", self.span_id, self.name),
+        }
     }
 }
 

@@ -731,3 +731,21 @@ fn json_from_proto3_serialisers_that_omit_empty_fields_decodes() {
     assert_eq!(attr(e, "empty.map"), Some(&serde_json::json!({})));
     assert_eq!(attr(e, "nested"), Some(&serde_json::json!([[]])));
 }
+
+#[test]
+fn long_span_names_are_cut_in_messages() {
+    let rejected = RejectedSpan {
+        span: SpanRef {
+            trace_id: "t".into(),
+            span_id: "s".into(),
+            name: "é".repeat(500),
+        },
+        reason: "no agent".into(),
+    };
+    let message = rejection_message(&[rejected]);
+    assert!(message.len() < 300, "{message}");
+    assert!(
+        message.contains(&format!("\"{}\"…", "é".repeat(80))),
+        "{message}"
+    );
+}
