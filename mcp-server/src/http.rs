@@ -269,14 +269,14 @@ async fn ingest_traces(
             );
         }
     };
-    let request = match otlp::decompress(
+    let (request, decoded_len) = match otlp::decompress(
         &body,
         header_text(header::CONTENT_ENCODING),
         MAX_OTLP_DECODED_BYTES,
     )
-    .and_then(|raw| otlp::decode_request(&raw, encoding))
+    .and_then(|raw| Ok((otlp::decode_request(&raw, encoding)?, raw.len())))
     {
-        Ok(r) => r,
+        Ok(decoded) => decoded,
         Err(e) => {
             let (status, code) = match e {
                 _ if e.is_unsupported_media() => {
@@ -290,6 +290,7 @@ async fn ingest_traces(
             return otlp_failure(status, code, &e.to_string(), encoding);
         }
     };
+    let warning = otlp::empty_export_warning(&request, decoded_len);
     let mapped = otlp::map_request(&request);
     let (permitted, forbidden) = permitted_spans(&principal, mapped.events);
     let mut rejected = mapped.rejected;
@@ -323,7 +324,7 @@ async fn ingest_traces(
     otlp_reply(
         StatusCode::OK,
         encoding,
-        otlp::encode_export_response(&rejected, encoding),
+        otlp::encode_export_response(&rejected, warning, encoding),
     )
 }
 

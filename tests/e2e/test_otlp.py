@@ -345,3 +345,11 @@ def test_unsupported_content_type_is_415_and_no_token_is_401(fleet):
     assert "application/x-protobuf" in json.loads(raw)["message"], raw
     status, _, raw = post_traces(fleet.server, None, json.dumps(json_export([])), "application/json")
     assert status == 401, (status, raw)
+
+
+def test_json_with_snake_case_keys_is_acknowledged_with_a_warning(fleet, uid):
+    body = {"resource_spans": [{"scope_spans": [{"spans": [json_span("ab" * 16, "cd" * 8, "chat", {"gen_ai.agent.id": f"snake-{uid}"})]}]}]}
+    status, _, raw = post_traces(fleet.server, fleet.operator, json.dumps(body), "application/json")
+    assert status == 200, (status, raw)
+    partial = json.loads(raw)["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 0 and "lowerCamelCase" in partial["errorMessage"], partial

@@ -699,13 +699,44 @@ pub fn rejection_message(rejected: &[RejectedSpan]) -> String {
     message
 }
 
-/// The `ExportTraceServiceResponse` body: `partial_success` unset when nothing was rejected
-/// (the spec requires it), else the count and [`rejection_message`].
-pub fn encode_export_response(rejected: &[RejectedSpan], encoding: Encoding) -> Vec<u8> {
-    let partial = (!rejected.is_empty()).then(|| ExportTracePartialSuccess {
-        rejected_spans: rejected.len() as i64,
-        error_message: rejection_message(rejected),
-    });
+/// A warning for an export that carried no span although its body was not empty: OTLP/JSON with
+/// snake_case keys (`resource_spans`) decodes to nothing, since receivers must ignore unknown
+/// fields, and would otherwise be acknowledged in silence.
+pub fn empty_export_warning(
+    request: &ExportTraceServiceRequest,
+    body_len: usize,
+) -> Option<&'static str> {
+    let spans: usize = request
+        .resource_spans
+        .iter()
+        .flat_map(|r| &r.scope_spans)
+        .map(|s| s.spans.len())
+        .sum();
+    (spans == 0 && body_len > 2).then_some(
+        "the export carried no spans; OTLP/JSON keys are lowerCamelCase \
+         (resourceSpans, scopeSpans, spans, traceId, …), other keys are ignored",
+    )
+}
+
+/// The `ExportTraceServiceResponse` body: `partial_success` unset when nothing was rejected and
+/// there is no warning (the spec requires it), else the count and [`rejection_message`], or
+/// `rejected_spans` 0 with the warning (the spec's way to warn on a full success).
+pub fn encode_export_response(
+    rejected: &[RejectedSpan],
+    warning: Option<&str>,
+    encoding: Encoding,
+) -> Vec<u8> {
+    let partial = if !rejected.is_empty() {
+        Some(ExportTracePartialSuccess {
+            rejected_spans: rejected.len() as i64,
+            error_message: rejection_message(rejected),
+        })
+    } else {
+        warning.map(|w| ExportTracePartialSuccess {
+            rejected_spans: 0,
+            error_message: w.to_string(),
+        })
+    };
     match encoding {
         Encoding::Protobuf => ExportTraceServiceResponse {
             partial_success: partial,

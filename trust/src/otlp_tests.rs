@@ -658,10 +658,10 @@ fn nested_values_convert_to_json() {
 
 #[test]
 fn full_success_leaves_partial_success_unset() {
-    let pb = encode_export_response(&[], Encoding::Protobuf);
+    let pb = encode_export_response(&[], None, Encoding::Protobuf);
     let resp = ExportTraceServiceResponse::decode(pb.as_slice()).unwrap();
     assert_eq!(resp.partial_success, None);
-    assert_eq!(encode_export_response(&[], Encoding::Json), b"{}");
+    assert_eq!(encode_export_response(&[], None, Encoding::Json), b"{}");
 }
 
 #[test]
@@ -676,7 +676,7 @@ fn partial_success_counts_and_explains_the_rejections() {
             reason: "no agent".into(),
         })
         .collect();
-    let pb = encode_export_response(&rejected, Encoding::Protobuf);
+    let pb = encode_export_response(&rejected, None, Encoding::Protobuf);
     let partial = ExportTraceServiceResponse::decode(pb.as_slice())
         .unwrap()
         .partial_success
@@ -694,8 +694,12 @@ fn partial_success_counts_and_explains_the_rejections() {
         "{}",
         partial.error_message
     );
-    let json: Json =
-        serde_json::from_slice(&encode_export_response(&rejected[..1], Encoding::Json)).unwrap();
+    let json: Json = serde_json::from_slice(&encode_export_response(
+        &rejected[..1],
+        None,
+        Encoding::Json,
+    ))
+    .unwrap();
     assert_eq!(json["partialSuccess"]["rejectedSpans"], "1");
     assert_eq!(
         json["partialSuccess"]["errorMessage"],
@@ -748,4 +752,21 @@ fn long_span_names_are_cut_in_messages() {
         message.contains(&format!("\"{}\"…", "é".repeat(80))),
         "{message}"
     );
+}
+
+#[test]
+fn an_export_whose_keys_were_all_ignored_gets_a_warning() {
+    let snake = br#"{"resource_spans":[{"scope_spans":[{"spans":[{"name":"chat"}]}]}]}"#;
+    let req = decode_request(snake, Encoding::Json).unwrap();
+    let warning = empty_export_warning(&req, snake.len()).expect("a warning");
+    assert!(warning.contains("resourceSpans"), "{warning}");
+    let json: Json =
+        serde_json::from_slice(&encode_export_response(&[], Some(warning), Encoding::Json))
+            .unwrap();
+    assert_eq!(json["partialSuccess"]["rejectedSpans"], "0");
+    assert_eq!(json["partialSuccess"]["errorMessage"], warning);
+    // A truly empty export is a plain success, as the spec asks.
+    assert_eq!(empty_export_warning(&req, 2), None);
+    let spec = decode_request(SPEC_EXAMPLE.as_bytes(), Encoding::Json).unwrap();
+    assert_eq!(empty_export_warning(&spec, SPEC_EXAMPLE.len()), None);
 }
