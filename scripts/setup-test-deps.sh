@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install what the test suite needs, idempotently and without questions:
 #   - PostgreSQL server (Debian package) for the store's tests and the e2e Postgres test,
-#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite),
+#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), and the official
+#     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test),
 #   - the MCP Inspector CLI from npm (a second, independent MCP client).
 #
 # Works as root on a fresh Debian 12 machine. Run it again any time: it only installs what is missing.
@@ -16,6 +17,9 @@ MCP_PY_VERSION="2.3.0"
 PYTEST_VERSION="9.2.0"
 CRYPTOGRAPHY_VERSION="50.0.2"  # Ed25519 check of the ledger checkpoints
 INSPECTOR_VERSION="2.12.0"
+# The official OpenTelemetry Python SDK and OTLP/HTTP (protobuf) exporter, released together; the
+# MCP SDK already pulls opentelemetry-api at this version.
+OTEL_PY_VERSION="1.45.2"
 
 VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
 NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"
@@ -77,9 +81,11 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
     PYTHON=python3
 fi
 PY_STAMP="$VENV/.meshos-pins"
-PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION"
+PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION \
+opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"
+PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter'
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
-    "$VENV/bin/python" -c 'import mcp, pytest, cryptography' >/dev/null 2>&1; then
+    "$VENV/bin/python" -c "$PY_IMPORTS" >/dev/null 2>&1; then
     log "venv $VENV up to date ($PY_PINS)"
 else
     if [ ! -x "$VENV/bin/python" ]; then
@@ -95,7 +101,7 @@ else
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check $PY_PINS
     printf '%s' "$PY_PINS" >"$PY_STAMP"
 fi
-"$VENV/bin/python" -c 'import mcp, pytest; from mcp import Client' >/dev/null
+"$VENV/bin/python" -c "$PY_IMPORTS; from mcp import Client" >/dev/null
 
 # --- MCP Inspector CLI ---------------------------------------------------------------------------
 if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then

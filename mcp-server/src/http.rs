@@ -1,5 +1,5 @@
-//! The HTTP app: `/mcp` (streamable HTTP), `POST /v1/events`, `POST /v1/policy/reload`,
-//! `/healthz`, `/metrics`.
+//! The HTTP app: `/mcp` (streamable HTTP), `POST /v1/events`, `POST /v1/traces` (OTLP/HTTP),
+//! `POST /v1/policy/reload`, `/healthz`, `/metrics`.
 //! Bearer authentication is a middleware that puts the `Principal` into request extensions,
 //! where both REST handlers and MCP tools (through rmcp's injected `http::request::Parts`) read it.
 
@@ -7,12 +7,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
+use meshos_trust::otlp::{self, Encoding, MappedSpan, RejectedSpan, RpcCode};
 use meshos_types::{Principal, Role};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -148,6 +149,195 @@ async fn ingest_events(
     }
 }
 
+// ---- OTLP/HTTP traces ------------------------------------------------------------------------
+
+/// Largest OTLP request body accepted on the wire (the OpenTelemetry Collector's default is 20 MiB).
+const MAX_OTLP_BODY_BYTES: usize = 16 << 20;
+/// Largest an OTLP body may inflate to, so a small gzip body cannot exhaust memory.
+const MAX_OTLP_DECODED_BYTES: usize = 64 << 20;
+
+fn otlp_reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, encoding.content_type())],
+        body,
+    )
+        .into_response()
+}
+
+fn otlp_failure(status: StatusCode, code: RpcCode, message: &str, encoding: Encoding) -> Response {
+    otlp_reply(
+        status,
+        encoding,
+        otlp::encode_status(code, message, encoding),
+    )
+}
+
+/// Splits mapped spans into those the principal may record and rejections for the rest (an agent
+/// token reports only its own agent; auditors record nothing).
+pub fn permitted_spans(
+    principal: &Principal,
+    spans: Vec<MappedSpan>,
+) -> (Vec<MappedSpan>, Vec<RejectedSpan>) {
+    let mut rejected = Vec::new();
+    let permitted = spans
+        .into_iter()
+        .filter_map(
+            |m| match principal.may_act_for(&m.event.agent_id, "record events") {
+                Ok(()) => Some(m),
+                Err(e) => {
+                    rejected.push(RejectedSpan {
+                        span: m.span,
+                        reason: e.to_string(),
+                    });
+                    None
+                }
+            },
+        )
+        .collect();
+    (permitted, rejected)
+}
+
+/// What storing spans chunk by chunk came to.
+#[derive(Debug, Default)]
+pub struct ChunkedRecording {
+    pub recorded: usize,
+    /// Spans of the chunks that failed, with the chunk's error.
+    pub rejected: Vec<RejectedSpan>,
+    /// The first storage failure, which a client may retry.
+    pub unavailable: Option<MeshError>,
+}
+
+/// Stores spans in chunks of at most `chunk_size` events (each chunk all-or-none), so a large
+/// export fits the batch limit instead of failing whole; a failed chunk's spans are rejected.
+pub async fn record_in_chunks<F, Fut>(
+    spans: Vec<MappedSpan>,
+    chunk_size: usize,
+    mut record: F,
+) -> ChunkedRecording
+where
+    F: FnMut(Vec<EventInput>) -> Fut,
+    Fut: std::future::Future<Output = Result<usize, MeshError>>,
+{
+    let mut out = ChunkedRecording::default();
+    let mut rest = spans.into_iter();
+    loop {
+        let (refs, events): (Vec<_>, Vec<_>) = rest
+            .by_ref()
+            .take(chunk_size.max(1))
+            .map(|m| (m.span, m.event))
+            .unzip();
+        if events.is_empty() {
+            return out;
+        }
+        match record(events).await {
+            Ok(n) => out.recorded += n,
+            Err(e) => {
+                let reason = e.to_string();
+                out.rejected
+                    .extend(refs.into_iter().map(|span| RejectedSpan {
+                        span,
+                        reason: reason.clone(),
+                    }));
+                if matches!(e, MeshError::Store(_)) && out.unavailable.is_none() {
+                    out.unavailable = Some(e);
+                }
+            }
+        }
+    }
+}
+
+/// `POST /v1/traces`: an OTLP/HTTP trace export (protobuf or JSON, optionally gzip/deflate),
+/// each span mapped onto an event of the token's tenant (`meshos_trust::otlp`). Unmappable or
+/// unpermitted spans are reported as OTLP partial success; the rest are stored.
+async fn ingest_traces(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let encoding = match Encoding::from_content_type(header_text(header::CONTENT_TYPE)) {
+        Ok(e) => e,
+        Err(e) => {
+            return otlp_failure(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                RpcCode::InvalidArgument,
+                &e.to_string(),
+                Encoding::Json,
+            );
+        }
+    };
+    let (request, decoded_len) = match otlp::decompress(
+        &body,
+        header_text(header::CONTENT_ENCODING),
+        MAX_OTLP_DECODED_BYTES,
+    )
+    .and_then(|raw| Ok((otlp::decode_request(&raw, encoding)?, raw.len())))
+    {
+        Ok(decoded) => decoded,
+        Err(e) => {
+            let (status, code) = match e {
+                _ if e.is_unsupported_media() => {
+                    (StatusCode::UNSUPPORTED_MEDIA_TYPE, RpcCode::InvalidArgument)
+                }
+                otlp::OtlpError::TooLarge { .. } => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, RpcCode::ResourceExhausted)
+                }
+                _ => (StatusCode::BAD_REQUEST, RpcCode::InvalidArgument),
+            };
+            return otlp_failure(status, code, &e.to_string(), encoding);
+        }
+    };
+    let warning = otlp::empty_export_warning(&request, decoded_len);
+    let mapped = otlp::map_request(&request);
+    let (permitted, forbidden) = permitted_spans(&principal, mapped.events);
+    let mut rejected = mapped.rejected;
+    rejected.extend(forbidden);
+    let (m, p) = (&*mesh, &principal);
+    let recording = record_in_chunks(
+        permitted,
+        mesh.limits.max_batch_events,
+        |events| async move {
+            m.record_events(p, events, IngestDoor::Otlp)
+                .await
+                .map(|r| r.len())
+        },
+    )
+    .await;
+    if recording.recorded == 0
+        && let Some(e) = &recording.unavailable
+    {
+        tracing::error!(error = %e, "OTLP export not stored");
+        return otlp_failure(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RpcCode::Unavailable,
+            &e.to_string(),
+            encoding,
+        );
+    }
+    rejected.extend(recording.rejected);
+    mesh.metrics
+        .otlp_spans_rejected
+        .inc_by(rejected.len() as u64);
+    if !rejected.is_empty() {
+        tracing::debug!(
+            recorded = recording.recorded,
+            rejected = rejected.len(),
+            "OTLP export partially accepted"
+        );
+    }
+    otlp_reply(
+        StatusCode::OK,
+        encoding,
+        otlp::encode_export_response(&rejected, warning, encoding),
+    )
+}
+
 /// `POST /v1/policy/reload`: re-reads the `--policy-dir` bundle now (operators and admins).
 /// 200 with the version serving, or 422 with the validation errors of a rejected bundle (the
 /// last good one keeps serving).
@@ -194,6 +384,10 @@ pub fn router(
     let protected = Router::new()
         .nest_service("/mcp", mcp)
         .route("/v1/events", post(ingest_events))
+        .route(
+            "/v1/traces",
+            post(ingest_traces).layer(DefaultBodyLimit::max(MAX_OTLP_BODY_BYTES)),
+        )
         .route("/v1/policy/reload", post(reload_policy))
         .layer(middleware::from_fn_with_state(
             AuthState {
@@ -241,5 +435,114 @@ mod tests {
             "{err}"
         );
         assert!(parse_event_batch(b"not json").is_err());
+    }
+
+    fn mapped(agent: &str, n: usize) -> MappedSpan {
+        MappedSpan {
+            span: otlp::SpanRef {
+                trace_id: "t".into(),
+                span_id: format!("s{n}"),
+                name: "chat".into(),
+            },
+            event: EventInput {
+                agent_id: agent.into(),
+                kind: "llm_call".into(),
+                outcome: meshos_types::Outcome::Ok,
+                latency_ms: None,
+                input_tokens: None,
+                output_tokens: None,
+                cost_usd: None,
+                model: None,
+                tool: None,
+                region: None,
+                attributes: None,
+            },
+        }
+    }
+
+    fn principal(role: Role, agent: Option<&str>) -> Principal {
+        Principal {
+            token_id: "tok".into(),
+            tenant: "t".into(),
+            role,
+            agent_id: agent.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn an_agent_token_records_only_its_own_spans() {
+        let spans = || vec![mapped("a1", 0), mapped("a2", 1), mapped("a1", 2)];
+        let (ok, rejected) = permitted_spans(&principal(Role::Agent, Some("a1")), spans());
+        assert_eq!(ok.len(), 2);
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].span.span_id, "s1");
+        assert!(
+            rejected[0].reason.contains("\"a2\""),
+            "{}",
+            rejected[0].reason
+        );
+        let (ok, rejected) = permitted_spans(&principal(Role::Operator, None), spans());
+        assert_eq!((ok.len(), rejected.len()), (3, 0));
+        let (ok, rejected) = permitted_spans(&principal(Role::Auditor, None), spans());
+        assert_eq!((ok.len(), rejected.len()), (0, 3));
+        assert!(
+            rejected[0].reason.contains("read-only"),
+            "{}",
+            rejected[0].reason
+        );
+    }
+
+    #[tokio::test]
+    async fn big_exports_are_stored_in_chunks_and_a_failed_chunk_rejects_only_its_spans() {
+        let spans: Vec<MappedSpan> = (0..5).map(|n| mapped("a", n)).collect();
+        let mut sizes = Vec::new();
+        let outcome = record_in_chunks(spans, 2, |events| {
+            sizes.push(events.len());
+            let call = sizes.len();
+            async move {
+                if call == 2 {
+                    Err(MeshError::Invalid {
+                        field: "events[0].kind".into(),
+                        message: "bad".into(),
+                    })
+                } else {
+                    Ok(events.len())
+                }
+            }
+        })
+        .await;
+        assert_eq!(sizes, [2, 2, 1]);
+        assert_eq!(outcome.recorded, 3);
+        let ids: Vec<&str> = outcome
+            .rejected
+            .iter()
+            .map(|r| r.span.span_id.as_str())
+            .collect();
+        assert_eq!(ids, ["s2", "s3"]);
+        assert!(outcome.rejected[0].reason.contains("events[0].kind"));
+        assert!(
+            outcome.unavailable.is_none(),
+            "a bad chunk is not a retryable failure"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_is_reported_as_retryable() {
+        let spans: Vec<MappedSpan> = (0..3).map(|n| mapped("a", n)).collect();
+        let outcome = record_in_chunks(spans, 10, |_| async {
+            Err(MeshError::Store(meshos_store::StoreError::Corrupt {
+                what: "events".into(),
+                detail: "disk gone".into(),
+            }))
+        })
+        .await;
+        assert_eq!(outcome.recorded, 0);
+        assert_eq!(outcome.rejected.len(), 3);
+        assert!(matches!(outcome.unavailable, Some(MeshError::Store(_))));
+        let nothing = record_in_chunks(Vec::new(), 10, |_| async {
+            Err::<usize, _>(MeshError::Internal("must not be called".into()))
+        })
+        .await;
+        assert_eq!((nothing.recorded, nothing.rejected.len()), (0, 0));
     }
 }

@@ -44,6 +44,7 @@
 
 pub mod drift;
 mod event;
+pub mod otlp;
 mod score;
 pub mod sla;
 
