@@ -168,7 +168,7 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let writer = group_commit::GroupCommit::start(pool.clone());
+        let writer = group_commit::GroupCommit::start(pool.clone(), backend);
         Ok(Store {
             pool,
             backend,
