@@ -243,3 +243,14 @@ fn metrics_serialise_in_snake_case() {
     }
     assert_eq!(Metric::CostPer1kTokens.as_str(), "cost_per_1k_tokens");
 }
+
+#[test]
+fn rate_sigma_is_exact_for_rare_events_and_matches_the_delta_method_for_common_ones() {
+    // At 1 % over 20 events most windows are empty: σ ≈ 0.053, half the delta method's 0.112.
+    let rare = binomial_arcsine_sd(20, 0.01);
+    assert!((rare - 0.0528).abs() < 0.001, "{rare}");
+    let common = binomial_arcsine_sd(200, 0.4);
+    assert!((common - 0.5 / 200f64.sqrt()).abs() < 0.002, "{common}");
+    // Long windows where (1-p)^n underflows fall back to the delta method.
+    assert_eq!(binomial_arcsine_sd(10_000, 0.9), 0.005);
+}

@@ -48,6 +48,6 @@ mod score;
 
 pub use event::EventInput;
 pub use score::{
-    AgentTrust, Basis, Components, DecisionSample, EventSample, ScoreDetails, Sla, TrustInputs,
-    TrustParams, TrustParamsError, TrustScore, compute,
+    AgentTrust, Basis, Components, DecisionSample, EventSample, ScoreDetails, ScoreSummary, Sla,
+    TrustInputs, TrustParams, TrustParamsError, TrustScore, compute,
 };
