@@ -13,10 +13,11 @@
 //!   the log, while the log of a near-normal metric is left-skewed and would raise false "down"
 //!   alarms. Non-finite or negative values are ignored.
 //! - **Error rate** and **violation rate**: every event is a Bernoulli trial; `n` consecutive
-//!   events (`rate_window_events`, 20) make one sample, the window's rate `k/n`, taken through
+//!   events (`rate_window_events`, 100) make one sample, the window's rate `k/n`, taken through
 //!   Anscombe's variance-stabilising transform `asin(sqrt((k + 3/8)/(n + 3/4)))`, which is much
-//!   closer to normal than the raw rate when `n p` is small. Detection delays for rates are in
-//!   windows: multiply by `n` for events.
+//!   closer to normal than the raw rate. The window must hold about one expected hit (n·p ≳ 1):
+//!   at 20 events a 1 % violation rate false-alarmed 4× more often than `arl0` promises.
+//!   Detection delays for rates are in windows: multiply by `n` for events.
 //!
 //! # Baseline
 //! The first `warmup_samples` (50) samples of a metric give its mean and standard deviation
@@ -137,7 +138,7 @@ impl Default for DriftConfig {
             reference_k: CUSUM_REFERENCE_K,
             threshold_h: cusum_threshold_for_arl0(DEFAULT_ARL0, CUSUM_REFERENCE_K),
             warmup_samples: 50,
-            rate_window_events: 20,
+            rate_window_events: 100,
             clip_sigmas: 4.0,
             min_relative_sd: 0.05,
             baseline_max_samples: 1000,
