@@ -106,16 +106,25 @@ pub fn parse_event_batch(body: &[u8]) -> Result<Vec<EventInput>, String> {
         Ok(EventBatch::Wrapped { events }) | Ok(EventBatch::Bare(events)) => events,
         Err(whole_err) => {
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-            if lines.len() <= 1 {
+            // JSON lines with a single event: one object that is an event, not a wrapper.
+            if let [line] = lines.as_slice()
+                && let Ok(serde_json::Value::Object(one)) = serde_json::from_str(line)
+                && one.contains_key("agent_id")
+            {
+                vec![serde_json::Value::Object(one)]
+            } else if lines.len() <= 1 {
                 return Err(format!(
                     "body is not a JSON event batch ({whole_err}); expected {{\"events\":[…]}}, a JSON array or JSON lines"
                 ));
+            } else {
+                lines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1))
+                    })
+                    .collect::<Result<_, _>>()?
             }
-            lines
-                .iter()
-                .enumerate()
-                .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
-                .collect::<Result<_, _>>()?
         }
     };
     items
@@ -435,6 +444,15 @@ mod tests {
             "{err}"
         );
         assert!(parse_event_batch(b"not json").is_err());
+        // JSON lines holding a single event (a bug once: read as a malformed wrapper).
+        assert_eq!(
+            parse_event_batch(format!("{one}\n").as_bytes())
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(parse_event_batch(one.as_bytes()).unwrap().len(), 1);
+        assert!(parse_event_batch(br#"{"evnts": []}"#).is_err());
     }
 
     fn mapped(agent: &str, n: usize) -> MappedSpan {

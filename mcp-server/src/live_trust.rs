@@ -24,7 +24,9 @@ use std::time::{Duration, Instant};
 use meshos_store::{Store, StoreError, StoredAlert, StoredSignal, TrustPoint};
 use meshos_trust::drift::{AgentDrift, DriftConfig, DriftSignal};
 use meshos_trust::sla::{BREACH_EVENT, SlaPolicy, SlaTracker, SlaTransition};
-use meshos_trust::{AgentTrust, DecisionSample, EventSample, TrustParams, TrustScore};
+use meshos_trust::{
+    AgentTrust, Components, DecisionSample, EventSample, ScoreSummary, TrustParams, TrustScore,
+};
 use meshos_types::{DecisionRecord, EventRecord, new_id, now_ms, rfc3339_ms};
 use tokio::sync::{Notify, OnceCell, mpsc};
 
@@ -59,7 +61,7 @@ struct AgentLive {
     /// Whether SLA transitions are reported for this agent yet; see `arms_sla`.
     sla_armed: bool,
     /// The score as of the last observation, and when that was.
-    last: Option<TrustScore>,
+    last: Option<ScoreSummary>,
     newest_ms: i64,
 }
 
@@ -233,7 +235,7 @@ impl LiveTrust {
             live.sla = SlaTracker::resumed(a.kind == BREACH_EVENT);
             live.sla_armed = true;
         }
-        live.last = Some(live.trust.score(0, now, &self.params));
+        live.last = Some(live.trust.summary(0, now, &self.params));
         Ok(live)
     }
 
@@ -310,13 +312,17 @@ impl LiveTrust {
         let (signals, score, transition) = {
             let mut live = lock(state);
             let signals = apply(&mut live, &self.params, &self.drift_config);
-            let score = live.trust.score(0, now, &self.params);
+            // The summary (no strings, closed-form where possible) on every batch; the full,
+            // explained score only when an alert needs it.
+            let score = live.trust.summary(0, now, &self.params);
             live.sla_armed |= arms_sla(&score, rule.threshold);
             let transition = if live.sla_armed {
                 live.sla.update(score.score, &rule)
             } else {
                 None
             };
+            let transition =
+                transition.map(|t| (t, live.trust.score(0, now, &self.params).explanation));
             live.last = Some(score.clone());
             (signals, score, transition)
         };
@@ -348,7 +354,7 @@ impl LiveTrust {
                     consumed_at_ms: None,
                 });
             }
-            if let Some(t) = transition {
+            if let Some((t, explanation)) = transition {
                 let kind = t.event_name();
                 let threshold = match t {
                     SlaTransition::Breach { threshold, .. }
@@ -366,7 +372,7 @@ impl LiveTrust {
                     at_ms: now,
                     deliveries: serde_json::json!([]),
                 };
-                let payload = alert_payload(&alert, &score);
+                let payload = alert_payload(&alert, &score.components, &explanation);
                 pending.alerts.push((alert, payload));
             }
         }
@@ -558,12 +564,16 @@ impl LiveTrust {
 /// breaching: the reputation gate keeps every new agent below a typical threshold on purpose,
 /// and alerting on each new agent would bury the real breaches. `trust_score` still reports
 /// `sla.breached` for it, with `provisional: true`.
-fn arms_sla(score: &TrustScore, threshold: f64) -> bool {
+fn arms_sla(score: &ScoreSummary, threshold: f64) -> bool {
     score.score >= threshold || !score.sla.provisional
 }
 
 /// The body of an SLA webhook and of the alert feed.
-fn alert_payload(alert: &StoredAlert, score: &TrustScore) -> serde_json::Value {
+fn alert_payload(
+    alert: &StoredAlert,
+    components: &Components,
+    explanation: &[String],
+) -> serde_json::Value {
     serde_json::json!({
         "type": alert.kind,
         "alert_id": alert.id,
@@ -573,7 +583,7 @@ fn alert_payload(alert: &StoredAlert, score: &TrustScore) -> serde_json::Value {
         "threshold": alert.threshold,
         "scope": alert.scope,
         "at": rfc3339_ms(alert.at_ms),
-        "components": score.components,
-        "explanation": score.explanation,
+        "components": components,
+        "explanation": explanation,
     })
 }

@@ -7,21 +7,28 @@
 //! # What a sample is
 //! - **Latency** (`latency_ms`), **token use** (`input_tokens + output_tokens`) and **cost per
 //!   1k tokens** (`cost_usd / tokens × 1000`, only when tokens > 0): one sample per event that
-//!   carries the value, taken on a log scale, `ln(x + offset)` (offsets 1 ms, 1 token,
-//!   $0.000001), because these are heavy-tailed (log-normal-ish) and a change that matters is a
-//!   relative one. Non-finite or negative values are ignored.
+//!   carries the value. At the end of warm-up each picks the linear or the log scale,
+//!   `ln(x + offset)` (offsets 1 ms, 1 token, $0.000001), whichever makes the warm-up sample
+//!   more symmetric (smaller |skewness|): latencies are heavy-tailed (log-normal-ish) and need
+//!   the log, while the log of a near-normal metric is left-skewed and would raise false "down"
+//!   alarms. Non-finite or negative values are ignored.
 //! - **Error rate** and **violation rate**: every event is a Bernoulli trial; `n` consecutive
-//!   events (`rate_window_events`, 20) make one sample, the window's rate `k/n`, taken through
-//!   Anscombe's variance-stabilising transform `asin(sqrt((k + 3/8)/(n + 3/4)))`, whose standard
-//!   deviation is about `1/(2 sqrt n)` whatever the rate, and which is close to normal even for
-//!   small `n p` where the raw rate is not.
+//!   events (`rate_window_events`, 100) make one sample, the window's rate `k/n`, taken through
+//!   Anscombe's variance-stabilising transform `asin(sqrt((k + 3/8)/(n + 3/4)))`, which is much
+//!   closer to normal than the raw rate. The window must hold about one expected hit (n·p ≳ 1):
+//!   at 20 events a 1 % violation rate false-alarmed 4× more often than `arl0` promises.
+//!   Detection delays for rates are in windows: multiply by `n` for events.
 //!
 //! # Baseline
 //! The first `warmup_samples` (50) samples of a metric give its mean and standard deviation
-//! (Welford). The deviation is floored so a near-constant metric cannot make every wiggle an
-//! alarm: at `min_log_sd` (0.05, a 5 % relative change per σ) on log scales, and at the
-//! binomial `1/(2 sqrt n)` for rates (over-dispersed real rates keep their larger empirical
-//! deviation).
+//! (Welford). While no alarm is pending (both CUSUM sides below h/2) later samples keep
+//! refining it, up to `baseline_max_samples` (1000): a 50-sample estimate alone makes false
+//! alarms several times likelier than `arl0` promises, and the bound keeps a slow drift from
+//! being absorbed for ever. The deviation is floored so a near-constant metric cannot make every wiggle an
+//! alarm: at 5 % of the mean (a 5 % relative change per σ) on log and linear scales, and for
+//! rates at the exact σ of the arcsine value of binomial windows at the baseline rate (with
+//! half a pseudo-hit, so an agent that never failed still has σ > 0); over-dispersed real rates
+//! keep their larger empirical deviation.
 //!
 //! # Detector
 //! Each sample is standardised, `z = (x - mean) / sd`, clipped at ±`clip_sigmas` (4) so that
@@ -131,7 +138,7 @@ impl Default for DriftConfig {
             reference_k: CUSUM_REFERENCE_K,
             threshold_h: cusum_threshold_for_arl0(DEFAULT_ARL0, CUSUM_REFERENCE_K),
             warmup_samples: 50,
-            rate_window_events: 20,
+            rate_window_events: 100,
             clip_sigmas: 4.0,
             min_relative_sd: 0.05,
             baseline_max_samples: 1000,
@@ -420,10 +427,12 @@ impl MetricDrift {
             {
                 base.moments.push(x);
                 base.natural_sum += sample.natural;
-                base.sd = base
-                    .moments
-                    .sd()
-                    .max(sd_floor(base.scale, &base.moments, cfg));
+                base.sd = base.moments.sd().max(sd_floor(
+                    base.scale,
+                    &base.moments,
+                    base.natural_sum,
+                    cfg,
+                ));
                 self.baseline = Some(base);
             }
             return None;
@@ -460,21 +469,62 @@ impl MetricDrift {
             scale,
             moments,
             natural_sum: self.warmup_natural_sum,
-            sd: moments.sd().max(sd_floor(scale, &moments, cfg)),
+            sd: moments
+                .sd()
+                .max(sd_floor(scale, &moments, self.warmup_natural_sum, cfg)),
         });
     }
 }
 
 /// The smallest σ a baseline may have: 5 % relative on log and linear scales (so a constant
-/// metric does not turn every wiggle into an alarm), the binomial 1/(2√n) for rates.
-fn sd_floor(scale: Scale, moments: &Moments, cfg: &DriftConfig) -> f64 {
+/// metric does not turn every wiggle into an alarm); for rates, the exact σ of the arcsine
+/// value of Binomial(n, p̃) windows at the baseline rate with half a pseudo-hit,
+/// p̃ = (hits + ½)/(events + 1). The delta method's 1/(2√n) overstates σ badly when n·p is
+/// small (0.11 against 0.053 at 1 % over 20 events), which would blunt the detector, and the
+/// pseudo-hit keeps σ positive for an agent that has never failed.
+fn sd_floor(scale: Scale, moments: &Moments, natural_sum: f64, cfg: &DriftConfig) -> f64 {
     let floor = match scale {
-        Scale::Arcsine => 0.5 / f64::from(cfg.rate_window_events).sqrt(),
+        Scale::Arcsine => {
+            let n = f64::from(cfg.rate_window_events);
+            let p = (natural_sum * n + 0.5) / (moments.n * n + 1.0);
+            binomial_arcsine_sd(cfg.rate_window_events, p)
+        }
         Scale::Log => cfg.min_relative_sd,
         Scale::Linear => cfg.min_relative_sd * moments.mean.abs(),
     };
     // A metric that was exactly zero throughout still needs a positive σ.
     floor.max(1e-12)
+}
+
+/// Standard deviation of asin(sqrt((K + 3/8)/(n + 3/4))) for K ~ Binomial(n, p), summed over
+/// the pmf (O(n), once per rate window at most).
+fn binomial_arcsine_sd(n: u32, p: f64) -> f64 {
+    let delta_method = 0.5 / f64::from(n).sqrt();
+    if !(p > 0.0 && p < 1.0) {
+        return delta_method;
+    }
+    let nf = f64::from(n);
+    let odds = p / (1.0 - p);
+    let mut pmf = (1.0 - p).powf(nf);
+    let (mut total, mut mean, mut square) = (0.0, 0.0, 0.0);
+    for k in 0..=n {
+        let kf = f64::from(k);
+        let x = ((kf + 0.375) / (nf + 0.75)).sqrt().asin();
+        total += pmf;
+        mean += pmf * x;
+        square += pmf * x * x;
+        pmf *= (nf - kf) / (kf + 1.0) * odds;
+    }
+    // (1-p)^n underflows for long windows with a high rate; the delta method is good there.
+    if !(total > 0.99 && total.is_finite()) {
+        return delta_method;
+    }
+    let variance = square / total - (mean / total).powi(2);
+    if variance > 0.0 {
+        variance.sqrt()
+    } else {
+        delta_method
+    }
 }
 
 fn signal(

@@ -50,6 +50,6 @@ pub mod sla;
 
 pub use event::EventInput;
 pub use score::{
-    AgentTrust, Basis, Components, DecisionSample, EventSample, ScoreDetails, Sla, TrustInputs,
-    TrustParams, TrustParamsError, TrustScore, compute,
+    AgentTrust, Basis, Components, DecisionSample, EventSample, ScoreDetails, ScoreSummary, Sla,
+    TrustInputs, TrustParams, TrustParamsError, TrustScore, compute,
 };

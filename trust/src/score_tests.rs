@@ -123,6 +123,19 @@ fn reputation_quantile_is_the_beta_quantile() {
         let general = beta(r + 1.0, s + 1.0).inverse_cdf(0.1);
         assert!((closed - general).abs() < 1e-9, "{closed} {general}");
     }
+    // The fast Newton path agrees with statrs' general inverse across shapes and quantiles.
+    for r in [0.01, 0.3, 1.0, 2.5, 10.0, 77.0, 1e3, 5e4] {
+        for s in [0.01, 0.7, 3.0, 12.0, 400.0, 2e4] {
+            for q in [0.01, 0.1, 0.5, 0.9] {
+                let fast = reputation_lower_quantile(r, s, q);
+                let general = beta(r + 1.0, s + 1.0).inverse_cdf(q);
+                assert!(
+                    (fast - general).abs() < 1e-9,
+                    "r={r} s={s} q={q}: {fast} {general}"
+                );
+            }
+        }
+    }
     // Very large decayed sums (a busy agent) stay finite and sensible.
     let busy = reputation_lower_quantile(3e9, 1e7, 0.1);
     assert!(busy > 0.99 && busy < 0.9968, "{busy}");
@@ -499,5 +512,9 @@ fn incremental_state_equals_the_direct_sum_in_any_arrival_order() {
             live.score(inputs.open_incidents, inputs.now_ms, &p),
         );
         assert!((a.score - b.score).abs() <= 0.011 && a.basis == b.basis);
+        let summary = live.summary(inputs.open_incidents, inputs.now_ms, &p);
+        assert!((summary.score - want.score).abs() < 1e-9);
+        assert_eq!(summary.sla.provisional, b.sla.provisional);
+        assert_eq!(summary.sla.breached, b.sla.breached);
     }
 }
