@@ -44,6 +44,15 @@
 //! typed field above (`service.name` and `cloud.*` stay), plus `otel.trace_id`, `otel.span_id`,
 //! `otel.parent_span_id` (hex), `otel.span_name`, `otel.span_kind`, `otel.scope.name`,
 //! `otel.status_description` and `otel.start_time_unix_nano` where the span has them.
+//!
+//! # Content is withheld
+//!
+//! Events and their attributes go into the evidence ledger, which never holds what agents
+//! said or read (policy_check keeps only a keyed hash of content). Attributes that carry
+//! prompts, completions, messages, tool arguments/results or retrieved documents
+//! ([`CONTENT_KEYS`], [`CONTENT_PREFIXES`]) are therefore replaced by
+//! `{"withheld": "content", "bytes": <length of the value as JSON>}`: the record still shows
+//! that the span had them and how large they were.
 
 use std::borrow::Cow;
 use std::io::Read;
@@ -373,6 +382,51 @@ const OUTPUT_TOKEN_KEYS: &[&str] = &[
 const COST_KEYS: &[&str] = &["llm.cost.total", "gen_ai.usage.cost"];
 const OUTCOME_KEY: &str = "meshos.outcome";
 
+/// Attributes whose value is conversation or document content (GenAI conventions, their older
+/// names, OpenInference).
+pub const CONTENT_KEYS: &[&str] = &[
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+    "gen_ai.system_instructions",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.call.result",
+    "gen_ai.prompt",
+    "gen_ai.completion",
+    "input.value",
+    "output.value",
+    "llm.prompts",
+    "tool_call.function.arguments",
+    "message.content",
+];
+
+/// Attribute prefixes of indexed content (`gen_ai.prompt.0.content`,
+/// `llm.input_messages.0.message.content`, …).
+pub const CONTENT_PREFIXES: &[&str] = &[
+    "gen_ai.prompt.",
+    "gen_ai.completion.",
+    "llm.input_messages.",
+    "llm.output_messages.",
+    "llm.prompt_template.variables",
+    "retrieval.documents.",
+    "reranker.input_documents.",
+    "reranker.output_documents.",
+    "embedding.embeddings.",
+];
+
+fn is_content_key(key: &str) -> bool {
+    CONTENT_KEYS.contains(&key) || CONTENT_PREFIXES.iter().any(|p| key.starts_with(p))
+}
+
+/// Replaces content-bearing attribute values by a marker with their size.
+fn withhold_content(attrs: &mut Map<String, Json>) {
+    for (key, value) in attrs.iter_mut() {
+        if is_content_key(key) {
+            let bytes = serde_json::to_string(value).map_or(0, |t| t.len());
+            *value = serde_json::json!({ "withheld": "content", "bytes": bytes });
+        }
+    }
+}
+
 fn map_span(
     resource: &ResourceContext,
     scope_name: Option<&str>,
@@ -383,6 +437,7 @@ fn map_span(
     for kv in &span.attributes {
         attrs.insert(kv.key.clone(), any_to_json(kv.value.as_ref()));
     }
+    withhold_content(&mut attrs);
 
     // The conventions name spans `{operation} {target}`, e.g. `execute_tool get_weather`.
     let (name_head, name_subject) = match span.name.trim().split_once(' ') {

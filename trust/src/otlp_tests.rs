@@ -770,3 +770,33 @@ fn an_export_whose_keys_were_all_ignored_gets_a_warning() {
     let spec = decode_request(SPEC_EXAMPLE.as_bytes(), Encoding::Json).unwrap();
     assert_eq!(empty_export_warning(&spec, SPEC_EXAMPLE.len()), None);
 }
+
+#[test]
+fn conversation_content_is_withheld_with_its_size() {
+    let e = map_one(span(
+        "chat gpt-4o",
+        vec![
+            s("gen_ai.operation.name", "chat"),
+            s("gen_ai.agent.id", "bot"),
+            s(
+                "gen_ai.input.messages",
+                r#"[{"role":"user","content":"my SSN is 123-45-6789"}]"#,
+            ),
+            s(
+                "llm.input_messages.0.message.content",
+                "call me at +1 415 555 0100",
+            ),
+            s("input.value", "secret prompt"),
+            s("gen_ai.request.temperature", "0.2"),
+        ],
+    ))
+    .unwrap();
+    let text = serde_json::to_string(&e.attributes).unwrap();
+    assert!(!text.contains("123-45-6789") && !text.contains("555") && !text.contains("secret"));
+    let marker = attr(&e, "gen_ai.input.messages").unwrap();
+    assert_eq!(marker["withheld"], "content");
+    assert!(marker["bytes"].as_u64().unwrap() > 40);
+    assert!(attr(&e, "llm.input_messages.0.message.content").is_some());
+    // Other attributes are kept as sent.
+    assert_eq!(attr(&e, "gen_ai.request.temperature").unwrap(), "0.2");
+}
