@@ -99,9 +99,31 @@ enum EventBatch {
     Bare(Vec<serde_json::Value>),
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypedBatch {
+    events: Vec<EventInput>,
+}
+
+/// A well-formed batch parsed straight into events, without the intermediate JSON values the
+/// error-reporting path needs (that costs as much again per event). `None`: not a well-formed
+/// `{"events":[…]}` or array; the caller then parses it the slow way to say what is wrong.
+fn parse_valid_batch(text: &str) -> Option<Vec<EventInput>> {
+    match text.trim_start().as_bytes().first()? {
+        b'[' => serde_json::from_str::<Vec<EventInput>>(text).ok(),
+        b'{' => serde_json::from_str::<TypedBatch>(text)
+            .ok()
+            .map(|b| b.events),
+        _ => None,
+    }
+}
+
 /// Parses a batch body: `{"events":[…]}`, a JSON array, or JSON lines, naming the bad item.
 pub fn parse_event_batch(body: &[u8]) -> Result<Vec<EventInput>, String> {
     let text = std::str::from_utf8(body).map_err(|_| "body is not UTF-8".to_string())?;
+    if let Some(events) = parse_valid_batch(text) {
+        return Ok(events);
+    }
     let items: Vec<serde_json::Value> = match serde_json::from_str::<EventBatch>(text) {
         Ok(EventBatch::Wrapped { events }) | Ok(EventBatch::Bare(events)) => events,
         Err(whole_err) => {

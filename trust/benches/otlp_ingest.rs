@@ -1,22 +1,28 @@
-//! OTLP trace ingest throughput on one core: decode an `ExportTraceServiceRequest` and map its
-//! spans onto events, for binary protobuf, protobuf + gzip and OTLP/JSON bodies of realistic GenAI
-//! spans (16 span attributes, 6 resource attributes, 512 spans per export as the SDKs' batch
-//! processors send by default).
+//! Ingest throughput on one core, normalise + score: decode an `ExportTraceServiceRequest` and
+//! map its spans onto events, for binary protobuf, protobuf + gzip and OTLP/JSON bodies of
+//! realistic GenAI spans (16 span attributes, 6 resource attributes, 512 spans per export as the
+//! SDKs' batch processors send by default); then the same with each event folded into its
+//! agent's live trust state and drift detectors and every touched agent re-scored once per
+//! batch, as the server does. The REST door (a JSON array of the same events, parsed straight
+//! into `EventInput`s as the server parses a well-formed batch) is measured the same way.
 //!
 //! Run: `cargo bench -p meshos-trust --bench otlp_ingest` (optionally `-- <seconds per case>`).
 //! Rates are per CPU-second of the benchmark thread, so a busy machine slows the run, not the
 //! figure (much).
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use meshos_trust::drift::{AgentDrift, DriftConfig};
 use meshos_trust::otlp::common::{AnyValue, InstrumentationScope, KeyValue, any_value::Value};
 use meshos_trust::otlp::resource::Resource;
 use meshos_trust::otlp::trace::{ResourceSpans, ScopeSpans, Span, Status};
 use meshos_trust::otlp::{
     Encoding, ExportTraceServiceRequest, decode_request, decompress, map_request,
 };
+use meshos_trust::{AgentTrust, EventInput, EventSample, TrustParams};
 use prost::Message;
 
 const SPANS_PER_EXPORT: usize = 512;
@@ -148,6 +154,48 @@ fn measure(budget: Duration, mut ingest: impl FnMut() -> usize) -> (f64, usize) 
     (spans as f64 / seconds, rounds)
 }
 
+/// The live trust state of the agents a run touches, as the server keeps it.
+#[derive(Default)]
+struct Live {
+    agents: HashMap<String, (AgentTrust, AgentDrift)>,
+    params: TrustParams,
+    drift: DriftConfig,
+    clock_ms: i64,
+}
+
+impl Live {
+    /// Folds a batch into its agents' state and re-scores each touched agent once.
+    fn score_batch<'a>(&mut self, events: impl Iterator<Item = &'a EventInput>) -> usize {
+        let mut touched: Vec<&'a str> = Vec::new();
+        let mut n = 0;
+        self.clock_ms += 1_000;
+        for e in events {
+            n += 1;
+            let sample = EventSample {
+                at_ms: self.clock_ms,
+                kind: e.kind.clone(),
+                outcome: e.outcome,
+                latency_ms: e.latency_ms,
+                input_tokens: e.input_tokens,
+                output_tokens: e.output_tokens,
+                cost_usd: e.cost_usd,
+            };
+            let (trust, drift) = self.agents.entry(e.agent_id.clone()).or_default();
+            trust.observe_event(&sample, &self.params);
+            black_box(drift.observe(&sample, &self.drift));
+            if !touched.contains(&e.agent_id.as_str()) {
+                touched.push(&e.agent_id);
+            }
+        }
+        for agent in touched {
+            if let Some((trust, _)) = self.agents.get(agent) {
+                black_box(trust.summary(0, self.clock_ms, &self.params));
+            }
+        }
+        n
+    }
+}
+
 fn main() {
     let seconds: f64 = std::env::args()
         .skip(1)
@@ -206,12 +254,36 @@ fn main() {
             black_box(&mapped);
             mapped.events.len()
         });
+        let mut live = Live::default();
+        let (scored, _) = measure(budget, || {
+            let raw = decompress(body, coding, 64 << 20).expect("decompresses");
+            let req = decode_request(&raw, encoding).expect("decodes");
+            let mapped = map_request(&req);
+            live.score_batch(mapped.events.iter().map(|m| &m.event))
+        });
         println!(
-            "{name:>14}: {:>7} bytes/export ({:>4} B/span)  decode {:>9.0} spans/s  decode+map {:>9.0} spans/s  ({rounds} exports)",
+            "{name:>14}: {:>7} bytes/export ({:>4} B/span)  decode {:>9.0}  decode+map {:>9.0}  \
+             decode+map+score {:>9.0} spans/s  ({rounds} exports)",
             body.len(),
             body.len() / SPANS_PER_EXPORT,
             decode_only,
             full,
+            scored,
         );
     }
+
+    // The REST door: the same events as a JSON array, parsed as the server parses a batch.
+    let events: Vec<EventInput> = mapped.events.into_iter().map(|m| m.event).collect();
+    let rest_body = serde_json::to_vec(&events).expect("events serialise");
+    let mut live = Live::default();
+    let (rest, _) = measure(budget, || {
+        let parsed: Vec<EventInput> = serde_json::from_slice(&rest_body).expect("the batch parses");
+        live.score_batch(parsed.iter())
+    });
+    println!(
+        "{:>14}: {:>7} bytes/batch  ({:>4} B/event) parse+score {rest:>9.0} events/s",
+        "REST JSON",
+        rest_body.len(),
+        rest_body.len() / events.len(),
+    );
 }
