@@ -175,23 +175,17 @@ impl LiveTrust {
         &self,
         tenant: &str,
         agent: &str,
-        team: Option<&str>,
     ) -> Result<Arc<OnceCell<Mutex<AgentLive>>>, StoreError> {
         let cell = lock(&self.agents)
             .entry(key(tenant, agent))
             .or_default()
             .clone();
-        cell.get_or_try_init(|| async { self.rebuild(tenant, agent, team).await.map(Mutex::new) })
+        cell.get_or_try_init(|| async { self.rebuild(tenant, agent).await.map(Mutex::new) })
             .await?;
         Ok(cell)
     }
 
-    async fn rebuild(
-        &self,
-        tenant: &str,
-        agent: &str,
-        team: Option<&str>,
-    ) -> Result<AgentLive, StoreError> {
+    async fn rebuild(&self, tenant: &str, agent: &str) -> Result<AgentLive, StoreError> {
         let store = &self.store;
         let now = now_ms();
         let since =
@@ -230,7 +224,6 @@ impl LiveTrust {
         }
         // Resume the SLA state the last alert left, so a restart does not re-announce a
         // breach that is already on record (or miss a recovery).
-        let _ = team;
         if let Some(a) = last_alert.first() {
             live.sla = SlaTracker::resumed(a.kind == BREACH_EVENT);
             live.sla_armed = true;
@@ -297,7 +290,7 @@ impl LiveTrust {
     ) {
         let metrics = &self.metrics;
         let started = Instant::now();
-        let cell = match self.slot(tenant, agent, team).await {
+        let cell = match self.slot(tenant, agent).await {
             Ok(cell) => cell,
             Err(e) => {
                 tracing::warn!(%tenant, %agent, error = %e,
@@ -386,7 +379,7 @@ impl LiveTrust {
         agent: &str,
         team: Option<&str>,
     ) -> Result<Option<(TrustScore, i64)>, StoreError> {
-        let cell = self.slot(tenant, agent, team).await?;
+        let cell = self.slot(tenant, agent).await?;
         let Some(state) = cell.get() else {
             return Ok(None);
         };
