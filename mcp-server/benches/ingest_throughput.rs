@@ -20,7 +20,6 @@
 //! figures: the test cluster of scripts/pg-start.sh runs with both off, which makes a commit
 //! visible but not crash-safe, so its figures are an upper bound, not durable throughput.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -31,91 +30,9 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use sqlx::Connection as _;
 
-const BIN: &str = env!("CARGO_BIN_EXE_meshos");
+mod support;
 
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    authority: String,
-    token: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(47_702)
-}
-
-/// Starts `meshos serve` on a fresh data directory (and `database_url` when given) with an
-/// operator token for tenant `bench`.
-fn start_server(database_url: Option<&str>) -> Server {
-    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut store_args = vec![
-        "--data-dir".to_string(),
-        dir.path().to_string_lossy().to_string(),
-    ];
-    if let Some(url) = database_url {
-        store_args.extend(["--database-url".to_string(), url.to_string()]);
-    }
-    let out = Command::new(&bin)
-        .args(["token", "create", "--tenant", "bench", "--role", "operator"])
-        .args(&store_args)
-        .output()
-        .expect("meshos token create");
-    assert!(
-        out.status.success(),
-        "meshos token create: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--log",
-            "warn",
-        ])
-        .args(&store_args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("meshos serve");
-    Server {
-        child,
-        _dir: dir,
-        authority: format!("127.0.0.1:{port}"),
-        token,
-    }
-}
-
-/// User + system CPU seconds of a process, from /proc/<pid>/stat.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+use support::{BenchServer, cpu_secs, percentile};
 
 /// One keep-alive HTTP/1.1 connection posting event batches.
 struct Client {
@@ -304,7 +221,7 @@ async fn drop_pg_database(url: &str) {
 }
 
 async fn bench_backend(label: &str, database_url: Option<&str>, secs: f64, usage: bool) {
-    let server = start_server(database_url);
+    let server = BenchServer::start(database_url);
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(mut s) = tokio::net::TcpStream::connect(&server.authority).await {
@@ -324,7 +241,7 @@ async fn bench_backend(label: &str, database_url: Option<&str>, secs: f64, usage
         assert!(Instant::now() < deadline, "meshos did not become healthy");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let pid = server.child.id();
+    let pid = server.pid();
     println!("{label}");
     let batches = env_list("BENCH_BATCH", "1,100,1000");
     let levels = env_list("BENCH_CONCURRENCY", "1,4,16");

@@ -5,45 +5,11 @@
 //! Run: `cargo bench -p meshos-mcp-server --bench policy_http` (env BENCH_CALLS, default 2000).
 //! Also prints the server's idle resident memory after start-up.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_meshos");
+mod support;
 
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(47_700)
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+use support::{BenchServer, percentile, rss_kib};
 
 /// The JSON-RPC message with our id from an SSE or JSON response body.
 fn response_json(body: &str) -> serde_json::Value {
@@ -100,48 +66,14 @@ impl Client {
     }
 }
 
-fn start_server() -> (Server, String, u16) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().to_string_lossy().to_string();
-    let out = Command::new(BIN)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "bench",
-            "--role",
-            "operator",
-            "--data-dir",
-            &data,
-        ])
-        .output()
-        .expect("meshos token create");
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let port = free_port();
-    let child = Command::new(BIN)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            &data,
-            "--log",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("meshos serve");
-    (Server { child, _dir: dir }, token, port)
-}
-
 #[tokio::main]
 async fn main() {
     let calls: usize = std::env::var("BENCH_CALLS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
-    let (server, token, port) = start_server();
+    let server = BenchServer::start(None);
+    let (token, port) = (server.token.clone(), server.port);
     let http = reqwest::Client::builder().build().expect("http client");
     let deadline = Instant::now() + Duration::from_secs(30);
     while http
@@ -154,7 +86,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let idle_rss = rss_kib(server.child.id());
+    let idle_rss = rss_kib(server.pid());
 
     let mut client = Client {
         http,

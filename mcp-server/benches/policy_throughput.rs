@@ -23,7 +23,6 @@
 //! (any of `plain`, `pii`, `ping`; default `plain,pii`), BENCH_BIN (the meshos binary to start, default the
 //! one cargo built), BENCH_URL + BENCH_TOKEN (drive a server that is already running instead).
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -33,103 +32,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-const BIN: &str = env!("CARGO_BIN_EXE_meshos");
 const PROTOCOL: &str = "2025-06-18";
 /// Stands for an MCP `ping` instead of a `policy_check`: the cost of the transport alone
 /// (HTTP, bearer auth, rmcp session and SSE framing), for comparison.
 const PING: &str = "ping";
 
-struct Server {
-    child: Option<Child>,
-    _dir: Option<tempfile::TempDir>,
-}
+mod support;
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.child {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Server {
-    fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(47_701)
-}
-
-/// Starts `meshos serve` on a fresh data directory with an operator token for tenant `bench`.
-/// `BENCH_BIN` picks another binary (e.g. an older build to compare against).
-fn start_server() -> (Server, String, String) {
-    let bin = std::env::var("BENCH_BIN").unwrap_or_else(|_| BIN.to_string());
-    let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().to_string_lossy().to_string();
-    let out = Command::new(&bin)
-        .args([
-            "token",
-            "create",
-            "--tenant",
-            "bench",
-            "--role",
-            "operator",
-            "--data-dir",
-            &data,
-        ])
-        .output()
-        .expect("meshos token create");
-    let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let port = free_port();
-    let child = Command::new(&bin)
-        .args([
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-            "--data-dir",
-            &data,
-            "--log",
-            "warn",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("meshos serve");
-    (
-        Server {
-            child: Some(child),
-            _dir: Some(dir),
-        },
-        format!("127.0.0.1:{port}"),
-        token,
-    )
-}
-
-/// User + system CPU seconds of a process, from /proc/<pid>/stat.
-fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    // USER_HZ is 100 on every Linux this runs on.
-    Some((utime + stime) / 100.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
+use support::{BenchServer, cpu_secs, percentile};
 
 /// One MCP session on its own HTTP/1.1 connection.
 struct Session {
@@ -455,19 +365,21 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(5.0);
+    // BENCH_URL + BENCH_TOKEN measure a server started elsewhere.
     let (server, authority, token) =
         match (std::env::var("BENCH_URL"), std::env::var("BENCH_TOKEN")) {
             (Ok(url), Ok(token)) => (
-                Server {
-                    child: None,
-                    _dir: None,
-                },
+                None,
                 url.trim_start_matches("http://")
                     .trim_end_matches('/')
                     .to_string(),
                 token,
             ),
-            _ => start_server(),
+            _ => {
+                let s = BenchServer::start(None);
+                let (authority, token) = (s.authority.clone(), s.token.clone());
+                (Some(s), authority, token)
+            }
         };
     let deadline = Instant::now() + Duration::from_secs(30);
     while tokio::net::TcpStream::connect(&authority).await.is_err() {
@@ -475,7 +387,7 @@ async fn run() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let server_pid = server.pid();
+    let server_pid = server.as_ref().map(BenchServer::pid);
 
     let prompt = {
         let mut s =
