@@ -138,21 +138,12 @@ impl CausalGraph {
 
     /// Parent indices per node (indices are positions in [`CausalGraph::node_names`]), sorted.
     pub(crate) fn parent_lists(&self) -> Vec<Vec<usize>> {
-        self.adjacency(Direction::Incoming)
-    }
-
-    /// Child indices per node, sorted.
-    pub(crate) fn child_lists(&self) -> Vec<Vec<usize>> {
-        self.adjacency(Direction::Outgoing)
-    }
-
-    fn adjacency(&self, dir: Direction) -> Vec<Vec<usize>> {
         self.graph
             .node_indices()
             .map(|ix| {
                 let mut v: Vec<usize> = self
                     .graph
-                    .neighbors_directed(ix, dir)
+                    .neighbors_directed(ix, Direction::Incoming)
                     .map(|n| n.index())
                     .collect();
                 v.sort_unstable();
