@@ -62,13 +62,11 @@ fn add_channel(x: &[f64], total: &mut [f64], scratch: &mut Vec<f64>) -> bool {
     scratch.extend(x.windows(2).map(|w| w[1] - w[0]));
     let mut sigma = 0.0;
     if !scratch.is_empty() {
-        scratch.sort_unstable_by(f64::total_cmp);
-        let med = crate::stats::quantile_sorted(scratch, 0.5);
+        let med = crate::stats::quantile_select(scratch, 0.5);
         for v in scratch.iter_mut() {
             *v = (*v - med).abs();
         }
-        scratch.sort_unstable_by(f64::total_cmp);
-        sigma = 1.4826 * crate::stats::quantile_sorted(scratch, 0.5) / std::f64::consts::SQRT_2;
+        sigma = 1.4826 * crate::stats::quantile_select(scratch, 0.5) / std::f64::consts::SQRT_2;
     }
     let mean = crate::stats::mean(x);
     if sigma <= 0.0 {
@@ -118,7 +116,11 @@ mod tests {
             columns: vec![("a".into(), shift)],
         };
         let got = detect_anomaly_start(&s).expect("a change point");
-        assert!((got - ts[300]).abs() <= 50, "shift found at {got}, true {}", ts[300]);
+        assert!(
+            (got - ts[300]).abs() <= 50,
+            "shift found at {got}, true {}",
+            ts[300]
+        );
 
         let wider: Vec<f64> = (0..n)
             .map(|i| noise(&mut seed) * if i >= 250 { 5.0 } else { 1.0 })
@@ -128,7 +130,11 @@ mod tests {
             columns: vec![("b".into(), wider)],
         };
         let got = detect_anomaly_start(&s).expect("a change point");
-        assert!((got - ts[250]).abs() <= 200, "noise change found at {got}, true {}", ts[250]);
+        assert!(
+            (got - ts[250]).abs() <= 200,
+            "noise change found at {got}, true {}",
+            ts[250]
+        );
     }
 
     #[test]

@@ -40,7 +40,10 @@ impl CausalGraph {
     }
 
     /// Builds a graph from node names and `(cause, effect)` pairs.
-    pub fn new(nodes: Vec<String>, edges: Vec<(String, String)>) -> Result<CausalGraph, CausalError> {
+    pub fn new(
+        nodes: Vec<String>,
+        edges: Vec<(String, String)>,
+    ) -> Result<CausalGraph, CausalError> {
         if nodes.is_empty() {
             return Err(CausalError::Graph {
                 location: "nodes".into(),
@@ -128,9 +131,12 @@ impl CausalGraph {
     }
 
     fn neighbours(&self, node: &str, dir: Direction) -> Result<Vec<&str>, CausalError> {
-        let ix = self.index.get(node).ok_or_else(|| CausalError::UnknownNode {
-            node: node.to_string(),
-        })?;
+        let ix = self
+            .index
+            .get(node)
+            .ok_or_else(|| CausalError::UnknownNode {
+                node: node.to_string(),
+            })?;
         let mut ixs: Vec<NodeIndex> = self.graph.neighbors_directed(*ix, dir).collect();
         ixs.sort_unstable();
         Ok(ixs.into_iter().map(|i| self.graph[i].as_str()).collect())

@@ -96,7 +96,12 @@ pub enum Method {
 
 impl Method {
     /// All methods, in a stable order.
-    pub const ALL: [Method; 4] = [Method::Baro, Method::Circa, Method::PageRank, Method::Ensemble];
+    pub const ALL: [Method; 4] = [
+        Method::Baro,
+        Method::Circa,
+        Method::PageRank,
+        Method::Ensemble,
+    ];
 
     /// The name used on the command line and in JSON.
     pub fn as_str(self) -> &'static str {

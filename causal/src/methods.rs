@@ -7,7 +7,7 @@ use statrs::distribution::{ContinuousCDF, Normal};
 
 use crate::stats::{self, Robust};
 use crate::{
-    CausalError, CausalGraph, Candidate, Evidence, MIN_BASELINE_ROWS, Method, MetricSeries,
+    Candidate, CausalError, CausalGraph, Evidence, MIN_BASELINE_ROWS, Method, MetricSeries,
 };
 
 /// PageRank damping: probability of following an edge rather than teleporting back to the
@@ -76,9 +76,7 @@ pub fn rank(
     if split < MIN_BASELINE_ROWS {
         return Err(CausalError::Window {
             start,
-            message: format!(
-                "{split} baseline rows before it; need at least {MIN_BASELINE_ROWS}"
-            ),
+            message: format!("{split} baseline rows before it; need at least {MIN_BASELINE_ROWS}"),
         });
     }
     if split == n {
@@ -100,11 +98,12 @@ pub fn rank(
     let tau = threshold(names.len());
     let anomalous: Vec<bool> = marg.iter().map(|m| m.z >= tau).collect();
 
-    let resid: Option<Vec<Residual>> = matches!(method, Method::Circa | Method::Ensemble).then(|| {
-        (0..names.len())
-            .map(|j| residual(&cols, j, &parents[j], split, &marg[j], &mut scratch))
-            .collect()
-    });
+    let resid: Option<Vec<Residual>> =
+        matches!(method, Method::Circa | Method::Ensemble).then(|| {
+            (0..names.len())
+                .map(|j| residual(&cols, j, &parents[j], split, &marg[j], &mut scratch))
+                .collect()
+        });
 
     let scores: Vec<f64> = match method {
         Method::Baro => marg.iter().map(|m| m.robust_z).collect(),
@@ -247,8 +246,7 @@ fn marginal(col: &[f64], split: usize, scratch: &mut Vec<f64>) -> Marginal {
     }
     scratch.clear();
     scratch.extend_from_slice(win);
-    scratch.sort_unstable_by(f64::total_cmp);
-    let window_median = stats::quantile_sorted(scratch, 0.5);
+    let window_median = stats::quantile_select(scratch, 0.5);
     let mean = stats::mean(base);
     let sd = stats::std_dev(base, mean).max(stats::floor_scale(mean));
     scratch.clear();

@@ -38,16 +38,17 @@ impl MetricSeries {
             message: "empty file; expected a header row with a `timestamp` column".into(),
         })?;
         let names: Vec<String> = header.split(',').map(|f| unquote(f).to_string()).collect();
-        let ts_col = names
-            .iter()
-            .position(|n| n == "timestamp")
-            .ok_or_else(|| CausalError::Csv {
-                line: header_line,
-                message: format!(
-                    "no `timestamp` column in the header (found: {})",
-                    names.join(", ")
-                ),
-            })?;
+        let ts_col =
+            names
+                .iter()
+                .position(|n| n == "timestamp")
+                .ok_or_else(|| CausalError::Csv {
+                    line: header_line,
+                    message: format!(
+                        "no `timestamp` column in the header (found: {})",
+                        names.join(", ")
+                    ),
+                })?;
         for (i, n) in names.iter().enumerate() {
             if n.is_empty() {
                 return Err(CausalError::Csv {

@@ -2,13 +2,29 @@
 
 use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
 
-/// Linear-interpolation quantile of sorted data (numpy's default, "type 7").
+/// Linear-interpolation quantile of sorted data (numpy's default, "type 7"); the reference for
+/// [`quantile_select`].
+#[cfg(test)]
 pub(crate) fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     debug_assert!(!sorted.is_empty());
     let pos = q * (sorted.len() - 1) as f64;
     let lo = pos.floor() as usize;
     let hi = pos.ceil() as usize;
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// Linear-interpolation quantile (numpy's default, "type 7") of unsorted data, by selection (O(n)); reorders `buf`.
+pub(crate) fn quantile_select(buf: &mut [f64], q: f64) -> f64 {
+    debug_assert!(!buf.is_empty());
+    let pos = q * (buf.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let frac = pos - lo as f64;
+    let (_, &mut at_lo, above) = buf.select_nth_unstable_by(lo, f64::total_cmp);
+    if frac == 0.0 || above.is_empty() {
+        return at_lo;
+    }
+    let at_hi = above.iter().copied().fold(f64::INFINITY, f64::min);
+    at_lo + (at_hi - at_lo) * frac
 }
 
 pub(crate) fn mean(xs: &[f64]) -> f64 {
@@ -23,7 +39,7 @@ pub(crate) fn std_dev(xs: &[f64], mean: f64) -> f64 {
     (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (xs.len() - 1) as f64).sqrt()
 }
 
-/// Median, IQR and a robust sigma of a sample, computed from one sorted copy in `scratch`.
+/// Median, IQR and a robust sigma of a sample, computed on a copy in `scratch`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Robust {
     pub median: f64,
@@ -37,16 +53,14 @@ pub(crate) struct Robust {
 pub(crate) fn robust(xs: &[f64], scratch: &mut Vec<f64>) -> Robust {
     scratch.clear();
     scratch.extend_from_slice(xs);
-    scratch.sort_unstable_by(f64::total_cmp);
-    let median = quantile_sorted(scratch, 0.5);
-    let iqr = quantile_sorted(scratch, 0.75) - quantile_sorted(scratch, 0.25);
+    let median = quantile_select(scratch, 0.5);
+    let iqr = quantile_select(scratch, 0.75) - quantile_select(scratch, 0.25);
     let mut sigma = iqr / 1.349;
     if sigma <= 0.0 {
         for v in scratch.iter_mut() {
             *v = (*v - median).abs();
         }
-        scratch.sort_unstable_by(f64::total_cmp);
-        sigma = 1.4826 * quantile_sorted(scratch, 0.5);
+        sigma = 1.4826 * quantile_select(scratch, 0.5);
     }
     if sigma <= 0.0 {
         sigma = std_dev(xs, mean(xs));
@@ -190,13 +204,21 @@ mod tests {
         let s = [1.0, 2.0, 3.0, 4.0];
         assert_eq!(quantile_sorted(&s, 0.5), 2.5);
         assert_eq!(quantile_sorted(&s, 0.25), 1.75);
+        let mut u = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(quantile_select(&mut u, 0.25), 1.75);
+        assert_eq!(quantile_select(&mut u, 0.5), 2.5);
+        assert_eq!(quantile_select(&mut u, 1.0), 4.0);
     }
 
     #[test]
     fn ridge_recovers_coefficients_and_survives_collinearity() {
         let x1: Vec<f64> = (0..50).map(|i| (i as f64 * 0.7).sin()).collect();
         let x2: Vec<f64> = (0..50).map(|i| (i as f64 * 1.3).cos()).collect();
-        let y: Vec<f64> = x1.iter().zip(&x2).map(|(a, b)| 1.0 + 2.0 * a - 3.0 * b).collect();
+        let y: Vec<f64> = x1
+            .iter()
+            .zip(&x2)
+            .map(|(a, b)| 1.0 + 2.0 * a - 3.0 * b)
+            .collect();
         let (c, b, s) = ridge_fit(&y, &[&x1, &x2]);
         assert!((c - 1.0).abs() < 1e-3 && (b[0] - 2.0).abs() < 1e-3 && (b[1] + 3.0).abs() < 1e-3);
         assert!(s < 1e-3);

@@ -1,8 +1,6 @@
 //! Behaviour of the public API: ranking on propagating faults, cycles, and bad input.
 
-use meshos_causal::{
-    CausalError, CausalGraph, Method, MetricSeries, detect_anomaly_start, rank,
-};
+use meshos_causal::{CausalError, CausalGraph, Method, MetricSeries, detect_anomaly_start, rank};
 
 /// Deterministic roughly-normal noise (sum of four uniforms), no dependency.
 struct Noise(u64);
@@ -28,7 +26,10 @@ const WIN: usize = 60;
 /// a → b → c → d → e, each node = 2 × parent + noise, so a fault at `a` is amplified 16× at `e`.
 /// The fault: `a` shifts by 4 σ from row BASE on.
 fn chain() -> (CausalGraph, MetricSeries) {
-    let names: Vec<String> = ["a", "b", "c", "d", "e"].iter().map(|s| s.to_string()).collect();
+    let names: Vec<String> = ["a", "b", "c", "d", "e"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let edges = names
         .windows(2)
         .map(|w| (w[0].clone(), w[1].clone()))
@@ -59,7 +60,11 @@ fn start() -> i64 {
 #[test]
 fn graph_methods_find_the_root_of_an_amplified_chain_where_baro_picks_the_symptom() {
     let (graph, series) = chain();
-    let top = |m| rank(&graph, &series, Some(start()), m).expect("rank")[0].node.clone();
+    let top = |m| {
+        rank(&graph, &series, Some(start()), m).expect("rank")[0]
+            .node
+            .clone()
+    };
     assert_eq!(top(Method::Circa), "a");
     assert_eq!(top(Method::Ensemble), "a");
     assert_eq!(top(Method::PageRank), "a");
@@ -71,7 +76,11 @@ fn graph_methods_find_the_root_of_an_amplified_chain_where_baro_picks_the_sympto
     let a = &ranking[0].evidence;
     assert_eq!(a.metric, "a");
     assert_eq!((a.baseline_rows, a.window_rows), (BASE, WIN));
-    assert!((a.shift - 4.0).abs() < 1.0, "shift of a ≈ 4, got {}", a.shift);
+    assert!(
+        (a.shift - 4.0).abs() < 1.0,
+        "shift of a ≈ 4, got {}",
+        a.shift
+    );
     assert!(a.residual_z.is_some_and(|z| z > 10.0));
     assert!(a.residual_p.is_some_and(|p| p < 1e-6));
     assert!(a.anomalous_parents.is_empty());
@@ -83,7 +92,11 @@ fn graph_methods_find_the_root_of_an_amplified_chain_where_baro_picks_the_sympto
 fn the_anomaly_start_is_found_when_not_given() {
     let (graph, series) = chain();
     let found = detect_anomaly_start(&series).expect("a change point");
-    assert!((found - start()).abs() <= 30, "found {found}, true {}", start());
+    assert!(
+        (found - start()).abs() <= 30,
+        "found {found}, true {}",
+        start()
+    );
     let ranking = rank(&graph, &series, None, Method::Ensemble).expect("rank");
     assert_eq!(ranking[0].node, "a");
     assert_eq!(ranking[0].evidence.anomaly_start, found);
@@ -110,7 +123,11 @@ fn mutual_calls_do_not_crash_and_the_cause_still_wins() {
 
 #[test]
 fn bad_graph_json_names_the_field_or_edge() {
-    let err = |t: &str| CausalGraph::from_json(t).expect_err("must fail").to_string();
+    let err = |t: &str| {
+        CausalGraph::from_json(t)
+            .expect_err("must fail")
+            .to_string()
+    };
     assert!(err(r#"{"nodes":["a"],"edgs":[]}"#).contains("unknown field `edgs`"));
     assert!(err(r#"{"edges":[]}"#).contains("missing field `nodes`"));
     let e = err(r#"{"nodes":["a","b"],"edges":[["a","b"],["a","x"]]}"#);
@@ -125,11 +142,18 @@ fn bad_graph_json_names_the_field_or_edge() {
 
 #[test]
 fn bad_csv_names_line_and_column() {
-    let err = |t: &str| MetricSeries::from_csv(t).expect_err("must fail").to_string();
+    let err = |t: &str| {
+        MetricSeries::from_csv(t)
+            .expect_err("must fail")
+            .to_string()
+    };
     let e = err("time,a\n1,2\n");
     assert!(e.contains("line 1") && e.contains("timestamp"), "{e}");
     let e = err("timestamp,a,b\n1,2,3\n2,x,4\n");
-    assert!(e.contains("line 3") && e.contains("column `a`") && e.contains("not a number"), "{e}");
+    assert!(
+        e.contains("line 3") && e.contains("column `a`") && e.contains("not a number"),
+        "{e}"
+    );
     let e = err("timestamp,a\n1,2\n2,3,4\n");
     assert!(e.contains("line 3") && e.contains("3 fields"), "{e}");
     let e = err("timestamp,a\n2,1\n1,1\n");
@@ -137,13 +161,17 @@ fn bad_csv_names_line_and_column() {
     let e = err("timestamp,a\n1,inf\n");
     assert!(e.contains("line 2") && e.contains("not finite"), "{e}");
     let e = err("timestamp,a\n1,\n2,NaN\n");
-    assert!(e.contains("column `a`") && e.contains("no finite value"), "{e}");
+    assert!(
+        e.contains("column `a`") && e.contains("no finite value"),
+        "{e}"
+    );
 }
 
 #[test]
 fn csv_gaps_are_filled_forward_then_backward() {
-    let s = MetricSeries::from_csv("\"timestamp\", a ,b\r\n1,,5\r\n2,3,\r\n\r\n3,NaN,7\r\n4.0,4,8\r\n")
-        .expect("parses");
+    let s =
+        MetricSeries::from_csv("\"timestamp\", a ,b\r\n1,,5\r\n2,3,\r\n\r\n3,NaN,7\r\n4.0,4,8\r\n")
+            .expect("parses");
     assert_eq!(s.timestamps, vec![1, 2, 3, 4]);
     assert_eq!(s.column("a"), Some(&[3.0, 3.0, 3.0, 4.0][..]));
     assert_eq!(s.column("b"), Some(&[5.0, 5.0, 7.0, 8.0][..]));
@@ -181,7 +209,11 @@ fn method_names_round_trip() {
     for m in Method::ALL {
         assert_eq!(m.as_str().parse::<Method>(), Ok(m));
     }
-    assert!("zscore".parse::<Method>().is_err_and(|e| e.to_string().contains("baro, circa")));
+    assert!(
+        "zscore"
+            .parse::<Method>()
+            .is_err_and(|e| e.to_string().contains("baro, circa"))
+    );
 }
 
 #[test]
@@ -191,5 +223,8 @@ fn candidates_serialize_with_node_score_evidence() {
     let v = serde_json::to_value(&r[0]).expect("serializes");
     assert!(v["node"].is_string() && v["score"].is_number());
     assert!(v["evidence"]["robust_z"].is_number());
-    assert!(v["evidence"]["residual_z"].is_null(), "baro does not regress");
+    assert!(
+        v["evidence"]["residual_z"].is_null(),
+        "baro does not regress"
+    );
 }
