@@ -7,6 +7,7 @@ mod auth;
 mod bundle_source;
 mod checked;
 mod config;
+mod diagnose_cli;
 mod http;
 mod live_trust;
 #[cfg(test)]
@@ -103,6 +104,24 @@ enum Command {
     Pseudonym {
         #[command(subcommand)]
         command: PseudonymCommand,
+    },
+    /// Rank root-cause candidates of an anomaly: a dependency graph (JSON
+    /// `{"nodes":[…],"edges":[[cause,effect],…]}`) and metrics (CSV: `timestamp` in unix seconds,
+    /// one column per node). Prints `{"ranking":[{"node","score","evidence"}…],"method","seconds"}`.
+    Diagnose {
+        #[arg(long)]
+        graph: std::path::PathBuf,
+        #[arg(long)]
+        metrics: std::path::PathBuf,
+        /// Unix seconds when the anomaly began; found by change-point detection when absent.
+        #[arg(long)]
+        anomaly_start: Option<i64>,
+        /// `ensemble`, `circa`, `baro` or `pagerank`.
+        #[arg(long, default_value = "ensemble")]
+        method: String,
+        /// How many candidates to print.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
     },
 }
 
@@ -595,6 +614,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&revealed?)?);
+            Ok(0)
+        }
+        Command::Diagnose {
+            graph,
+            metrics,
+            anomaly_start,
+            method,
+            top,
+        } => {
+            let out = diagnose_cli::diagnose(&graph, &metrics, anomaly_start, &method, top)?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
         }
         Command::Audit {

@@ -1,0 +1,363 @@
+//! The ranking methods and the shared per-node statistics they start from.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::stats::{self, Robust};
+use crate::{
+    Candidate, CausalError, CausalGraph, Evidence, MIN_BASELINE_ROWS, Method, MetricSeries,
+};
+
+/// PageRank damping: probability of following an edge rather than teleporting back to the
+/// anomaly-weighted personalisation vector.
+const DAMPING: f64 = 0.85;
+
+/// Ranks every graph node as a candidate root cause, best first.
+///
+/// `anomaly_start`: rows with `timestamp < start` are the baseline, the rest the anomalous window;
+/// with `None` the start is found by [`crate::detect_anomaly_start`] over the graph's columns.
+/// Every graph node needs a metric column of the same name (else [`CausalError::MissingColumns`]);
+/// columns not in the graph are ignored. Values must be finite (the CSV reader fills gaps; see
+/// [`MetricSeries::fill_missing`]).
+///
+/// Methods (all share the per-node statistics in [`Evidence`]):
+/// - **baro**: score = max over the window of |x − baseline median| / (IQR/1.349). Graph-free,
+///   so on a propagating fault it tends to pick the loudest downstream symptom.
+/// - **circa**: each node is regressed (least squares with intercept, standardised regressors,
+///   tiny ridge so collinear or short baselines still solve) on its parents over the baseline;
+///   the window's residuals, divided by the baseline residual σ, are tested for a mean shift
+///   (z-test) and a variance change (χ² mapped to z); score = the larger z. A node moved only by
+///   its parents has small residuals; the node where the fault entered does not. Nodes without
+///   parents get the same test on their plain values. Cycles: a node is regressed on *all* its
+///   direct parents, including those in its own strongly connected component. The test is a
+///   per-node conditional one and needs no topological order; in a mutual pair A ⇄ B with the
+///   fault at A, B's shift is explained by A while A keeps the part of its shift that B cannot
+///   explain (all of it unless B is nearly a copy of A), so the cause still ranks above the
+///   effect. SCC condensation would instead discard exactly the edges that separate them.
+/// - **pagerank**: the anomalous subgraph is the nodes whose marginal test exceeds the
+///   significance threshold (Bonferroni 1% over the nodes, at least z = 3), or the three most
+///   anomalous nodes if none does. A random walk goes from each node to its anomalous parents
+///   (effect → cause) with probability proportional to their marginal z, stays put at nodes with
+///   no anomalous parent (so mass collects at the upstream end), and teleports with probability
+///   0.15 to the personalisation vector ∝ marginal z. Score = stationary probability; nodes
+///   outside the subgraph score 0 and follow in BARO order.
+/// - **ensemble**: the CIRCA residual z multiplied by a root-ness factor. A node none of whose
+///   parents is anomalous keeps its residual z (factor 1): whatever moved it entered there. A node
+///   with anomalous parents keeps only the share of its own movement its parents leave
+///   unexplained (factor = residual z / marginal z, capped at 1), so a downstream symptom whose
+///   regression extrapolates imperfectly under a large upstream shift, the failure mode of plain
+///   CIRCA when faults amplify, is demoted while a genuine second root (most of its movement
+///   unexplained) is not. Nodes the graph says nothing about (no parents) score their marginal
+///   test, the graph-free signal on the same z scale. Ties (e.g. several saturated roots) are
+///   broken by the marginal z, then by BARO's score.
+pub fn rank(
+    graph: &CausalGraph,
+    series: &MetricSeries,
+    anomaly_start: Option<i64>,
+    method: Method,
+) -> Result<Vec<Candidate>, CausalError> {
+    let names: Vec<&str> = graph.node_names().collect();
+    let cols = resolve_columns(&names, series)?;
+    let start = match anomaly_start {
+        Some(s) => s,
+        None => crate::changepoint::detect_in(&series.timestamps, &cols).ok_or_else(|| {
+            CausalError::NoChangePoint {
+                message: format!(
+                    "{} rows; need at least 11 and a metric that varies",
+                    series.timestamps.len()
+                ),
+            }
+        })?,
+    };
+    let split = series.timestamps.partition_point(|&t| t < start);
+    let n = series.timestamps.len();
+    if split < MIN_BASELINE_ROWS {
+        return Err(CausalError::Window {
+            start,
+            message: format!("{split} baseline rows before it; need at least {MIN_BASELINE_ROWS}"),
+        });
+    }
+    if split == n {
+        return Err(CausalError::Window {
+            start,
+            message: format!(
+                "no rows at or after it (last timestamp {})",
+                series.timestamps[n - 1]
+            ),
+        });
+    }
+
+    let mut scratch = Vec::with_capacity(n);
+    let marg: Vec<Marginal> = cols
+        .iter()
+        .map(|c| marginal(c, split, &mut scratch))
+        .collect();
+    let parents = graph.parent_lists();
+    let tau = threshold(names.len());
+    let anomalous: Vec<bool> = marg.iter().map(|m| m.z >= tau).collect();
+
+    let resid: Option<Vec<Residual>> =
+        matches!(method, Method::Circa | Method::Ensemble).then(|| {
+            (0..names.len())
+                .map(|j| residual(&cols, j, &parents[j], split, &marg[j], &mut scratch))
+                .collect()
+        });
+
+    let scores: Vec<f64> = match method {
+        Method::Baro => marg.iter().map(|m| m.robust_z).collect(),
+        Method::Circa => resid.iter().flatten().map(|r| r.z).collect(),
+        Method::PageRank => pagerank(&parents, &marg, &anomalous),
+        Method::Ensemble => resid
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(|(j, r)| {
+                let has_anomalous_parent = parents[j].iter().any(|&p| anomalous[p]);
+                if has_anomalous_parent && marg[j].z > 0.0 {
+                    r.z * (r.z / marg[j].z).clamp(0.0, 1.0)
+                } else {
+                    r.z
+                }
+            })
+            .collect(),
+    };
+
+    let mut order: Vec<usize> = (0..names.len()).collect();
+    order.sort_by(|&a, &b| {
+        cmp_desc(scores[a], scores[b])
+            .then_with(|| cmp_desc(marg[a].z, marg[b].z))
+            .then_with(|| cmp_desc(marg[a].robust_z, marg[b].robust_z))
+            .then_with(|| a.cmp(&b))
+    });
+    Ok(order
+        .into_iter()
+        .map(|j| {
+            let m = &marg[j];
+            let r = resid.as_ref().map(|r| &r[j]);
+            Candidate {
+                node: names[j].to_string(),
+                score: scores[j],
+                evidence: Evidence {
+                    metric: names[j].to_string(),
+                    baseline_rows: split,
+                    window_rows: n - split,
+                    anomaly_start: start,
+                    baseline_median: m.robust.median,
+                    baseline_mean: m.mean,
+                    baseline_iqr: m.robust.iqr,
+                    anomalous_value: m.anomalous_value,
+                    window_median: m.window_median,
+                    shift: m.window_median - m.robust.median,
+                    robust_z: m.robust_z,
+                    marginal_z: m.z,
+                    marginal_p: m.p,
+                    residual_z: r.map(|r| r.z),
+                    residual_shift: r.map(|r| r.shift),
+                    residual_p: r.map(|r| r.p),
+                    anomalous_parents: parents[j]
+                        .iter()
+                        .filter(|&&p| anomalous[p])
+                        .map(|&p| names[p].to_string())
+                        .collect(),
+                },
+            }
+        })
+        .collect())
+}
+
+/// NaN-safe descending order (NaN cannot occur with finite input, but never panic on it).
+fn cmp_desc(a: f64, b: f64) -> Ordering {
+    b.total_cmp(&a)
+}
+
+/// z above which a node counts as anomalous: Bonferroni 1% (two-sided) over `n` nodes, at least 3.
+fn threshold(n: usize) -> f64 {
+    let alpha = 0.01 / (2.0 * n.max(1) as f64);
+    Normal::new(0.0, 1.0)
+        .map(|d| d.inverse_cdf(1.0 - alpha))
+        .unwrap_or(3.0)
+        .max(3.0)
+}
+
+fn resolve_columns<'a>(
+    names: &[&str],
+    series: &'a MetricSeries,
+) -> Result<Vec<&'a [f64]>, CausalError> {
+    let by_name: HashMap<&str, &[f64]> = series
+        .columns
+        .iter()
+        .map(|(n, c)| (n.as_str(), c.as_slice()))
+        .collect();
+    let mut missing = Vec::new();
+    let mut cols = Vec::with_capacity(names.len());
+    for &name in names {
+        match by_name.get(name) {
+            Some(c) => cols.push(*c),
+            None => missing.push(name.to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(CausalError::MissingColumns { nodes: missing });
+    }
+    let n = series.timestamps.len();
+    for (name, col) in names.iter().zip(&cols) {
+        if col.len() != n {
+            return Err(CausalError::Series {
+                column: name.to_string(),
+                message: format!("{} values for {n} timestamps", col.len()),
+            });
+        }
+        if let Some(i) = col.iter().position(|v| !v.is_finite()) {
+            return Err(CausalError::Series {
+                column: name.to_string(),
+                message: format!(
+                    "non-finite value at row {i}; fill gaps first (MetricSeries::fill_missing)"
+                ),
+            });
+        }
+    }
+    Ok(cols)
+}
+
+/// Graph-free statistics of one column.
+struct Marginal {
+    robust: Robust,
+    mean: f64,
+    sd: f64,
+    robust_z: f64,
+    anomalous_value: f64,
+    window_median: f64,
+    z: f64,
+    p: f64,
+}
+
+fn marginal(col: &[f64], split: usize, scratch: &mut Vec<f64>) -> Marginal {
+    let (base, win) = col.split_at(split);
+    let robust = stats::robust(base, scratch);
+    let (mut robust_z, mut anomalous_value) = (0.0, win[0]);
+    for &x in win {
+        let d = (x - robust.median).abs() / robust.sigma;
+        if d > robust_z {
+            robust_z = d;
+            anomalous_value = x;
+        }
+    }
+    scratch.clear();
+    scratch.extend_from_slice(win);
+    let window_median = stats::quantile_select(scratch, 0.5);
+    let mean = stats::mean(base);
+    let sd = stats::std_dev(base, mean).max(stats::floor_scale(mean));
+    scratch.clear();
+    scratch.extend(win.iter().map(|x| (x - mean) / sd));
+    let (z, _, p) = stats::residual_test(scratch);
+    Marginal {
+        robust,
+        mean,
+        sd,
+        robust_z,
+        anomalous_value,
+        window_median,
+        z,
+        p,
+    }
+}
+
+struct Residual {
+    z: f64,
+    shift: f64,
+    p: f64,
+}
+
+fn residual(
+    cols: &[&[f64]],
+    j: usize,
+    parents: &[usize],
+    split: usize,
+    marg: &Marginal,
+    scratch: &mut Vec<f64>,
+) -> Residual {
+    if parents.is_empty() {
+        // No regressors: the residual test is the marginal test.
+        scratch.clear();
+        scratch.extend(cols[j][split..].iter().map(|x| (x - marg.mean) / marg.sd));
+        let (z, shift, p) = stats::residual_test(scratch);
+        return Residual { z, shift, p };
+    }
+    let y = cols[j];
+    let base_x: Vec<&[f64]> = parents.iter().map(|&p| &cols[p][..split]).collect();
+    let (intercept, beta, sigma) = stats::ridge_fit(&y[..split], &base_x);
+    // A node its parents determine exactly would have σ = 0 and score any rounding as infinite:
+    // assume the parents never explain more than 99.9% of its baseline σ.
+    let sigma = sigma.max(1e-3 * marg.sd);
+    scratch.clear();
+    scratch.extend((split..y.len()).map(|i| {
+        let pred = intercept
+            + beta
+                .iter()
+                .zip(parents)
+                .map(|(b, &p)| b * cols[p][i])
+                .sum::<f64>();
+        (y[i] - pred) / sigma
+    }));
+    let (z, shift, p) = stats::residual_test(scratch);
+    Residual { z, shift, p }
+}
+
+fn pagerank(parents: &[Vec<usize>], marg: &[Marginal], anomalous: &[bool]) -> Vec<f64> {
+    let n = marg.len();
+    let mut in_sub: Vec<bool> = anomalous.to_vec();
+    if !in_sub.iter().any(|&a| a) {
+        let mut by_z: Vec<usize> = (0..n).collect();
+        by_z.sort_by(|&a, &b| cmp_desc(marg[a].z, marg[b].z));
+        for &j in by_z.iter().take(3) {
+            in_sub[j] = true;
+        }
+    }
+    // Weights are the marginal z (positive; a floor keeps a zero-z fallback node walkable).
+    let w: Vec<f64> = (0..n)
+        .map(|j| if in_sub[j] { marg[j].z.max(1e-6) } else { 0.0 })
+        .collect();
+    let total: f64 = w.iter().sum();
+    let pers: Vec<f64> = w.iter().map(|x| x / total).collect();
+    let sub_parents: Vec<Vec<usize>> = (0..n)
+        .map(|j| {
+            if in_sub[j] {
+                parents[j].iter().copied().filter(|&p| in_sub[p]).collect()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    let out_w: Vec<f64> = sub_parents
+        .iter()
+        .map(|ps| ps.iter().map(|&p| w[p]).sum())
+        .collect();
+    let mut r = pers.clone();
+    let mut next = vec![0.0; n];
+    for _ in 0..200 {
+        for (x, p) in next.iter_mut().zip(&pers) {
+            *x = (1.0 - DAMPING) * p;
+        }
+        for v in 0..n {
+            if r[v] == 0.0 {
+                continue;
+            }
+            if sub_parents[v].is_empty() {
+                // No anomalous cause upstream: the walk stays here.
+                next[v] += DAMPING * r[v];
+            } else {
+                for &u in &sub_parents[v] {
+                    next[u] += DAMPING * r[v] * w[u] / out_w[v];
+                }
+            }
+        }
+        let delta: f64 = r.iter().zip(&next).map(|(a, b)| (a - b).abs()).sum();
+        std::mem::swap(&mut r, &mut next);
+        if delta < 1e-12 {
+            break;
+        }
+    }
+    r
+}
