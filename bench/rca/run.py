@@ -64,7 +64,7 @@ BASELINES = ("pyrca-ht", "pyrca-randomwalk", "pyrca-epsilon", "rcaeval-baro", "r
 # Baselines that do not read the graph: their result on the "20% edges missing" variant is the
 # same computation as on the base case, so it is not re-run (the table reuses the base result).
 GRAPH_FREE = {"pyrca-epsilon", "rcaeval-baro", "rcaeval-nsigma", "rcaeval-circa"}
-VARIANTS = ("base", "start+30", "start+60", "missing20", "cycle")
+VARIANTS = ("base", "start-60", "start-30", "start+30", "start+60", "missing20", "cycle")
 
 
 # ---------------------------------------------------------------------------------------- names
@@ -98,7 +98,7 @@ class Case:
             return json.load(f)["edges"]
 
     def reported_start(self, variant: str) -> int:
-        off = {"start+30": 30, "start+60": 60}.get(variant, 0)
+        off = {"start-60": -60, "start-30": -30, "start+30": 30, "start+60": 60}.get(variant, 0)
         return int(self.truth["anomaly_start"]) + off
 
     def bdf(self) -> pd.DataFrame:

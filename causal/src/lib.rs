@@ -89,8 +89,8 @@ pub enum Method {
     Circa,
     /// Personalised PageRank from effects toward causes over the anomalous subgraph.
     PageRank,
-    /// CIRCA residuals with a root-ness adjustment and graph-free scores where the graph says
-    /// nothing; see [`rank`].
+    /// The PageRank walk gated by CIRCA's residuals: a node keeps the walk's mass in proportion
+    /// to how much of its movement its parents leave unexplained; see [`rank`].
     Ensemble,
 }
 

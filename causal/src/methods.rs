@@ -14,6 +14,10 @@ use crate::{
 /// anomaly-weighted personalisation vector.
 const DAMPING: f64 = 0.85;
 
+/// A parent whose anomaly (in z) is below this share of its child's is not a plausible sole
+/// cause of it: it would take a 5× amplification in units of each metric's own noise.
+const WEAK_PARENT_RATIO: f64 = 0.2;
+
 /// Ranks every graph node as a candidate root cause, best first.
 ///
 /// `anomaly_start`: rows with `timestamp < start` are the baseline, the rest the anomalous window;
@@ -43,15 +47,19 @@ const DAMPING: f64 = 0.85;
 ///   no anomalous parent (so mass collects at the upstream end), and teleports with probability
 ///   0.15 to the personalisation vector ∝ marginal z. Score = stationary probability; nodes
 ///   outside the subgraph score 0 and follow in BARO order.
-/// - **ensemble**: the CIRCA residual z multiplied by a root-ness factor. A node none of whose
-///   parents is anomalous keeps its residual z (factor 1): whatever moved it entered there. A node
-///   with anomalous parents keeps only the share of its own movement its parents leave
-///   unexplained (factor = residual z / marginal z, capped at 1), so a downstream symptom whose
-///   regression extrapolates imperfectly under a large upstream shift, the failure mode of plain
-///   CIRCA when faults amplify, is demoted while a genuine second root (most of its movement
-///   unexplained) is not. Nodes the graph says nothing about (no parents) score their marginal
-///   test, the graph-free signal on the same z scale. Ties (e.g. several saturated roots) are
-///   broken by the marginal z, then by BARO's score.
+/// - **ensemble**: the PageRank walk, gated by CIRCA's residuals. At a node with anomalous
+///   parents the walk stays with probability (residual z / marginal z)⁴ (capped at 1) and moves
+///   on to the parents with the rest: the regression decides how much of a node's movement its
+///   parents explain, the walk carries that mass upstream. Each part covers the other's failure:
+///   plain PageRank always hands a symptom's mass to its anomalous parents, so a root whose
+///   equation changed (a parent-weight fault) loses to a barely-moved parent; plain CIRCA
+///   over-scores a downstream symptom when its parent is observed with noise (the regression
+///   slope is attenuated, so an amplified upstream shift leaves large residuals), and there the
+///   residual share stays well below 1 and the fourth power sends most of the mass on. The
+///   exponent was chosen on one generated case set and checked on two others
+///   (`bench/rca/README.md`). Between mutual callers the walk only climbs toward more unexplained
+///   movement (see [`orient_mutual_pairs`]), so mutual calls cannot trap the mass. Nodes outside the anomalous subgraph score 0; ties are broken by
+///   the marginal z, then by BARO's score.
 pub fn rank(
     graph: &CausalGraph,
     series: &MetricSeries,
@@ -108,20 +116,22 @@ pub fn rank(
     let scores: Vec<f64> = match method {
         Method::Baro => marg.iter().map(|m| m.robust_z).collect(),
         Method::Circa => resid.iter().flatten().map(|r| r.z).collect(),
-        Method::PageRank => pagerank(&parents, &marg, &anomalous),
-        Method::Ensemble => resid
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(|(j, r)| {
-                let has_anomalous_parent = parents[j].iter().any(|&p| anomalous[p]);
-                if has_anomalous_parent && marg[j].z > 0.0 {
-                    r.z * (r.z / marg[j].z).clamp(0.0, 1.0)
-                } else {
-                    r.z
-                }
-            })
-            .collect(),
+        Method::PageRank => pagerank(&parents, &marg, &anomalous, None),
+        Method::Ensemble => {
+            let resid = resid.as_deref().unwrap_or_default();
+            let walk_parents = orient_mutual_pairs(&parents, resid);
+            let stay: Vec<f64> = (0..names.len())
+                .map(|v| {
+                    let strongest_parent = walk_parents[v]
+                        .iter()
+                        .filter(|&&u| anomalous[u])
+                        .map(|&u| marg[u].z)
+                        .fold(0.0, f64::max);
+                    stay_probability(resid[v].z, marg[v].z, strongest_parent)
+                })
+                .collect();
+            pagerank(&walk_parents, &marg, &anomalous, Some(&stay))
+        }
     };
 
     let mut order: Vec<usize> = (0..names.len()).collect();
@@ -305,7 +315,49 @@ fn residual(
     Residual { z, shift, p }
 }
 
-fn pagerank(parents: &[Vec<usize>], marg: &[Marginal], anomalous: &[bool]) -> Vec<f64> {
+/// The ensemble walk's parents: in a mutual pair (A is a parent of B and B of A) the walk only
+/// climbs from one to the other toward more unexplained movement (residual z). Each of the pair
+/// explains much of the other, so both residual shares are small and an unoriented walk would
+/// pass the mass back and forth; the residuals still differ sharply (the cause keeps what the
+/// effect cannot explain), and that difference orients the pair. Longer cycles are left as they
+/// are: orienting every strongly connected component toward its largest residual traps the mass
+/// there even when the component's anomaly entered from outside it.
+fn orient_mutual_pairs(parents: &[Vec<usize>], resid: &[Residual]) -> Vec<Vec<usize>> {
+    parents
+        .iter()
+        .enumerate()
+        .map(|(v, ps)| {
+            ps.iter()
+                .copied()
+                .filter(|&u| parents[u].binary_search(&v).is_err() || resid[u].z > resid[v].z)
+                .collect()
+        })
+        .collect()
+}
+
+/// Probability that the ensemble's walk stays at a node whose parents moved too. Two pieces of
+/// evidence say the movement is the node's own: the share of it (marginal z) its parents leave
+/// unexplained (residual z), taken to the fourth power so that only a node most of whose movement
+/// is its own keeps the mass; and parents too weak to have caused it (the strongest anomalous
+/// parent moved less than a fifth as much, in z, as the node), for which moving on is scaled down.
+fn stay_probability(residual_z: f64, marginal_z: f64, strongest_parent_z: f64) -> f64 {
+    if marginal_z <= 0.0 {
+        return 1.0;
+    }
+    let unexplained = (residual_z / marginal_z).clamp(0.0, 1.0).powi(4);
+    let plausible_cause = (strongest_parent_z / (WEAK_PARENT_RATIO * marginal_z)).clamp(0.0, 1.0);
+    1.0 - (1.0 - unexplained) * plausible_cause
+}
+
+/// Personalised PageRank from effects toward causes over the anomalous subgraph. `stay`: per
+/// node, the probability of staying put instead of moving to anomalous parents (`None`: always
+/// move when there is an anomalous parent).
+fn pagerank(
+    parents: &[Vec<usize>],
+    marg: &[Marginal],
+    anomalous: &[bool],
+    stay: Option<&[f64]>,
+) -> Vec<f64> {
     let n = marg.len();
     let mut in_sub: Vec<bool> = anomalous.to_vec();
     if !in_sub.iter().any(|&a| a) {
@@ -348,8 +400,11 @@ fn pagerank(parents: &[Vec<usize>], marg: &[Marginal], anomalous: &[bool]) -> Ve
                 // No anomalous cause upstream: the walk stays here.
                 next[v] += DAMPING * r[v];
             } else {
+                let kept = stay.map_or(0.0, |s| s[v]);
+                next[v] += DAMPING * r[v] * kept;
+                let moved = DAMPING * r[v] * (1.0 - kept);
                 for &u in &sub_parents[v] {
-                    next[u] += DAMPING * r[v] * w[u] / out_w[v];
+                    next[u] += moved * w[u] / out_w[v];
                 }
             }
         }
