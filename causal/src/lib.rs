@@ -5,6 +5,10 @@
 //!   error rate, violation rate, cost…) and cause → effect edges over a petgraph `DiGraph`, loaded
 //!   from the graph file format `{"nodes":[name...],"edges":[[cause,effect]...]}`; cycles (mutual
 //!   calls) are allowed and handled by every method;
+//! - the fleet model ([`FleetTopology`]): agents, tools, models, providers and regions with
+//!   "depends on" edges from a topology file and from relations observed in telemetry, expanded
+//!   into the metric-level causal graph; [`SeriesBuilder`] buckets telemetry into the matching
+//!   metric series (module `topology`);
 //! - metric series ([`MetricSeries`]) read from CSV (`timestamp` column in unix seconds plus one
 //!   numeric column per node), with documented gap filling;
 //! - change-point detection ([`detect_anomaly_start`]) for when the caller gives no anomaly start;
@@ -24,6 +28,7 @@ mod graph;
 mod methods;
 mod series;
 mod stats;
+mod topology;
 
 use std::fmt;
 use std::str::FromStr;
@@ -34,6 +39,10 @@ pub use changepoint::detect_anomaly_start;
 pub use graph::CausalGraph;
 pub use methods::rank;
 pub use series::MetricSeries;
+pub use topology::{
+    EdgeOrigin, Entity, EntityKind, FleetTopology, Observation, PointOutcome, SeriesBuilder,
+    TelemetryPoint, TopologyFile, metrics_of, provider_of,
+};
 
 /// Fewest baseline rows a ranking accepts: the regression needs a few points beyond its
 /// parameters and the quantiles need something to interpolate.
@@ -50,6 +59,9 @@ pub enum CausalError {
     /// The graph is well-formed JSON but a node or edge is wrong.
     #[error("graph {location}: {message}")]
     Graph { location: String, message: String },
+    /// The fleet topology file or an entity id is wrong.
+    #[error("topology {location}: {message}")]
+    Topology { location: String, message: String },
     /// A node name that is not in the graph.
     #[error("node `{node}` is not in the graph")]
     UnknownNode { node: String },
