@@ -324,10 +324,8 @@ impl FleetTopology {
             .as_deref()
             .filter(|m| !m.is_empty())
             .map(|m| Entity::new(EntityKind::Model, m));
-        if let Some(tool) = &tool {
-            if *tool != agent {
-                self.depend(agent.clone(), tool.clone(), origin);
-            }
+        if let Some(tool) = tool.as_ref().filter(|t| **t != agent) {
+            self.depend(agent.clone(), tool.clone(), origin);
         }
         if let Some(model) = &model {
             self.depend(agent.clone(), model.clone(), origin);
