@@ -105,6 +105,23 @@ impl CausalGraph {
         self.graph.edge_count()
     }
 
+    /// `(cause, effect)` for every edge, in insertion order.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.graph.edge_indices().filter_map(|e| {
+            let (a, b) = self.graph.edge_endpoints(e)?;
+            Some((self.graph[a].as_str(), self.graph[b].as_str()))
+        })
+    }
+
+    /// The graph file format `{"nodes":[name...],"edges":[[cause,effect]...]}`, which
+    /// [`CausalGraph::from_json`] reads back.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "nodes": self.node_names().collect::<Vec<_>>(),
+            "edges": self.edges().map(|(a, b)| [a, b]).collect::<Vec<_>>(),
+        })
+    }
+
     /// Direct causes of `node`, in node order.
     pub fn parents(&self, node: &str) -> Result<Vec<&str>, CausalError> {
         self.neighbours(node, Direction::Incoming)

@@ -273,11 +273,12 @@ impl FleetTopology {
                         last_seen_ms,
                     }),
                     EdgeOrigin::Observed {
-                        last_seen_ms: seen, ..
+                        count: more,
+                        last_seen_ms: seen,
                     },
                 ) = (self.graph.edge_weight_mut(e), origin)
                 {
-                    *count += 1;
+                    *count += more;
                     *last_seen_ms = (*last_seen_ms).max(seen);
                 }
             }
@@ -300,12 +301,18 @@ impl FleetTopology {
 
     /// Adds the relations one telemetry event shows (see the module doc for the rules).
     pub fn observe(&mut self, obs: &Observation, at_ms: i64) {
-        if obs.agent.is_empty() {
+        self.observe_repeated(obs, 1, at_ms);
+    }
+
+    /// [`FleetTopology::observe`] for `count` events with the same relations, the newest at
+    /// `last_seen_ms` (what a `GROUP BY` over stored events gives).
+    pub fn observe_repeated(&mut self, obs: &Observation, count: u64, last_seen_ms: i64) {
+        if obs.agent.is_empty() || count == 0 {
             return;
         }
         let origin = EdgeOrigin::Observed {
-            count: 1,
-            last_seen_ms: at_ms,
+            count,
+            last_seen_ms,
         };
         let agent = Entity::new(EntityKind::Agent, &obs.agent);
         self.node(agent.clone());

@@ -1,11 +1,16 @@
 //! `meshos diagnose`: rank root-cause candidates for an anomaly from a dependency graph file and
 //! a metrics CSV, offline. Reads the files, calls `meshos_causal::rank`, shapes the JSON.
+//! `meshos topology`: the fleet's metric graph in the same file format, from a topology file and
+//! the relations observed in a tenant's stored events.
 
 use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
-use meshos_causal::{CausalGraph, Method, MetricSeries, rank};
+use meshos_causal::{
+    CausalGraph, FleetTopology, Method, MetricSeries, Observation, provider_of, rank,
+};
+use meshos_store::CallRelation;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -48,4 +53,33 @@ pub fn diagnose(
         anomaly_start: start,
         seconds,
     })
+}
+
+/// The fleet topology from an optional topology file plus observed call relations, as the graph
+/// file `meshos diagnose --graph` reads, with the entity-level cycles (mutual calls) beside it.
+pub fn topology_graph(
+    file: Option<&Path>,
+    relations: &[CallRelation],
+) -> anyhow::Result<(serde_json::Value, Vec<Vec<String>>)> {
+    let mut topology = match file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the topology file {}", path.display()))?;
+            FleetTopology::from_json(&text)
+                .with_context(|| format!("topology file {}", path.display()))?
+        }
+        None => FleetTopology::new(),
+    };
+    for r in relations {
+        let observation = Observation {
+            agent: r.agent_id.clone(),
+            tool: r.tool.clone(),
+            model: r.model.clone(),
+            provider: provider_of(r.model.as_deref(), None),
+            region: r.region.clone(),
+        };
+        topology.observe_repeated(&observation, r.events, r.last_seen_ms);
+    }
+    let graph = topology.causal_graph()?;
+    Ok((graph.to_json(), topology.cycles()))
 }

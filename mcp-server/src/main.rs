@@ -108,6 +108,20 @@ enum Command {
     /// Rank root-cause candidates of an anomaly: a dependency graph (JSON
     /// `{"nodes":[…],"edges":[[cause,effect],…]}`) and metrics (CSV: `timestamp` in unix seconds,
     /// one column per node). Prints `{"ranking":[{"node","score","evidence"}…],"method","seconds"}`.
+    /// Print the fleet's metric dependency graph (the file format `diagnose --graph` reads) built
+    /// from a topology file (`{"entities":["kind:name"…],"depends_on":[[dependent,dependency]…]}`)
+    /// and/or the calls observed in a tenant's stored events. Cycles from mutual calls go to stderr.
+    Topology {
+        /// Configured entities and dependencies.
+        #[arg(long)]
+        file: Option<std::path::PathBuf>,
+        /// Add the relations observed in this tenant's events.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only events from the last N minutes (default: all).
+        #[arg(long)]
+        since_minutes: Option<u64>,
+    },
     Diagnose {
         #[arg(long)]
         graph: std::path::PathBuf,
@@ -614,6 +628,36 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&revealed?)?);
+            Ok(0)
+        }
+        Command::Topology {
+            file,
+            tenant,
+            since_minutes,
+        } => {
+            if file.is_none() && tenant.is_none() {
+                bail!(
+                    "give --file, --tenant, or both: there is nothing to build the topology from"
+                );
+            }
+            let relations = match &tenant {
+                Some(tenant) => {
+                    validate_id("tenant", tenant)?;
+                    let since_ms = since_minutes.map_or(0, |m| {
+                        meshos_types::now_ms().saturating_sub((m as i64).saturating_mul(60_000))
+                    });
+                    open_store(&settings)
+                        .await?
+                        .call_relations(tenant, since_ms)
+                        .await?
+                }
+                None => Vec::new(),
+            };
+            let (graph, cycles) = diagnose_cli::topology_graph(file.as_deref(), &relations)?;
+            for cycle in cycles {
+                eprintln!("note: mutual dependency (cycle): {}", cycle.join(" ⇄ "));
+            }
+            println!("{}", serde_json::to_string_pretty(&graph)?);
             Ok(0)
         }
         Command::Diagnose {

@@ -14,6 +14,18 @@ mod trust;
 mod usage;
 
 pub use privacy::SealedPseudonym;
+
+/// One distinct (agent, tool, model, region) combination seen in events; see
+/// [`Store::call_relations`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallRelation {
+    pub agent_id: String,
+    pub tool: Option<String>,
+    pub model: Option<String>,
+    pub region: Option<String>,
+    pub events: u64,
+    pub last_seen_ms: i64,
+}
 pub use trust::{StoredAlert, StoredSignal, TrustPoint};
 pub use usage::{UsageIncrement, UsageKey, usage_periods};
 
@@ -361,6 +373,38 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(event_from_row).collect()
+    }
+
+    /// Which agent called which tool and model in which region, from the tenant's events since
+    /// `since_ms`: one row per distinct combination with how many events showed it and when last.
+    /// The fleet topology is built from these.
+    pub async fn call_relations(
+        &self,
+        tenant: &str,
+        since_ms: i64,
+    ) -> Result<Vec<CallRelation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT agent_id, tool, model, region, COUNT(*) AS n, MAX(created_at_ms) AS last_ms \
+             FROM events WHERE tenant = $1 AND created_at_ms >= $2 \
+             GROUP BY agent_id, tool, model, region \
+             ORDER BY agent_id, COALESCE(tool, ''), COALESCE(model, ''), COALESCE(region, '')",
+        )
+        .bind(tenant)
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(CallRelation {
+                    agent_id: r.try_get("agent_id")?,
+                    tool: r.try_get("tool")?,
+                    model: r.try_get("model")?,
+                    region: r.try_get("region")?,
+                    events: u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
+                    last_seen_ms: r.try_get("last_ms")?,
+                })
+            })
+            .collect()
     }
 
     /// Whether the tenant has seen any event or decision for this agent.

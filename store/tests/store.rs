@@ -458,6 +458,63 @@ async fn trust_history_signals_and_alerts_round_trip(store: &Store) {
     );
 }
 
+async fn call_relations_group_events_by_agent_tool_model_region(store: &Store) {
+    let t = tenant("relations");
+    let mut batch = Vec::new();
+    for (i, (agent, tool, model)) in [
+        ("bot", Some("crm"), None),
+        ("bot", Some("crm"), None),
+        ("bot", None, Some("gpt-4o")),
+        ("helper", Some("kb"), None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut e = event(&t, agent, Outcome::Ok);
+        e.tool = tool.map(Into::into);
+        e.model = model.map(Into::into);
+        e.created_at_ms = 1_000 + i as i64;
+        batch.push(e);
+    }
+    let mut old = event(&t, "bot", Outcome::Ok);
+    old.tool = Some("legacy".into());
+    old.created_at_ms = 10;
+    batch.push(old);
+    store.append_events(&batch).await.unwrap();
+    let rels = store.call_relations(&t, 500).await.unwrap();
+    let seen: Vec<(&str, Option<&str>, Option<&str>, u64, i64)> = rels
+        .iter()
+        .map(|r| {
+            (
+                r.agent_id.as_str(),
+                r.tool.as_deref(),
+                r.model.as_deref(),
+                r.events,
+                r.last_seen_ms,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("bot", None, Some("gpt-4o"), 1, 1_002),
+            ("bot", Some("crm"), None, 2, 1_001),
+            ("helper", Some("kb"), None, 1, 1_003),
+        ]
+    );
+    assert!(
+        rels.iter()
+            .all(|r| r.region.as_deref() == Some("aws:eu-west-1"))
+    );
+    assert!(
+        store
+            .call_relations(&tenant("other"), 0)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -478,6 +535,7 @@ both_backends!(
     pseudonyms_and_reidentifications,
     usage_counters_add_up_per_scope_and_period,
     trust_history_signals_and_alerts_round_trip,
+    call_relations_group_events_by_agent_tool_model_region,
 );
 
 #[tokio::test]

@@ -177,3 +177,68 @@ def test_missing_file_is_named(meshos_bin: Path, tmp_path: Path):
     graph, _ = write_case(tmp_path)
     err = failing(diagnose(meshos_bin, "--graph", str(graph), "--metrics", str(tmp_path / "nope.csv")))
     assert "nope.csv" in err, err
+
+
+def test_topology_from_stored_events_feeds_diagnose(meshos, server, tmp_path: Path):
+    """Events posted to a running server → `meshos topology --tenant` builds the metric graph from
+    the calls they show → `meshos diagnose` ranks on that graph."""
+    from meshos_e2e import bearer, http_request
+
+    token = meshos.token("topo", "operator")
+    events = []
+    for agent in ("support-a", "support-b"):
+        events.append({"agent_id": agent, "kind": "tool_call", "outcome": "ok", "tool": "crm",
+                       "region": "aws:eu-west-1", "latency_ms": 120})
+        events.append({"agent_id": agent, "kind": "llm_call", "outcome": "ok", "model": "openai/gpt-4o",
+                       "region": "aws:eu-west-1", "latency_ms": 300})
+    # Two agents that call each other: a cycle, reported, not fatal.
+    events.append({"agent_id": "planner", "kind": "tool_call", "outcome": "ok", "tool": "agent:coder"})
+    events.append({"agent_id": "coder", "kind": "tool_call", "outcome": "ok", "tool": "agent:planner"})
+    status, _, raw = http_request("POST", f"{server.base_url}/v1/events", json.dumps({"events": events}),
+                                  {**bearer(token), "Content-Type": "application/json"})
+    assert status == 200, raw
+
+    proc = meshos.run("topology", "--tenant", "topo")
+    assert proc.returncode == 0, proc.stderr
+    graph = json.loads(proc.stdout)
+    edges = {tuple(e) for e in graph["edges"]}
+    assert ("tool:crm.latency", "agent:support-a.latency") in edges
+    assert ("region:aws:eu-west-1.latency", "tool:crm.latency") in edges
+    assert ("provider:openai.latency", "model:openai/gpt-4o.latency") in edges
+    assert ("agent:coder.latency", "agent:planner.latency") in edges
+    assert ("agent:planner.latency", "agent:coder.latency") in edges
+    assert "agent:coder ⇄ agent:planner" in proc.stderr
+    graph_file = tmp_path / "fleet.json"
+    graph_file.write_text(proc.stdout)
+
+    # Metrics for that graph: the CRM tool slows down at FAULT_AT and its callers follow.
+    rng = random.Random(3)
+    nodes = graph["nodes"]
+    lines = [",".join(["timestamp", *nodes])]
+    for i in range(ROWS):
+        t = START + i
+        crm = 120 + (150 if t >= FAULT_AT else 0) + rng.gauss(0, 10)
+        row = []
+        for n in nodes:
+            if n == "tool:crm.latency":
+                v = crm
+            elif n.startswith("agent:support") and n.endswith(".latency"):
+                v = 300 + crm + rng.gauss(0, 10)
+            else:
+                v = 50 + rng.gauss(0, 5)
+            row.append(f"{v:.3f}")
+        lines.append(",".join([str(t), *row]))
+    metrics = tmp_path / "fleet.csv"
+    metrics.write_text("\n".join(lines) + "\n")
+    out = ok(diagnose(meshos.binary, "--graph", str(graph_file), "--metrics", str(metrics)))
+    assert out["ranking"][0]["node"] == "tool:crm.latency", [c["node"] for c in out["ranking"]]
+
+
+def test_topology_file_errors_name_the_entry(meshos, tmp_path: Path):
+    bad = tmp_path / "topology.json"
+    bad.write_text(json.dumps({"entities": ["agent:a", "queue:q"]}))
+    proc = meshos.run("topology", "--file", str(bad))
+    assert proc.returncode != 0 and proc.stdout.strip() == ""
+    assert "entities[1]" in proc.stderr and "unknown kind `queue`" in proc.stderr, proc.stderr
+    proc = meshos.run("topology")
+    assert proc.returncode != 0 and "--file, --tenant" in proc.stderr, proc.stderr
