@@ -482,7 +482,8 @@ async fn call_relations_group_events_by_agent_tool_model_region(store: &Store) {
     batch.push(old);
     store.append_events(&batch).await.unwrap();
     let rels = store.call_relations(&t, 500).await.unwrap();
-    let seen: Vec<(&str, Option<&str>, Option<&str>, u64, i64)> = rels
+    type Seen<'a> = (&'a str, Option<&'a str>, Option<&'a str>, u64, i64);
+    let seen: Vec<Seen> = rels
         .iter()
         .map(|r| {
             (
