@@ -115,6 +115,7 @@ impl PreparedRow {
             LedgerRecord::Decision(d) => &d.tenant,
             LedgerRecord::Approval(a) => &a.tenant,
             LedgerRecord::Reidentification(r) => &r.tenant,
+            LedgerRecord::IncidentTransition(t) => &t.tenant,
         }
     }
 
@@ -124,6 +125,7 @@ impl PreparedRow {
             LedgerRecord::Decision(d) => d.created_at_ms,
             LedgerRecord::Approval(a) => a.created_at_ms,
             LedgerRecord::Reidentification(r) => r.created_at_ms,
+            LedgerRecord::IncidentTransition(t) => t.created_at_ms,
         }
     }
 
@@ -187,7 +189,7 @@ impl PreparedRow {
                 .bind(a.created_at_ms)
                 .bind(index),
             // `table()` refused this row before any statement was built.
-            LedgerRecord::Reidentification(_) => q,
+            LedgerRecord::Reidentification(_) | LedgerRecord::IncidentTransition(_) => q,
         }
     }
 

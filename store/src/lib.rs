@@ -9,10 +9,12 @@
 //! acknowledged record is always provable.
 
 mod group_commit;
+mod healer;
 mod privacy;
 mod trust;
 mod usage;
 
+pub use healer::{LeaderLease, StoredControl, StoredHealAction, StoredIncident};
 pub use privacy::SealedPseudonym;
 
 /// One distinct (agent, tool, model, region) combination seen in events; see
@@ -64,6 +66,15 @@ pub enum StoreError {
     Corrupt { what: String, detail: String },
     #[error("record {id:?} already exists")]
     Duplicate { id: String },
+    /// An optimistic update lost a race: the row changed since it was read.
+    #[error(
+        "{what} {id:?} was changed by someone else (expected version {expected}); reload and retry"
+    )]
+    Conflict {
+        what: String,
+        id: String,
+        expected: i64,
+    },
     /// An append shared its transaction with others (group commit) and that transaction
     /// failed as a whole; every append in it gets the same error and none was stored.
     #[error("{0}")]
@@ -444,6 +455,10 @@ impl Store {
                 .reidentification(tenant, &entry.record_id)
                 .await?
                 .map(|(r, _)| LedgerRecord::Reidentification(r)),
+            "incident_transition" => self
+                .incident_transition(tenant, &entry.record_id)
+                .await?
+                .map(|(t, _)| LedgerRecord::IncidentTransition(t)),
             other => return Err(corrupt("ledger.record_type", other)),
         })
     }

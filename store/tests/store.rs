@@ -3,12 +3,13 @@
 
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
-    SealedPseudonym, Store, StoreError, StoredAlert, StoredCheckpoint, StoredSignal, TrustPoint,
-    UsageIncrement, UsageKey, sqlite_url_for_data_dir,
+    SealedPseudonym, Store, StoreError, StoredAlert, StoredCheckpoint, StoredControl,
+    StoredHealAction, StoredIncident, StoredSignal, TrustPoint, UsageIncrement, UsageKey,
+    sqlite_url_for_data_dir,
 };
 use meshos_types::{
-    DecisionRecord, EventRecord, Finding, LedgerRecord, Obligation, Outcome, Reason,
-    ReidentificationRecord, Role, Verdict, new_id,
+    DecisionRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord, Obligation,
+    Outcome, Reason, ReidentificationRecord, Role, Verdict, new_id,
 };
 
 fn postgres_url() -> String {
@@ -516,6 +517,218 @@ async fn call_relations_group_events_by_agent_tool_model_region(store: &Store) {
     );
 }
 
+async fn incidents_transitions_actions_and_controls(store: &Store) {
+    let t = tenant("heal");
+    let inc = StoredIncident {
+        id: new_id("inc"),
+        tenant: t.clone(),
+        kind: "drift".into(),
+        severity: "high".into(),
+        state: "open".into(),
+        correlation_key: "tool:crm".into(),
+        subject: None,
+        data: serde_json::json!({"symptoms": [{"agent": "a1", "metric": "latency"}]}),
+        fault_started_at_ms: 900,
+        opened_at_ms: 1_000,
+        updated_at_ms: 1_000,
+        resolved_at_ms: None,
+        version: 1,
+    };
+    store.insert_incident(&inc).await.unwrap();
+    assert_eq!(
+        store.incident(&t, &inc.id).await.unwrap().as_ref(),
+        Some(&inc)
+    );
+    let open = store
+        .open_incident_by_correlation(&t, "tool:crm")
+        .await
+        .unwrap();
+    assert_eq!(open.map(|i| i.id), Some(inc.id.clone()));
+
+    // Optimistic updates: the second writer with the stale version loses, and nothing of the
+    // first write is lost.
+    let mut diagnosed = inc.clone();
+    diagnosed.state = "diagnosed".into();
+    diagnosed.subject = Some("tool:crm".into());
+    let v2 = store.update_incident(&diagnosed, 1).await.unwrap();
+    assert_eq!(v2.version, 2);
+    let mut stale = inc.clone();
+    stale.state = "escalated".into();
+    let err = store.update_incident(&stale, 1).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Conflict { expected: 1, .. }),
+        "{err}"
+    );
+    let now = store.incident(&t, &inc.id).await.unwrap().unwrap();
+    assert_eq!((now.state.as_str(), now.version), ("diagnosed", 2));
+
+    let mut resolved = v2.clone();
+    resolved.state = "resolved".into();
+    resolved.resolved_at_ms = Some(5_000);
+    store.update_incident(&resolved, 2).await.unwrap();
+    assert!(
+        store
+            .open_incident_by_correlation(&t, "tool:crm")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store
+            .incidents(Some(&t), &["resolved"], 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .incidents(Some(&t), &["open"], 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Transitions are ledger leaves and come back from the ledger.
+    let tr = IncidentTransitionRecord {
+        id: new_id("itr"),
+        tenant: t.clone(),
+        incident_id: inc.id.clone(),
+        from_state: Some("open".into()),
+        to_state: "diagnosed".into(),
+        actor: "healer".into(),
+        actor_role: None,
+        reason: "ranked tool:crm.latency first".into(),
+        inputs: serde_json::json!({"top": ["tool:crm.latency"]}),
+        created_at_ms: 2_000,
+    };
+    let index = store.append_incident_transition(&tr).await.unwrap();
+    let entries = store.ledger_entries(&t, index, index + 1).await.unwrap();
+    assert_eq!(entries.len(), 1);
+    let from_ledger = store.ledger_record(&t, &entries[0]).await.unwrap();
+    assert_eq!(
+        from_ledger,
+        Some(LedgerRecord::IncidentTransition(tr.clone()))
+    );
+    let timeline = store.incident_transitions(&t, &inc.id).await.unwrap();
+    assert_eq!(timeline, vec![(tr, index)]);
+
+    // A replayed heal action is recorded once.
+    let action = StoredHealAction {
+        idempotency_key: format!("{}:digest:revoke:apply", inc.id),
+        tenant: t.clone(),
+        incident_id: inc.id.clone(),
+        playbook_id: "revoke-failing-tool".into(),
+        step_id: "revoke".into(),
+        action: "revoke_tool".into(),
+        params: serde_json::json!({"tool": "crm"}),
+        status: "applied".into(),
+        result: serde_json::json!({"control": "set"}),
+        created_at_ms: 3_000,
+    };
+    assert!(store.record_heal_action(&action).await.unwrap());
+    assert!(!store.record_heal_action(&action).await.unwrap());
+    assert_eq!(
+        store.heal_action(&action.idempotency_key).await.unwrap(),
+        Some(action)
+    );
+    assert_eq!(
+        store
+            .playbook_runs_since(&t, "revoke-failing-tool", "revoke", 0)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .playbook_runs_since(&t, "revoke-failing-tool", "revoke", 3_001)
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Controls: set once, replay is a no-op, clear once.
+    let before = store.controls_version().await.unwrap();
+    let control = StoredControl {
+        id: new_id("ctl"),
+        tenant: t.clone(),
+        kind: "tool_revoked".into(),
+        subject: "*/crm".into(),
+        spec: serde_json::json!({"agent": "*", "tool": "crm"}),
+        incident_id: inc.id.clone(),
+        created_at_ms: 3_000,
+        cleared_at_ms: None,
+    };
+    assert!(store.set_control(&control).await.unwrap());
+    let replay = StoredControl {
+        id: new_id("ctl"),
+        ..control.clone()
+    };
+    assert!(!store.set_control(&replay).await.unwrap());
+    assert_eq!(
+        store.active_controls(Some(&t)).await.unwrap(),
+        vec![control.clone()]
+    );
+    assert_ne!(store.controls_version().await.unwrap(), before);
+    assert!(
+        store
+            .clear_control(&t, "tool_revoked", "*/crm", &inc.id, 4_000)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .clear_control(&t, "tool_revoked", "*/crm", &inc.id, 4_001)
+            .await
+            .unwrap()
+    );
+    assert!(store.active_controls(Some(&t)).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn one_leader_per_postgres_database_and_the_lease_fails_over() {
+    let a = postgres().await;
+    let b = postgres().await;
+    let name = format!("healer-{}", uuid_like());
+    let lease = a
+        .try_leader_lease(&name)
+        .await
+        .unwrap()
+        .expect("first gets it");
+    assert!(
+        b.try_leader_lease(&name).await.unwrap().is_none(),
+        "second is refused"
+    );
+    lease.release().await.unwrap();
+    let mut taken = b
+        .try_leader_lease(&name)
+        .await
+        .unwrap()
+        .expect("free after release");
+    assert!(taken.is_held().await);
+    assert!(a.try_leader_lease(&name).await.unwrap().is_none());
+    // A leader that dies (its connection closes) frees the lease.
+    drop(taken);
+    let mut again = None;
+    for _ in 0..50 {
+        again = a.try_leader_lease(&name).await.unwrap();
+        if again.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        again.is_some(),
+        "the lease was not freed when its holder went away"
+    );
+}
+
+#[tokio::test]
+async fn sqlite_grants_the_lease_to_its_single_process() {
+    let (s, _dir) = sqlite().await;
+    assert!(s.try_leader_lease("healer").await.unwrap().is_some());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -537,6 +750,7 @@ both_backends!(
     usage_counters_add_up_per_scope_and_period,
     trust_history_signals_and_alerts_round_trip,
     call_relations_group_events_by_agent_tool_model_region,
+    incidents_transitions_actions_and_controls,
 );
 
 #[tokio::test]

@@ -340,6 +340,25 @@ pub struct ReidentificationRecord {
     pub created_at_ms: i64,
 }
 
+/// One state change of a healing incident: who moved it, why, and on what inputs (diagnosis,
+/// plan digest, action results, verification). Every transition is a ledger leaf, so an incident's
+/// whole timeline is provable.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentTransitionRecord {
+    pub id: String,
+    pub tenant: String,
+    pub incident_id: String,
+    /// `None` when the incident opens.
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// `healer`, a token id, or `cli:<user>`.
+    pub actor: String,
+    pub actor_role: Option<Role>,
+    pub reason: String,
+    pub inputs: serde_json::Value,
+    pub created_at_ms: i64,
+}
+
 /// A record appended to the evidence ledger.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -348,6 +367,7 @@ pub enum LedgerRecord {
     Event(EventRecord),
     Approval(ApprovalRecord),
     Reidentification(ReidentificationRecord),
+    IncidentTransition(IncidentTransitionRecord),
 }
 
 impl LedgerRecord {
@@ -357,6 +377,7 @@ impl LedgerRecord {
             LedgerRecord::Event(e) => &e.id,
             LedgerRecord::Approval(a) => &a.id,
             LedgerRecord::Reidentification(r) => &r.id,
+            LedgerRecord::IncidentTransition(t) => &t.id,
         }
     }
 
@@ -366,6 +387,7 @@ impl LedgerRecord {
             LedgerRecord::Event(_) => "event",
             LedgerRecord::Approval(_) => "approval",
             LedgerRecord::Reidentification(_) => "reidentification",
+            LedgerRecord::IncidentTransition(_) => "incident_transition",
         }
     }
 
