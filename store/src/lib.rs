@@ -418,6 +418,27 @@ impl Store {
             .collect()
     }
 
+    /// The tenant's events with `from_ms <= created_at_ms < to_ms`, oldest first, at most
+    /// `limit`: the window the healer diagnoses and verifies over.
+    pub async fn events_between(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(EVENT_SELECT_BETWEEN)
+            .bind(tenant)
+            .bind(from_ms)
+            .bind(to_ms)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| event_from_row(r).map(|(e, _)| e))
+            .collect()
+    }
+
     /// Whether the tenant has seen any event or decision for this agent.
     pub async fn agent_known(&self, tenant: &str, agent_id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query(
@@ -703,6 +724,12 @@ const EVENT_SELECT_BY_ID: &str = concat!(
     "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",
     "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
     "WHERE tenant = $1 AND id = $2"
+);
+const EVENT_SELECT_BETWEEN: &str = concat!(
+    "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",
+    "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
+    "WHERE tenant = $1 AND created_at_ms >= $2 AND created_at_ms < $3 ",
+    "ORDER BY created_at_ms, ledger_index LIMIT $4"
 );
 const EVENT_SELECT_BY_AGENT: &str = concat!(
     "SELECT id, tenant, agent_id, kind, outcome, latency_ms, input_tokens, output_tokens, cost_usd, ",

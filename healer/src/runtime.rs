@@ -1,0 +1,1028 @@
+//! The loop: one `tick(now_ms)` detects, correlates, diagnoses and moves every open incident one
+//! step; `decide` records an operator's approval or denial.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+
+use meshos_playbooks::{
+    IncidentFacts, Library, Plan, PlanContext, PlannedStep, RootCauseKind, Subject,
+};
+use meshos_store::{Store, StoredControl, StoredHealAction, StoredIncident};
+use meshos_types::{EventRecord, IncidentTransitionRecord, Outcome, Role, new_id};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::actions::{agents_touched, control_of};
+use crate::detect::{failed_evals, from_alert, from_signal, violation_bursts};
+use crate::diagnose::diagnose;
+use crate::{
+    ApprovalRequest, HealerError, IncidentData, IncidentState, Symptom, Verification,
+};
+
+/// What the healer needs from the server it runs in.
+pub trait HealerPorts: Send + Sync {
+    /// The agent's current trust score (0-100), if known.
+    fn trust_score(&self, tenant: &str, agent: &str) -> impl Future<Output = Option<f64>> + Send;
+    /// Performs a delivery action (`webhook`, `notify`, `run_eval`) for an incident.
+    /// `delivery_id` is stable across retries and replays (receivers dedupe on it).
+    fn deliver(
+        &self,
+        tenant: &str,
+        incident_id: &str,
+        step: &PlannedStep,
+        delivery_id: &str,
+    ) -> impl Future<Output = Result<Value, String>> + Send;
+    /// The policy bundle version in force (part of every plan digest).
+    fn policy_version(&self) -> String;
+}
+
+/// Tuning of the loop.
+#[derive(Debug, Clone)]
+pub struct HealerConfig {
+    /// Telemetry the diagnosis looks at, before the symptom.
+    pub diagnosis_window_ms: i64,
+    /// Violation bursts: the window, and how many events / what share of violations make one.
+    pub burst_window_ms: i64,
+    pub burst_min_events: usize,
+    pub burst_min_share: f64,
+    /// Shortest time between two verification evaluations of one incident.
+    pub verify_interval_ms: i64,
+    /// Fewest events an evaluation needs to count.
+    pub verify_min_events: usize,
+}
+
+impl Default for HealerConfig {
+    fn default() -> Self {
+        HealerConfig {
+            diagnosis_window_ms: 10 * 60_000,
+            burst_window_ms: 30_000,
+            burst_min_events: 10,
+            burst_min_share: 0.2,
+            verify_interval_ms: 2_000,
+            verify_min_events: 5,
+        }
+    }
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TickReport {
+    pub symptoms: usize,
+    pub opened: Vec<String>,
+    pub transitions: usize,
+}
+
+/// An operator's answer to an approval request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub approve: bool,
+    /// The plan digest the operator saw; must match the current plan.
+    pub digest: String,
+    pub actor: String,
+    pub role: Role,
+    pub note: Option<String>,
+}
+
+/// An incident as operators see it: the row, its data and its timeline.
+#[derive(Debug, Clone, Serialize)]
+pub struct IncidentView {
+    pub id: String,
+    pub tenant: String,
+    pub kind: String,
+    pub severity: String,
+    pub state: String,
+    pub subject: Option<String>,
+    pub fault_started_at_ms: i64,
+    pub opened_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub resolved_at_ms: Option<i64>,
+    pub data: Value,
+    pub timeline: Vec<Value>,
+}
+
+pub struct Healer<P: HealerPorts> {
+    store: Store,
+    library: Library,
+    ports: P,
+    config: HealerConfig,
+    /// Newest SLA alert / eval already turned into symptoms, per tenant.
+    watermarks: BTreeMap<String, i64>,
+}
+
+const ACTOR: &str = "healer";
+
+fn root_kind(entity: &str) -> Option<RootCauseKind> {
+    entity.split_once(':').and_then(|(k, _)| k.parse().ok())
+}
+
+impl<P: HealerPorts> Healer<P> {
+    pub fn new(store: Store, library: Library, ports: P, config: HealerConfig) -> Self {
+        Healer {
+            store,
+            library,
+            ports,
+            config,
+            watermarks: BTreeMap::new(),
+        }
+    }
+
+    pub fn library(&self) -> &Library {
+        &self.library
+    }
+
+    /// One pass of the loop at `now_ms`.
+    pub async fn tick(&mut self, now_ms: i64) -> Result<TickReport, HealerError> {
+        let mut report = TickReport::default();
+        let mut by_tenant: BTreeMap<String, Vec<Symptom>> = BTreeMap::new();
+        for s in self.store.unconsumed_drift_signals(500).await? {
+            if self.store.consume_drift_signal(&s.id, now_ms).await? {
+                by_tenant
+                    .entry(s.tenant.clone())
+                    .or_default()
+                    .push(from_signal(&s));
+            }
+        }
+        for tenant in self.store.ledger_tenants().await? {
+            let since = *self
+                .watermarks
+                .entry(tenant.clone())
+                .or_insert(now_ms - self.config.burst_window_ms);
+            for a in self.store.alerts(&tenant, None, 200).await? {
+                if a.at_ms > since {
+                    if let Some(s) = from_alert(&a) {
+                        by_tenant.entry(tenant.clone()).or_default().push(s);
+                    }
+                }
+            }
+            let window_start = now_ms - self.config.burst_window_ms;
+            let recent = self
+                .store
+                .events_between(&tenant, window_start.min(since), now_ms + 1, 100_000)
+                .await?;
+            let syms = by_tenant.entry(tenant.clone()).or_default();
+            syms.extend(violation_bursts(
+                &recent,
+                window_start,
+                self.config.burst_window_ms,
+                self.config.burst_min_events,
+                self.config.burst_min_share,
+            ));
+            syms.extend(failed_evals(&recent, since));
+            self.watermarks.insert(tenant, now_ms);
+        }
+        for (tenant, symptoms) in by_tenant {
+            report.symptoms += symptoms.len();
+            if let Some(id) = self.absorb(&tenant, symptoms, now_ms, &mut report).await? {
+                report.opened.push(id);
+            }
+        }
+        for inc in self
+            .store
+            .incidents(
+                None,
+                &[
+                    "open",
+                    "diagnosed",
+                    "planned",
+                    "awaiting_approval",
+                    "executing",
+                    "verifying",
+                    "rolled_back",
+                ],
+                1_000,
+            )
+            .await?
+        {
+            self.advance(inc, now_ms, &mut report).await?;
+        }
+        Ok(report)
+    }
+
+    /// Attaches new symptoms to the open incidents they belong to; diagnoses the rest together
+    /// and opens one incident for their root cause (or joins the open one with that cause).
+    async fn absorb(
+        &mut self,
+        tenant: &str,
+        symptoms: Vec<Symptom>,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<Option<String>, HealerError> {
+        let open = self
+            .store
+            .incidents(
+                Some(tenant),
+                &[
+                    "open",
+                    "diagnosed",
+                    "planned",
+                    "awaiting_approval",
+                    "executing",
+                    "verifying",
+                    "rolled_back",
+                ],
+                1_000,
+            )
+            .await?;
+        let mut fresh = Vec::new();
+        'symptom: for s in symptoms {
+            for inc in &open {
+                let data = IncidentData::from_json(&inc.data)?;
+                if data.symptoms.iter().any(|x| x.source_id == s.source_id) {
+                    continue 'symptom;
+                }
+                // Same agent, incident still open: the same cause until the incident says
+                // otherwise (it is verified or escalated).
+                if data.affected_agents.contains(&s.agent_id) {
+                    self.attach(inc, s, now_ms).await?;
+                    continue 'symptom;
+                }
+            }
+            // Closed incidents keep their sources: a replayed alert does not reopen anything.
+            fresh.push(s);
+        }
+        if fresh.is_empty() {
+            return Ok(None);
+        }
+        let window_start = fresh.iter().map(|s| s.started_at_ms).min().unwrap_or(now_ms)
+            - self.config.diagnosis_window_ms;
+        let events = self
+            .store
+            .events_between(tenant, window_start, now_ms + 1, 200_000)
+            .await?;
+        let diagnosis = diagnose(&fresh, &events);
+        if let Some(inc) = self
+            .store
+            .open_incident_by_correlation(tenant, &diagnosis.root_cause)
+            .await?
+        {
+            for s in fresh {
+                self.attach(&inc, s, now_ms).await?;
+            }
+            return Ok(None);
+        }
+        let mut data = IncidentData::default();
+        for s in fresh {
+            data.add_symptom(s);
+        }
+        let first = &data.symptoms[0];
+        let inc = StoredIncident {
+            id: new_id("inc"),
+            tenant: tenant.to_string(),
+            kind: first.kind.to_string(),
+            severity: data.severity().to_string(),
+            state: IncidentState::Open.to_string(),
+            correlation_key: diagnosis.root_cause.clone(),
+            subject: Some(diagnosis.root_cause.clone()),
+            data: Value::Null,
+            fault_started_at_ms: data
+                .symptoms
+                .iter()
+                .map(|s| s.started_at_ms)
+                .min()
+                .unwrap_or(now_ms),
+            opened_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            resolved_at_ms: None,
+            version: 1,
+        };
+        let opened_reason = format!(
+            "{} symptom(s): {}",
+            data.symptoms.len(),
+            data.symptoms
+                .iter()
+                .map(|s| format!("{} {} of {}", s.kind, s.metric, s.agent_id))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        let symptoms_json = json!(data.symptoms);
+        let diag_json = json!(diagnosis);
+        let diag_note = diagnosis.note.clone();
+        data.diagnosis = Some(diagnosis);
+        let inc = StoredIncident {
+            data: data.to_json(),
+            ..inc
+        };
+        self.store.insert_incident(&inc).await?;
+        self.record(&inc, None, IncidentState::Open, ACTOR, None, &opened_reason, symptoms_json, now_ms)
+            .await?;
+        let inc = self
+            .move_to(inc, IncidentState::Diagnosed, &diag_note, diag_json, now_ms, report)
+            .await?;
+        Ok(Some(inc.id))
+    }
+
+    async fn attach(
+        &self,
+        inc: &StoredIncident,
+        s: Symptom,
+        now_ms: i64,
+    ) -> Result<(), HealerError> {
+        // Re-read: another symptom of this tick may have bumped the version.
+        let Some(current) = self.store.incident(&inc.tenant, &inc.id).await? else {
+            return Ok(());
+        };
+        let mut data = IncidentData::from_json(&current.data)?;
+        if !data.add_symptom(s) {
+            return Ok(());
+        }
+        let updated = StoredIncident {
+            severity: data.severity().to_string(),
+            data: data.to_json(),
+            updated_at_ms: now_ms,
+            ..current.clone()
+        };
+        self.store.update_incident(&updated, current.version).await?;
+        Ok(())
+    }
+
+    /// Appends a transition to the ledger.
+    #[allow(clippy::too_many_arguments)]
+    async fn record(
+        &self,
+        inc: &StoredIncident,
+        from: Option<IncidentState>,
+        to: IncidentState,
+        actor: &str,
+        role: Option<Role>,
+        reason: &str,
+        inputs: Value,
+        now_ms: i64,
+    ) -> Result<u64, HealerError> {
+        Ok(self
+            .store
+            .append_incident_transition(&IncidentTransitionRecord {
+                id: new_id("itr"),
+                tenant: inc.tenant.clone(),
+                incident_id: inc.id.clone(),
+                from_state: from.map(|s| s.to_string()),
+                to_state: to.to_string(),
+                actor: actor.to_string(),
+                actor_role: role,
+                reason: reason.to_string(),
+                inputs,
+                created_at_ms: now_ms,
+            })
+            .await?)
+    }
+
+    /// Moves an incident (checked against the lifecycle), stores it, and records the transition.
+    async fn move_to(
+        &self,
+        inc: StoredIncident,
+        to: IncidentState,
+        reason: &str,
+        inputs: Value,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<StoredIncident, HealerError> {
+        self.move_as(inc, to, ACTOR, None, reason, inputs, now_ms, report)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn move_as(
+        &self,
+        inc: StoredIncident,
+        to: IncidentState,
+        actor: &str,
+        role: Option<Role>,
+        reason: &str,
+        inputs: Value,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<StoredIncident, HealerError> {
+        let from: IncidentState = inc.state.parse()?;
+        if !from.can_move_to(to) {
+            return Err(HealerError::Refused(format!(
+                "incident {} cannot move from {from} to {to}",
+                inc.id
+            )));
+        }
+        let next = StoredIncident {
+            state: to.to_string(),
+            updated_at_ms: now_ms,
+            resolved_at_ms: (to == IncidentState::Resolved).then_some(now_ms),
+            ..inc.clone()
+        };
+        let stored = self.store.update_incident(&next, inc.version).await?;
+        self.record(&stored, Some(from), to, actor, role, reason, inputs, now_ms)
+            .await?;
+        report.transitions += 1;
+        Ok(stored)
+    }
+
+    async fn save_data(
+        &self,
+        inc: StoredIncident,
+        data: &IncidentData,
+        now_ms: i64,
+    ) -> Result<StoredIncident, HealerError> {
+        let next = StoredIncident {
+            data: data.to_json(),
+            updated_at_ms: now_ms,
+            ..inc.clone()
+        };
+        Ok(self.store.update_incident(&next, inc.version).await?)
+    }
+
+    /// Moves one incident as far as it can go now.
+    async fn advance(
+        &self,
+        mut inc: StoredIncident,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<(), HealerError> {
+        // Bounded: each pass either moves the incident or returns.
+        for _ in 0..8 {
+            let state: IncidentState = inc.state.parse()?;
+            let mut data = IncidentData::from_json(&inc.data)?;
+            inc = match state {
+                IncidentState::Open => {
+                    // Opened without a diagnosis (should not happen): escalate rather than guess.
+                    return self
+                        .move_to(inc, IncidentState::Escalated, "no diagnosis", Value::Null, now_ms, report)
+                        .await
+                        .map(|_| ());
+                }
+                IncidentState::Diagnosed | IncidentState::RolledBack => {
+                    match self.plan_next(&inc, &mut data, now_ms).await? {
+                        Ok(plan) => {
+                            let inputs = json!({
+                                "playbook": plan.playbook_id,
+                                "version": plan.playbook_version,
+                                "digest": plan.digest,
+                                "steps": plan.steps,
+                                "dry_run": plan.dry_run,
+                            });
+                            let reason = format!("playbook {} v{}", plan.playbook_id, plan.playbook_version);
+                            data.tried_playbooks.push(plan.playbook_id.clone());
+                            data.plan = Some(plan);
+                            data.approval = None;
+                            data.verification = None;
+                            data.step_results.clear();
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            self.move_to(inc, IncidentState::Planned, &reason, inputs, now_ms, report)
+                                .await?
+                        }
+                        Err(why) => {
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            return self
+                                .move_to(inc, IncidentState::Escalated, &why, json!({"tried": data.tried_playbooks}), now_ms, report)
+                                .await
+                                .map(|_| ());
+                        }
+                    }
+                }
+                IncidentState::Planned => {
+                    let Some(plan) = data.plan.clone() else {
+                        return Err(HealerError::Corrupt(format!("incident {} planned without a plan", inc.id)));
+                    };
+                    match plan.requires_approval() {
+                        Some((role, expires)) => {
+                            let req = ApprovalRequest {
+                                digest: plan.digest.clone(),
+                                role: role.clone(),
+                                requested_at_ms: now_ms,
+                                expires_at_ms: now_ms + (expires as i64) * 1000,
+                                decided_by: None,
+                                approved: None,
+                                note: None,
+                            };
+                            let inputs = json!(req);
+                            data.approval = Some(req);
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let reason = format!("plan {} needs {role} approval (expires in {expires} s)", plan.digest);
+                            self.move_to(inc, IncidentState::AwaitingApproval, &reason, inputs, now_ms, report)
+                                .await?
+                        }
+                        None => {
+                            data.executing_since_ms = Some(now_ms);
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            self.move_to(inc, IncidentState::Executing, "every step is automatic", json!({"digest": plan.digest}), now_ms, report)
+                                .await?
+                        }
+                    }
+                }
+                IncidentState::AwaitingApproval => {
+                    let Some(req) = data.approval.clone() else {
+                        return Err(HealerError::Corrupt(format!("incident {} awaits no approval", inc.id)));
+                    };
+                    if now_ms < req.expires_at_ms {
+                        return Ok(());
+                    }
+                    let reason = format!("approval for plan {} expired unanswered", req.digest);
+                    return self
+                        .move_to(inc, IncidentState::Escalated, &reason, json!(req), now_ms, report)
+                        .await
+                        .map(|_| ());
+                }
+                IncidentState::Executing => {
+                    let Some(plan) = data.plan.clone() else {
+                        return Err(HealerError::Corrupt(format!("incident {} executing without a plan", inc.id)));
+                    };
+                    let outcome = self.execute(&inc, &mut data, &plan, now_ms).await?;
+                    match outcome {
+                        Ok(()) if plan.dry_run => {
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            return self
+                                .move_to(inc, IncidentState::Escalated, "dry run: the plan was recorded and nothing was applied", json!({"steps": data.step_results}), now_ms, report)
+                                .await
+                                .map(|_| ());
+                        }
+                        Ok(()) => {
+                            let window = (plan.verify.window_seconds as i64) * 1000;
+                            data.verification = Some(Verification {
+                                started_at_ms: now_ms,
+                                deadline_ms: now_ms + window,
+                                ..Verification::default()
+                            });
+                            let inputs = json!({"steps": data.step_results});
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            self.move_to(inc, IncidentState::Verifying, "all steps applied", inputs, now_ms, report)
+                                .await?
+                        }
+                        Err(why) => {
+                            self.rollback(&inc, &data, &plan, now_ms).await?;
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            self.move_to(inc, IncidentState::RolledBack, &why, json!({"steps": data.step_results}), now_ms, report)
+                                .await?
+                        }
+                    }
+                }
+                IncidentState::Verifying => {
+                    let Some(plan) = data.plan.clone() else {
+                        return Err(HealerError::Corrupt(format!("incident {} verifying without a plan", inc.id)));
+                    };
+                    match self.verify_step(&inc, &mut data, &plan, now_ms).await? {
+                        None => {
+                            self.save_data(inc, &data, now_ms).await?;
+                            return Ok(());
+                        }
+                        Some(true) => {
+                            let inputs = json!(data.verification);
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            return self
+                                .move_to(inc, IncidentState::Resolved, "verification passed", inputs, now_ms, report)
+                                .await
+                                .map(|_| ());
+                        }
+                        Some(false) => {
+                            self.rollback(&inc, &data, &plan, now_ms).await?;
+                            let inputs = json!(data.verification);
+                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            self.move_to(inc, IncidentState::RolledBack, "verification failed; controls cleared and rollback steps run", inputs, now_ms, report)
+                                .await?
+                        }
+                    }
+                }
+                IncidentState::Resolved | IncidentState::Escalated => return Ok(()),
+            };
+        }
+        Ok(())
+    }
+
+    /// Picks the next playbook for an incident, or says why there is none.
+    async fn plan_next(
+        &self,
+        inc: &StoredIncident,
+        data: &mut IncidentData,
+        now_ms: i64,
+    ) -> Result<Result<Plan, String>, HealerError> {
+        let Some(diag) = data.diagnosis.clone() else {
+            return Ok(Err("no diagnosis to plan from".into()));
+        };
+        let mut trust: Option<f64> = None;
+        for a in &data.affected_agents {
+            if let Some(s) = self.ports.trust_score(&inc.tenant, a).await {
+                trust = Some(trust.map_or(s, |t: f64| t.min(s)));
+            }
+        }
+        let facts = IncidentFacts {
+            kind: inc
+                .kind
+                .parse()
+                .map_err(|e: String| HealerError::Corrupt(e))?,
+            severity: data.severity(),
+            root_cause_kind: root_kind(&diag.root_cause),
+            metric: Some(diag.metric.clone()),
+            trust_score: trust,
+            affected_agents: data.affected_agents.len() as u32,
+        };
+        let fleet = self.store.known_agents(&inc.tenant).await? as usize;
+        let mut refused = Vec::new();
+        for pb in self.library.candidates(&facts) {
+            let attempts = data
+                .tried_playbooks
+                .iter()
+                .filter(|p| **p == pb.id)
+                .count() as u32;
+            if attempts >= pb.max_attempts {
+                continue;
+            }
+            if let Some(r) = pb.rate_limit {
+                let first = pb.steps.first().map(|s| s.id.as_str()).unwrap_or("");
+                let runs = self
+                    .store
+                    .playbook_runs_since(&inc.tenant, &pb.id, first, now_ms - (r.per_seconds as i64) * 1000)
+                    .await?;
+                if !pb.rate_limit_allows(runs) {
+                    refused.push(format!("{}: rate limit ({runs} runs in {} s)", pb.id, r.per_seconds));
+                    continue;
+                }
+            }
+            let Some((kind, name)) = diag.root_cause.split_once(':') else {
+                return Ok(Err(format!("root cause `{}` is not kind:name", diag.root_cause)));
+            };
+            let Some(kind) = kind.parse::<RootCauseKind>().ok() else {
+                return Ok(Err(format!("root cause kind `{kind}` is unknown")));
+            };
+            let ctx = PlanContext {
+                incident_id: inc.id.clone(),
+                tenant: inc.tenant.clone(),
+                incident_kind: facts.kind,
+                subject: Subject {
+                    kind,
+                    name: name.to_string(),
+                },
+                metric: Some(diag.metric.clone()),
+                affected_agents: data.affected_agents.clone(),
+                policy_version: self.ports.policy_version(),
+            };
+            let plan = pb.plan(&ctx)?;
+            let mut touched: Vec<String> = plan
+                .steps
+                .iter()
+                .flat_map(|s| agents_touched(s, &data.affected_agents))
+                .collect();
+            touched.sort();
+            touched.dedup();
+            if !pb.blast_radius_allows(touched.len(), fleet) {
+                refused.push(format!(
+                    "{}: blast radius ({} of {fleet} agents)",
+                    pb.id,
+                    touched.len()
+                ));
+                data.tried_playbooks.push(pb.id.clone());
+                continue;
+            }
+            return Ok(Ok(plan));
+        }
+        Ok(Err(if refused.is_empty() {
+            format!(
+                "no playbook left for {} {} (tried: {})",
+                diag.root_cause,
+                diag.metric,
+                if data.tried_playbooks.is_empty() {
+                    "none".to_string()
+                } else {
+                    data.tried_playbooks.join(", ")
+                }
+            )
+        } else {
+            format!("every candidate playbook was refused: {}", refused.join("; "))
+        }))
+    }
+
+    /// Applies every step once (idempotency keys make replays no-ops). `Err` names the step
+    /// that failed.
+    async fn execute(
+        &self,
+        inc: &StoredIncident,
+        data: &mut IncidentData,
+        plan: &Plan,
+        now_ms: i64,
+    ) -> Result<Result<(), String>, HealerError> {
+        data.step_results.clear();
+        for step in &plan.steps {
+            let result = self
+                .apply_step(inc, plan, step, "apply", plan.dry_run, now_ms)
+                .await?;
+            let failed = result.get("status").and_then(Value::as_str) == Some("failed");
+            data.step_results.push(result.clone());
+            if failed {
+                return Ok(Err(format!(
+                    "step {} ({}) failed: {}",
+                    step.id,
+                    step.action,
+                    result.get("error").and_then(Value::as_str).unwrap_or("unknown error")
+                )));
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    async fn apply_step(
+        &self,
+        inc: &StoredIncident,
+        plan: &Plan,
+        step: &PlannedStep,
+        phase: &str,
+        dry_run: bool,
+        now_ms: i64,
+    ) -> Result<Value, HealerError> {
+        let key = format!("{}:{}:{}:{phase}", inc.id, plan.digest, step.id);
+        if let Some(done) = self.store.heal_action(&key).await? {
+            return Ok(json!({"step": step.id, "action": step.action, "status": done.status,
+                             "result": done.result, "replayed": true}));
+        }
+        let (status, result) = if dry_run {
+            ("skipped_dry_run", json!({"would": step.params}))
+        } else if let Some((kind, subject)) = control_of(step) {
+            let set = self
+                .store
+                .set_control(&StoredControl {
+                    id: new_id("ctl"),
+                    tenant: inc.tenant.clone(),
+                    kind: kind.to_string(),
+                    subject: subject.clone(),
+                    spec: Value::Object(step.params.clone()),
+                    incident_id: inc.id.clone(),
+                    created_at_ms: now_ms,
+                    cleared_at_ms: None,
+                })
+                .await?;
+            ("applied", json!({"control": kind, "subject": subject, "newly_set": set}))
+        } else {
+            match self.ports.deliver(&inc.tenant, &inc.id, step, &key).await {
+                Ok(v) => ("applied", v),
+                Err(e) => ("failed", json!({"error": e})),
+            }
+        };
+        let action = StoredHealAction {
+            idempotency_key: key,
+            tenant: inc.tenant.clone(),
+            incident_id: inc.id.clone(),
+            playbook_id: plan.playbook_id.clone(),
+            step_id: step.id.clone(),
+            action: step.action.to_string(),
+            params: Value::Object(step.params.clone()),
+            status: status.to_string(),
+            result: result.clone(),
+            created_at_ms: now_ms,
+        };
+        self.store.record_heal_action(&action).await?;
+        let mut out = json!({"step": step.id, "action": step.action, "status": status, "result": result});
+        if status == "failed" {
+            out["error"] = result.get("error").cloned().unwrap_or(Value::Null);
+        }
+        Ok(out)
+    }
+
+    /// Clears every control the plan set (in reverse order) and runs its rollback steps.
+    async fn rollback(
+        &self,
+        inc: &StoredIncident,
+        _data: &IncidentData,
+        plan: &Plan,
+        now_ms: i64,
+    ) -> Result<(), HealerError> {
+        for step in plan.steps.iter().rev() {
+            if let Some((kind, subject)) = control_of(step) {
+                self.store
+                    .clear_control(&inc.tenant, kind, &subject, &inc.id, now_ms)
+                    .await?;
+            }
+        }
+        for step in &plan.rollback {
+            self.apply_step(inc, plan, step, "rollback", plan.dry_run, now_ms)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// One verification evaluation: `Some(true)` passed, `Some(false)` failed, `None` not yet.
+    async fn verify_step(
+        &self,
+        inc: &StoredIncident,
+        data: &mut IncidentData,
+        plan: &Plan,
+        now_ms: i64,
+    ) -> Result<Option<bool>, HealerError> {
+        let Some(mut v) = data.verification.clone() else {
+            return Err(HealerError::Corrupt(format!("incident {} has no verification", inc.id)));
+        };
+        let last_eval = v
+            .observations
+            .last()
+            .and_then(|o| o.get("at_ms"))
+            .and_then(Value::as_i64)
+            .unwrap_or(v.started_at_ms);
+        if now_ms - last_eval < self.config.verify_interval_ms && !v.observations.is_empty() {
+            return Ok(None);
+        }
+        let spec = &plan.verify;
+        let mut trust_ok = true;
+        let mut min_trust: Option<f64> = None;
+        if let Some(threshold) = spec.trust_score_at_least {
+            for a in &data.affected_agents {
+                if let Some(s) = self.ports.trust_score(&inc.tenant, a).await {
+                    min_trust = Some(min_trust.map_or(s, |m: f64| m.min(s)));
+                }
+            }
+            trust_ok = min_trust.is_some_and(|m| m >= threshold);
+        }
+        let mut metric_value = None;
+        let mut metric_ok = true;
+        let mut counted = true;
+        if let Some(m) = &spec.metric {
+            let events = self
+                .store
+                .events_between(&inc.tenant, last_eval, now_ms + 1, 100_000)
+                .await?;
+            let scope: Vec<&EventRecord> = events
+                .iter()
+                .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
+                .collect();
+            if scope.len() < self.config.verify_min_events {
+                counted = false;
+            } else {
+                let value = metric_over(&m.name, &scope);
+                metric_value = Some(value);
+                metric_ok = m.below.is_none_or(|b| value < b) && m.above.is_none_or(|a| value > a);
+            }
+        }
+        if counted {
+            let pass = trust_ok && metric_ok;
+            v.observations.push(json!({
+                "at_ms": now_ms, "trust_min": min_trust, "metric": metric_value, "pass": pass,
+            }));
+            if pass {
+                v.consecutive_passes += 1;
+            } else {
+                v.consecutive_passes = 0;
+                v.failures += 1;
+            }
+        } else {
+            v.observations.push(json!({"at_ms": now_ms, "skipped": "too few events"}));
+        }
+        let needed = spec.metric.as_ref().map_or(1, |m| m.samples);
+        let failure_limit = spec.metric.as_ref().map_or(3, |m| m.failure_limit);
+        let verdict = if v.consecutive_passes >= needed {
+            Some(true)
+        } else if v.failures >= failure_limit || now_ms >= v.deadline_ms {
+            Some(false)
+        } else {
+            None
+        };
+        v.passed = verdict;
+        data.verification = Some(v);
+        Ok(verdict)
+    }
+
+    /// Records an operator's approval or denial of the plan awaiting one. The approval must name
+    /// the current plan's digest, come from the role the plan asks for (or admin), and arrive
+    /// before expiry. A denial escalates at once.
+    pub async fn decide(
+        &self,
+        tenant: &str,
+        incident_id: &str,
+        decision: &Decision,
+        now_ms: i64,
+    ) -> Result<IncidentView, HealerError> {
+        let inc = self
+            .store
+            .incident(tenant, incident_id)
+            .await?
+            .ok_or_else(|| HealerError::NotFound(incident_id.to_string()))?;
+        let state: IncidentState = inc.state.parse()?;
+        if state != IncidentState::AwaitingApproval {
+            return Err(HealerError::Refused(format!(
+                "incident {incident_id} is {state}, not awaiting approval"
+            )));
+        }
+        let mut data = IncidentData::from_json(&inc.data)?;
+        let Some(mut req) = data.approval.clone() else {
+            return Err(HealerError::Corrupt(format!("incident {incident_id} awaits no approval")));
+        };
+        if decision.digest != req.digest {
+            return Err(HealerError::Refused(format!(
+                "the approval names plan {} but the plan awaiting approval is {}; review the current plan",
+                decision.digest, req.digest
+            )));
+        }
+        let allowed = match req.role.as_str() {
+            "admin" => decision.role == Role::Admin,
+            _ => matches!(decision.role, Role::Operator | Role::Admin),
+        };
+        if !allowed {
+            return Err(HealerError::Refused(format!(
+                "this plan needs {} approval; {} cannot decide it",
+                req.role,
+                decision.role.as_str()
+            )));
+        }
+        let mut report = TickReport::default();
+        if now_ms >= req.expires_at_ms {
+            let reason = format!("approval for plan {} expired unanswered", req.digest);
+            self.move_to(inc, IncidentState::Escalated, &reason, json!(req), now_ms, &mut report)
+                .await?;
+            return Err(HealerError::Refused(format!(
+                "the approval request expired at {} ms; the incident was escalated",
+                req.expires_at_ms
+            )));
+        }
+        req.decided_by = Some(decision.actor.clone());
+        req.approved = Some(decision.approve);
+        req.note = decision.note.clone();
+        data.approval = Some(req.clone());
+        if decision.approve {
+            data.executing_since_ms = Some(now_ms);
+        }
+        let inc = self.save_data(inc, &data, now_ms).await?;
+        let (to, reason) = if decision.approve {
+            (IncidentState::Executing, format!("plan {} approved", req.digest))
+        } else {
+            (
+                IncidentState::Escalated,
+                format!(
+                    "plan {} denied{}",
+                    req.digest,
+                    decision.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+                ),
+            )
+        };
+        let inc = self
+            .move_as(inc, to, &decision.actor, Some(decision.role), &reason, json!(req), now_ms, &mut report)
+            .await?;
+        self.view(&inc.tenant, &inc.id).await
+    }
+
+    /// An incident with its timeline.
+    pub async fn view(&self, tenant: &str, id: &str) -> Result<IncidentView, HealerError> {
+        view(&self.store, tenant, id).await
+    }
+}
+
+/// An incident with its timeline, straight from the store (usable without a running healer).
+pub async fn view(store: &Store, tenant: &str, id: &str) -> Result<IncidentView, HealerError> {
+    let inc = store
+        .incident(tenant, id)
+        .await?
+        .ok_or_else(|| HealerError::NotFound(id.to_string()))?;
+    let timeline = store
+        .incident_transitions(tenant, id)
+        .await?
+        .into_iter()
+        .map(|(t, index)| {
+            json!({
+                "at_ms": t.created_at_ms, "from": t.from_state, "to": t.to_state,
+                "actor": t.actor, "actor_role": t.actor_role.map(|r| r.as_str()),
+                "reason": t.reason, "inputs": t.inputs, "ledger_index": index,
+            })
+        })
+        .collect();
+    Ok(IncidentView {
+        id: inc.id,
+        tenant: inc.tenant,
+        kind: inc.kind,
+        severity: inc.severity,
+        state: inc.state,
+        subject: inc.subject,
+        fault_started_at_ms: inc.fault_started_at_ms,
+        opened_at_ms: inc.opened_at_ms,
+        updated_at_ms: inc.updated_at_ms,
+        resolved_at_ms: inc.resolved_at_ms,
+        data: inc.data,
+        timeline,
+    })
+}
+
+/// Whether an event is in a verification's scope: it touches the blamed entity, or comes from
+/// an affected agent.
+fn touches(e: &EventRecord, subject: Option<&str>, agents: &[String]) -> bool {
+    if agents.contains(&e.agent_id) {
+        return true;
+    }
+    let Some((kind, name)) = subject.and_then(|s| s.split_once(':')) else {
+        return false;
+    };
+    match kind {
+        "agent" => e.agent_id == name,
+        "tool" => e.tool.as_deref() == Some(name),
+        "model" => e.model.as_deref() == Some(name),
+        "region" => e.region.as_deref() == Some(name),
+        _ => false,
+    }
+}
+
+/// A metric over a set of events, in the units the playbooks use.
+fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
+    let n = events.len().max(1) as f64;
+    match name {
+        "error_rate" => events.iter().filter(|e| e.outcome == Outcome::Error).count() as f64 / n,
+        "violation_rate" => {
+            events.iter().filter(|e| e.outcome == Outcome::Violation).count() as f64 / n
+        }
+        "latency" => {
+            let l: Vec<f64> = events.iter().filter_map(|e| e.latency_ms).collect();
+            if l.is_empty() {
+                0.0
+            } else {
+                l.iter().sum::<f64>() / l.len() as f64
+            }
+        }
+        "cost" => events.iter().filter_map(|e| e.cost_usd).sum::<f64>() / n,
+        _ => 0.0,
+    }
+}
+
