@@ -35,9 +35,10 @@ pub(crate) fn control_of(step: &PlannedStep) -> Option<(&'static str, String)> {
 pub(crate) fn agents_touched(step: &PlannedStep, affected: &[String]) -> Vec<String> {
     let agent = step.params.get("agent").and_then(Value::as_str);
     match (step.action, agent) {
-        (ActionKind::QuarantineAgent | ActionKind::RevokeTool | ActionKind::PolicyOverlay, Some(a))
-            if a != "*" =>
-        {
+        (
+            ActionKind::QuarantineAgent | ActionKind::RevokeTool | ActionKind::PolicyOverlay,
+            Some(a),
+        ) if a != "*" => {
             vec![a.to_string()]
         }
         (ActionKind::CapBudget, _) => match (

@@ -87,7 +87,10 @@ pub(crate) fn violation_bursts(
         .map(|(agent, (n, v, first))| {
             let share = v as f64 / n as f64;
             Symptom {
-                source_id: format!("burst:{agent}:{}", window_start_ms.div_euclid(window_ms.max(1))),
+                source_id: format!(
+                    "burst:{agent}:{}",
+                    window_start_ms.div_euclid(window_ms.max(1))
+                ),
                 kind: IncidentKind::ViolationBurst,
                 severity: if share >= 0.3 {
                     Severity::Critical
@@ -98,7 +101,10 @@ pub(crate) fn violation_bursts(
                 metric: "violation_rate".into(),
                 at_ms: window_start_ms + window_ms,
                 started_at_ms: first,
-                detail: format!("{v} of {n} events were policy violations ({:.0}%)", share * 100.0),
+                detail: format!(
+                    "{v} of {n} events were policy violations ({:.0}%)",
+                    share * 100.0
+                ),
             }
         })
         .collect()

@@ -15,9 +15,7 @@ use serde_json::{Value, json};
 use crate::actions::{agents_touched, control_of};
 use crate::detect::{failed_evals, from_alert, from_signal, violation_bursts};
 use crate::diagnose::diagnose;
-use crate::{
-    ApprovalRequest, HealerError, IncidentData, IncidentState, Symptom, Verification,
-};
+use crate::{ApprovalRequest, HealerError, IncidentData, IncidentState, Symptom, Verification};
 
 /// What the healer needs from the server it runs in.
 pub trait HealerPorts: Send + Sync {
@@ -148,10 +146,10 @@ impl<P: HealerPorts> Healer<P> {
                 .entry(tenant.clone())
                 .or_insert(now_ms - self.config.burst_window_ms);
             for a in self.store.alerts(&tenant, None, 200).await? {
-                if a.at_ms > since {
-                    if let Some(s) = from_alert(&a) {
-                        by_tenant.entry(tenant.clone()).or_default().push(s);
-                    }
+                if a.at_ms > since
+                    && let Some(s) = from_alert(&a)
+                {
+                    by_tenant.entry(tenant.clone()).or_default().push(s);
                 }
             }
             let window_start = now_ms - self.config.burst_window_ms;
@@ -223,8 +221,24 @@ impl<P: HealerPorts> Healer<P> {
                 1_000,
             )
             .await?;
+        let closed = self
+            .store
+            .incidents(Some(tenant), &["resolved", "escalated"], 200)
+            .await?;
         let mut fresh = Vec::new();
         'symptom: for s in symptoms {
+            // A burst that began before an incident about this agent was closed is that
+            // incident's burst still inside the detection window, not a new one.
+            for inc in &closed {
+                if s.kind == meshos_playbooks::IncidentKind::ViolationBurst
+                    && s.started_at_ms <= inc.updated_at_ms
+                    && IncidentData::from_json(&inc.data)?
+                        .affected_agents
+                        .contains(&s.agent_id)
+                {
+                    continue 'symptom;
+                }
+            }
             for inc in &open {
                 let data = IncidentData::from_json(&inc.data)?;
                 if data.symptoms.iter().any(|x| x.source_id == s.source_id) {
@@ -243,7 +257,11 @@ impl<P: HealerPorts> Healer<P> {
         if fresh.is_empty() {
             return Ok(None);
         }
-        let window_start = fresh.iter().map(|s| s.started_at_ms).min().unwrap_or(now_ms)
+        let window_start = fresh
+            .iter()
+            .map(|s| s.started_at_ms)
+            .min()
+            .unwrap_or(now_ms)
             - self.config.diagnosis_window_ms;
         let events = self
             .store
@@ -303,10 +321,26 @@ impl<P: HealerPorts> Healer<P> {
             ..inc
         };
         self.store.insert_incident(&inc).await?;
-        self.record(&inc, None, IncidentState::Open, ACTOR, None, &opened_reason, symptoms_json, now_ms)
-            .await?;
+        self.record(
+            &inc,
+            None,
+            IncidentState::Open,
+            ACTOR,
+            None,
+            &opened_reason,
+            symptoms_json,
+            now_ms,
+        )
+        .await?;
         let inc = self
-            .move_to(inc, IncidentState::Diagnosed, &diag_note, diag_json, now_ms, report)
+            .move_to(
+                inc,
+                IncidentState::Diagnosed,
+                &diag_note,
+                diag_json,
+                now_ms,
+                report,
+            )
             .await?;
         Ok(Some(inc.id))
     }
@@ -331,7 +365,9 @@ impl<P: HealerPorts> Healer<P> {
             updated_at_ms: now_ms,
             ..current.clone()
         };
-        self.store.update_incident(&updated, current.version).await?;
+        self.store
+            .update_incident(&updated, current.version)
+            .await?;
         Ok(())
     }
 
@@ -440,7 +476,14 @@ impl<P: HealerPorts> Healer<P> {
                 IncidentState::Open => {
                     // Opened without a diagnosis (should not happen): escalate rather than guess.
                     return self
-                        .move_to(inc, IncidentState::Escalated, "no diagnosis", Value::Null, now_ms, report)
+                        .move_to(
+                            inc,
+                            IncidentState::Escalated,
+                            "no diagnosis",
+                            Value::Null,
+                            now_ms,
+                            report,
+                        )
                         .await
                         .map(|_| ());
                 }
@@ -454,20 +497,35 @@ impl<P: HealerPorts> Healer<P> {
                                 "steps": plan.steps,
                                 "dry_run": plan.dry_run,
                             });
-                            let reason = format!("playbook {} v{}", plan.playbook_id, plan.playbook_version);
+                            let reason =
+                                format!("playbook {} v{}", plan.playbook_id, plan.playbook_version);
                             data.tried_playbooks.push(plan.playbook_id.clone());
                             data.plan = Some(plan);
                             data.approval = None;
                             data.verification = None;
                             data.step_results.clear();
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            self.move_to(inc, IncidentState::Planned, &reason, inputs, now_ms, report)
-                                .await?
+                            self.move_to(
+                                inc,
+                                IncidentState::Planned,
+                                &reason,
+                                inputs,
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                         Err(why) => {
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(inc, IncidentState::Escalated, &why, json!({"tried": data.tried_playbooks}), now_ms, report)
+                                .move_to(
+                                    inc,
+                                    IncidentState::Escalated,
+                                    &why,
+                                    json!({"tried": data.tried_playbooks}),
+                                    now_ms,
+                                    report,
+                                )
                                 .await
                                 .map(|_| ());
                         }
@@ -475,7 +533,10 @@ impl<P: HealerPorts> Healer<P> {
                 }
                 IncidentState::Planned => {
                     let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!("incident {} planned without a plan", inc.id)));
+                        return Err(HealerError::Corrupt(format!(
+                            "incident {} planned without a plan",
+                            inc.id
+                        )));
                     };
                     match plan.requires_approval() {
                         Some((role, expires)) => {
@@ -491,41 +552,78 @@ impl<P: HealerPorts> Healer<P> {
                             let inputs = json!(req);
                             data.approval = Some(req);
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            let reason = format!("plan {} needs {role} approval (expires in {expires} s)", plan.digest);
-                            self.move_to(inc, IncidentState::AwaitingApproval, &reason, inputs, now_ms, report)
-                                .await?
+                            let reason = format!(
+                                "plan {} needs {role} approval (expires in {expires} s)",
+                                plan.digest
+                            );
+                            self.move_to(
+                                inc,
+                                IncidentState::AwaitingApproval,
+                                &reason,
+                                inputs,
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                         None => {
                             data.executing_since_ms = Some(now_ms);
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            self.move_to(inc, IncidentState::Executing, "every step is automatic", json!({"digest": plan.digest}), now_ms, report)
-                                .await?
+                            self.move_to(
+                                inc,
+                                IncidentState::Executing,
+                                "every step is automatic",
+                                json!({"digest": plan.digest}),
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                     }
                 }
                 IncidentState::AwaitingApproval => {
                     let Some(req) = data.approval.clone() else {
-                        return Err(HealerError::Corrupt(format!("incident {} awaits no approval", inc.id)));
+                        return Err(HealerError::Corrupt(format!(
+                            "incident {} awaits no approval",
+                            inc.id
+                        )));
                     };
                     if now_ms < req.expires_at_ms {
                         return Ok(());
                     }
                     let reason = format!("approval for plan {} expired unanswered", req.digest);
                     return self
-                        .move_to(inc, IncidentState::Escalated, &reason, json!(req), now_ms, report)
+                        .move_to(
+                            inc,
+                            IncidentState::Escalated,
+                            &reason,
+                            json!(req),
+                            now_ms,
+                            report,
+                        )
                         .await
                         .map(|_| ());
                 }
                 IncidentState::Executing => {
                     let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!("incident {} executing without a plan", inc.id)));
+                        return Err(HealerError::Corrupt(format!(
+                            "incident {} executing without a plan",
+                            inc.id
+                        )));
                     };
                     let outcome = self.execute(&inc, &mut data, &plan, now_ms).await?;
                     match outcome {
                         Ok(()) if plan.dry_run => {
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(inc, IncidentState::Escalated, "dry run: the plan was recorded and nothing was applied", json!({"steps": data.step_results}), now_ms, report)
+                                .move_to(
+                                    inc,
+                                    IncidentState::Escalated,
+                                    "dry run: the plan was recorded and nothing was applied",
+                                    json!({"steps": data.step_results}),
+                                    now_ms,
+                                    report,
+                                )
                                 .await
                                 .map(|_| ());
                         }
@@ -538,20 +636,37 @@ impl<P: HealerPorts> Healer<P> {
                             });
                             let inputs = json!({"steps": data.step_results});
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            self.move_to(inc, IncidentState::Verifying, "all steps applied", inputs, now_ms, report)
-                                .await?
+                            self.move_to(
+                                inc,
+                                IncidentState::Verifying,
+                                "all steps applied",
+                                inputs,
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                         Err(why) => {
                             self.rollback(&inc, &data, &plan, now_ms).await?;
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            self.move_to(inc, IncidentState::RolledBack, &why, json!({"steps": data.step_results}), now_ms, report)
-                                .await?
+                            self.move_to(
+                                inc,
+                                IncidentState::RolledBack,
+                                &why,
+                                json!({"steps": data.step_results}),
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                     }
                 }
                 IncidentState::Verifying => {
                     let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!("incident {} verifying without a plan", inc.id)));
+                        return Err(HealerError::Corrupt(format!(
+                            "incident {} verifying without a plan",
+                            inc.id
+                        )));
                     };
                     match self.verify_step(&inc, &mut data, &plan, now_ms).await? {
                         None => {
@@ -562,7 +677,14 @@ impl<P: HealerPorts> Healer<P> {
                             let inputs = json!(data.verification);
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(inc, IncidentState::Resolved, "verification passed", inputs, now_ms, report)
+                                .move_to(
+                                    inc,
+                                    IncidentState::Resolved,
+                                    "verification passed",
+                                    inputs,
+                                    now_ms,
+                                    report,
+                                )
                                 .await
                                 .map(|_| ());
                         }
@@ -570,8 +692,15 @@ impl<P: HealerPorts> Healer<P> {
                             self.rollback(&inc, &data, &plan, now_ms).await?;
                             let inputs = json!(data.verification);
                             let inc = self.save_data(inc, &data, now_ms).await?;
-                            self.move_to(inc, IncidentState::RolledBack, "verification failed; controls cleared and rollback steps run", inputs, now_ms, report)
-                                .await?
+                            self.move_to(
+                                inc,
+                                IncidentState::RolledBack,
+                                "verification failed; controls cleared and rollback steps run",
+                                inputs,
+                                now_ms,
+                                report,
+                            )
+                            .await?
                         }
                     }
                 }
@@ -611,11 +740,7 @@ impl<P: HealerPorts> Healer<P> {
         let fleet = self.store.known_agents(&inc.tenant).await? as usize;
         let mut refused = Vec::new();
         for pb in self.library.candidates(&facts) {
-            let attempts = data
-                .tried_playbooks
-                .iter()
-                .filter(|p| **p == pb.id)
-                .count() as u32;
+            let attempts = data.tried_playbooks.iter().filter(|p| **p == pb.id).count() as u32;
             if attempts >= pb.max_attempts {
                 continue;
             }
@@ -623,15 +748,26 @@ impl<P: HealerPorts> Healer<P> {
                 let first = pb.steps.first().map(|s| s.id.as_str()).unwrap_or("");
                 let runs = self
                     .store
-                    .playbook_runs_since(&inc.tenant, &pb.id, first, now_ms - (r.per_seconds as i64) * 1000)
+                    .playbook_runs_since(
+                        &inc.tenant,
+                        &pb.id,
+                        first,
+                        now_ms - (r.per_seconds as i64) * 1000,
+                    )
                     .await?;
                 if !pb.rate_limit_allows(runs) {
-                    refused.push(format!("{}: rate limit ({runs} runs in {} s)", pb.id, r.per_seconds));
+                    refused.push(format!(
+                        "{}: rate limit ({runs} runs in {} s)",
+                        pb.id, r.per_seconds
+                    ));
                     continue;
                 }
             }
             let Some((kind, name)) = diag.root_cause.split_once(':') else {
-                return Ok(Err(format!("root cause `{}` is not kind:name", diag.root_cause)));
+                return Ok(Err(format!(
+                    "root cause `{}` is not kind:name",
+                    diag.root_cause
+                )));
             };
             let Some(kind) = kind.parse::<RootCauseKind>().ok() else {
                 return Ok(Err(format!("root cause kind `{kind}` is unknown")));
@@ -679,7 +815,10 @@ impl<P: HealerPorts> Healer<P> {
                 }
             )
         } else {
-            format!("every candidate playbook was refused: {}", refused.join("; "))
+            format!(
+                "every candidate playbook was refused: {}",
+                refused.join("; ")
+            )
         }))
     }
 
@@ -704,7 +843,10 @@ impl<P: HealerPorts> Healer<P> {
                     "step {} ({}) failed: {}",
                     step.id,
                     step.action,
-                    result.get("error").and_then(Value::as_str).unwrap_or("unknown error")
+                    result
+                        .get("error")
+                        .and_then(Value::as_str)
+                        .unwrap_or("unknown error")
                 )));
             }
         }
@@ -722,8 +864,10 @@ impl<P: HealerPorts> Healer<P> {
     ) -> Result<Value, HealerError> {
         let key = format!("{}:{}:{}:{phase}", inc.id, plan.digest, step.id);
         if let Some(done) = self.store.heal_action(&key).await? {
-            return Ok(json!({"step": step.id, "action": step.action, "status": done.status,
-                             "result": done.result, "replayed": true}));
+            return Ok(
+                json!({"step": step.id, "action": step.action, "status": done.status,
+                             "result": done.result, "replayed": true}),
+            );
         }
         let (status, result) = if dry_run {
             ("skipped_dry_run", json!({"would": step.params}))
@@ -741,7 +885,10 @@ impl<P: HealerPorts> Healer<P> {
                     cleared_at_ms: None,
                 })
                 .await?;
-            ("applied", json!({"control": kind, "subject": subject, "newly_set": set}))
+            (
+                "applied",
+                json!({"control": kind, "subject": subject, "newly_set": set}),
+            )
         } else {
             match self.ports.deliver(&inc.tenant, &inc.id, step, &key).await {
                 Ok(v) => ("applied", v),
@@ -761,7 +908,8 @@ impl<P: HealerPorts> Healer<P> {
             created_at_ms: now_ms,
         };
         self.store.record_heal_action(&action).await?;
-        let mut out = json!({"step": step.id, "action": step.action, "status": status, "result": result});
+        let mut out =
+            json!({"step": step.id, "action": step.action, "status": status, "result": result});
         if status == "failed" {
             out["error"] = result.get("error").cloned().unwrap_or(Value::Null);
         }
@@ -799,7 +947,10 @@ impl<P: HealerPorts> Healer<P> {
         now_ms: i64,
     ) -> Result<Option<bool>, HealerError> {
         let Some(mut v) = data.verification.clone() else {
-            return Err(HealerError::Corrupt(format!("incident {} has no verification", inc.id)));
+            return Err(HealerError::Corrupt(format!(
+                "incident {} has no verification",
+                inc.id
+            )));
         };
         let last_eval = v
             .observations
@@ -853,7 +1004,8 @@ impl<P: HealerPorts> Healer<P> {
                 v.failures += 1;
             }
         } else {
-            v.observations.push(json!({"at_ms": now_ms, "skipped": "too few events"}));
+            v.observations
+                .push(json!({"at_ms": now_ms, "skipped": "too few events"}));
         }
         let needed = spec.metric.as_ref().map_or(1, |m| m.samples);
         let failure_limit = spec.metric.as_ref().map_or(3, |m| m.failure_limit);
@@ -892,7 +1044,9 @@ impl<P: HealerPorts> Healer<P> {
         }
         let mut data = IncidentData::from_json(&inc.data)?;
         let Some(mut req) = data.approval.clone() else {
-            return Err(HealerError::Corrupt(format!("incident {incident_id} awaits no approval")));
+            return Err(HealerError::Corrupt(format!(
+                "incident {incident_id} awaits no approval"
+            )));
         };
         if decision.digest != req.digest {
             return Err(HealerError::Refused(format!(
@@ -914,8 +1068,15 @@ impl<P: HealerPorts> Healer<P> {
         let mut report = TickReport::default();
         if now_ms >= req.expires_at_ms {
             let reason = format!("approval for plan {} expired unanswered", req.digest);
-            self.move_to(inc, IncidentState::Escalated, &reason, json!(req), now_ms, &mut report)
-                .await?;
+            self.move_to(
+                inc,
+                IncidentState::Escalated,
+                &reason,
+                json!(req),
+                now_ms,
+                &mut report,
+            )
+            .await?;
             return Err(HealerError::Refused(format!(
                 "the approval request expired at {} ms; the incident was escalated",
                 req.expires_at_ms
@@ -930,19 +1091,35 @@ impl<P: HealerPorts> Healer<P> {
         }
         let inc = self.save_data(inc, &data, now_ms).await?;
         let (to, reason) = if decision.approve {
-            (IncidentState::Executing, format!("plan {} approved", req.digest))
+            (
+                IncidentState::Executing,
+                format!("plan {} approved", req.digest),
+            )
         } else {
             (
                 IncidentState::Escalated,
                 format!(
                     "plan {} denied{}",
                     req.digest,
-                    decision.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default()
+                    decision
+                        .note
+                        .as_deref()
+                        .map(|n| format!(": {n}"))
+                        .unwrap_or_default()
                 ),
             )
         };
         let inc = self
-            .move_as(inc, to, &decision.actor, Some(decision.role), &reason, json!(req), now_ms, &mut report)
+            .move_as(
+                inc,
+                to,
+                &decision.actor,
+                Some(decision.role),
+                &reason,
+                json!(req),
+                now_ms,
+                &mut report,
+            )
             .await?;
         self.view(&inc.tenant, &inc.id).await
     }
@@ -1009,9 +1186,19 @@ fn touches(e: &EventRecord, subject: Option<&str>, agents: &[String]) -> bool {
 fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
     let n = events.len().max(1) as f64;
     match name {
-        "error_rate" => events.iter().filter(|e| e.outcome == Outcome::Error).count() as f64 / n,
+        "error_rate" => {
+            events
+                .iter()
+                .filter(|e| e.outcome == Outcome::Error)
+                .count() as f64
+                / n
+        }
         "violation_rate" => {
-            events.iter().filter(|e| e.outcome == Outcome::Violation).count() as f64 / n
+            events
+                .iter()
+                .filter(|e| e.outcome == Outcome::Violation)
+                .count() as f64
+                / n
         }
         "latency" => {
             let l: Vec<f64> = events.iter().filter_map(|e| e.latency_ms).collect();
@@ -1025,4 +1212,3 @@ fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
         _ => 0.0,
     }
 }
-

@@ -1,0 +1,412 @@
+//! The loop end to end on a real SQLite store with a chosen clock: faults in telemetry open an
+//! incident, the diagnosis names the cause, a playbook runs (or waits for approval), the
+//! verification decides, and every transition is on the ledger.
+
+use std::sync::{Arc, Mutex};
+
+use meshos_healer::{Decision, Healer, HealerConfig, HealerPorts, IncidentData};
+use meshos_playbooks::{Library, PlannedStep};
+use meshos_store::{Store, StoredSignal, sqlite_url_for_data_dir};
+use meshos_types::{EventRecord, LedgerRecord, Outcome, Role, new_id};
+use serde_json::{Value, json};
+
+#[derive(Clone, Default)]
+struct Ports {
+    trust: Arc<Mutex<f64>>,
+    deliveries: Arc<Mutex<Vec<(String, String)>>>,
+    fail_deliveries: Arc<Mutex<bool>>,
+}
+
+impl HealerPorts for Ports {
+    async fn trust_score(&self, _tenant: &str, _agent: &str) -> Option<f64> {
+        Some(*self.trust.lock().unwrap())
+    }
+    async fn deliver(
+        &self,
+        _tenant: &str,
+        _incident_id: &str,
+        step: &PlannedStep,
+        delivery_id: &str,
+    ) -> Result<Value, String> {
+        if *self.fail_deliveries.lock().unwrap() {
+            return Err("receiver answered 503".into());
+        }
+        self.deliveries
+            .lock()
+            .unwrap()
+            .push((step.action.to_string(), delivery_id.to_string()));
+        Ok(json!({"delivered": true}))
+    }
+    fn policy_version(&self) -> String {
+        "sha256:test".into()
+    }
+}
+
+const T0: i64 = 1_800_000_000_000;
+
+async fn store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&sqlite_url_for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    (store, dir)
+}
+
+fn event(tenant: &str, agent: &str, at_ms: i64, outcome: Outcome) -> EventRecord {
+    EventRecord {
+        id: new_id("evt"),
+        tenant: tenant.into(),
+        agent_id: agent.into(),
+        kind: "llm_call".into(),
+        outcome,
+        latency_ms: Some(200.0),
+        input_tokens: None,
+        output_tokens: None,
+        cost_usd: Some(0.001),
+        model: Some("gpt-4o".into()),
+        tool: None,
+        region: Some("eu-west-1".into()),
+        attributes: json!({}),
+        created_at_ms: at_ms,
+    }
+}
+
+/// Ten agents, one event per agent per second from `from_s` to `to_s` (seconds after T0);
+/// `leaky` emits violations with the given share.
+async fn traffic(store: &Store, tenant: &str, from_s: i64, to_s: i64, leaky: Option<(&str, f64)>) {
+    let mut batch = Vec::new();
+    for s in from_s..to_s {
+        for a in 0..10 {
+            let agent = format!("agent-{a}");
+            let violation = leaky
+                .is_some_and(|(l, share)| l == agent && ((s * 7919) % 100) as f64 / 100.0 < share);
+            let outcome = if violation {
+                Outcome::Violation
+            } else {
+                Outcome::Ok
+            };
+            batch.push(event(tenant, &agent, T0 + s * 1000 + a * 10, outcome));
+        }
+    }
+    store.append_events(&batch).await.unwrap();
+}
+
+fn healer(store: &Store, ports: &Ports) -> Healer<Ports> {
+    Healer::new(
+        store.clone(),
+        Library::builtin().unwrap(),
+        ports.clone(),
+        HealerConfig::default(),
+    )
+}
+
+async fn only_incident(store: &Store, tenant: &str) -> meshos_store::StoredIncident {
+    let all = store.incidents(Some(tenant), &[], 10).await.unwrap();
+    assert_eq!(all.len(), 1, "{all:#?}");
+    all.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_pii_leak_burst_is_redacted_verified_and_resolved_without_a_human() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 55.0;
+    let t = "acme";
+    traffic(&store, t, 0, 120, None).await;
+    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
+    let mut h = healer(&store, &ports);
+    let report = h.tick(T0 + 150_000).await.unwrap();
+    assert_eq!(report.opened.len(), 1, "{report:?}");
+    let inc = only_incident(&store, t).await;
+    assert_eq!(inc.kind, "violation_burst");
+    assert_eq!(inc.subject.as_deref(), Some("agent:agent-3"));
+    // redact-pii-leak is automatic: the overlay is set and verification is under way.
+    assert_eq!(inc.state, "verifying", "{:#?}", inc.data);
+    let controls = store.active_controls(Some(t)).await.unwrap();
+    assert_eq!(controls.len(), 1);
+    assert_eq!(controls[0].kind, "policy_overlay");
+    assert_eq!(controls[0].subject, "agent-3/*/redact");
+
+    // The leak stops; verification needs two passing evaluations.
+    traffic(&store, t, 150, 160, None).await;
+    h.tick(T0 + 155_000).await.unwrap();
+    h.tick(T0 + 160_000).await.unwrap();
+    let inc = only_incident(&store, t).await;
+    assert_eq!(inc.state, "resolved", "{:#?}", inc.data);
+    assert_eq!(inc.resolved_at_ms, Some(T0 + 160_000));
+    let data = IncidentData::from_json(&inc.data).unwrap();
+    assert_eq!(
+        data.verification.as_ref().and_then(|v| v.passed),
+        Some(true)
+    );
+
+    // The whole timeline is on the ledger, in order.
+    let timeline = store.incident_transitions(t, &inc.id).await.unwrap();
+    let states: Vec<&str> = timeline.iter().map(|(r, _)| r.to_state.as_str()).collect();
+    assert_eq!(
+        states,
+        [
+            "open",
+            "diagnosed",
+            "planned",
+            "executing",
+            "verifying",
+            "resolved"
+        ]
+    );
+    let (last, index) = timeline.last().unwrap();
+    let entries = store.ledger_entries(t, *index, index + 1).await.unwrap();
+    assert_eq!(
+        store.ledger_record(t, &entries[0]).await.unwrap(),
+        Some(LedgerRecord::IncidentTransition(last.clone()))
+    );
+    // Nothing reopens on the next tick (the burst's source is remembered).
+    h.tick(T0 + 161_000).await.unwrap();
+    assert_eq!(store.incidents(Some(t), &[], 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_verification_rolls_back_and_tries_the_next_playbook_then_escalates() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 30.0;
+    let t = "acme";
+    traffic(&store, t, 0, 120, None).await;
+    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
+    let mut h = healer(&store, &ports);
+    h.tick(T0 + 150_000).await.unwrap();
+    // The leak goes on: verification fails (failure_limit 3) and the overlay is cleared.
+    let mut now = 150;
+    for _ in 0..5 {
+        traffic(&store, t, now, now + 6, Some(("agent-3", 0.6))).await;
+        now += 6;
+        h.tick(T0 + now * 1000).await.unwrap();
+    }
+    let inc = only_incident(&store, t).await;
+    let data = IncidentData::from_json(&inc.data).unwrap();
+    assert_eq!(
+        data.tried_playbooks.first().map(String::as_str),
+        Some("redact-pii-leak")
+    );
+    let states: Vec<String> = store
+        .incident_transitions(t, &inc.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| r.to_state)
+        .collect();
+    assert!(states.contains(&"rolled_back".to_string()), "{states:?}");
+    // The next candidate (quarantine, which needs an operator) is waiting.
+    assert_eq!(inc.state, "awaiting_approval", "{states:?}");
+    assert_eq!(
+        data.plan.as_ref().map(|p| p.playbook_id.as_str()),
+        Some("quarantine-agent")
+    );
+    assert!(
+        store
+            .active_controls(Some(t))
+            .await
+            .unwrap()
+            .iter()
+            .all(|c| c.kind != "policy_overlay"),
+        "the failed overlay was cleared"
+    );
+}
+
+async fn awaiting_quarantine(store: &Store, ports: &Ports) -> (Healer<Ports>, String, String) {
+    *ports.trust.lock().unwrap() = 30.0;
+    let t = "acme";
+    traffic(store, t, 0, 120, None).await;
+    traffic(store, t, 120, 150, Some(("agent-3", 0.6))).await;
+    let mut h = healer(store, ports);
+    h.tick(T0 + 150_000).await.unwrap();
+    let mut now = 150;
+    for _ in 0..5 {
+        traffic(store, t, now, now + 6, Some(("agent-3", 0.6))).await;
+        now += 6;
+        h.tick(T0 + now * 1000).await.unwrap();
+    }
+    let inc = only_incident(store, t).await;
+    assert_eq!(inc.state, "awaiting_approval");
+    let digest = IncidentData::from_json(&inc.data)
+        .unwrap()
+        .approval
+        .unwrap()
+        .digest;
+    (h, inc.id, digest)
+}
+
+fn decision(approve: bool, digest: &str, role: Role) -> Decision {
+    Decision {
+        approve,
+        digest: digest.into(),
+        actor: "tok_operator".into(),
+        role,
+        note: Some("checked the plan".into()),
+    }
+}
+
+#[tokio::test]
+async fn approvals_are_bound_to_the_plan_digest_and_role_and_start_execution() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    let (mut h, id, digest) = awaiting_quarantine(&store, &ports).await;
+    let now = T0 + 170_000;
+    let wrong = h
+        .decide("acme", &id, &decision(true, "0000", Role::Operator), now)
+        .await
+        .unwrap_err();
+    assert!(
+        wrong.to_string().contains("review the current plan"),
+        "{wrong}"
+    );
+    let auditor = h
+        .decide("acme", &id, &decision(true, &digest, Role::Auditor), now)
+        .await
+        .unwrap_err();
+    assert!(
+        auditor.to_string().contains("operator approval"),
+        "{auditor}"
+    );
+    let view = h
+        .decide("acme", &id, &decision(true, &digest, Role::Operator), now)
+        .await
+        .unwrap();
+    assert_eq!(view.state, "executing");
+    let approved = view.timeline.last().unwrap();
+    assert_eq!(approved["actor"], "tok_operator");
+    assert_eq!(approved["actor_role"], "operator");
+    h.tick(now + 1).await.unwrap();
+    let controls = store.active_controls(Some("acme")).await.unwrap();
+    assert!(
+        controls
+            .iter()
+            .any(|c| c.kind == "agent_quarantine" && c.subject == "agent-3"),
+        "{controls:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_denial_or_an_expiry_escalates() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    let (h, id, digest) = awaiting_quarantine(&store, &ports).await;
+    let view = h
+        .decide(
+            "acme",
+            &id,
+            &decision(false, &digest, Role::Operator),
+            T0 + 170_000,
+        )
+        .await
+        .unwrap();
+    assert_eq!(view.state, "escalated");
+    assert!(
+        view.timeline.last().unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("denied: checked the plan")
+    );
+
+    let (store2, _dir2) = self::store().await;
+    let (mut h2, id2, _) = awaiting_quarantine(&store2, &ports).await;
+    // Quarantine approvals expire after 900 s.
+    h2.tick(T0 + 180_000 + 901_000).await.unwrap();
+    let inc = store2.incident("acme", &id2).await.unwrap().unwrap();
+    assert_eq!(inc.state, "escalated");
+    assert!(
+        store2
+            .active_controls(Some("acme"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn replayed_actions_change_nothing_twice() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 55.0;
+    let t = "acme";
+    traffic(&store, t, 0, 120, None).await;
+    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
+    let mut h = healer(&store, &ports);
+    h.tick(T0 + 150_000).await.unwrap();
+    // A second healer (a failover) replays the same incident from the store.
+    let mut h2 = healer(&store, &ports);
+    h2.tick(T0 + 150_500).await.unwrap();
+    assert_eq!(store.active_controls(Some(t)).await.unwrap().len(), 1);
+    assert_eq!(store.incidents(Some(t), &[], 10).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn rate_limits_and_blast_radius_refuse_playbooks() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 55.0;
+    let t = "acme";
+    traffic(&store, t, 0, 120, None).await;
+    // A drift signal on a model's errors for one agent: rollback-model-version (auto) plans.
+    // Its rate limit is 3 runs an hour: three earlier runs are on record.
+    for i in 0..3 {
+        store
+            .record_heal_action(&meshos_store::StoredHealAction {
+                idempotency_key: format!("old{i}:d:pin-previous:apply"),
+                tenant: t.into(),
+                incident_id: format!("old{i}"),
+                playbook_id: "rollback-model-version".into(),
+                step_id: "pin-previous".into(),
+                action: "pin_model".into(),
+                params: json!({}),
+                status: "applied".into(),
+                result: json!({}),
+                created_at_ms: T0 + 100_000,
+            })
+            .await
+            .unwrap();
+    }
+    store
+        .insert_drift_signals(&[StoredSignal {
+            id: new_id("sig"),
+            tenant: t.into(),
+            agent_id: "agent-1".into(),
+            metric: "error_rate".into(),
+            detector: "cusum".into(),
+            direction: "up".into(),
+            baseline_mean: 0.01,
+            baseline_sd: 0.01,
+            observed_mean: 0.2,
+            shift_sigmas: 7.0,
+            samples: 5,
+            explanation: "error rate up".into(),
+            at_ms: T0 + 119_000,
+            consumed_at_ms: None,
+        }])
+        .await
+        .unwrap();
+    let mut h = healer(&store, &ports);
+    h.tick(T0 + 120_000).await.unwrap();
+    let inc = only_incident(&store, t).await;
+    let states: Vec<(String, String)> = store
+        .incident_transitions(t, &inc.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(r, _)| (r.to_state, r.reason))
+        .collect();
+    // Whatever the diagnosis blamed, no playbook may run a fourth time within the hour, and
+    // an escalation says which guard refused what.
+    if let Some((_, reason)) = states.iter().find(|(s, _)| s == "escalated") {
+        assert!(
+            reason.contains("rate limit")
+                || reason.contains("blast radius")
+                || reason.contains("no playbook"),
+            "{reason}"
+        );
+    }
+    let data = IncidentData::from_json(&inc.data).unwrap();
+    if let Some(p) = &data.plan {
+        assert_ne!(p.playbook_id, "rollback-model-version", "{states:?}");
+    }
+}
