@@ -183,6 +183,8 @@ pub struct RateLimitState {
 pub struct CheckControls {
     pub budgets: Vec<BudgetState>,
     pub rate: Option<RateLimitState>,
+    /// Healer controls that apply to the request (see `heal_controls_for`).
+    pub heal_controls: Vec<String>,
     pub redaction_keys: Option<RedactionKeys>,
 }
 
@@ -652,6 +654,7 @@ pub fn evaluate_check(
                 .as_ref()
                 .map_or(0, |r| i64::from(r.checks_last_minute)),
             rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
+            heal_controls: controls.heal_controls.clone(),
             redaction_keys: controls.redaction_keys.as_ref(),
         },
     ))
@@ -662,6 +665,64 @@ fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
         return Err(invalid("estimated_tokens", "expected a whole number ≥ 0"));
     }
     check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
+}
+
+/// The names (as Cedar sees them in `context.heal_controls`) of the healer controls that apply to
+/// a request: a quarantine of its agent, a revoked tool it asks for, a deny or redact overlay
+/// whose action pattern (`*` or `prefix.*` or exact) matches, a pin of its model.
+pub fn heal_controls_for(
+    controls: &[meshos_store::StoredControl],
+    input: &PolicyCheckInput,
+) -> Vec<String> {
+    let agent_matches = |a: Option<&str>| a.is_none_or(|a| a == "*" || a == input.agent_id);
+    let spec = |c: &meshos_store::StoredControl, k: &str| {
+        c.spec.get(k).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    let mut out: Vec<String> = Vec::new();
+    for c in controls {
+        let name = match c.kind.as_str() {
+            "agent_quarantine" if c.subject == input.agent_id => Some("quarantined"),
+            "tool_revoked"
+                if agent_matches(spec(c, "agent").as_deref())
+                    && input.tool.is_some()
+                    && spec(c, "tool").as_deref() == input.tool.as_deref() =>
+            {
+                Some("tool_revoked")
+            }
+            "policy_overlay"
+                if agent_matches(spec(c, "agent").as_deref())
+                    && spec(c, "action").is_some_and(|p| action_matches(&p, &input.action)) =>
+            {
+                match spec(c, "effect").as_deref() {
+                    Some("deny") => Some("overlay_deny"),
+                    Some("redact") => Some("overlay_redact"),
+                    _ => None,
+                }
+            }
+            "model_pin"
+                if input.model.is_some()
+                    && spec(c, "model").as_deref() == input.model.as_deref() =>
+            {
+                Some("model_pinned")
+            }
+            _ => None,
+        };
+        if let Some(n) = name
+            && !out.iter().any(|x| x == n)
+        {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// `*` matches everything, `prefix.*` an action under the prefix, anything else itself.
+fn action_matches(pattern: &str, action: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => action.starts_with(prefix),
+        None => pattern == action,
+    }
 }
 
 /// Whole micro-dollars, so counters add up exactly.
@@ -936,9 +997,11 @@ impl Mesh {
             };
             meshos_policy::assess(&lines, lookup, estimate)
         };
+        let heal = self.store.active_controls(Some(tenant)).await?;
         Ok(CheckControls {
             budgets: budget_states,
             rate,
+            heal_controls: heal_controls_for(&heal, input),
             redaction_keys: Some(self.tenant_keys.redaction(tenant)),
         })
     }

@@ -669,3 +669,102 @@ async fn checkpoints_signed_from_the_kept_frontier_match_the_whole_log() {
         .unwrap();
     assert!(report.failure.is_none(), "{:?}", report.failure);
 }
+
+/// A control the healer set changes the next policy_check of the agent it targets, and only
+/// that agent's; clearing it restores the previous answer.
+#[tokio::test]
+async fn healer_controls_reach_policy_check_and_clear_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    let before = m
+        .policy_check(&op, check("support-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(before.decision, Verdict::Allow, "{:?}", before.reasons);
+    let control = meshos_store::StoredControl {
+        id: meshos_types::new_id("ctl"),
+        tenant: "acme".into(),
+        kind: "agent_quarantine".into(),
+        subject: "support-bot".into(),
+        spec: serde_json::json!({"agent": "support-bot"}),
+        incident_id: "inc_1".into(),
+        created_at_ms: 1,
+        cleared_at_ms: None,
+    };
+    m.store.set_control(&control).await.unwrap();
+    let quarantined = m
+        .policy_check(&op, check("support-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(quarantined.decision, Verdict::Deny);
+    assert!(
+        quarantined
+            .reasons
+            .iter()
+            .any(|r| r.policy_id == "heal-quarantine")
+    );
+    let other = m
+        .policy_check(&op, check("billing-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_ne!(other.decision, Verdict::Deny, "{:?}", other.reasons);
+    let elsewhere = m
+        .policy_check(&operator("globex"), check("support-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_ne!(elsewhere.decision, Verdict::Deny, "controls are per tenant");
+    m.store
+        .clear_control("acme", "agent_quarantine", "support-bot", "inc_1", 2)
+        .await
+        .unwrap();
+    let released = m
+        .policy_check(&op, check("support-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(released.decision, Verdict::Allow);
+}
+
+#[test]
+fn overlays_match_agents_and_action_patterns() {
+    use crate::mesh::heal_controls_for;
+    let control = |kind: &str, spec: serde_json::Value| meshos_store::StoredControl {
+        id: "c".into(),
+        tenant: "t".into(),
+        kind: kind.into(),
+        subject: "s".into(),
+        spec,
+        incident_id: "i".into(),
+        created_at_ms: 0,
+        cleared_at_ms: None,
+    };
+    let controls = vec![
+        control(
+            "policy_overlay",
+            serde_json::json!({"agent": "*", "action": "crm.*", "effect": "deny"}),
+        ),
+        control(
+            "policy_overlay",
+            serde_json::json!({"agent": "bot", "action": "*", "effect": "redact"}),
+        ),
+        control(
+            "tool_revoked",
+            serde_json::json!({"agent": "*", "tool": "kb"}),
+        ),
+        control("model_pin", serde_json::json!({"model": "gpt-4o"})),
+    ];
+    let mut req = check("bot", "crm.update");
+    assert_eq!(
+        heal_controls_for(&controls, &req),
+        ["overlay_deny", "overlay_redact"]
+    );
+    req.agent_id = "other".into();
+    assert_eq!(heal_controls_for(&controls, &req), ["overlay_deny"]);
+    req.action = "email.send".into();
+    req.tool = Some("kb".into());
+    req.model = Some("gpt-4o".into());
+    assert_eq!(
+        heal_controls_for(&controls, &req),
+        ["tool_revoked", "model_pinned"]
+    );
+}

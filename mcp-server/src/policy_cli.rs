@@ -116,6 +116,9 @@ struct CaseState {
     budget_exceeded: Vec<String>,
     #[serde(default)]
     rate_limit_exceeded: bool,
+    /// Healer controls in force for the request, e.g. `[quarantined]`.
+    #[serde(default)]
+    heal_controls: Vec<String>,
 }
 
 impl CaseState {
@@ -132,6 +135,7 @@ impl CaseState {
                 checks_last_minute: 1,
                 exceeded: true,
             }),
+            heal_controls: self.heal_controls.clone(),
             redaction_keys: None,
         }
     }

@@ -282,6 +282,7 @@ const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("global/models.cedar"),
     default_file!("global/actions.cedar"),
     default_file!("global/data.cedar"),
+    default_file!("global/heal.cedar"),
     default_file!("regions/eu/residency.cedar"),
     default_file!("regions/us/ssn.cedar"),
     default_file!("teams/support/no-money.cedar"),

@@ -32,6 +32,9 @@ pub struct CheckRequest<'a> {
     /// Policy checks of this agent in the last minute, counting this one.
     pub checks_last_minute: i64,
     pub rate_limit_exceeded: bool,
+    /// Controls the healer has set that apply to this request (`quarantined`, `tool_revoked`,
+    /// `overlay_deny`, `overlay_redact`, `model_pinned`); policies decide what each means.
+    pub heal_controls: Vec<String>,
     /// The tenant's keys for hash and pseudonym redaction; without them those modes mask.
     pub redaction_keys: Option<&'a RedactionKeys>,
 }
@@ -58,7 +61,7 @@ const ENGINE_POLICY_ID: &str = "engine";
 /// The context attributes the engine supplies, in the order `context_values` returns them.
 /// Compiled policies address an attribute by its position here; an attribute a policy reads
 /// that is not listed is absent, for Cedar and the compiled policies alike.
-pub(crate) const CONTEXT_ATTRIBUTES: [&str; 15] = [
+pub(crate) const CONTEXT_ATTRIBUTES: [&str; 16] = [
     "region_jurisdictions",
     "finding_classes",
     "findings",
@@ -74,6 +77,7 @@ pub(crate) const CONTEXT_ATTRIBUTES: [&str; 15] = [
     "model_version",
     "tool",
     "region",
+    "heal_controls",
 ];
 
 type ContextValues<'a> = [Option<CtxValue<'a>>; CONTEXT_ATTRIBUTES.len()];
@@ -391,6 +395,8 @@ fn context_values<'b>(
         req.tool.map(CtxValue::Str),
         // region
         req.region.map(CtxValue::Str),
+        // heal_controls
+        Some(CtxValue::Set(StrSet::Owned(&req.heal_controls))),
     ]
 }
 
@@ -798,6 +804,7 @@ mod tests {
         let e = check(CheckRequest {
             checks_last_minute: 601,
             rate_limit_exceeded: true,
+            heal_controls: Vec::new(),
             ..base()
         });
         assert_eq!(ids(&e), vec!["rate-limit"]);
@@ -898,6 +905,7 @@ mod tests {
             budget_exceeded: vec!["b".into()],
             checks_last_minute: 7,
             rate_limit_exceeded: true,
+            heal_controls: vec!["quarantined".into()],
             ..base()
         };
         let findings = vec![Finding {
@@ -949,6 +957,7 @@ mod tests {
             ("model_version", "v"),
             ("tool", "t"),
             ("region", "r"),
+            ("heal_controls", "quarantined"),
         ];
         let expected: Vec<(&str, String)> =
             expected.iter().map(|(n, v)| (*n, v.to_string())).collect();

@@ -153,6 +153,7 @@ struct Sample {
     budget_exceeded: Vec<String>,
     checks_last_minute: i64,
     rate_limit_exceeded: bool,
+    heal_controls: Vec<String>,
     screened: Screened,
 }
 
@@ -262,6 +263,21 @@ fn sample(rng: &mut StdRng, pools: &Pools, max_content: usize) -> Sample {
         },
         checks_last_minute: random_long(rng, pools),
         rate_limit_exceeded: rng.gen_bool(0.1),
+        heal_controls: if rng.gen_bool(0.8) {
+            Vec::new()
+        } else {
+            let all: Vec<String> = [
+                "quarantined",
+                "tool_revoked",
+                "overlay_deny",
+                "overlay_redact",
+                "model_pinned",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            subset(rng, &all, 0.4)
+        },
         screened: Screened {
             findings,
             injection,
@@ -311,6 +327,7 @@ fn differential(bundle: &Bundle, seed: u64) -> Coverage {
             budget_exceeded: s.budget_exceeded.clone(),
             checks_last_minute: s.checks_last_minute,
             rate_limit_exceeded: s.rate_limit_exceeded,
+            heal_controls: s.heal_controls.clone(),
             redaction_keys: None,
         };
         let what = || format!("request #{n} (seed {seed}): {req:?} {:?}", s.screened);
