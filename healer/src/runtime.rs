@@ -532,12 +532,7 @@ impl<P: HealerPorts> Healer<P> {
                     }
                 }
                 IncidentState::Planned => {
-                    let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!(
-                            "incident {} planned without a plan",
-                            inc.id
-                        )));
-                    };
+                    let plan = current_plan(&inc, &data, "planned")?;
                     match plan.requires_approval() {
                         Some((role, expires)) => {
                             let req = ApprovalRequest {
@@ -605,12 +600,7 @@ impl<P: HealerPorts> Healer<P> {
                         .map(|_| ());
                 }
                 IncidentState::Executing => {
-                    let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!(
-                            "incident {} executing without a plan",
-                            inc.id
-                        )));
-                    };
+                    let plan = current_plan(&inc, &data, "executing")?;
                     let outcome = self.execute(&inc, &mut data, &plan, now_ms).await?;
                     match outcome {
                         Ok(()) if plan.dry_run => {
@@ -662,12 +652,7 @@ impl<P: HealerPorts> Healer<P> {
                     }
                 }
                 IncidentState::Verifying => {
-                    let Some(plan) = data.plan.clone() else {
-                        return Err(HealerError::Corrupt(format!(
-                            "incident {} verifying without a plan",
-                            inc.id
-                        )));
-                    };
+                    let plan = current_plan(&inc, &data, "verifying")?;
                     match self.verify_step(&inc, &mut data, &plan, now_ms).await? {
                         None => {
                             self.save_data(inc, &data, now_ms).await?;
@@ -710,6 +695,17 @@ impl<P: HealerPorts> Healer<P> {
         Ok(())
     }
 
+    /// The lowest current trust score among `agents` (`None` if none is known).
+    async fn lowest_trust(&self, tenant: &str, agents: &[String]) -> Option<f64> {
+        let mut lowest: Option<f64> = None;
+        for a in agents {
+            if let Some(s) = self.ports.trust_score(tenant, a).await {
+                lowest = Some(lowest.map_or(s, |l| l.min(s)));
+            }
+        }
+        lowest
+    }
+
     /// Picks the next playbook for an incident, or says why there is none.
     async fn plan_next(
         &self,
@@ -720,12 +716,7 @@ impl<P: HealerPorts> Healer<P> {
         let Some(diag) = data.diagnosis.clone() else {
             return Ok(Err("no diagnosis to plan from".into()));
         };
-        let mut trust: Option<f64> = None;
-        for a in &data.affected_agents {
-            if let Some(s) = self.ports.trust_score(&inc.tenant, a).await {
-                trust = Some(trust.map_or(s, |t: f64| t.min(s)));
-            }
-        }
+        let trust = self.lowest_trust(&inc.tenant, &data.affected_agents).await;
         let facts = IncidentFacts {
             kind: inc
                 .kind
@@ -965,11 +956,7 @@ impl<P: HealerPorts> Healer<P> {
         let mut trust_ok = true;
         let mut min_trust: Option<f64> = None;
         if let Some(threshold) = spec.trust_score_at_least {
-            for a in &data.affected_agents {
-                if let Some(s) = self.ports.trust_score(&inc.tenant, a).await {
-                    min_trust = Some(min_trust.map_or(s, |m: f64| m.min(s)));
-                }
-            }
+            min_trust = self.lowest_trust(&inc.tenant, &data.affected_agents).await;
             trust_ok = min_trust.is_some_and(|m| m >= threshold);
         }
         let mut metric_value = None;
@@ -1162,6 +1149,17 @@ pub async fn view(store: &Store, tenant: &str, id: &str) -> Result<IncidentView,
         data: inc.data,
         timeline,
     })
+}
+
+/// The plan an incident in a planning-or-later state must carry.
+fn current_plan(
+    inc: &StoredIncident,
+    data: &IncidentData,
+    state: &str,
+) -> Result<Plan, HealerError> {
+    data.plan
+        .clone()
+        .ok_or_else(|| HealerError::Corrupt(format!("incident {} {state} without a plan", inc.id)))
 }
 
 /// Whether an event is in a verification's scope: it touches the blamed entity, or comes from

@@ -191,14 +191,9 @@ fn check_step(at: &str, step: &Step) -> Result<(), Problem> {
             return bad(
                 field,
                 format!(
-                    "`{}` has no parameter `{name}` (required: {}; optional: {})",
+                    "`{}` has no parameter `{name}` {}",
                     step.action,
-                    required.join(", "),
-                    if optional.is_empty() {
-                        "none".to_string()
-                    } else {
-                        optional.join(", ")
-                    }
+                    params_hint(required, optional)
                 ),
             );
         }
@@ -209,14 +204,9 @@ fn check_step(at: &str, step: &Step) -> Result<(), Problem> {
             return bad(
                 format!("{at}.params"),
                 format!(
-                    "`{}` needs parameter `{name}` (required: {}; optional: {})",
+                    "`{}` needs parameter `{name}` {}",
                     step.action,
-                    required.join(", "),
-                    if optional.is_empty() {
-                        "none".to_string()
-                    } else {
-                        optional.join(", ")
-                    }
+                    params_hint(required, optional)
                 ),
             );
         }
@@ -275,6 +265,19 @@ fn check_step(at: &str, step: &Step) -> Result<(), Problem> {
         _ => {}
     }
     Ok(())
+}
+
+/// `(required: a, b; optional: c)` for error messages.
+fn params_hint(required: &[&str], optional: &[&str]) -> String {
+    format!(
+        "(required: {}; optional: {})",
+        required.join(", "),
+        if optional.is_empty() {
+            "none".to_string()
+        } else {
+            optional.join(", ")
+        }
+    )
 }
 
 /// Every `{{name}}` in a string value must be a known variable.

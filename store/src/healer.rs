@@ -310,11 +310,7 @@ impl Store {
         .bind(a.created_at_ms)
         .execute(&self.pool)
         .await;
-        match map_duplicate(inserted, &a.idempotency_key) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Duplicate { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        inserted_once(inserted)
     }
 
     /// Applied executions of a playbook's first step for the tenant since `since_ms`: one per
@@ -359,11 +355,7 @@ impl Store {
         .bind(c.cleared_at_ms)
         .execute(&self.pool)
         .await;
-        match map_duplicate(inserted, &c.id) {
-            Ok(()) => Ok(true),
-            Err(StoreError::Duplicate { .. }) => Ok(false),
-            Err(e) => Err(e),
-        }
+        inserted_once(inserted)
     }
 
     /// Clears an active control; `false` if there was none to clear.
@@ -486,6 +478,17 @@ impl LeaderLease {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// `true` for a new row, `false` when a unique key already held it (a replay).
+fn inserted_once(
+    result: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+) -> Result<bool, StoreError> {
+    match map_duplicate(result, "") {
+        Ok(()) => Ok(true),
+        Err(StoreError::Duplicate { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
