@@ -282,11 +282,10 @@ impl<P: HealerPorts> Healer<P> {
         for s in fresh {
             data.add_symptom(s);
         }
-        let first = &data.symptoms[0];
         let inc = StoredIncident {
             id: new_id("inc"),
             tenant: tenant.to_string(),
-            kind: first.kind.to_string(),
+            kind: primary_kind(&data.symptoms).to_string(),
             severity: data.severity().to_string(),
             state: IncidentState::Open.to_string(),
             correlation_key: diagnosis.root_cause.clone(),
@@ -1149,6 +1148,24 @@ pub async fn view(store: &Store, tenant: &str, id: &str) -> Result<IncidentView,
         data: inc.data,
         timeline,
     })
+}
+
+/// The kind an incident is filed under when several symptoms open it together: the most direct
+/// evidence first. An SLA breach is the trust score reacting to the others, so it names the
+/// incident only when nothing else does.
+fn primary_kind(symptoms: &[Symptom]) -> meshos_playbooks::IncidentKind {
+    use meshos_playbooks::IncidentKind::*;
+    let rank = |k: &meshos_playbooks::IncidentKind| match k {
+        ViolationBurst => 0,
+        EvalFailure => 1,
+        Drift => 2,
+        SlaBreach => 3,
+    };
+    symptoms
+        .iter()
+        .map(|s| s.kind)
+        .min_by_key(rank)
+        .unwrap_or(SlaBreach)
 }
 
 /// The plan an incident in a planning-or-later state must carry.

@@ -8,6 +8,7 @@ mod bundle_source;
 mod checked;
 mod config;
 mod diagnose_cli;
+mod healer_runtime;
 mod http;
 mod live_trust;
 #[cfg(test)]
@@ -78,6 +79,11 @@ enum Command {
             value_delimiter = ','
         )]
         allowed_hosts: Vec<String>,
+        /// Run the healing loop in this server (one replica at a time holds the leader lease):
+        /// incidents from drift, SLA breaches, violation bursts and failed evals, playbooks,
+        /// approvals, verification.
+        #[arg(long, env = "MESHOS_HEALER")]
+        healer: bool,
     },
     /// Speak MCP over stdin/stdout (for Claude Desktop, Claude Code and other local clients).
     Mcp {
@@ -99,6 +105,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Healing incidents: list, show (with the timeline), approve or deny a plan.
+    Incidents {
+        #[command(subcommand)]
+        command: healer_runtime::IncidentsCommand,
     },
     /// Pseudonyms issued by redaction.
     Pseudonym {
@@ -398,6 +409,7 @@ async fn serve(
     settings: &Settings,
     bind: Option<String>,
     extra_hosts: Vec<String>,
+    healer: bool,
 ) -> anyhow::Result<()> {
     let addr = settings.bind_addr(bind.as_deref())?;
     let mesh = Arc::new(build_mesh(settings).await?);
@@ -424,6 +436,19 @@ async fn serve(
     // otherwise keep graceful shutdown waiting for clients that never hang up.
     let shutdown = tokio_util::sync::CancellationToken::new();
     spawn_bundle_watch(mesh.clone());
+    if healer {
+        let h = healer_runtime::build(
+            mesh.clone(),
+            WebhookSender::new(settings.trust.delivery)?,
+            settings.trust.webhooks.clone(),
+        )?;
+        tokio::spawn(healer_runtime::run(
+            Arc::new(tokio::sync::Mutex::new(h)),
+            mesh.store.clone(),
+            Duration::from_secs(1),
+            shutdown.child_token(),
+        ));
+    }
     let app = http::router(mesh.clone(), allowed_hosts, shutdown.child_token());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -574,7 +599,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Serve {
             bind,
             allowed_hosts,
-        } => serve(&settings, bind, allowed_hosts).await.map(|_| 0),
+            healer,
+        } => serve(&settings, bind, allowed_hosts, healer)
+            .await
+            .map(|_| 0),
         Command::Mcp { token } => serve_stdio(&settings, token).await.map(|_| 0),
         Command::Token {
             command:
@@ -628,6 +656,15 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             .await;
             store.close().await;
             println!("{}", serde_json::to_string_pretty(&revealed?)?);
+            Ok(0)
+        }
+        Command::Incidents { command } => {
+            let store = open_store(&settings).await?;
+            let version = Bundle::embedded_default()
+                .map(|b| b.version().to_string())
+                .unwrap_or_default();
+            let out = healer_runtime::incidents_cli(store, version, command).await?;
+            println!("{}", serde_json::to_string_pretty(&out)?);
             Ok(0)
         }
         Command::Topology {

@@ -180,7 +180,19 @@ impl WebhookSender {
         endpoint: &WebhookEndpoint,
         payload: &serde_json::Value,
     ) -> Delivery {
-        let id = uuid::Uuid::new_v4().to_string();
+        self.deliver_as(endpoint, payload, &uuid::Uuid::new_v4().to_string())
+            .await
+    }
+
+    /// [`WebhookSender::deliver`] under a delivery id the caller chose: a heal action's
+    /// idempotency key, so a replayed action reaches the receiver with the id it already saw.
+    pub async fn deliver_as(
+        &self,
+        endpoint: &WebhookEndpoint,
+        payload: &serde_json::Value,
+        id: &str,
+    ) -> Delivery {
+        let id = id.to_string();
         let url = endpoint.url.to_string();
         let settled = |attempts, outcome| Delivery {
             url: url.clone(),

@@ -1,0 +1,352 @@
+//! The healing loop inside `meshos serve`: the server's side of `meshos_healer::HealerPorts`
+//! (live trust scores, signed webhooks, the bundle version) and the leader-lease loop that keeps
+//! one healer per deployment.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use meshos_healer::{Healer, HealerConfig, HealerPorts};
+use meshos_playbooks::{ActionKind, Library, PlannedStep};
+use meshos_types::now_ms;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use crate::mesh::Mesh;
+use crate::webhook::{DeliveryOutcome, WebhookEndpoint, WebhookSecret, WebhookSender};
+
+/// The lease name every replica competes for.
+pub const LEASE: &str = "meshos-healer";
+
+/// What the healer reaches through the server.
+pub struct ServerPorts {
+    pub mesh: Arc<Mesh>,
+    pub sender: WebhookSender,
+    /// The `[trust]` webhooks; `notify` steps go to those that accept `incident.notify`.
+    pub alert_webhooks: Vec<WebhookEndpoint>,
+}
+
+impl HealerPorts for ServerPorts {
+    async fn trust_score(&self, tenant: &str, agent: &str) -> Option<f64> {
+        let team = self
+            .mesh
+            .bundle
+            .current()
+            .placement(agent)
+            .team
+            .map(str::to_string);
+        match self
+            .mesh
+            .live
+            .score_now(tenant, agent, team.as_deref())
+            .await
+        {
+            Ok(score) => score.map(|(s, _)| s.score),
+            Err(e) => {
+                tracing::warn!(error = %e, tenant, agent, "healer: trust score unavailable");
+                None
+            }
+        }
+    }
+
+    async fn deliver(
+        &self,
+        tenant: &str,
+        incident_id: &str,
+        step: &PlannedStep,
+        delivery_id: &str,
+    ) -> Result<Value, String> {
+        let param = |k: &str| {
+            step.params
+                .get(k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        match step.action {
+            ActionKind::Webhook => {
+                let url = match (param("url"), param("url_env")) {
+                    (Some(url), _) => url,
+                    (None, Some(var)) => std::env::var(&var).map_err(|_| {
+                        format!("environment variable {var} (the webhook URL) is not set")
+                    })?,
+                    (None, None) => return Err("the step names no url or url_env".into()),
+                };
+                let url = reqwest::Url::parse(&url)
+                    .map_err(|e| format!("webhook url {url:?} is not a URL: {e}"))?;
+                let secret = match param("secret_env") {
+                    Some(var) => std::env::var(&var).map_err(|_| {
+                        format!("environment variable {var} (the signing secret) is not set")
+                    })?,
+                    None => {
+                        return Err(
+                            "the step names no secret_env; heal webhooks are always signed".into(),
+                        );
+                    }
+                };
+                let endpoint = WebhookEndpoint {
+                    url,
+                    secret: WebhookSecret::new(secret.into_bytes()),
+                    tenant: None,
+                    events: None,
+                };
+                let payload = json!({
+                    "event": param("event"),
+                    "tenant": tenant,
+                    "incident_id": incident_id,
+                    "delivery_id": delivery_id,
+                    "payload": step.params.get("payload").cloned().unwrap_or(Value::Null),
+                });
+                let delivery = self
+                    .sender
+                    .deliver_as(&endpoint, &payload, delivery_id)
+                    .await;
+                match &delivery.outcome {
+                    DeliveryOutcome::Delivered { .. } => Ok(json!(delivery)),
+                    DeliveryOutcome::Failed { reason } => Err(format!(
+                        "webhook {} failed after {} attempt(s): {reason}",
+                        delivery.url, delivery.attempts
+                    )),
+                }
+            }
+            ActionKind::Notify => {
+                let message = param("message").unwrap_or_default();
+                tracing::warn!(tenant, incident_id, %message, "healer notification");
+                let payload = json!({"event": "incident.notify", "tenant": tenant,
+                                     "incident_id": incident_id, "message": message});
+                let mut delivered = Vec::new();
+                for hook in self
+                    .alert_webhooks
+                    .iter()
+                    .filter(|h| h.accepts(tenant, "incident.notify"))
+                {
+                    delivered.push(self.sender.deliver_as(hook, &payload, delivery_id).await);
+                }
+                Ok(json!({"message": message, "deliveries": delivered}))
+            }
+            ActionKind::RunEval => {
+                // No eval runner exists yet: the request is logged and the verification decides
+                // from live telemetry.
+                tracing::warn!(tenant, incident_id, suite = ?param("suite"), agent = ?param("agent"),
+                               "healer requested an eval run (no eval runner configured)");
+                Ok(json!({"requested": param("suite"), "agent": param("agent"), "runner": "none"}))
+            }
+            other => Err(format!("`{other}` is not a delivery action")),
+        }
+    }
+
+    fn policy_version(&self) -> String {
+        self.mesh.bundle.current().version().to_string()
+    }
+}
+
+/// Runs the healer while this process holds the leader lease; competes for it again whenever
+/// it is lost (another replica took over after this one's connection dropped). Ends on
+/// `shutdown`.
+pub async fn run(
+    healer: Arc<tokio::sync::Mutex<Healer<ServerPorts>>>,
+    store: meshos_store::Store,
+    tick: Duration,
+    shutdown: CancellationToken,
+) {
+    let retry = Duration::from_secs(5);
+    while !shutdown.is_cancelled() {
+        let lease = match store.try_leader_lease(LEASE).await {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                tracing::debug!("healer: another replica holds the lease");
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(retry) => continue }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "healer: cannot take the leader lease");
+                tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(retry) => continue }
+            }
+        };
+        tracing::info!("healer: leader lease taken; the healing loop runs here");
+        let mut lease = lease;
+        loop {
+            if !lease.is_held().await {
+                tracing::warn!("healer: leader lease lost");
+                break;
+            }
+            if let Err(e) = healer.lock().await.tick(now_ms()).await {
+                tracing::warn!(error = %e, "healer tick failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {
+                    if let Err(e) = lease.release().await {
+                        tracing::warn!(error = %e, "healer: releasing the lease failed");
+                    }
+                    return;
+                }
+                _ = tokio::time::sleep(tick) => {}
+            }
+        }
+    }
+}
+
+/// The healer for a server: the shipped playbook library and default tuning.
+pub fn build(
+    mesh: Arc<Mesh>,
+    sender: WebhookSender,
+    alert_webhooks: Vec<WebhookEndpoint>,
+) -> anyhow::Result<Healer<ServerPorts>> {
+    let library = Library::builtin()?;
+    let store = mesh.store.clone();
+    Ok(Healer::new(
+        store,
+        library,
+        ServerPorts {
+            mesh,
+            sender,
+            alert_webhooks,
+        },
+        HealerConfig::default(),
+    ))
+}
+
+/// Ports for the command line, which records approvals and reads incidents but never runs a
+/// step: every delivery is refused and no trust score is known.
+pub struct OfflinePorts {
+    pub policy_version: String,
+}
+
+impl HealerPorts for OfflinePorts {
+    async fn trust_score(&self, _tenant: &str, _agent: &str) -> Option<f64> {
+        None
+    }
+
+    async fn deliver(
+        &self,
+        _tenant: &str,
+        _incident_id: &str,
+        step: &PlannedStep,
+        _delivery_id: &str,
+    ) -> Result<Value, String> {
+        Err(format!(
+            "`{}` runs only in a server started with --healer",
+            step.action
+        ))
+    }
+
+    fn policy_version(&self) -> String {
+        self.policy_version.clone()
+    }
+}
+
+/// `meshos incidents …`: list, show, approve, deny against the store, as `cli:<user>` (admin:
+/// whoever holds the database holds the deployment).
+pub async fn incidents_cli(
+    store: meshos_store::Store,
+    policy_version: String,
+    command: IncidentsCommand,
+) -> anyhow::Result<Value> {
+    Ok(match command {
+        IncidentsCommand::List {
+            tenant,
+            state,
+            limit,
+        } => {
+            let states: Vec<&str> = state.iter().map(String::as_str).collect();
+            let rows = store.incidents(Some(&tenant), &states, limit).await?;
+            json!(
+                rows.iter()
+                    .map(|i| json!({
+                        "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
+                        "subject": i.subject, "opened_at_ms": i.opened_at_ms,
+                        "resolved_at_ms": i.resolved_at_ms,
+                    }))
+                    .collect::<Vec<_>>()
+            )
+        }
+        IncidentsCommand::Show { tenant, id } => {
+            json!(meshos_healer::incident_view(&store, &tenant, &id).await?)
+        }
+        IncidentsCommand::Approve {
+            tenant,
+            id,
+            digest,
+            note,
+        } => decide_cli(store, policy_version, &tenant, &id, true, digest, note).await?,
+        IncidentsCommand::Deny {
+            tenant,
+            id,
+            digest,
+            note,
+        } => decide_cli(store, policy_version, &tenant, &id, false, digest, note).await?,
+    })
+}
+
+async fn decide_cli(
+    store: meshos_store::Store,
+    policy_version: String,
+    tenant: &str,
+    id: &str,
+    approve: bool,
+    digest: String,
+    note: Option<String>,
+) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let healer = Healer::new(
+        store,
+        Library::builtin()?,
+        OfflinePorts { policy_version },
+        HealerConfig::default(),
+    );
+    let view = healer
+        .decide(
+            tenant,
+            id,
+            &meshos_healer::Decision {
+                approve,
+                digest,
+                actor: format!("cli:{user}"),
+                role: meshos_types::Role::Admin,
+                note,
+            },
+            now_ms(),
+        )
+        .await
+        .context("the decision was refused")?;
+    Ok(json!(view))
+}
+
+/// `meshos incidents …`
+#[derive(Debug, clap::Subcommand)]
+pub enum IncidentsCommand {
+    /// The tenant's incidents, newest first.
+    List {
+        #[arg(long)]
+        tenant: String,
+        /// Only these states (repeatable), e.g. `awaiting_approval`.
+        #[arg(long)]
+        state: Vec<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One incident with its timeline (every transition, with its ledger index).
+    Show {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+    },
+    /// Approve the plan awaiting approval; `--digest` must be the plan digest `show` printed.
+    Approve {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        digest: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Deny the plan awaiting approval; the incident escalates.
+    Deny {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        #[arg(long)]
+        digest: String,
+        #[arg(long)]
+        note: Option<String>,
+    },
+}

@@ -1,0 +1,138 @@
+"""The healing loop in the real server (`meshos serve --healer`), driven through REST ingest, the
+`meshos incidents` CLI and the official MCP SDK.
+
+A PII-leak burst from one agent of a ten-agent fleet opens an incident; the redaction overlay is
+applied with no human; while the leak goes on the verification fails, the overlay is rolled back
+and the next playbook (quarantine) waits for an operator; a wrong digest is refused, the right one
+starts it; policy_check then refuses the agent; the timeline is on the ledger and `audit verify`
+passes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from meshos_e2e import bearer, call_ok, http_client, http_request
+
+TENANT = "heal"
+
+
+def post(server, token, events):
+    status, _, raw = http_request(
+        "POST", f"{server.base_url}/v1/events", json.dumps({"events": events}),
+        {**bearer(token), "Content-Type": "application/json"},
+    )
+    assert status == 200, raw
+
+
+def second_of_traffic(server, token, leak_share: float, i: int):
+    events = []
+    for a in range(10):
+        agent = f"agent-{a}"
+        for k in range(3):
+            violation = agent == "agent-3" and ((i * 3 + k) * 37 % 100) / 100 < leak_share
+            events.append({"agent_id": agent, "kind": "llm_call",
+                           "outcome": "violation" if violation else "ok",
+                           "model": "gpt-4o-mini", "latency_ms": 200, "cost_usd": 0.001})
+    post(server, token, events)
+
+
+def incidents(meshos) -> list[dict]:
+    proc = meshos.run("incidents", "list", "--tenant", TENANT)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def show(meshos, incident_id) -> dict:
+    proc = meshos.run("incidents", "show", "--tenant", TENANT, incident_id)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def wait_for(predicate, what: str, timeout: float = 60, step=None):
+    deadline = time.monotonic() + timeout
+    i = 0
+    while time.monotonic() < deadline:
+        if step:
+            step(i)
+        i += 1
+        got = predicate()
+        if got:
+            return got
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.anyio
+async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos, make_server):
+    # The SLA threshold is set low so that the burst, not the trust score reacting to it, opens
+    # the incident.
+    server = make_server("--healer", "--sla-threshold", "5")
+    token = meshos.token(TENANT, "operator")
+    for i in range(5):
+        second_of_traffic(server, token, 0.0, i)
+        time.sleep(0.2)
+
+    def leak(i):
+        second_of_traffic(server, token, 0.7, 100 + i)
+
+    opened = wait_for(lambda: incidents(meshos), "an incident", step=leak)
+    assert len(opened) == 1, opened
+    inc = opened[0]
+    assert inc["kind"] == "violation_burst"
+    assert inc["subject"] == "agent:agent-3", inc
+
+    # The leak goes on: the redaction overlay fails its verification, is rolled back, and the
+    # quarantine waits for an operator.
+    def awaiting():
+        view = show(meshos, inc["id"])
+        return view if view["state"] == "awaiting_approval" else None
+
+    view = wait_for(awaiting, "awaiting_approval", timeout=90, step=leak)
+    states = [t["to"] for t in view["timeline"]]
+    assert states[:4] == ["open", "diagnosed", "planned", "executing"], states
+    assert "rolled_back" in states, states
+    assert view["data"]["plan"]["playbook_id"] == "quarantine-agent"
+    assert view["data"]["tried_playbooks"][0] == "redact-pii-leak"
+    applied = [t for t in view["timeline"] if t["to"] == "verifying"]
+    assert applied and applied[0]["inputs"]["steps"][0]["result"]["control"] == "policy_overlay"
+    assert all(isinstance(t["ledger_index"], int) for t in view["timeline"])
+    digest = view["data"]["approval"]["digest"]
+
+    wrong = meshos.run("incidents", "approve", "--tenant", TENANT, inc["id"], "--digest", "0" * 64)
+    assert wrong.returncode != 0 and "review the current plan" in wrong.stderr, wrong.stderr
+    ok = meshos.run("incidents", "approve", "--tenant", TENANT, inc["id"], "--digest", digest,
+                    "--note", "leak confirmed")
+    assert ok.returncode == 0, ok.stderr
+    approved = json.loads(ok.stdout)
+    assert approved["state"] == "executing"
+    assert approved["timeline"][-1]["actor"].startswith("cli:")
+
+    # The quarantine reaches policy_check: agent-3 is refused, agent-4 is not.
+    async with http_client(server.mcp_url, token) as client:
+        async def decision(agent):
+            out = await call_ok(client, "policy_check", {"agent_id": agent, "action": "email.send"})
+            return out["decision"], [r["policy_id"] for r in out["reasons"]]
+
+        deadline = time.monotonic() + 30
+        while True:
+            verdict, policies = await decision("agent-3")
+            if verdict == "deny" or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert verdict == "deny" and "heal-quarantine" in policies, (verdict, policies)
+        other, _ = await decision("agent-4")
+        assert other != "deny"
+
+    audit = meshos.run("audit", "verify", timeout=300)
+    assert audit.returncode == 0, audit.stderr
+
+
+def test_incidents_cli_errors_are_clear(meshos):
+    proc = meshos.run("incidents", "show", "--tenant", TENANT, "inc_nope")
+    assert proc.returncode != 0 and "inc_nope" in proc.stderr and "not found" in proc.stderr, proc.stderr
+    proc = meshos.run("incidents", "approve", "--tenant", TENANT, "inc_nope", "--digest", "x")
+    assert proc.returncode != 0 and "not found" in proc.stderr, proc.stderr
