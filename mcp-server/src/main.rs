@@ -10,6 +10,7 @@ mod config;
 mod diagnose_cli;
 mod healer_runtime;
 mod http;
+mod incidents;
 mod live_trust;
 #[cfg(test)]
 mod live_trust_tests;

@@ -1,4 +1,5 @@
-//! The MCP surface: five agent tools, three operator tools (approvals, re-identification),
+//! The MCP surface: five agent tools, three operator tools (approvals, re-identification), four
+//! incident tools (list, show, approve, deny),
 //! three resources and the `self_check` prompt, over any rmcp
 //! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
 
@@ -29,6 +30,9 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::checked::Checked;
+use crate::incidents::{
+    IncidentDecideInput, IncidentListInput, IncidentListOutput, IncidentOutput, IncidentShowInput,
+};
 use crate::live_trust::{ALERTS_URI, TRUST_PREFIX};
 use crate::mesh::{
     ApprovalDecideInput, ApprovalOutput, ApprovalsPendingInput, ApprovalsPendingOutput, EventInput,
@@ -290,6 +294,98 @@ impl MeshMcp {
             args,
             |mesh, p, input| async move { mesh.approvals_pending(&p, input).await },
         )
+        .await
+    }
+
+    #[tool(
+        description = "Operators, admins and auditors: the tenant's healing incidents, newest first \
+                       (optionally only some states, e.g. awaiting_approval).",
+        annotations(
+            title = "List incidents",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_list(
+        &self,
+        Parameters(args): Parameters<Checked<IncidentListInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<IncidentListOutput>, String> {
+        self.run("incident_list", &ctx, args, |mesh, p, input| async move {
+            crate::incidents::list(&mesh, &p, input).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Operators, admins and auditors: one incident with its symptoms, diagnosis, plan \
+                       (and the digest an approval must name), verification and timeline.",
+        annotations(
+            title = "Show incident",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_show(
+        &self,
+        Parameters(args): Parameters<Checked<IncidentShowInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<IncidentOutput>, String> {
+        self.run("incident_show", &ctx, args, |mesh, p, input| async move {
+            crate::incidents::show(&mesh, &p, input).await
+        })
+        .await
+    }
+
+    #[tool(
+        description = "Operators only: approve the heal plan an incident is waiting on. The digest must \
+                       be the plan's (incident_show: data.approval.digest); the approval is recorded \
+                       on the evidence ledger and the healer then executes the plan.",
+        annotations(
+            title = "Approve incident plan",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_approve(
+        &self,
+        Parameters(args): Parameters<Checked<IncidentDecideInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<IncidentOutput>, String> {
+        self.run(
+            "incident_approve",
+            &ctx,
+            args,
+            |mesh, p, input| async move { crate::incidents::decide(&mesh, &p, input, true).await },
+        )
+        .await
+    }
+
+    #[tool(
+        description = "Operators only: refuse the heal plan an incident is waiting on; the incident \
+                       escalates to a human.",
+        annotations(
+            title = "Deny incident plan",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_deny(
+        &self,
+        Parameters(args): Parameters<Checked<IncidentDecideInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<IncidentOutput>, String> {
+        self.run("incident_deny", &ctx, args, |mesh, p, input| async move {
+            crate::incidents::decide(&mesh, &p, input, false).await
+        })
         .await
     }
 

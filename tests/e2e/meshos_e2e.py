@@ -33,7 +33,9 @@ FIVE_TOOLS = {"policy_check", "trust_score", "evidence_fetch", "carbon_route", "
 # Operator tools added with the policy engine (issue 3): answering require_approval decisions
 # and re-identifying pseudonyms.
 OPERATOR_TOOLS = {"approval_decide", "approvals_pending", "pseudonym_reveal"}
-ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS
+# Incident tools added with the healing runtime (issue 6).
+INCIDENT_TOOLS = {"incident_list", "incident_show", "incident_approve", "incident_deny"}
+ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS | INCIDENT_TOOLS
 VERDICTS = {"allow", "deny", "redact", "require_approval"}
 
 # How long one MCP session (connect + all calls of a test) may take before the test fails.

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from meshos_e2e import bearer, call_ok, http_client, http_request
+from meshos_e2e import bearer, call_ok, http_client, http_request, tool_error
 
 TENANT = "heal"
 
@@ -104,6 +104,22 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
 
     wrong = meshos.run("incidents", "approve", "--tenant", TENANT, inc["id"], "--digest", "0" * 64)
     assert wrong.returncode != 0 and "review the current plan" in wrong.stderr, wrong.stderr
+
+    # The same incident over MCP with the official SDK: operators see the plan and its digest; a
+    # wrong digest is an error result; an agent token may not even list incidents.
+    async with http_client(server.mcp_url, token) as client:
+        listed = await call_ok(client, "incident_list", {"states": ["awaiting_approval"]})
+        assert [i["id"] for i in listed["incidents"]] == [inc["id"]]
+        shown = await call_ok(client, "incident_show", {"incident_id": inc["id"]})
+        assert shown["incident"]["data"]["approval"]["digest"] == digest
+        refused = await client.call_tool("incident_approve", {"incident_id": inc["id"], "digest": "f" * 64})
+        assert "review the current plan" in tool_error(refused, "wrong digest")
+        bad = await client.call_tool("incident_list", {"states": ["sleeping"]})
+        assert "states[0]" in tool_error(bad, "unknown state")
+    agent_token = meshos.token(TENANT, "agent", agent="agent-3")
+    async with http_client(server.mcp_url, agent_token) as client:
+        forbidden = await client.call_tool("incident_list", {})
+        assert "agents cannot read incidents" in tool_error(forbidden, "agent token")
     ok = meshos.run("incidents", "approve", "--tenant", TENANT, inc["id"], "--digest", digest,
                     "--note", "leak confirmed")
     assert ok.returncode == 0, ok.stderr

@@ -1,0 +1,187 @@
+//! Incidents for operators over MCP: list, show, approve, deny. Plain functions over the store;
+//! approvals go through `meshos_healer::Healer::decide` (digest, role and expiry checked there).
+
+use meshos_healer::{Decision, Healer, HealerConfig, HealerError};
+use meshos_playbooks::Library;
+use meshos_types::{Principal, Role, now_ms};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::healer_runtime::OfflinePorts;
+use crate::mesh::{Mesh, MeshError};
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentListInput {
+    /// Only incidents in these states, e.g. `["awaiting_approval"]` (default: all).
+    #[serde(default)]
+    pub states: Vec<String>,
+    /// At most this many, newest first (1-500, default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentListOutput {
+    pub incidents: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentShowInput {
+    pub incident_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentDecideInput {
+    pub incident_id: String,
+    /// The plan digest `incident_show` reported under `data.approval.digest`: the approval is
+    /// bound to exactly that plan.
+    pub digest: String,
+    /// Why (kept in the evidence ledger).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct IncidentOutput {
+    /// The incident with its data (symptoms, diagnosis, plan, approval, verification) and its
+    /// timeline (every transition with actor, reason, inputs and ledger index).
+    pub incident: Value,
+}
+
+const STATES: [&str; 9] = [
+    "open",
+    "diagnosed",
+    "planned",
+    "awaiting_approval",
+    "executing",
+    "verifying",
+    "resolved",
+    "rolled_back",
+    "escalated",
+];
+
+fn may_read(p: &Principal) -> Result<(), MeshError> {
+    if p.role == Role::Agent {
+        return Err(MeshError::Forbidden(
+            "agents cannot read incidents; use an operator, admin or auditor token".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn healer_error(e: HealerError) -> MeshError {
+    match e {
+        HealerError::NotFound(id) => MeshError::NotFound(format!("incident {id} not found")),
+        HealerError::Refused(m) => MeshError::Invalid {
+            field: "incident".into(),
+            message: m,
+        },
+        HealerError::Store(e) => MeshError::Store(e),
+        other => MeshError::Internal(other.to_string()),
+    }
+}
+
+pub async fn list(
+    mesh: &Mesh,
+    p: &Principal,
+    input: IncidentListInput,
+) -> Result<IncidentListOutput, MeshError> {
+    may_read(p)?;
+    for (i, s) in input.states.iter().enumerate() {
+        if !STATES.contains(&s.as_str()) {
+            return Err(MeshError::Invalid {
+                field: format!("states[{i}]"),
+                message: format!("`{s}`; expected one of {}", STATES.join(", ")),
+            });
+        }
+    }
+    let limit = input.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(MeshError::Invalid {
+            field: "limit".into(),
+            message: format!("{limit}; expected 1-500"),
+        });
+    }
+    let states: Vec<&str> = input.states.iter().map(String::as_str).collect();
+    let rows = mesh
+        .store
+        .incidents(Some(&p.tenant), &states, limit)
+        .await?;
+    Ok(IncidentListOutput {
+        incidents: rows
+            .into_iter()
+            .map(|i| {
+                serde_json::json!({
+                    "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
+                    "subject": i.subject, "opened_at_ms": i.opened_at_ms,
+                    "resolved_at_ms": i.resolved_at_ms,
+                })
+            })
+            .collect(),
+    })
+}
+
+pub async fn show(
+    mesh: &Mesh,
+    p: &Principal,
+    input: IncidentShowInput,
+) -> Result<IncidentOutput, MeshError> {
+    may_read(p)?;
+    let view = meshos_healer::incident_view(&mesh.store, &p.tenant, &input.incident_id)
+        .await
+        .map_err(healer_error)?;
+    Ok(IncidentOutput {
+        incident: serde_json::to_value(view).map_err(|e| MeshError::Internal(e.to_string()))?,
+    })
+}
+
+pub async fn decide(
+    mesh: &Mesh,
+    p: &Principal,
+    input: IncidentDecideInput,
+    approve: bool,
+) -> Result<IncidentOutput, MeshError> {
+    if !matches!(p.role, Role::Operator | Role::Admin) {
+        return Err(MeshError::Forbidden(format!(
+            "role {} cannot decide heal plans; expected an operator or admin token",
+            p.role
+        )));
+    }
+    if input.note.as_ref().is_some_and(|n| n.len() > 4096) {
+        return Err(MeshError::Invalid {
+            field: "note".into(),
+            message: "expected at most 4096 bytes".into(),
+        });
+    }
+    let library = Library::builtin().map_err(|e| MeshError::Internal(e.to_string()))?;
+    let healer = Healer::new(
+        mesh.store.clone(),
+        library,
+        OfflinePorts {
+            policy_version: mesh.bundle.current().version().to_string(),
+        },
+        HealerConfig::default(),
+    );
+    let view = healer
+        .decide(
+            &p.tenant,
+            &input.incident_id,
+            &Decision {
+                approve,
+                digest: input.digest,
+                actor: p.token_id.clone(),
+                role: p.role,
+                note: input.note,
+            },
+            now_ms(),
+        )
+        .await
+        .map_err(healer_error)?;
+    Ok(IncidentOutput {
+        incident: serde_json::to_value(view).map_err(|e| MeshError::Internal(e.to_string()))?,
+    })
+}
