@@ -337,8 +337,8 @@ impl Store {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
-    /// Sets a control; `false` if this (tenant, kind, subject, incident) was already set, in
-    /// which case nothing changes.
+    /// Sets a control; `false` if this (tenant, kind, subject, incident) is already active, in
+    /// which case nothing changes. A control of the incident that was cleared is set again.
     pub async fn set_control(&self, c: &StoredControl) -> Result<bool, StoreError> {
         let inserted = sqlx::query(concat!(
             "INSERT INTO controls (",
@@ -355,7 +355,23 @@ impl Store {
         .bind(c.cleared_at_ms)
         .execute(&self.pool)
         .await;
-        inserted_once(inserted)
+        if inserted_once(inserted)? {
+            return Ok(true);
+        }
+        // Already recorded for this incident: a replay of an active control changes nothing,
+        // but a control a rollback cleared is set again (the incident's next attempt needs it).
+        let revived = sqlx::query(
+            "UPDATE controls SET cleared_at_ms = NULL, spec = $1 WHERE tenant = $2 AND kind = $3 \
+             AND subject = $4 AND incident_id = $5 AND cleared_at_ms IS NOT NULL",
+        )
+        .bind(c.spec.to_string())
+        .bind(&c.tenant)
+        .bind(&c.kind)
+        .bind(&c.subject)
+        .bind(&c.incident_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(revived.rows_affected() > 0)
     }
 
     /// Clears an active control; `false` if there was none to clear.
@@ -396,15 +412,6 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(control_from_row).collect()
-    }
-
-    /// Changes whenever a control is set or cleared (rows, cleared rows): callers cache the
-    /// controls and reload only when this moves.
-    pub async fn controls_version(&self) -> Result<(i64, i64), StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(cleared_at_ms) AS c FROM controls")
-            .fetch_one(&self.pool)
-            .await?;
-        Ok((row.try_get("n")?, row.try_get("c")?))
     }
 
     /// Distinct agents with events in the tenant: the fleet size the blast-radius guard uses.
