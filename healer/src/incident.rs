@@ -37,6 +37,17 @@ impl IncidentState {
         IncidentState::Escalated,
     ];
 
+    /// The names of every state an incident is still open in (not resolved or escalated).
+    pub const OPEN_NAMES: [&'static str; 7] = [
+        "open",
+        "diagnosed",
+        "planned",
+        "awaiting_approval",
+        "executing",
+        "verifying",
+        "rolled_back",
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             IncidentState::Open => "open",
@@ -227,6 +238,11 @@ mod tests {
         assert!(!Open.can_move_to(Executing));
         for s in IncidentState::ALL {
             assert_eq!(s.as_str().parse::<IncidentState>().ok(), Some(s));
+            assert_eq!(
+                IncidentState::OPEN_NAMES.contains(&s.as_str()),
+                !s.is_terminal(),
+                "{s}"
+            );
         }
     }
 }

@@ -176,19 +176,7 @@ impl<P: HealerPorts> Healer<P> {
         }
         for inc in self
             .store
-            .incidents(
-                None,
-                &[
-                    "open",
-                    "diagnosed",
-                    "planned",
-                    "awaiting_approval",
-                    "executing",
-                    "verifying",
-                    "rolled_back",
-                ],
-                1_000,
-            )
+            .incidents(None, &IncidentState::OPEN_NAMES, 1_000)
             .await?
         {
             self.advance(inc, now_ms, &mut report).await?;
@@ -207,19 +195,7 @@ impl<P: HealerPorts> Healer<P> {
     ) -> Result<Option<String>, HealerError> {
         let open = self
             .store
-            .incidents(
-                Some(tenant),
-                &[
-                    "open",
-                    "diagnosed",
-                    "planned",
-                    "awaiting_approval",
-                    "executing",
-                    "verifying",
-                    "rolled_back",
-                ],
-                1_000,
-            )
+            .incidents(Some(tenant), &IncidentState::OPEN_NAMES, 1_000)
             .await?;
         let closed = self
             .store

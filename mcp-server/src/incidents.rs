@@ -1,7 +1,7 @@
 //! Incidents for operators over MCP: list, show, approve, deny. Plain functions over the store;
 //! approvals go through `meshos_healer::Healer::decide` (digest, role and expiry checked there).
 
-use meshos_healer::{Decision, Healer, HealerConfig, HealerError};
+use meshos_healer::{Decision, Healer, HealerConfig, HealerError, IncidentState};
 use meshos_playbooks::Library;
 use meshos_types::{Principal, Role, now_ms};
 use schemars::JsonSchema;
@@ -52,18 +52,6 @@ pub struct IncidentOutput {
     pub incident: Value,
 }
 
-const STATES: [&str; 9] = [
-    "open",
-    "diagnosed",
-    "planned",
-    "awaiting_approval",
-    "executing",
-    "verifying",
-    "resolved",
-    "rolled_back",
-    "escalated",
-];
-
 fn may_read(p: &Principal) -> Result<(), MeshError> {
     if p.role == Role::Agent {
         return Err(MeshError::Forbidden(
@@ -92,10 +80,11 @@ pub async fn list(
 ) -> Result<IncidentListOutput, MeshError> {
     may_read(p)?;
     for (i, s) in input.states.iter().enumerate() {
-        if !STATES.contains(&s.as_str()) {
+        if s.parse::<IncidentState>().is_err() {
+            let names: Vec<&str> = IncidentState::ALL.iter().map(|v| v.as_str()).collect();
             return Err(MeshError::Invalid {
                 field: format!("states[{i}]"),
-                message: format!("`{s}`; expected one of {}", STATES.join(", ")),
+                message: format!("`{s}`; expected one of {}", names.join(", ")),
             });
         }
     }
