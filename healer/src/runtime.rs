@@ -390,6 +390,21 @@ impl<P: HealerPorts> Healer<P> {
             .await
     }
 
+    /// [`Healer::move_to`] for the last move of a pass (the caller has nothing more to do).
+    async fn finish(
+        &self,
+        inc: StoredIncident,
+        to: IncidentState,
+        reason: &str,
+        inputs: Value,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<(), HealerError> {
+        self.move_to(inc, to, reason, inputs, now_ms, report)
+            .await
+            .map(|_| ())
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn move_as(
         &self,
@@ -451,7 +466,7 @@ impl<P: HealerPorts> Healer<P> {
                 IncidentState::Open => {
                     // Opened without a diagnosis (should not happen): escalate rather than guess.
                     return self
-                        .move_to(
+                        .finish(
                             inc,
                             IncidentState::Escalated,
                             "no diagnosis",
@@ -459,8 +474,7 @@ impl<P: HealerPorts> Healer<P> {
                             now_ms,
                             report,
                         )
-                        .await
-                        .map(|_| ());
+                        .await;
                 }
                 IncidentState::Diagnosed | IncidentState::RolledBack => {
                     match self.plan_next(&inc, &mut data, now_ms).await? {
@@ -493,7 +507,7 @@ impl<P: HealerPorts> Healer<P> {
                         Err(why) => {
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(
+                                .finish(
                                     inc,
                                     IncidentState::Escalated,
                                     &why,
@@ -501,8 +515,7 @@ impl<P: HealerPorts> Healer<P> {
                                     now_ms,
                                     report,
                                 )
-                                .await
-                                .map(|_| ());
+                                .await;
                         }
                     }
                 }
@@ -563,7 +576,7 @@ impl<P: HealerPorts> Healer<P> {
                     }
                     let reason = format!("approval for plan {} expired unanswered", req.digest);
                     return self
-                        .move_to(
+                        .finish(
                             inc,
                             IncidentState::Escalated,
                             &reason,
@@ -571,8 +584,7 @@ impl<P: HealerPorts> Healer<P> {
                             now_ms,
                             report,
                         )
-                        .await
-                        .map(|_| ());
+                        .await;
                 }
                 IncidentState::Executing => {
                     let plan = current_plan(&inc, &data, "executing")?;
@@ -581,7 +593,7 @@ impl<P: HealerPorts> Healer<P> {
                         Ok(()) if plan.dry_run => {
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(
+                                .finish(
                                     inc,
                                     IncidentState::Escalated,
                                     "dry run: the plan was recorded and nothing was applied",
@@ -589,8 +601,7 @@ impl<P: HealerPorts> Healer<P> {
                                     now_ms,
                                     report,
                                 )
-                                .await
-                                .map(|_| ());
+                                .await;
                         }
                         Ok(()) => {
                             let window = (plan.verify.window_seconds as i64) * 1000;
@@ -637,7 +648,7 @@ impl<P: HealerPorts> Healer<P> {
                             let inputs = json!(data.verification);
                             let inc = self.save_data(inc, &data, now_ms).await?;
                             return self
-                                .move_to(
+                                .finish(
                                     inc,
                                     IncidentState::Resolved,
                                     "verification passed",
@@ -645,8 +656,7 @@ impl<P: HealerPorts> Healer<P> {
                                     now_ms,
                                     report,
                                 )
-                                .await
-                                .map(|_| ());
+                                .await;
                         }
                         Some(false) => {
                             self.rollback(&inc, &data, &plan, now_ms).await?;

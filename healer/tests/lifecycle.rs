@@ -106,15 +106,31 @@ async fn only_incident(store: &Store, tenant: &str) -> meshos_store::StoredIncid
     all.into_iter().next().unwrap()
 }
 
+/// Two minutes of clean traffic, then 30 s in which agent-3 leaks (60 % violations); the
+/// healer has not ticked yet. `trust` is what every agent's score reads.
+async fn leak_burst(store: &Store, ports: &Ports, trust: f64) -> Healer<Ports> {
+    *ports.trust.lock().unwrap() = trust;
+    traffic(store, "acme", 0, 120, None).await;
+    traffic(store, "acme", 120, 150, Some(("agent-3", 0.6))).await;
+    healer(store, ports)
+}
+
+/// The leak goes on for 30 s more, with a tick every 6 s.
+async fn keep_leaking(store: &Store, h: &mut Healer<Ports>) {
+    let mut now = 150;
+    for _ in 0..5 {
+        traffic(store, "acme", now, now + 6, Some(("agent-3", 0.6))).await;
+        now += 6;
+        h.tick(T0 + now * 1000).await.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_pii_leak_burst_is_redacted_verified_and_resolved_without_a_human() {
     let (store, _dir) = store().await;
     let ports = Ports::default();
-    *ports.trust.lock().unwrap() = 55.0;
     let t = "acme";
-    traffic(&store, t, 0, 120, None).await;
-    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
-    let mut h = healer(&store, &ports);
+    let mut h = leak_burst(&store, &ports, 55.0).await;
     let report = h.tick(T0 + 150_000).await.unwrap();
     assert_eq!(report.opened.len(), 1, "{report:?}");
     let inc = only_incident(&store, t).await;
@@ -169,19 +185,11 @@ async fn a_pii_leak_burst_is_redacted_verified_and_resolved_without_a_human() {
 async fn a_failed_verification_rolls_back_and_tries_the_next_playbook_then_escalates() {
     let (store, _dir) = store().await;
     let ports = Ports::default();
-    *ports.trust.lock().unwrap() = 30.0;
     let t = "acme";
-    traffic(&store, t, 0, 120, None).await;
-    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
-    let mut h = healer(&store, &ports);
+    let mut h = leak_burst(&store, &ports, 30.0).await;
     h.tick(T0 + 150_000).await.unwrap();
     // The leak goes on: verification fails (failure_limit 3) and the overlay is cleared.
-    let mut now = 150;
-    for _ in 0..5 {
-        traffic(&store, t, now, now + 6, Some(("agent-3", 0.6))).await;
-        now += 6;
-        h.tick(T0 + now * 1000).await.unwrap();
-    }
+    keep_leaking(&store, &mut h).await;
     let inc = only_incident(&store, t).await;
     let data = IncidentData::from_json(&inc.data).unwrap();
     assert_eq!(
@@ -214,18 +222,10 @@ async fn a_failed_verification_rolls_back_and_tries_the_next_playbook_then_escal
 }
 
 async fn awaiting_quarantine(store: &Store, ports: &Ports) -> (Healer<Ports>, String, String) {
-    *ports.trust.lock().unwrap() = 30.0;
     let t = "acme";
-    traffic(store, t, 0, 120, None).await;
-    traffic(store, t, 120, 150, Some(("agent-3", 0.6))).await;
-    let mut h = healer(store, ports);
+    let mut h = leak_burst(store, ports, 30.0).await;
     h.tick(T0 + 150_000).await.unwrap();
-    let mut now = 150;
-    for _ in 0..5 {
-        traffic(store, t, now, now + 6, Some(("agent-3", 0.6))).await;
-        now += 6;
-        h.tick(T0 + now * 1000).await.unwrap();
-    }
+    keep_leaking(store, &mut h).await;
     let inc = only_incident(store, t).await;
     assert_eq!(inc.state, "awaiting_approval");
     let digest = IncidentData::from_json(&inc.data)
@@ -327,11 +327,8 @@ async fn a_denial_or_an_expiry_escalates() {
 async fn replayed_actions_change_nothing_twice() {
     let (store, _dir) = store().await;
     let ports = Ports::default();
-    *ports.trust.lock().unwrap() = 55.0;
     let t = "acme";
-    traffic(&store, t, 0, 120, None).await;
-    traffic(&store, t, 120, 150, Some(("agent-3", 0.6))).await;
-    let mut h = healer(&store, &ports);
+    let mut h = leak_burst(&store, &ports, 55.0).await;
     h.tick(T0 + 150_000).await.unwrap();
     // A second healer (a failover) replays the same incident from the store.
     let mut h2 = healer(&store, &ports);

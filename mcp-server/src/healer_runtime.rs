@@ -249,64 +249,37 @@ pub async fn incidents_cli(
             let rows = store.incidents(Some(&tenant), &states, limit).await?;
             json!(
                 rows.iter()
-                    .map(|i| json!({
-                        "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
-                        "subject": i.subject, "opened_at_ms": i.opened_at_ms,
-                        "resolved_at_ms": i.resolved_at_ms,
-                    }))
+                    .map(crate::incidents::summary)
                     .collect::<Vec<_>>()
             )
         }
         IncidentsCommand::Show { tenant, id } => {
             json!(meshos_healer::incident_view(&store, &tenant, &id).await?)
         }
-        IncidentsCommand::Approve {
-            tenant,
-            id,
-            digest,
-            note,
-        } => decide_cli(store, policy_version, &tenant, &id, true, digest, note).await?,
-        IncidentsCommand::Deny {
-            tenant,
-            id,
-            digest,
-            note,
-        } => decide_cli(store, policy_version, &tenant, &id, false, digest, note).await?,
+        IncidentsCommand::Approve(args) => decide_cli(store, policy_version, args, true).await?,
+        IncidentsCommand::Deny(args) => decide_cli(store, policy_version, args, false).await?,
     })
 }
 
 async fn decide_cli(
     store: meshos_store::Store,
     policy_version: String,
-    tenant: &str,
-    id: &str,
+    args: DecideArgs,
     approve: bool,
-    digest: String,
-    note: Option<String>,
 ) -> anyhow::Result<Value> {
     use anyhow::Context;
     let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let healer = Healer::new(
-        store,
-        Library::builtin()?,
-        OfflinePorts { policy_version },
-        HealerConfig::default(),
-    );
-    let view = healer
-        .decide(
-            tenant,
-            id,
-            &meshos_healer::Decision {
-                approve,
-                digest,
-                actor: format!("cli:{user}"),
-                role: meshos_types::Role::Admin,
-                note,
-            },
-            now_ms(),
-        )
-        .await
-        .context("the decision was refused")?;
+    let decision = meshos_healer::Decision {
+        approve,
+        digest: args.digest,
+        actor: format!("cli:{user}"),
+        role: meshos_types::Role::Admin,
+        note: args.note,
+    };
+    let view =
+        crate::incidents::decide_on_store(store, policy_version, &args.tenant, &args.id, &decision)
+            .await
+            .context("the decision was refused")?;
     Ok(json!(view))
 }
 
@@ -330,23 +303,19 @@ pub enum IncidentsCommand {
         id: String,
     },
     /// Approve the plan awaiting approval; `--digest` must be the plan digest `show` printed.
-    Approve {
-        #[arg(long)]
-        tenant: String,
-        id: String,
-        #[arg(long)]
-        digest: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Approve(DecideArgs),
     /// Deny the plan awaiting approval; the incident escalates.
-    Deny {
-        #[arg(long)]
-        tenant: String,
-        id: String,
-        #[arg(long)]
-        digest: String,
-        #[arg(long)]
-        note: Option<String>,
-    },
+    Deny(DecideArgs),
+}
+
+/// Which plan of which incident an approval or denial answers.
+#[derive(Debug, clap::Args)]
+pub struct DecideArgs {
+    #[arg(long)]
+    tenant: String,
+    id: String,
+    #[arg(long)]
+    digest: String,
+    #[arg(long)]
+    note: Option<String>,
 }

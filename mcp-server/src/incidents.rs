@@ -101,16 +101,7 @@ pub async fn list(
         .incidents(Some(&p.tenant), &states, limit)
         .await?;
     Ok(IncidentListOutput {
-        incidents: rows
-            .into_iter()
-            .map(|i| {
-                serde_json::json!({
-                    "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
-                    "subject": i.subject, "opened_at_ms": i.opened_at_ms,
-                    "resolved_at_ms": i.resolved_at_ms,
-                })
-            })
-            .collect(),
+        incidents: rows.iter().map(summary).collect(),
     })
 }
 
@@ -146,31 +137,50 @@ pub async fn decide(
             message: "expected at most 4096 bytes".into(),
         });
     }
-    let library = Library::builtin().map_err(|e| MeshError::Internal(e.to_string()))?;
-    let healer = Healer::new(
+    let decision = Decision {
+        approve,
+        digest: input.digest,
+        actor: p.token_id.clone(),
+        role: p.role,
+        note: input.note,
+    };
+    let view = decide_on_store(
         mesh.store.clone(),
-        library,
-        OfflinePorts {
-            policy_version: mesh.bundle.current().version().to_string(),
-        },
-        HealerConfig::default(),
-    );
-    let view = healer
-        .decide(
-            &p.tenant,
-            &input.incident_id,
-            &Decision {
-                approve,
-                digest: input.digest,
-                actor: p.token_id.clone(),
-                role: p.role,
-                note: input.note,
-            },
-            now_ms(),
-        )
-        .await
-        .map_err(healer_error)?;
+        mesh.bundle.current().version().to_string(),
+        &p.tenant,
+        &input.incident_id,
+        &decision,
+    )
+    .await
+    .map_err(healer_error)?;
     Ok(IncidentOutput {
         incident: serde_json::to_value(view).map_err(|e| MeshError::Internal(e.to_string()))?,
     })
+}
+
+/// One line of an incident list: what an operator scans before opening one.
+pub fn summary(i: &meshos_store::StoredIncident) -> Value {
+    serde_json::json!({
+        "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
+        "subject": i.subject, "opened_at_ms": i.opened_at_ms,
+        "resolved_at_ms": i.resolved_at_ms,
+    })
+}
+
+/// Records an approval or denial without a running healer (the CLI, any replica over MCP): the
+/// healer's `decide` checks digest, role and expiry; the leader's next tick executes.
+pub async fn decide_on_store(
+    store: meshos_store::Store,
+    policy_version: String,
+    tenant: &str,
+    incident_id: &str,
+    decision: &Decision,
+) -> Result<meshos_healer::IncidentView, HealerError> {
+    let healer = Healer::new(
+        store,
+        Library::builtin()?,
+        OfflinePorts { policy_version },
+        HealerConfig::default(),
+    );
+    healer.decide(tenant, incident_id, decision, now_ms()).await
 }
