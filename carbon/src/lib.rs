@@ -481,8 +481,12 @@ pub struct RouteDecision {
     pub alternatives: Vec<RouteOption>,
     pub tradeoff: Tradeoff,
     pub data: DataInfo,
-    /// Offerings that satisfy residency and latency.
+    /// Offerings that satisfy residency and latency (and are not avoided).
     pub feasible_count: usize,
+    /// Regions or providers left out because an open incident avoids them (see
+    /// [`route_avoiding`]); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoided: Vec<String>,
 }
 
 struct Evaluation<'a> {
@@ -744,17 +748,49 @@ fn normalise(value: f64, min: f64, max: f64) -> f64 {
 /// the Pareto set; ties broken by latency, then region id, then provider), and explains the trade-off
 /// against the cheapest feasible option.
 pub fn route(dataset: &Dataset, req: &RouteRequest) -> Result<RouteDecision, CarbonError> {
+    route_avoiding(dataset, req, &[])
+}
+
+/// [`route`] with some places taken out: each entry of `avoid` is a region id
+/// (`aws:eu-west-1`) or a provider (`gcp`), e.g. what open incidents marked as degraded. The
+/// decision lists what was avoided; when nothing else is feasible the error says so.
+pub fn route_avoiding(
+    dataset: &Dataset,
+    req: &RouteRequest,
+    avoid: &[String],
+) -> Result<RouteDecision, CarbonError> {
     let eval = evaluate(dataset, req)?;
+    let is_avoided = |o: &RouteOption| avoid.iter().any(|a| *a == o.region || *a == o.provider);
     let mut feasible: Vec<RouteOption> = eval
         .in_residency
         .iter()
         .filter(|(_, ok)| *ok)
         .map(|(o, _)| o.clone())
         .collect();
+    let before_avoiding = feasible.len();
+    feasible.retain(|o| !is_avoided(o));
+    let mut avoided: Vec<String> = avoid
+        .iter()
+        .filter(|a| {
+            eval.in_residency
+                .iter()
+                .any(|(o, _)| **a == o.region || **a == o.provider)
+        })
+        .cloned()
+        .collect();
+    avoided.sort();
+    avoided.dedup();
     if feasible.is_empty() {
-        return Err(CarbonError::NoFeasibleOption {
-            reason: no_feasible_reason(dataset, req, &eval),
-        });
+        let reason = if before_avoiding > 0 {
+            format!(
+                "every feasible option is in a place avoided by an open incident ({}); \
+                 widen residency or latency, or resolve the incident",
+                avoided.join(", ")
+            )
+        } else {
+            no_feasible_reason(dataset, req, &eval)
+        };
+        return Err(CarbonError::NoFeasibleOption { reason });
     }
     mark_pareto(&mut feasible);
     let feasible_count = feasible.len();
@@ -809,6 +845,7 @@ pub fn route(dataset: &Dataset, req: &RouteRequest) -> Result<RouteDecision, Car
             licence: p.licence.clone(),
         },
         feasible_count,
+        avoided,
     })
 }
 

@@ -3,6 +3,7 @@
 
 use meshos_carbon::{
     CarbonError, Dataset, RouteDecision, RouteOption, RouteRequest, feasible_options, route,
+    route_avoiding,
 };
 
 fn ds() -> Dataset {
@@ -660,5 +661,35 @@ fn invalid_requests_name_the_field() {
     assert!(
         msg.starts_with("invalid request: `input_tokens/output_tokens` must be"),
         "{msg}"
+    );
+}
+
+#[test]
+fn avoided_regions_and_providers_are_left_out_and_named() {
+    let d = ds();
+    let r = req("gpt-4o-mini", 1000, 200);
+    let first = route(&d, &r).unwrap();
+    assert!(first.avoided.is_empty());
+    let region = first.choice.region.clone();
+    let moved = route_avoiding(&d, &r, std::slice::from_ref(&region)).unwrap();
+    assert_ne!(moved.choice.region, region);
+    assert!(moved.alternatives.iter().all(|o| o.region != region));
+    assert_eq!(moved.avoided, vec![region.clone()]);
+    assert_eq!(moved.feasible_count + 1, first.feasible_count);
+
+    // A place the model is not offered in changes nothing and is not reported.
+    let nowhere = route_avoiding(&d, &r, &["mars:olympus-1".to_string()]).unwrap();
+    assert_eq!(nowhere.choice, first.choice);
+    assert!(nowhere.avoided.is_empty());
+
+    // This model has one provider: avoiding it avoids everything, and the error says why.
+    let provider = first.choice.provider.clone();
+    assert!(first.alternatives.iter().all(|o| o.provider == provider));
+    let err = route_avoiding(&d, &r, std::slice::from_ref(&provider))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("avoided by an open incident") && err.contains(&provider),
+        "{err}"
     );
 }

@@ -241,8 +241,8 @@ impl MeshMcp {
         Parameters(args): Parameters<Checked<RouteRequest>>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<RouteDecision>, String> {
-        self.run("carbon_route", &ctx, args, |mesh, _p, input| async move {
-            mesh.carbon_route(input)
+        self.run("carbon_route", &ctx, args, |mesh, p, input| async move {
+            mesh.carbon_route(&p, input).await
         })
         .await
     }

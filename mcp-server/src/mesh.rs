@@ -716,6 +716,59 @@ pub fn heal_controls_for(
     out
 }
 
+/// What open incidents' `budget_cap` controls add for one agent: daily budget lines (assessed
+/// next to the bundle's, so a cap only ever narrows) and a check rate.
+#[derive(Debug, Default, PartialEq)]
+pub struct HealBudgetCaps {
+    pub lines: Vec<meshos_policy::BudgetLine>,
+    pub checks_per_minute: Option<u32>,
+}
+
+/// The caps that apply to `agent_id`: those on the agent, on its team, or on the whole tenant.
+pub fn heal_budget_caps(
+    controls: &[meshos_store::StoredControl],
+    tenant: &str,
+    agent_id: &str,
+    team: Option<&str>,
+) -> HealBudgetCaps {
+    let mut caps = HealBudgetCaps::default();
+    for c in controls.iter().filter(|c| c.kind == "budget_cap") {
+        let subject = c.spec.get("subject").and_then(|v| v.as_str());
+        let scope = match c.spec.get("scope").and_then(|v| v.as_str()) {
+            Some("agent") if subject == Some(agent_id) => Scope::Agent,
+            Some("team") if subject.is_some() && subject == team => Scope::Team,
+            Some("tenant") if subject.is_none_or(|s| s == tenant || s == "*") => Scope::Tenant,
+            _ => continue,
+        };
+        let scope_id = match scope {
+            Scope::Tenant => tenant.to_string(),
+            _ => subject.unwrap_or_default().to_string(),
+        };
+        let number = |k: &str| c.spec.get(k).and_then(|v| v.as_f64()).filter(|v| *v >= 0.0);
+        for (metric, key) in [
+            (meshos_policy::Metric::CostUsd, "max_cost_usd_per_day"),
+            (meshos_policy::Metric::Tokens, "max_tokens_per_day"),
+        ] {
+            if let Some(limit) = number(key) {
+                caps.lines.push(meshos_policy::BudgetLine {
+                    scope,
+                    scope_id: scope_id.clone(),
+                    period: Period::Day,
+                    metric,
+                    limit,
+                });
+            }
+        }
+        if scope == Scope::Agent
+            && let Some(rpm) = number("max_requests_per_minute")
+        {
+            let rpm = rpm.min(f64::from(u32::MAX)) as u32;
+            caps.checks_per_minute = Some(caps.checks_per_minute.map_or(rpm, |r| r.min(rpm)));
+        }
+    }
+    caps
+}
+
 /// `*` matches everything, `prefix.*` an action under the prefix, anything else itself.
 fn action_matches(pattern: &str, action: &str) -> bool {
     match pattern.strip_suffix('*') {
@@ -945,7 +998,17 @@ impl Mesh {
         input: &PolicyCheckInput,
     ) -> Result<CheckControls, MeshError> {
         let budgets = bundle.budgets();
-        let rate = budgets.checks_per_minute(&input.agent_id).map(|limit| {
+        let heal = self.store.active_controls(Some(tenant)).await?;
+        let placement = bundle.placement(&input.agent_id);
+        let caps = heal_budget_caps(&heal, tenant, &input.agent_id, placement.team);
+        let checks_per_minute = match (
+            budgets.checks_per_minute(&input.agent_id),
+            caps.checks_per_minute,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let rate = checks_per_minute.map(|limit| {
             let r = self
                 .rate_limiter
                 .admit(tenant, &input.agent_id, limit, now_ms());
@@ -955,8 +1018,8 @@ impl Mesh {
                 exceeded: r.exceeded,
             }
         });
-        let placement = bundle.placement(&input.agent_id);
-        let lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        let mut lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        lines.extend(caps.lines);
         let budget_states = if lines.is_empty() {
             Vec::new()
         } else {
@@ -997,7 +1060,6 @@ impl Mesh {
             };
             meshos_policy::assess(&lines, lookup, estimate)
         };
-        let heal = self.store.active_controls(Some(tenant)).await?;
         Ok(CheckControls {
             budgets: budget_states,
             rate,
@@ -1449,8 +1511,22 @@ impl Mesh {
         }
     }
 
-    pub fn carbon_route(&self, req: RouteRequest) -> Result<RouteDecision, MeshError> {
-        meshos_carbon::route(&self.dataset, &req).map_err(|e| match e {
+    /// Routes a model call, leaving out the regions and providers the tenant's open incidents
+    /// avoid (`region_avoid` controls set by the healer).
+    pub async fn carbon_route(
+        &self,
+        principal: &Principal,
+        req: RouteRequest,
+    ) -> Result<RouteDecision, MeshError> {
+        let avoid: Vec<String> = self
+            .store
+            .active_controls(Some(&principal.tenant))
+            .await?
+            .into_iter()
+            .filter(|c| c.kind == "region_avoid")
+            .map(|c| c.subject)
+            .collect();
+        meshos_carbon::route_avoiding(&self.dataset, &req, &avoid).map_err(|e| match e {
             CarbonError::UnknownModel { .. } => invalid("model", e.to_string()),
             CarbonError::UnknownResidency { .. } => invalid("residency", e.to_string()),
             CarbonError::InvalidRequest { ref field, .. } => invalid(field.clone(), e.to_string()),

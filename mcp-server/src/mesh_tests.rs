@@ -221,7 +221,8 @@ async fn policy_inputs_are_validated() {
         "{err}"
     );
     let err = m
-        .carbon_route(RouteRequest::new("no-such-model", 10, 10))
+        .carbon_route(&p, RouteRequest::new("no-such-model", 10, 10))
+        .await
         .unwrap_err()
         .to_string();
     assert!(
@@ -767,4 +768,108 @@ fn overlays_match_agents_and_action_patterns() {
         heal_controls_for(&controls, &req),
         ["tool_revoked", "model_pinned"]
     );
+}
+
+fn heal_control(
+    tenant: &str,
+    kind: &str,
+    subject: &str,
+    spec: serde_json::Value,
+) -> meshos_store::StoredControl {
+    meshos_store::StoredControl {
+        id: meshos_types::new_id("ctl"),
+        tenant: tenant.into(),
+        kind: kind.into(),
+        subject: subject.into(),
+        spec,
+        incident_id: "inc_test".into(),
+        created_at_ms: 0,
+        cleared_at_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn an_incident_budget_cap_denies_the_capped_agent_only_until_it_is_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    // ops-bot has the default $50/day in the shipped bundle; it spent $2 today.
+    let spend: EventInput = serde_json::from_value(serde_json::json!({
+        "agent_id": "ops-bot", "kind": "llm_call", "outcome": "ok", "cost_usd": 2.0
+    }))
+    .unwrap();
+    m.record_events(&op, vec![spend], IngestDoor::Mcp)
+        .await
+        .unwrap();
+    let before = m
+        .policy_check(&op, check("ops-bot", "llm.complete"))
+        .await
+        .unwrap();
+    assert_eq!(before.decision, Verdict::Allow);
+
+    let cap = heal_control(
+        "acme",
+        "budget_cap",
+        "agent:ops-bot",
+        serde_json::json!({"scope": "agent", "subject": "ops-bot",
+                           "max_cost_usd_per_day": 1.5, "max_requests_per_minute": 30}),
+    );
+    m.store.set_control(&cap).await.unwrap();
+    let capped = m
+        .policy_check(&op, check("ops-bot", "llm.complete"))
+        .await
+        .unwrap();
+    assert_eq!(capped.decision, Verdict::Deny);
+    assert_eq!(capped.reasons[0].policy_id, "budget-exceeded");
+    let line = capped
+        .budgets
+        .iter()
+        .find(|b| b.key() == "agent:day:cost_usd" && b.exceeded)
+        .unwrap();
+    assert!((line.limit - 1.5).abs() < 1e-9 && (line.used - 2.0).abs() < 1e-9);
+    assert_eq!(capped.rate_limit.unwrap().limit_per_minute, 30);
+    // A cap in another tenant, or on another agent, changes nothing for them.
+    let other = m
+        .policy_check(&op, check("support-bot", "llm.complete"))
+        .await
+        .unwrap();
+    assert_eq!(other.decision, Verdict::Allow);
+
+    m.store
+        .clear_control("acme", "budget_cap", "agent:ops-bot", "inc_test", 1)
+        .await
+        .unwrap();
+    let released = m
+        .policy_check(&op, check("ops-bot", "llm.complete"))
+        .await
+        .unwrap();
+    assert_eq!(released.decision, Verdict::Allow);
+}
+
+#[tokio::test]
+async fn carbon_route_leaves_out_regions_the_tenants_incidents_avoid() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let acme = operator("acme");
+    let request = || RouteRequest::new("gpt-4o-mini", 1000, 200);
+    let first = m.carbon_route(&acme, request()).await.unwrap();
+    let degraded = first.choice.region.clone();
+    m.store
+        .set_control(&heal_control(
+            "acme",
+            "region_avoid",
+            &degraded,
+            serde_json::json!({"region": degraded}),
+        ))
+        .await
+        .unwrap();
+    let moved = m.carbon_route(&acme, request()).await.unwrap();
+    assert_ne!(moved.choice.region, degraded);
+    assert_eq!(moved.avoided, vec![degraded.clone()]);
+    // Another tenant's routing is its own.
+    let other = m
+        .carbon_route(&operator("globex"), request())
+        .await
+        .unwrap();
+    assert_eq!(other.choice.region, degraded);
 }
