@@ -1,5 +1,5 @@
 //! The HTTP app: `/mcp` (streamable HTTP), `POST /v1/events`, `POST /v1/traces` (OTLP/HTTP),
-//! `POST /v1/policy/reload`, `/healthz`, `/metrics`.
+//! `POST /v1/policy/reload`, the REST twins of the tools (`rest.rs`), `/healthz`, `/metrics`.
 //! Bearer authentication is a middleware that puts the `Principal` into request extensions,
 //! where both REST handlers and MCP tools (through rmcp's injected `http::request::Parts`) read it.
 
@@ -24,6 +24,7 @@ use crate::bundle_source::ReloadOutcome;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
 use crate::mesh::{EventInput, IngestDoor, Mesh, MeshError};
+use crate::rest;
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
@@ -420,6 +421,19 @@ pub fn router(
             post(ingest_traces).layer(DefaultBodyLimit::max(MAX_OTLP_BODY_BYTES)),
         )
         .route("/v1/policy/reload", post(reload_policy))
+        .route("/v1/policy/check", post(rest::policy_check))
+        .route("/v1/carbon/route", post(rest::carbon_route))
+        .route("/v1/agents/{agent_id}/trust", get(rest::trust_score))
+        .route("/v1/incidents", get(rest::incident_list))
+        .route("/v1/incidents/{incident_id}", get(rest::incident_show))
+        .route(
+            "/v1/incidents/{incident_id}/approve",
+            post(rest::incident_approve),
+        )
+        .route(
+            "/v1/incidents/{incident_id}/deny",
+            post(rest::incident_deny),
+        )
         .layer(middleware::from_fn_with_state(
             AuthState {
                 mesh: mesh.clone(),

@@ -21,6 +21,7 @@ mod mesh_tests;
 mod metrics;
 mod policy_cli;
 mod rate_limit;
+mod rest;
 #[cfg(test)]
 mod test_support;
 mod vault;

@@ -120,6 +120,29 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
     async with http_client(server.mcp_url, agent_token) as client:
         forbidden = await client.call_tool("incident_list", {})
         assert "agents cannot read incidents" in tool_error(forbidden, "agent token")
+    # And over REST: the same list and plan; wrong digests, agents and unknown ids are refused
+    # with a status and a message that says why.
+    def rest(method, path, body=None, tok=token):
+        status, _, raw = http_request(
+            method, f"{server.base_url}{path}", json.dumps(body) if body is not None else None,
+            {**bearer(tok), "Content-Type": "application/json"},
+        )
+        return status, json.loads(raw)
+
+    status, listed = rest("GET", "/v1/incidents?state=awaiting_approval,executing")
+    assert status == 200 and [i["id"] for i in listed["incidents"]] == [inc["id"]], listed
+    status, shown = rest("GET", f"/v1/incidents/{inc['id']}")
+    assert status == 200 and shown["incident"]["data"]["approval"]["digest"] == digest
+    status, body = rest("POST", f"/v1/incidents/{inc['id']}/approve", {"digest": "e" * 64})
+    assert status == 400 and "review the current plan" in body["error"], body
+    status, body = rest("POST", f"/v1/incidents/{inc['id']}/approve", {"digets": digest})
+    assert status == 400 and "digets" in body["error"], body
+    status, body = rest("POST", f"/v1/incidents/{inc['id']}/approve", {"digest": digest},
+                        tok=meshos.token(TENANT, "agent", agent="agent-3"))
+    assert status == 403, body
+    status, body = rest("GET", "/v1/incidents/inc_nope")
+    assert status == 404 and "inc_nope" in body["error"], body
+
     ok = meshos.run("incidents", "approve", "--tenant", TENANT, inc["id"], "--digest", digest,
                     "--note", "leak confirmed")
     assert ok.returncode == 0, ok.stderr

@@ -1,0 +1,171 @@
+//! REST twins of the MCP tools, for agents and operators that do not speak MCP:
+//! `POST /v1/policy/check`, `POST /v1/carbon/route`, `GET /v1/agents/{id}/trust`,
+//! `GET /v1/incidents`, `GET /v1/incidents/{id}`, `POST /v1/incidents/{id}/approve|deny`.
+//! Each handler parses, calls the same `Mesh` / `incidents` function the tool calls, and maps
+//! `MeshError` onto a status: 400 invalid, 403 forbidden, 404 not found, 503 storage, 500 else.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use meshos_types::Principal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::checked::parse_named;
+use crate::incidents::{self, IncidentDecideInput, IncidentListInput, IncidentShowInput};
+use crate::mesh::{Mesh, MeshError};
+
+fn error_reply(status: StatusCode, message: String) -> Response {
+    (status, Json(serde_json::json!({ "error": message }))).into_response()
+}
+
+/// The reply for a `Mesh` result.
+fn reply<T: Serialize>(result: Result<T, MeshError>) -> Response {
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            let status = match e {
+                MeshError::Invalid { .. } => StatusCode::BAD_REQUEST,
+                MeshError::Forbidden(_) => StatusCode::FORBIDDEN,
+                MeshError::NotFound(_) => StatusCode::NOT_FOUND,
+                MeshError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                MeshError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error_reply(status, e.to_string())
+        }
+    }
+}
+
+/// A JSON body as `T`, or the message for a 400 naming the field that is wrong.
+fn body_as<T: DeserializeOwned>(body: &Bytes) -> Result<T, MeshError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| MeshError::Invalid {
+            field: "body".into(),
+            message: format!("not JSON ({e}); expected a JSON object"),
+        })?;
+    parse_named(value).map_err(|e| MeshError::Invalid {
+        field: "body".into(),
+        message: e,
+    })
+}
+
+pub async fn policy_check(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> Response {
+    match body_as(&body) {
+        Ok(input) => reply(mesh.policy_check(&p, input).await),
+        Err(e) => reply::<()>(Err(e)),
+    }
+}
+
+pub async fn carbon_route(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> Response {
+    match body_as(&body) {
+        Ok(input) => reply(mesh.carbon_route(&p, input).await),
+        Err(e) => reply::<()>(Err(e)),
+    }
+}
+
+pub async fn trust_score(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(agent_id): Path<String>,
+) -> Response {
+    reply(mesh.trust_score(&p, &agent_id).await)
+}
+
+/// `?state=awaiting_approval&state=executing&limit=20`
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+pub async fn incident_list(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<ListQuery>,
+) -> Response {
+    // `state` takes a comma-separated list: axum's query parser keeps one value per key.
+    let states = q
+        .state
+        .map(|s| {
+            s.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let input = IncidentListInput {
+        states,
+        limit: q.limit,
+    };
+    reply(incidents::list(&mesh, &p, input).await)
+}
+
+pub async fn incident_show(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(incident_id): Path<String>,
+) -> Response {
+    reply(incidents::show(&mesh, &p, IncidentShowInput { incident_id }).await)
+}
+
+/// The body of an approval or denial: `{"digest": "…", "note": "…"}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecideBody {
+    digest: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn decide(
+    mesh: &Mesh,
+    p: &Principal,
+    incident_id: String,
+    body: &Bytes,
+    approve: bool,
+) -> Response {
+    let b: DecideBody = match body_as(body) {
+        Ok(b) => b,
+        Err(e) => return reply::<()>(Err(e)),
+    };
+    let input = IncidentDecideInput {
+        incident_id,
+        digest: b.digest,
+        note: b.note,
+    };
+    reply(incidents::decide(mesh, p, input, approve).await)
+}
+
+pub async fn incident_approve(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(incident_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    decide(&mesh, &p, incident_id, &body, true).await
+}
+
+pub async fn incident_deny(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(incident_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    decide(&mesh, &p, incident_id, &body, false).await
+}
