@@ -1,6 +1,8 @@
 //! Diagnosis of a group of symptoms: the fleet topology seen in the window's events, the
 //! telemetry bucketed into the matching series, and the causal ensemble ranking.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use meshos_causal::{
     FleetTopology, Method, Observation, PointOutcome, SeriesBuilder, TelemetryPoint, provider_of,
     rank,
@@ -23,19 +25,20 @@ fn observation(e: &EventRecord) -> Observation {
     }
 }
 
-/// Ranks root causes for `symptoms` over `events` (the diagnosis window, oldest first).
-/// Candidates are limited to the symptoms' metric families when they name one; without enough
-/// telemetry to rank, the first symptom's agent is blamed and the note says why.
-pub(crate) fn diagnose(symptoms: &[Symptom], events: &[EventRecord]) -> Diagnosis {
-    let first = &symptoms[0];
+/// Ranks root causes once over `events` (the diagnosis window, oldest first) and diagnoses
+/// each symptom: the best-ranked candidate that can explain it, i.e. its agent or something the
+/// agent depends on (tool, model, provider, region), in the symptom's metric family when it
+/// names one. Without enough telemetry to rank, a symptom's own agent is blamed and the note
+/// says why.
+pub(crate) fn diagnose_each(symptoms: &[Symptom], events: &[EventRecord]) -> Vec<Diagnosis> {
     let start_ms = symptoms
         .iter()
         .map(|s| s.started_at_ms)
         .min()
-        .unwrap_or(first.at_ms);
-    let fallback = |note: String| Diagnosis {
-        root_cause: format!("agent:{}", first.agent_id),
-        metric: first.metric.clone(),
+        .unwrap_or_default();
+    let fallback = |s: &Symptom, note: String| Diagnosis {
+        root_cause: format!("agent:{}", s.agent_id),
+        metric: s.metric.clone(),
         ranking: Vec::new(),
         method: "none".into(),
         anomaly_start_ms: start_ms,
@@ -63,58 +66,84 @@ pub(crate) fn diagnose(symptoms: &[Symptom], events: &[EventRecord]) -> Diagnosi
             },
         );
     }
+    let all_fallback = |note: String| symptoms.iter().map(|s| fallback(s, note.clone())).collect();
     let graph = match topology.causal_graph() {
         Ok(g) => g,
-        Err(e) => return fallback(format!("no topology to rank on: {e}")),
+        Err(e) => return all_fallback(format!("no topology to rank on: {e}")),
     };
     let series = match builder.build(&topology, &graph) {
         Ok(s) => s,
-        Err(e) => return fallback(format!("no series to rank on: {e}")),
+        Err(e) => return all_fallback(format!("no series to rank on: {e}")),
     };
     // The change began at the earliest symptom's start, but detectors fire after a few samples:
     // start the window one bucket earlier so the first anomalous bucket is not in the baseline.
     let start_s = start_ms / 1000 - i64::from(BUCKET_SECONDS);
     let ranking = match rank(&graph, &series, Some(start_s), Method::Ensemble) {
         Ok(r) => r,
-        Err(e) => return fallback(format!("ranking refused the window: {e}")),
+        Err(e) => return all_fallback(format!("ranking refused the window: {e}")),
     };
-    let families: Vec<&str> = symptoms
-        .iter()
-        .map(|s| s.metric.as_str())
-        .filter(|m| ["latency", "error_rate", "violation_rate", "cost"].contains(m))
-        .collect();
-    let relevant: Vec<_> = ranking
-        .iter()
-        .filter(|c| {
-            families.is_empty()
-                || c.node
-                    .rsplit_once('.')
-                    .is_some_and(|(_, m)| families.contains(&m))
-        })
-        .collect();
-    let Some(top) = relevant.first() else {
-        return fallback("no candidate in the symptoms' metrics".into());
-    };
-    let Some((entity, metric)) = top.node.rsplit_once('.') else {
-        return fallback(format!("unexpected node name `{}`", top.node));
-    };
-    Diagnosis {
-        root_cause: entity.to_string(),
-        metric: metric.to_string(),
-        ranking: relevant
-            .iter()
-            .take(5)
-            .map(|c| (c.node.clone(), c.score))
-            .collect(),
-        method: "ensemble".into(),
-        anomaly_start_ms: start_s * 1000,
-        ranked: true,
-        note: format!(
-            "{} ranked first of {} metric nodes ({} entities seen in {} events)",
-            top.node,
-            ranking.len(),
-            topology.entities().count(),
-            events.len()
-        ),
+    let mut depends_on: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (dependent, dependency, _) in topology.dependencies() {
+        depends_on
+            .entry(dependent.to_string())
+            .or_default()
+            .push(dependency.to_string());
     }
+    symptoms
+        .iter()
+        .map(|s| {
+            let explains = upstream_of(&format!("agent:{}", s.agent_id), &depends_on);
+            let family = ["latency", "error_rate", "violation_rate", "cost"]
+                .contains(&s.metric.as_str())
+                .then_some(s.metric.as_str());
+            let relevant: Vec<_> = ranking
+                .iter()
+                .filter(|c| {
+                    c.node.rsplit_once('.').is_some_and(|(entity, m)| {
+                        explains.contains(entity) && family.is_none_or(|f| f == m)
+                    })
+                })
+                .collect();
+            let Some(top) = relevant.first() else {
+                return fallback(s, format!("no candidate upstream of agent {} ranked", s.agent_id));
+            };
+            let Some((entity, metric)) = top.node.rsplit_once('.') else {
+                return fallback(s, format!("unexpected node name `{}`", top.node));
+            };
+            Diagnosis {
+                root_cause: entity.to_string(),
+                metric: metric.to_string(),
+                ranking: relevant
+                    .iter()
+                    .take(5)
+                    .map(|c| (c.node.clone(), c.score))
+                    .collect(),
+                method: "ensemble".into(),
+                anomaly_start_ms: start_s * 1000,
+                ranked: true,
+                note: format!(
+                    "{} ranked first of the {} candidates upstream of agent {} ({} metric nodes, {} events)",
+                    top.node,
+                    relevant.len(),
+                    s.agent_id,
+                    ranking.len(),
+                    events.len()
+                ),
+            }
+        })
+        .collect()
+}
+
+/// `entity` and everything it depends on, directly or not.
+fn upstream_of(entity: &str, depends_on: &BTreeMap<String, Vec<String>>) -> BTreeSet<String> {
+    let mut seen = BTreeSet::from([entity.to_string()]);
+    let mut stack = vec![entity.to_string()];
+    while let Some(e) = stack.pop() {
+        for d in depends_on.get(&e).into_iter().flatten() {
+            if seen.insert(d.clone()) {
+                stack.push(d.clone());
+            }
+        }
+    }
+    seen
 }

@@ -14,8 +14,10 @@ use serde_json::{Value, json};
 
 use crate::actions::{agents_touched, control_of};
 use crate::detect::{failed_evals, from_alert, from_signal, violation_bursts};
-use crate::diagnose::diagnose;
-use crate::{ApprovalRequest, HealerError, IncidentData, IncidentState, Symptom, Verification};
+use crate::diagnose::diagnose_each;
+use crate::{
+    ApprovalRequest, Diagnosis, HealerError, IncidentData, IncidentState, Symptom, Verification,
+};
 
 /// What the healer needs from the server it runs in.
 pub trait HealerPorts: Send + Sync {
@@ -105,6 +107,83 @@ pub struct Healer<P: HealerPorts> {
     config: HealerConfig,
     /// Newest SLA alert / eval already turned into symptoms, per tenant.
     watermarks: BTreeMap<String, i64>,
+    /// Drift signals and SLA breaches waiting for evidence (see `confirm_pending`).
+    pending: Vec<Pending>,
+}
+
+/// A symptom that opens nothing until the telemetry confirms it.
+#[derive(Debug, Clone)]
+struct Pending {
+    tenant: String,
+    symptom: Symptom,
+    confirm: Confirmation,
+    since_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Confirmation {
+    /// The metric's raw values after the alarm sit well above those before it.
+    Drift,
+    /// The agent's trust score is still below this threshold, on enough recent events.
+    TrustBelow(f64),
+}
+
+/// Telemetry read to confirm pending symptoms.
+const CONFIRM_LOOKBACK_MS: i64 = 180_000;
+/// A drift that the telemetry does not (yet) bear out is given this long...
+const DRIFT_CONFIRM_MIN_MS: i64 = 6_000;
+/// ...and dropped after this long without enough data.
+const DRIFT_CONFIRM_MAX_MS: i64 = 20_000;
+/// An SLA breach counts once the agent has this many events in the window.
+const SLA_MIN_EVENTS: usize = 20;
+/// A low score is the trust model reacting to something more direct (a burst, a drift), which
+/// is given this long to open the incident the breach then joins.
+const SLA_CONFIRM_DELAY_MS: i64 = 15_000;
+const SLA_EVIDENCE_WINDOW_MS: i64 = 120_000;
+
+/// Whether a drift alarm's metric moved up and stayed there: the median of the agent's values
+/// since the alarm against the median and MAD before it. `None`: too few values since.
+/// Downward shifts (faster, cheaper) are not incidents.
+fn drift_persists(symptom: &Symptom, events: &[&EventRecord]) -> Option<bool> {
+    let value = |e: &EventRecord| match symptom.metric.as_str() {
+        "latency" => e.latency_ms,
+        "cost" => e.cost_usd,
+        _ => None,
+    };
+    let at = symptom.at_ms;
+    let before: Vec<f64> = events
+        .iter()
+        .filter(|e| e.created_at_ms >= at - 120_000 && e.created_at_ms < at - 3_000)
+        .filter_map(|e| value(e))
+        .collect();
+    let after: Vec<f64> = events
+        .iter()
+        .filter(|e| e.created_at_ms >= at - 1_000)
+        .filter_map(|e| value(e))
+        .collect();
+    if after.len() < 8 {
+        return None;
+    }
+    if before.len() < 10 {
+        // No baseline to compare with: the detector's word stands.
+        return Some(true);
+    }
+    let base = median(&before);
+    let deviations: Vec<f64> = before.iter().map(|v| (v - base).abs()).collect();
+    let scale = (1.4826 * median(&deviations))
+        .max(0.05 * base.abs())
+        .max(f64::MIN_POSITIVE);
+    Some((median(&after) - base) / scale >= 3.0)
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 const ACTOR: &str = "healer";
@@ -121,6 +200,7 @@ impl<P: HealerPorts> Healer<P> {
             ports,
             config,
             watermarks: BTreeMap::new(),
+            pending: Vec::new(),
         }
     }
 
@@ -134,10 +214,17 @@ impl<P: HealerPorts> Healer<P> {
         let mut by_tenant: BTreeMap<String, Vec<Symptom>> = BTreeMap::new();
         for s in self.store.unconsumed_drift_signals(500).await? {
             if self.store.consume_drift_signal(&s.id, now_ms).await? {
-                by_tenant
-                    .entry(s.tenant.clone())
-                    .or_default()
-                    .push(from_signal(&s));
+                let symptom = from_signal(&s);
+                if ["latency", "cost"].contains(&symptom.metric.as_str()) {
+                    self.pending.push(Pending {
+                        tenant: s.tenant.clone(),
+                        symptom,
+                        confirm: Confirmation::Drift,
+                        since_ms: now_ms,
+                    });
+                } else {
+                    by_tenant.entry(s.tenant.clone()).or_default().push(symptom);
+                }
             }
         }
         for tenant in self.store.ledger_tenants().await? {
@@ -147,9 +234,14 @@ impl<P: HealerPorts> Healer<P> {
                 .or_insert(now_ms - self.config.burst_window_ms);
             for a in self.store.alerts(&tenant, None, 200).await? {
                 if a.at_ms > since
-                    && let Some(s) = from_alert(&a)
+                    && let Some(symptom) = from_alert(&a)
                 {
-                    by_tenant.entry(tenant.clone()).or_default().push(s);
+                    self.pending.push(Pending {
+                        tenant: tenant.clone(),
+                        symptom,
+                        confirm: Confirmation::TrustBelow(a.threshold),
+                        since_ms: now_ms,
+                    });
                 }
             }
             let window_start = now_ms - self.config.burst_window_ms;
@@ -168,11 +260,11 @@ impl<P: HealerPorts> Healer<P> {
             syms.extend(failed_evals(&recent, since));
             self.watermarks.insert(tenant, now_ms);
         }
+        self.confirm_pending(now_ms, &mut by_tenant).await?;
         for (tenant, symptoms) in by_tenant {
             report.symptoms += symptoms.len();
-            if let Some(id) = self.absorb(&tenant, symptoms, now_ms, &mut report).await? {
-                report.opened.push(id);
-            }
+            let opened = self.absorb(&tenant, symptoms, now_ms, &mut report).await?;
+            report.opened.extend(opened);
         }
         for inc in self
             .store
@@ -184,15 +276,82 @@ impl<P: HealerPorts> Healer<P> {
         Ok(report)
     }
 
-    /// Attaches new symptoms to the open incidents they belong to; diagnoses the rest together
-    /// and opens one incident for their root cause (or joins the open one with that cause).
+    /// Moves the pending symptoms that the evidence now confirms into `by_tenant`; drops those
+    /// it refutes or that waited too long. Why: every agent runs a drift detector per metric, so
+    /// a fleet sees a false alarm every few seconds at the detectors' ARL0 of 1,000 samples, and
+    /// a new agent's first trust score is low on little evidence. A shift that persists in the
+    /// raw telemetry, or a low score on enough events, is what opens an incident.
+    async fn confirm_pending(
+        &mut self,
+        now_ms: i64,
+        by_tenant: &mut BTreeMap<String, Vec<Symptom>>,
+    ) -> Result<(), HealerError> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut events: BTreeMap<String, Vec<EventRecord>> = BTreeMap::new();
+        for p in pending {
+            if !events.contains_key(&p.tenant) {
+                let rows = self
+                    .store
+                    .events_between(&p.tenant, now_ms - CONFIRM_LOOKBACK_MS, now_ms + 1, 200_000)
+                    .await?;
+                events.insert(p.tenant.clone(), rows);
+            }
+            let agent_events: Vec<&EventRecord> = events
+                .get(&p.tenant)
+                .map(|v| {
+                    v.iter()
+                        .filter(|e| e.agent_id == p.symptom.agent_id)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let waited = now_ms - p.since_ms;
+            let verdict = match p.confirm {
+                Confirmation::Drift => match drift_persists(&p.symptom, &agent_events) {
+                    Some(true) => Some(true),
+                    Some(false) if waited >= DRIFT_CONFIRM_MIN_MS => Some(false),
+                    _ if waited >= DRIFT_CONFIRM_MAX_MS => Some(false),
+                    _ => None,
+                },
+                Confirmation::TrustBelow(threshold) => {
+                    let recent = agent_events
+                        .iter()
+                        .filter(|e| e.created_at_ms >= now_ms - SLA_EVIDENCE_WINDOW_MS)
+                        .count();
+                    let score = self.ports.trust_score(&p.tenant, &p.symptom.agent_id).await;
+                    match score {
+                        Some(s) if s >= threshold => Some(false),
+                        Some(_) if recent >= SLA_MIN_EVENTS && waited >= SLA_CONFIRM_DELAY_MS => {
+                            Some(true)
+                        }
+                        _ if waited >= SLA_EVIDENCE_WINDOW_MS => Some(false),
+                        _ => None,
+                    }
+                }
+            };
+            match verdict {
+                Some(true) => by_tenant
+                    .entry(p.tenant.clone())
+                    .or_default()
+                    .push(p.symptom),
+                Some(false) => tracing::debug!(
+                    agent = %p.symptom.agent_id, metric = %p.symptom.metric,
+                    "healer: symptom not confirmed by the telemetry; dropped"
+                ),
+                None => self.pending.push(p),
+            }
+        }
+        Ok(())
+    }
+
+    /// Attaches new symptoms to the open incidents they belong to; diagnoses the rest and opens
+    /// one incident per root cause (or joins the open one with that cause).
     async fn absorb(
         &mut self,
         tenant: &str,
         symptoms: Vec<Symptom>,
         now_ms: i64,
         report: &mut TickReport,
-    ) -> Result<Option<String>, HealerError> {
+    ) -> Result<Vec<String>, HealerError> {
         let open = self
             .store
             .incidents(Some(tenant), &IncidentState::OPEN_NAMES, 1_000)
@@ -231,7 +390,7 @@ impl<P: HealerPorts> Healer<P> {
             fresh.push(s);
         }
         if fresh.is_empty() {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let window_start = fresh
             .iter()
@@ -243,19 +402,51 @@ impl<P: HealerPorts> Healer<P> {
             .store
             .events_between(tenant, window_start, now_ms + 1, 200_000)
             .await?;
-        let diagnosis = diagnose(&fresh, &events);
+        // One incident per root cause: symptoms blamed on the same entity go together, and
+        // join the open incident already filed under it.
+        let diagnoses = diagnose_each(&fresh, &events);
+        let mut groups: BTreeMap<String, (Diagnosis, Vec<Symptom>)> = BTreeMap::new();
+        for (s, d) in fresh.into_iter().zip(diagnoses) {
+            groups
+                .entry(d.root_cause.clone())
+                .or_insert_with(|| (d, Vec::new()))
+                .1
+                .push(s);
+        }
+        let mut opened = Vec::new();
+        for (diagnosis, group) in groups.into_values() {
+            if let Some(id) = self
+                .open_for_root_cause(tenant, diagnosis, group, now_ms, report)
+                .await?
+            {
+                opened.push(id);
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Files symptoms diagnosed to one root cause: into the open incident with that cause, or
+    /// a new one (returned).
+    async fn open_for_root_cause(
+        &mut self,
+        tenant: &str,
+        diagnosis: Diagnosis,
+        symptoms: Vec<Symptom>,
+        now_ms: i64,
+        report: &mut TickReport,
+    ) -> Result<Option<String>, HealerError> {
         if let Some(inc) = self
             .store
             .open_incident_by_correlation(tenant, &diagnosis.root_cause)
             .await?
         {
-            for s in fresh {
+            for s in symptoms {
                 self.attach(&inc, s, now_ms).await?;
             }
             return Ok(None);
         }
         let mut data = IncidentData::default();
-        for s in fresh {
+        for s in symptoms {
             data.add_symptom(s);
         }
         let inc = StoredIncident {

@@ -7,6 +7,7 @@ mod auth;
 mod bundle_source;
 mod checked;
 mod config;
+mod demo;
 mod diagnose_cli;
 mod healer_runtime;
 mod http;
@@ -113,6 +114,10 @@ enum Command {
         #[command(subcommand)]
         command: healer_runtime::IncidentsCommand,
     },
+    /// A simulated fleet (20+ agents) against `meshos serve --healer` through REST, with the
+    /// faults the playbook library covers injected one after another; prints every incident's
+    /// timeline (or, with --json, the run's figures).
+    Demo(demo::DemoArgs),
     /// Pseudonyms issued by redaction.
     Pseudonym {
         #[command(subcommand)]
@@ -623,6 +628,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Command::Policy { command } => run_policy(&settings, command).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Pseudonym {
             command:
                 PseudonymCommand::Reveal {
