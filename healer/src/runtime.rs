@@ -128,6 +128,8 @@ enum Confirmation {
     TrustBelow(f64),
 }
 
+/// How long an incident with a shared root cause gathers symptoms before it is planned.
+const GROUP_WAIT_MS: i64 = 5_000;
 /// Telemetry read to confirm pending symptoms.
 const CONFIRM_LOOKBACK_MS: i64 = 180_000;
 /// A drift that the telemetry does not (yet) bear out is given this long...
@@ -360,8 +362,26 @@ impl<P: HealerPorts> Healer<P> {
             .store
             .incidents(Some(tenant), &["resolved", "escalated"], 200)
             .await?;
+        // Agents a healer control holds (quarantined, budget-capped) are expected to look
+        // unwell (refused work lowers trust); that is the remedy working, not a new incident.
+        let contained: Vec<String> = self
+            .store
+            .active_controls(Some(tenant))
+            .await?
+            .into_iter()
+            .filter_map(|c| match c.kind.as_str() {
+                "agent_quarantine" => Some(c.subject),
+                "budget_cap" => c.subject.strip_prefix("agent:").map(str::to_string),
+                _ => None,
+            })
+            .collect();
         let mut fresh = Vec::new();
         'symptom: for s in symptoms {
+            if contained.contains(&s.agent_id)
+                && s.kind != meshos_playbooks::IncidentKind::ViolationBurst
+            {
+                continue 'symptom;
+            }
             // A burst that began before an incident about this agent was closed is that
             // incident's burst still inside the detection window, not a new one.
             for inc in &closed {
@@ -666,6 +686,15 @@ impl<P: HealerPorts> Healer<P> {
                             report,
                         )
                         .await;
+                }
+                IncidentState::Diagnosed
+                    if now_ms - inc.opened_at_ms < GROUP_WAIT_MS
+                        && !inc.correlation_key.starts_with("agent:") =>
+                {
+                    // A shared cause (tool, model, region) shows up in several agents within
+                    // seconds: let their symptoms join before choosing a playbook by how many
+                    // agents are affected.
+                    return Ok(());
                 }
                 IncidentState::Diagnosed | IncidentState::RolledBack => {
                     match self.plan_next(&inc, &mut data, now_ms).await? {
@@ -1402,5 +1431,56 @@ fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
         }
         "cost" => events.iter().filter_map(|e| e.cost_usd).sum::<f64>() / n,
         _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshos_playbooks::{IncidentKind, Severity};
+
+    fn latency_event(agent: &str, at_ms: i64, latency: f64) -> EventRecord {
+        serde_json::from_value(json!({
+            "id": new_id("evt"), "tenant": "t", "agent_id": agent, "kind": "tool_call",
+            "outcome": "ok", "latency_ms": latency, "created_at_ms": at_ms, "attributes": {},
+        }))
+        .unwrap()
+    }
+
+    fn drift(at_ms: i64) -> Symptom {
+        Symptom {
+            source_id: "sig".into(),
+            kind: IncidentKind::Drift,
+            severity: Severity::Medium,
+            agent_id: "a".into(),
+            metric: "latency".into(),
+            at_ms,
+            started_at_ms: at_ms,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_drift_is_confirmed_only_by_a_lasting_rise() {
+        let at = 100_000;
+        let before: Vec<EventRecord> = (0..40)
+            .map(|i| latency_event("a", at - 60_000 + i * 1000, 200.0 + (i % 7) as f64 * 10.0))
+            .collect();
+        let with_after = |level: f64, n: i64| -> Vec<EventRecord> {
+            let mut v = before.clone();
+            v.extend((0..n).map(|i| latency_event("a", at + i * 300, level + (i % 5) as f64)));
+            v
+        };
+        let check = |events: &[EventRecord]| {
+            let refs: Vec<&EventRecord> = events.iter().collect();
+            drift_persists(&drift(at), &refs)
+        };
+        assert_eq!(check(&with_after(2_500.0, 10)), Some(true));
+        // The detector fired on noise: the values since look like those before.
+        assert_eq!(check(&with_after(230.0, 10)), Some(false));
+        // Faster is not an incident.
+        assert_eq!(check(&with_after(5.0, 10)), Some(false));
+        // Too little since the alarm to say.
+        assert_eq!(check(&with_after(2_500.0, 3)), None);
     }
 }
