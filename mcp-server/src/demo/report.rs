@@ -47,8 +47,9 @@ pub struct Report {
     pub fleet: BTreeMap<String, AgentStats>,
 }
 
-fn affected(view: &Value) -> Vec<String> {
-    view.pointer("/data/affected_agents")
+/// The strings of the array at `pointer` (empty when absent).
+fn strings_at(view: &Value, pointer: &str) -> Vec<String> {
+    view.pointer(pointer)
         .and_then(Value::as_array)
         .map(|a| {
             a.iter()
@@ -69,7 +70,7 @@ fn field_i64(view: &Value, k: &str) -> Option<i64> {
 pub fn fault_of(view: &Value, faults: &[Fault]) -> Option<usize> {
     let opened = field_i64(view, "opened_at_ms")?;
     let subject = view.get("subject").and_then(Value::as_str);
-    let agents = affected(view);
+    let agents = strings_at(view, "/data/affected_agents");
     let eligible = |f: &&Fault| f.started_at_ms <= opened + 1_000;
     if let Some(i) = faults
         .iter()
@@ -151,16 +152,7 @@ pub fn build(
             .iter()
             .filter(|t| t.get("actor").and_then(Value::as_str) != Some("healer"))
             .count();
-        r.playbooks = view
-            .pointer("/data/tried_playbooks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default();
+        r.playbooks = strings_at(view, "/data/tried_playbooks");
         r.first_playbook_auto = timeline
             .iter()
             .find(|t| t.get("to").and_then(Value::as_str) == Some("planned"))
