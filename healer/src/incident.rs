@@ -162,6 +162,37 @@ pub struct Verification {
     pub failures: u32,
     pub observations: Vec<serde_json::Value>,
     pub passed: Option<bool>,
+    /// For a playbook verified by trust alone: the metric that triggered the incident must also
+    /// be back near where it was before the fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<MetricRecovery>,
+}
+
+/// The level the triggering metric must be back under for a trust-only verification to pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricRecovery {
+    pub metric: String,
+    /// The metric over the affected telemetry in the two minutes before the fault.
+    pub baseline: f64,
+    pub limit: f64,
+}
+
+impl MetricRecovery {
+    /// The level a metric must return under, given its pre-fault value: rates get a little
+    /// absolute slack (a 0 % baseline would otherwise fail on one error), means a relative one.
+    pub fn from_baseline(metric: &str, baseline: f64) -> Option<MetricRecovery> {
+        let limit = match metric {
+            "error_rate" | "violation_rate" => baseline * 1.5 + 0.02,
+            "latency" => baseline * 1.25,
+            "cost" => baseline * 1.5,
+            _ => return None,
+        };
+        Some(MetricRecovery {
+            metric: metric.to_string(),
+            baseline,
+            limit,
+        })
+    }
 }
 
 /// Everything an incident carries besides its columns.

@@ -19,7 +19,7 @@ mod incident;
 mod runtime;
 
 pub use incident::{
-    ApprovalRequest, Diagnosis, IncidentData, IncidentState, Symptom, Verification,
+    ApprovalRequest, Diagnosis, IncidentData, IncidentState, MetricRecovery, Symptom, Verification,
 };
 pub use runtime::{
     Decision, Healer, HealerConfig, HealerPorts, IncidentView, TickReport, view as incident_view,

@@ -16,7 +16,8 @@ use crate::actions::{agents_touched, control_of};
 use crate::detect::{failed_evals, from_alert, from_signal, violation_bursts};
 use crate::diagnose::diagnose_each;
 use crate::{
-    ApprovalRequest, Diagnosis, HealerError, IncidentData, IncidentState, Symptom, Verification,
+    ApprovalRequest, Diagnosis, HealerError, IncidentData, IncidentState, MetricRecovery, Symptom,
+    Verification,
 };
 
 /// What the healer needs from the server it runs in.
@@ -142,6 +143,9 @@ const SLA_MIN_EVENTS: usize = 20;
 /// is given this long to open the incident the breach then joins.
 const SLA_CONFIRM_DELAY_MS: i64 = 15_000;
 const SLA_EVIDENCE_WINDOW_MS: i64 = 120_000;
+/// Telemetry before a fault that gives a trust-only verification its metric baseline.
+const BASELINE_MS: i64 = 120_000;
+const BASELINE_MIN_EVENTS: usize = 10;
 
 /// Whether a drift alarm's metric moved up and stayed there: the median of the agent's values
 /// since the alarm against the median and MAD before it. `None`: too few values since.
@@ -825,9 +829,15 @@ impl<P: HealerPorts> Healer<P> {
                         }
                         Ok(()) => {
                             let window = (plan.verify.window_seconds as i64) * 1000;
+                            let recovery = if plan.verify.metric.is_none() {
+                                self.recovery_target(&inc, &data).await?
+                            } else {
+                                None
+                            };
                             data.verification = Some(Verification {
                                 started_at_ms: now_ms,
                                 deadline_ms: now_ms + window,
+                                recovery,
                                 ..Verification::default()
                             });
                             let inputs = json!({"steps": data.step_results});
@@ -1134,7 +1144,38 @@ impl<P: HealerPorts> Healer<P> {
         Ok(())
     }
 
+    /// What a trust-only verification also asks of the metric that triggered the incident: to be
+    /// back near its level in the two minutes before the fault. `None` when the metric is not
+    /// one the telemetry carries (trust score, eval) or there was too little telemetry before.
+    async fn recovery_target(
+        &self,
+        inc: &StoredIncident,
+        data: &IncidentData,
+    ) -> Result<Option<MetricRecovery>, HealerError> {
+        let Some(diag) = &data.diagnosis else {
+            return Ok(None);
+        };
+        let fault_start = inc.fault_started_at_ms.min(diag.anomaly_start_ms);
+        let events = self
+            .store
+            .events_between(&inc.tenant, fault_start - BASELINE_MS, fault_start, 100_000)
+            .await?;
+        let scope: Vec<&EventRecord> = events
+            .iter()
+            .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
+            .collect();
+        if scope.len() < BASELINE_MIN_EVENTS {
+            return Ok(None);
+        }
+        Ok(MetricRecovery::from_baseline(
+            &diag.metric,
+            metric_over(&diag.metric, &scope),
+        ))
+    }
+
     /// One verification evaluation: `Some(true)` passed, `Some(false)` failed, `None` not yet.
+    /// An evaluation counts only on enough fresh telemetry from what the incident touched, so a
+    /// trust score that never moved cannot pass a fix on its own.
     async fn verify_step(
         &self,
         inc: &StoredIncident,
@@ -1148,9 +1189,13 @@ impl<P: HealerPorts> Healer<P> {
                 inc.id
             )));
         };
+        // Events since the last evaluation that counted: a quiet agent's telemetry accumulates
+        // over skipped evaluations until there is enough to judge.
         let last_eval = v
             .observations
-            .last()
+            .iter()
+            .rev()
+            .find(|o| o.get("pass").is_some())
             .and_then(|o| o.get("at_ms"))
             .and_then(Value::as_i64)
             .unwrap_or(v.started_at_ms);
@@ -1158,36 +1203,39 @@ impl<P: HealerPorts> Healer<P> {
             return Ok(None);
         }
         let spec = &plan.verify;
-        let mut trust_ok = true;
-        let mut min_trust: Option<f64> = None;
-        if let Some(threshold) = spec.trust_score_at_least {
-            min_trust = self.lowest_trust(&inc.tenant, &data.affected_agents).await;
-            trust_ok = min_trust.is_some_and(|m| m >= threshold);
-        }
-        let mut metric_value = None;
-        let mut metric_ok = true;
-        let mut counted = true;
-        if let Some(m) = &spec.metric {
-            let events = self
-                .store
-                .events_between(&inc.tenant, last_eval, now_ms + 1, 100_000)
-                .await?;
-            let scope: Vec<&EventRecord> = events
-                .iter()
-                .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
-                .collect();
-            if scope.len() < self.config.verify_min_events {
-                counted = false;
-            } else {
+        let events = self
+            .store
+            .events_between(&inc.tenant, last_eval, now_ms + 1, 100_000)
+            .await?;
+        let scope: Vec<&EventRecord> = events
+            .iter()
+            .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
+            .collect();
+        let counted = scope.len() >= self.config.verify_min_events;
+        if counted {
+            let mut trust_ok = true;
+            let mut min_trust: Option<f64> = None;
+            if let Some(threshold) = spec.trust_score_at_least {
+                min_trust = self.lowest_trust(&inc.tenant, &data.affected_agents).await;
+                trust_ok = min_trust.is_some_and(|m| m >= threshold);
+            }
+            let mut metric_value = None;
+            let mut metric_ok = true;
+            if let Some(m) = &spec.metric {
                 let value = metric_over(&m.name, &scope);
                 metric_value = Some(value);
                 metric_ok = m.below.is_none_or(|b| value < b) && m.above.is_none_or(|a| value > a);
             }
-        }
-        if counted {
+            let mut recovered = None;
+            if let Some(r) = &v.recovery {
+                let value = metric_over(&r.metric, &scope);
+                recovered = Some(json!({"metric": r.metric, "value": value, "limit": r.limit}));
+                metric_ok = metric_ok && value <= r.limit;
+            }
             let pass = trust_ok && metric_ok;
             v.observations.push(json!({
-                "at_ms": now_ms, "trust_min": min_trust, "metric": metric_value, "pass": pass,
+                "at_ms": now_ms, "events": scope.len(), "trust_min": min_trust,
+                "metric": metric_value, "recovery": recovered, "pass": pass,
             }));
             if pass {
                 v.consecutive_passes += 1;
@@ -1196,10 +1244,19 @@ impl<P: HealerPorts> Healer<P> {
                 v.failures += 1;
             }
         } else {
-            v.observations
-                .push(json!({"at_ms": now_ms, "skipped": "too few events"}));
+            // One note for a run of skipped evaluations, not one per tick.
+            if v.observations
+                .last()
+                .is_some_and(|o| o.get("skipped").is_some())
+            {
+                v.observations.pop();
+            }
+            v.observations.push(json!({
+                "at_ms": now_ms, "events": scope.len(), "skipped": "too few events",
+            }));
         }
-        let needed = spec.metric.as_ref().map_or(1, |m| m.samples);
+        // Trust alone must hold on two evaluations, like the library's metric conditions.
+        let needed = spec.metric.as_ref().map_or(2, |m| m.samples);
         let failure_limit = spec.metric.as_ref().map_or(3, |m| m.failure_limit);
         let verdict = if v.consecutive_passes >= needed {
             Some(true)

@@ -407,3 +407,115 @@ async fn rate_limits_and_blast_radius_refuse_playbooks() {
         assert_ne!(p.playbook_id, "rollback-model-version", "{states:?}");
     }
 }
+
+/// Clean traffic for two minutes, then agent-1's cost per call jumps twentyfold; a cost drift
+/// alarm fires at 125 s and the spike lasts until `spike_until_s`. Ticks every 3 s up to `to_s`.
+async fn cost_spike(store: &Store, h: &mut Healer<Ports>, spike_until_s: i64, to_s: i64) {
+    let t = "acme";
+    traffic(store, t, 0, 120, None).await;
+    let mut signalled = false;
+    let mut now = 120;
+    while now < to_s {
+        let mut batch = Vec::new();
+        for s in now..now + 3 {
+            for a in 0..10 {
+                let mut e = event(
+                    t,
+                    &format!("agent-{a}"),
+                    T0 + s * 1000 + a * 10,
+                    Outcome::Ok,
+                );
+                if a == 1 && s < spike_until_s {
+                    e.cost_usd = Some(0.02 + (s % 3) as f64 * 0.001);
+                }
+                batch.push(e);
+            }
+        }
+        store.append_events(&batch).await.unwrap();
+        now += 3;
+        if !signalled && now >= 126 {
+            signalled = true;
+            store
+                .insert_drift_signals(&[StoredSignal {
+                    id: new_id("sig"),
+                    tenant: t.into(),
+                    agent_id: "agent-1".into(),
+                    metric: "cost_usd".into(),
+                    detector: "cusum".into(),
+                    direction: "up".into(),
+                    baseline_mean: 0.001,
+                    baseline_sd: 0.0001,
+                    observed_mean: 0.02,
+                    shift_sigmas: 190.0,
+                    samples: 5,
+                    explanation: "cost per call up".into(),
+                    at_ms: T0 + 125_000,
+                    consumed_at_ms: None,
+                }])
+                .await
+                .unwrap();
+        }
+        h.tick(T0 + now * 1000).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_trust_only_verification_passes_only_once_the_triggering_metric_is_back() {
+    // The trust score never fell (80 throughout): before, cap-cost-spike's `trust_score_at_least`
+    // passed on its first evaluation whatever the spend did.
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 80.0;
+    let mut h = healer(&store, &ports);
+    cost_spike(&store, &mut h, 400, 165).await;
+    let inc = only_incident(&store, "acme").await;
+    let data = IncidentData::from_json(&inc.data).unwrap();
+    assert_eq!(
+        data.tried_playbooks.first().map(String::as_str),
+        Some("cap-cost-spike"),
+        "{:#?}",
+        inc.data
+    );
+    assert_ne!(inc.state, "resolved", "{:#?}", inc.data);
+    // The cap's verification failed on the spend and the cap was rolled back.
+    let transitions = store.incident_transitions("acme", &inc.id).await.unwrap();
+    let (rolled_back, _) = transitions
+        .iter()
+        .find(|(r, _)| r.to_state == "rolled_back")
+        .expect("the cap was rolled back");
+    let verification = &rolled_back.inputs;
+    assert_eq!(verification["recovery"]["metric"], "cost");
+    let baseline = verification["recovery"]["baseline"].as_f64().unwrap();
+    assert!((baseline - 0.001).abs() < 1e-4, "{verification:#?}");
+    let observations = verification["observations"].as_array().unwrap();
+    assert!(
+        observations.iter().all(|o| o["pass"] != json!(true)),
+        "{observations:#?}"
+    );
+    assert!(
+        !store
+            .active_controls(Some("acme"))
+            .await
+            .unwrap()
+            .iter()
+            .any(|c| c.kind == "budget_cap")
+    );
+
+    // Same fault, but the cap works: spend is back to normal once the cap is on.
+    let (store, _dir) = self::store().await;
+    let mut h = healer(&store, &ports);
+    cost_spike(&store, &mut h, 126, 165).await;
+    let inc = only_incident(&store, "acme").await;
+    assert_eq!(inc.state, "resolved", "{:#?}", inc.data);
+    let v = IncidentData::from_json(&inc.data)
+        .unwrap()
+        .verification
+        .unwrap();
+    let counted: Vec<&Value> = v
+        .observations
+        .iter()
+        .filter(|o| o.get("pass").is_some())
+        .collect();
+    assert!(counted.len() >= 2, "{:#?}", v.observations);
+    assert!(counted.iter().all(|o| o["events"].as_u64() >= Some(5)));
+}
