@@ -702,13 +702,14 @@ impl<P: HealerPorts> Healer<P> {
                 }
                 IncidentState::Diagnosed | IncidentState::RolledBack => {
                     match self.plan_next(&inc, &mut data, now_ms).await? {
-                        Ok(plan) => {
+                        Ok((plan, refused)) => {
                             let inputs = json!({
                                 "playbook": plan.playbook_id,
                                 "version": plan.playbook_version,
                                 "digest": plan.digest,
                                 "steps": plan.steps,
                                 "dry_run": plan.dry_run,
+                                "refused": refused,
                             });
                             let reason =
                                 format!("playbook {} v{}", plan.playbook_id, plan.playbook_version);
@@ -921,13 +922,14 @@ impl<P: HealerPorts> Healer<P> {
         lowest
     }
 
-    /// Picks the next playbook for an incident, or says why there is none.
+    /// Picks the next playbook for an incident, with the candidates a guard (rate limit, blast
+    /// radius) refused before it; or says why there is none.
     async fn plan_next(
         &self,
         inc: &StoredIncident,
         data: &mut IncidentData,
         now_ms: i64,
-    ) -> Result<Result<Plan, String>, HealerError> {
+    ) -> Result<Result<(Plan, Vec<String>), String>, HealerError> {
         let Some(diag) = data.diagnosis.clone() else {
             return Ok(Err("no diagnosis to plan from".into()));
         };
@@ -1007,7 +1009,7 @@ impl<P: HealerPorts> Healer<P> {
                 data.tried_playbooks.push(pb.id.clone());
                 continue;
             }
-            return Ok(Ok(plan));
+            return Ok(Ok((plan, refused)));
         }
         Ok(Err(if refused.is_empty() {
             format!(

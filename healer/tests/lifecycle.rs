@@ -74,9 +74,21 @@ fn event(tenant: &str, agent: &str, at_ms: i64, outcome: Outcome) -> EventRecord
 /// Ten agents, one event per agent per second from `from_s` to `to_s` (seconds after T0);
 /// `leaky` emits violations with the given share.
 async fn traffic(store: &Store, tenant: &str, from_s: i64, to_s: i64, leaky: Option<(&str, f64)>) {
+    fleet_traffic(store, tenant, 10, from_s, to_s, leaky).await
+}
+
+/// [`traffic`] from a fleet of `agents` agents.
+async fn fleet_traffic(
+    store: &Store,
+    tenant: &str,
+    agents: i64,
+    from_s: i64,
+    to_s: i64,
+    leaky: Option<(&str, f64)>,
+) {
     let mut batch = Vec::new();
     for s in from_s..to_s {
-        for a in 0..10 {
+        for a in 0..agents {
             let agent = format!("agent-{a}");
             let violation = leaky
                 .is_some_and(|(l, share)| l == agent && ((s * 7919) % 100) as f64 / 100.0 < share);
@@ -337,75 +349,104 @@ async fn replayed_actions_change_nothing_twice() {
     assert_eq!(store.incidents(Some(t), &[], 10).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn rate_limits_and_blast_radius_refuse_playbooks() {
-    let (store, _dir) = store().await;
-    let ports = Ports::default();
-    *ports.trust.lock().unwrap() = 55.0;
-    let t = "acme";
-    traffic(&store, t, 0, 120, None).await;
-    // A drift signal on a model's errors for one agent: rollback-model-version (auto) plans.
-    // Its rate limit is 3 runs an hour: three earlier runs are on record.
-    for i in 0..3 {
+/// `n` earlier applications of redact-pii-leak in the last hour (other incidents' runs).
+async fn earlier_redactions(store: &Store, n: usize) {
+    for i in 0..n {
         store
             .record_heal_action(&meshos_store::StoredHealAction {
-                idempotency_key: format!("old{i}:d:pin-previous:apply"),
-                tenant: t.into(),
-                incident_id: format!("old{i}"),
-                playbook_id: "rollback-model-version".into(),
-                step_id: "pin-previous".into(),
-                action: "pin_model".into(),
-                params: json!({}),
+                idempotency_key: format!("inc_old{i}:digest:redact-outputs:apply"),
+                tenant: "acme".into(),
+                incident_id: format!("inc_old{i}"),
+                playbook_id: "redact-pii-leak".into(),
+                step_id: "redact-outputs".into(),
+                action: "policy_overlay".into(),
+                params: json!({"agent": format!("agent-{i}"), "effect": "redact"}),
                 status: "applied".into(),
                 result: json!({}),
-                created_at_ms: T0 + 100_000,
+                created_at_ms: T0 + 60_000 + i as i64 * 1000,
             })
             .await
             .unwrap();
     }
+}
+
+/// The reasons the ledger gives, state by state.
+async fn timeline(store: &Store, id: &str) -> Vec<(String, String, Value)> {
     store
-        .insert_drift_signals(&[StoredSignal {
-            id: new_id("sig"),
-            tenant: t.into(),
-            agent_id: "agent-1".into(),
-            metric: "error_rate".into(),
-            detector: "cusum".into(),
-            direction: "up".into(),
-            baseline_mean: 0.01,
-            baseline_sd: 0.01,
-            observed_mean: 0.2,
-            shift_sigmas: 7.0,
-            samples: 5,
-            explanation: "error rate up".into(),
-            at_ms: T0 + 119_000,
-            consumed_at_ms: None,
-        }])
-        .await
-        .unwrap();
-    let mut h = healer(&store, &ports);
-    h.tick(T0 + 120_000).await.unwrap();
-    let inc = only_incident(&store, t).await;
-    let states: Vec<(String, String)> = store
-        .incident_transitions(t, &inc.id)
+        .incident_transitions("acme", id)
         .await
         .unwrap()
         .into_iter()
-        .map(|(r, _)| (r.to_state, r.reason))
-        .collect();
-    // Whatever the diagnosis blamed, no playbook may run a fourth time within the hour, and
-    // an escalation says which guard refused what.
-    if let Some((_, reason)) = states.iter().find(|(s, _)| s == "escalated") {
-        assert!(
-            reason.contains("rate limit")
-                || reason.contains("blast radius")
-                || reason.contains("no playbook"),
-            "{reason}"
-        );
-    }
+        .map(|(r, _)| (r.to_state, r.reason, r.inputs))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rate_limited_playbook_is_passed_over_for_the_next_candidate() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    // redact-pii-leak allows 20 runs an hour; 19 leave room for one more, 20 do not.
+    earlier_redactions(&store, 19).await;
+    let mut h = leak_burst(&store, &ports, 30.0).await;
+    h.tick(T0 + 150_000).await.unwrap();
+    let inc = only_incident(&store, "acme").await;
     let data = IncidentData::from_json(&inc.data).unwrap();
-    if let Some(p) = &data.plan {
-        assert_ne!(p.playbook_id, "rollback-model-version", "{states:?}");
-    }
+    assert_eq!(data.plan.unwrap().playbook_id, "redact-pii-leak");
+
+    let (store, _dir) = self::store().await;
+    earlier_redactions(&store, 20).await;
+    let mut h = leak_burst(&store, &ports, 30.0).await;
+    h.tick(T0 + 150_000).await.unwrap();
+    let inc = only_incident(&store, "acme").await;
+    let data = IncidentData::from_json(&inc.data).unwrap();
+    // The kill switch is next; it waits for an operator, and the planned step says why the
+    // redaction was skipped.
+    assert_eq!(inc.state, "awaiting_approval");
+    assert_eq!(data.plan.unwrap().playbook_id, "quarantine-agent");
+    let steps = timeline(&store, &inc.id).await;
+    let (_, _, planned) = steps.iter().find(|(s, _, _)| s == "planned").unwrap();
+    assert_eq!(
+        planned["refused"],
+        json!(["redact-pii-leak: rate limit (20 runs in 3600 s)"])
+    );
+    assert!(
+        store
+            .active_controls(Some("acme"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was applied"
+    );
+}
+
+#[tokio::test]
+async fn a_playbook_over_its_blast_radius_is_refused_and_the_incident_escalates() {
+    let (store, _dir) = store().await;
+    let ports = Ports::default();
+    *ports.trust.lock().unwrap() = 30.0;
+    // A fleet of five: quarantining one agent is 20 % of it, over quarantine-agent's 10 %.
+    earlier_redactions(&store, 20).await;
+    fleet_traffic(&store, "acme", 5, 0, 120, None).await;
+    fleet_traffic(&store, "acme", 5, 120, 150, Some(("agent-3", 0.6))).await;
+    let mut h = healer(&store, &ports);
+    h.tick(T0 + 150_000).await.unwrap();
+    let inc = only_incident(&store, "acme").await;
+    assert_eq!(inc.state, "escalated", "{:#?}", inc.data);
+    let steps = timeline(&store, &inc.id).await;
+    let (_, reason, _) = steps.last().unwrap();
+    assert_eq!(
+        reason,
+        "every candidate playbook was refused: redact-pii-leak: rate limit (20 runs in 3600 s); \
+         quarantine-agent: blast radius (1 of 5 agents)"
+    );
+    assert!(
+        store
+            .active_controls(Some("acme"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(ports.deliveries.lock().unwrap().is_empty());
 }
 
 /// Clean traffic for two minutes, then agent-1's cost per call jumps twentyfold; a cost drift
