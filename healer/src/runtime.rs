@@ -510,8 +510,7 @@ impl<P: HealerPorts> Healer<P> {
             data: data.to_json(),
             ..inc
         };
-        self.store.insert_incident(&inc).await?;
-        self.record(
+        let opened = Self::transition(
             &inc,
             None,
             IncidentState::Open,
@@ -520,8 +519,8 @@ impl<P: HealerPorts> Healer<P> {
             &opened_reason,
             symptoms_json,
             now_ms,
-        )
-        .await?;
+        );
+        self.store.open_incident(&inc, &opened).await?;
         let inc = self
             .move_to(
                 inc,
@@ -561,10 +560,9 @@ impl<P: HealerPorts> Healer<P> {
         Ok(())
     }
 
-    /// Appends a transition to the ledger.
+    /// The ledger record of a move.
     #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &self,
+    fn transition(
         inc: &StoredIncident,
         from: Option<IncidentState>,
         to: IncidentState,
@@ -573,22 +571,19 @@ impl<P: HealerPorts> Healer<P> {
         reason: &str,
         inputs: Value,
         now_ms: i64,
-    ) -> Result<u64, HealerError> {
-        Ok(self
-            .store
-            .append_incident_transition(&IncidentTransitionRecord {
-                id: new_id("itr"),
-                tenant: inc.tenant.clone(),
-                incident_id: inc.id.clone(),
-                from_state: from.map(|s| s.to_string()),
-                to_state: to.to_string(),
-                actor: actor.to_string(),
-                actor_role: role,
-                reason: reason.to_string(),
-                inputs,
-                created_at_ms: now_ms,
-            })
-            .await?)
+    ) -> IncidentTransitionRecord {
+        IncidentTransitionRecord {
+            id: new_id("itr"),
+            tenant: inc.tenant.clone(),
+            incident_id: inc.id.clone(),
+            from_state: from.map(|s| s.to_string()),
+            to_state: to.to_string(),
+            actor: actor.to_string(),
+            actor_role: role,
+            reason: reason.to_string(),
+            inputs,
+            created_at_ms: now_ms,
+        }
     }
 
     /// Moves an incident (checked against the lifecycle), stores it, and records the transition.
@@ -645,8 +640,10 @@ impl<P: HealerPorts> Healer<P> {
             resolved_at_ms: (to == IncidentState::Resolved).then_some(now_ms),
             ..inc.clone()
         };
-        let stored = self.store.update_incident(&next, inc.version).await?;
-        self.record(&stored, Some(from), to, actor, role, reason, inputs, now_ms)
+        let record = Self::transition(&inc, Some(from), to, actor, role, reason, inputs, now_ms);
+        let (stored, _) = self
+            .store
+            .move_incident(&next, inc.version, &record)
             .await?;
         report.transitions += 1;
         Ok(stored)
@@ -658,12 +655,11 @@ impl<P: HealerPorts> Healer<P> {
         data: &IncidentData,
         now_ms: i64,
     ) -> Result<StoredIncident, HealerError> {
-        let next = StoredIncident {
-            data: data.to_json(),
-            updated_at_ms: now_ms,
-            ..inc.clone()
-        };
-        Ok(self.store.update_incident(&next, inc.version).await?)
+        let version = inc.version;
+        Ok(self
+            .store
+            .update_incident(&with_data(inc, data, now_ms), version)
+            .await?)
     }
 
     /// Moves one incident as far as it can go now.
@@ -718,7 +714,7 @@ impl<P: HealerPorts> Healer<P> {
                             data.approval = None;
                             data.verification = None;
                             data.step_results.clear();
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             self.move_to(
                                 inc,
                                 IncidentState::Planned,
@@ -730,7 +726,7 @@ impl<P: HealerPorts> Healer<P> {
                             .await?
                         }
                         Err(why) => {
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             return self
                                 .finish(
                                     inc,
@@ -759,7 +755,7 @@ impl<P: HealerPorts> Healer<P> {
                             };
                             let inputs = json!(req);
                             data.approval = Some(req);
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             let reason = format!(
                                 "plan {} needs {role} approval (expires in {expires} s)",
                                 plan.digest
@@ -776,7 +772,7 @@ impl<P: HealerPorts> Healer<P> {
                         }
                         None => {
                             data.executing_since_ms = Some(now_ms);
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             self.move_to(
                                 inc,
                                 IncidentState::Executing,
@@ -816,7 +812,7 @@ impl<P: HealerPorts> Healer<P> {
                     let outcome = self.execute(&inc, &mut data, &plan, now_ms).await?;
                     match outcome {
                         Ok(()) if plan.dry_run => {
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             return self
                                 .finish(
                                     inc,
@@ -842,7 +838,7 @@ impl<P: HealerPorts> Healer<P> {
                                 ..Verification::default()
                             });
                             let inputs = json!({"steps": data.step_results});
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             self.move_to(
                                 inc,
                                 IncidentState::Verifying,
@@ -855,7 +851,7 @@ impl<P: HealerPorts> Healer<P> {
                         }
                         Err(why) => {
                             self.rollback(&inc, &data, &plan, now_ms).await?;
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             self.move_to(
                                 inc,
                                 IncidentState::RolledBack,
@@ -877,7 +873,7 @@ impl<P: HealerPorts> Healer<P> {
                         }
                         Some(true) => {
                             let inputs = json!(data.verification);
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             return self
                                 .finish(
                                     inc,
@@ -892,7 +888,7 @@ impl<P: HealerPorts> Healer<P> {
                         Some(false) => {
                             self.rollback(&inc, &data, &plan, now_ms).await?;
                             let inputs = json!(data.verification);
-                            let inc = self.save_data(inc, &data, now_ms).await?;
+                            let inc = with_data(inc, &data, now_ms);
                             self.move_to(
                                 inc,
                                 IncidentState::RolledBack,
@@ -1340,7 +1336,7 @@ impl<P: HealerPorts> Healer<P> {
         if decision.approve {
             data.executing_since_ms = Some(now_ms);
         }
-        let inc = self.save_data(inc, &data, now_ms).await?;
+        let inc = with_data(inc, &data, now_ms);
         let (to, reason) = if decision.approve {
             (
                 IncidentState::Executing,
@@ -1442,6 +1438,15 @@ fn current_plan(
     data.plan
         .clone()
         .ok_or_else(|| HealerError::Corrupt(format!("incident {} {state} without a plan", inc.id)))
+}
+
+/// The incident with new data, not yet written: the move that follows writes both together.
+fn with_data(inc: StoredIncident, data: &IncidentData, now_ms: i64) -> StoredIncident {
+    StoredIncident {
+        data: data.to_json(),
+        updated_at_ms: now_ms,
+        ..inc
+    }
 }
 
 /// Whether an event is in a verification's scope: it touches the blamed entity, or comes from

@@ -81,28 +81,24 @@ const TERMINAL_STATES: [&str; 2] = ["resolved", "escalated"];
 
 impl Store {
     pub async fn insert_incident(&self, i: &StoredIncident) -> Result<(), StoreError> {
-        let inserted = sqlx::query(concat!(
-            "INSERT INTO incidents (",
-            incident_columns!(),
-            ") \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(&i.id)
-        .bind(&i.tenant)
-        .bind(&i.kind)
-        .bind(&i.severity)
-        .bind(&i.state)
-        .bind(&i.correlation_key)
-        .bind(&i.subject)
-        .bind(i.data.to_string())
-        .bind(i.fault_started_at_ms)
-        .bind(i.opened_at_ms)
-        .bind(i.updated_at_ms)
-        .bind(i.resolved_at_ms)
-        .bind(i.version)
-        .execute(&self.pool)
-        .await;
-        map_duplicate(inserted, &i.id)
+        let mut tx = self.pool.begin().await?;
+        insert_incident_row(&mut tx, i).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Inserts a new incident and its opening transition (with its ledger leaf) in one
+    /// transaction.
+    pub async fn open_incident(
+        &self,
+        i: &StoredIncident,
+        opened: &IncidentTransitionRecord,
+    ) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_incident_row(&mut tx, i).await?;
+        let index = write_transition(&mut tx, opened).await?;
+        tx.commit().await?;
+        Ok(index)
     }
 
     pub async fn incident(
@@ -179,38 +175,10 @@ impl Store {
         i: &StoredIncident,
         expected_version: i64,
     ) -> Result<StoredIncident, StoreError> {
-        let next = expected_version + 1;
-        let done = sqlx::query(
-            "UPDATE incidents SET kind = $1, severity = $2, state = $3, correlation_key = $4, \
-             subject = $5, data = $6, fault_started_at_ms = $7, updated_at_ms = $8, \
-             resolved_at_ms = $9, version = $10 WHERE tenant = $11 AND id = $12 AND version = $13",
-        )
-        .bind(&i.kind)
-        .bind(&i.severity)
-        .bind(&i.state)
-        .bind(&i.correlation_key)
-        .bind(&i.subject)
-        .bind(i.data.to_string())
-        .bind(i.fault_started_at_ms)
-        .bind(i.updated_at_ms)
-        .bind(i.resolved_at_ms)
-        .bind(next)
-        .bind(&i.tenant)
-        .bind(&i.id)
-        .bind(expected_version)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict {
-                what: "incident".into(),
-                id: i.id.clone(),
-                expected: expected_version,
-            });
-        }
-        Ok(StoredIncident {
-            version: next,
-            ..i.clone()
-        })
+        let mut tx = self.pool.begin().await?;
+        let stored = write_incident(&mut tx, i, expected_version).await?;
+        tx.commit().await?;
+        Ok(stored)
     }
 
     /// Records a transition and appends its ledger leaf in one transaction.
@@ -218,31 +186,26 @@ impl Store {
         &self,
         t: &IncidentTransitionRecord,
     ) -> Result<u64, StoreError> {
-        let record = LedgerRecord::IncidentTransition(t.clone());
         let mut tx = self.pool.begin().await?;
-        let index = next_ledger_index(&mut tx, &t.tenant).await?;
-        let inserted = sqlx::query(
-            "INSERT INTO incident_transitions (id, tenant, incident_id, from_state, to_state, \
-             actor, actor_role, reason, inputs, created_at_ms, ledger_index) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&t.id)
-        .bind(&t.tenant)
-        .bind(&t.incident_id)
-        .bind(&t.from_state)
-        .bind(&t.to_state)
-        .bind(&t.actor)
-        .bind(t.actor_role.map(|r| r.as_str()))
-        .bind(&t.reason)
-        .bind(t.inputs.to_string())
-        .bind(t.created_at_ms)
-        .bind(index as i64)
-        .execute(&mut *tx)
-        .await;
-        map_duplicate(inserted, &t.id)?;
-        insert_leaf(&mut tx, &t.tenant, index, &record, t.created_at_ms).await?;
+        let index = write_transition(&mut tx, t).await?;
         tx.commit().await?;
         Ok(index)
+    }
+
+    /// [`Store::update_incident`] and [`Store::append_incident_transition`] in one transaction:
+    /// an incident never changes state without its ledger entry, nor the other way round (a
+    /// crash between the two would otherwise leave a gap in the evidence).
+    pub async fn move_incident(
+        &self,
+        i: &StoredIncident,
+        expected_version: i64,
+        t: &IncidentTransitionRecord,
+    ) -> Result<(StoredIncident, u64), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let stored = write_incident(&mut tx, i, expected_version).await?;
+        let index = write_transition(&mut tx, t).await?;
+        tx.commit().await?;
+        Ok((stored, index))
     }
 
     pub async fn incident_transition(
@@ -579,4 +542,100 @@ fn control_from_row(r: &AnyRow) -> Result<StoredControl, StoreError> {
         created_at_ms: r.try_get("created_at_ms")?,
         cleared_at_ms: r.try_get("cleared_at_ms")?,
     })
+}
+
+async fn write_incident(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    i: &StoredIncident,
+    expected_version: i64,
+) -> Result<StoredIncident, StoreError> {
+    let next = expected_version + 1;
+    let done = sqlx::query(
+        "UPDATE incidents SET kind = $1, severity = $2, state = $3, correlation_key = $4, \
+         subject = $5, data = $6, fault_started_at_ms = $7, updated_at_ms = $8, \
+         resolved_at_ms = $9, version = $10 WHERE tenant = $11 AND id = $12 AND version = $13",
+    )
+    .bind(&i.kind)
+    .bind(&i.severity)
+    .bind(&i.state)
+    .bind(&i.correlation_key)
+    .bind(&i.subject)
+    .bind(i.data.to_string())
+    .bind(i.fault_started_at_ms)
+    .bind(i.updated_at_ms)
+    .bind(i.resolved_at_ms)
+    .bind(next)
+    .bind(&i.tenant)
+    .bind(&i.id)
+    .bind(expected_version)
+    .execute(&mut **tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Err(StoreError::Conflict {
+            what: "incident".into(),
+            id: i.id.clone(),
+            expected: expected_version,
+        });
+    }
+    Ok(StoredIncident {
+        version: next,
+        ..i.clone()
+    })
+}
+
+async fn write_transition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    t: &IncidentTransitionRecord,
+) -> Result<u64, StoreError> {
+    let record = LedgerRecord::IncidentTransition(t.clone());
+    let index = next_ledger_index(tx, &t.tenant).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO incident_transitions (id, tenant, incident_id, from_state, to_state, \
+         actor, actor_role, reason, inputs, created_at_ms, ledger_index) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&t.id)
+    .bind(&t.tenant)
+    .bind(&t.incident_id)
+    .bind(&t.from_state)
+    .bind(&t.to_state)
+    .bind(&t.actor)
+    .bind(t.actor_role.map(|r| r.as_str()))
+    .bind(&t.reason)
+    .bind(t.inputs.to_string())
+    .bind(t.created_at_ms)
+    .bind(index as i64)
+    .execute(&mut **tx)
+    .await;
+    map_duplicate(inserted, &t.id)?;
+    insert_leaf(tx, &t.tenant, index, &record, t.created_at_ms).await?;
+    Ok(index)
+}
+
+async fn insert_incident_row(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    i: &StoredIncident,
+) -> Result<(), StoreError> {
+    let inserted = sqlx::query(concat!(
+        "INSERT INTO incidents (",
+        incident_columns!(),
+        ") \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(&i.id)
+    .bind(&i.tenant)
+    .bind(&i.kind)
+    .bind(&i.severity)
+    .bind(&i.state)
+    .bind(&i.correlation_key)
+    .bind(&i.subject)
+    .bind(i.data.to_string())
+    .bind(i.fault_started_at_ms)
+    .bind(i.opened_at_ms)
+    .bind(i.updated_at_ms)
+    .bind(i.resolved_at_ms)
+    .bind(i.version)
+    .execute(&mut **tx)
+    .await;
+    map_duplicate(inserted, &i.id)
 }

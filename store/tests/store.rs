@@ -611,7 +611,44 @@ async fn incidents_transitions_actions_and_controls(store: &Store) {
         Some(LedgerRecord::IncidentTransition(tr.clone()))
     );
     let timeline = store.incident_transitions(&t, &inc.id).await.unwrap();
-    assert_eq!(timeline, vec![(tr, index)]);
+    assert_eq!(timeline, vec![(tr.clone(), index)]);
+
+    // A move writes the row and its ledger entry together: a stale one writes neither.
+    let current = store.incident(&t, &inc.id).await.unwrap().unwrap();
+    let mut reopened = current.clone();
+    reopened.state = "escalated".into();
+    let late = IncidentTransitionRecord {
+        id: new_id("itr"),
+        from_state: Some("resolved".into()),
+        to_state: "escalated".into(),
+        ..tr.clone()
+    };
+    let err = store
+        .move_incident(&reopened, current.version - 1, &late)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(
+        store.incident_transitions(&t, &inc.id).await.unwrap().len(),
+        1
+    );
+    assert!(
+        store
+            .ledger_entries(&t, index + 1, index + 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let (moved, moved_index) = store
+        .move_incident(&reopened, current.version, &late)
+        .await
+        .unwrap();
+    assert_eq!(moved.version, current.version + 1);
+    assert_eq!(moved_index, index + 1);
+    assert_eq!(
+        store.incident(&t, &inc.id).await.unwrap().unwrap().state,
+        "escalated"
+    );
 
     // A replayed heal action is recorded once.
     let action = StoredHealAction {
