@@ -106,8 +106,8 @@ pub struct Plan {
     pub dry_run: bool,
     pub timeout_seconds: u64,
     pub policy_version: String,
-    /// Hex SHA-256 over the canonical JSON of (playbook id, version, steps, rollback, policy
-    /// version).
+    /// Hex SHA-256 over the canonical JSON of (playbook id, version, steps and rollback steps
+    /// with their parameters, approvals and timeouts, verify, dry run, timeout, policy version).
     pub digest: String,
 }
 
@@ -161,11 +161,24 @@ impl Playbook {
         };
         let steps = resolve_all(&self.steps)?;
         let rollback = resolve_all(&self.rollback)?;
+        // Everything an approver agrees to: what runs, under which approvals and time limits,
+        // how success is judged, and whether it runs for real.
+        let step_terms = |steps: &[PlannedStep]| {
+            steps
+                .iter()
+                .map(|s| {
+                    serde_json::json!([s.id, s.action, s.params, s.approval, s.timeout_seconds])
+                })
+                .collect::<Vec<_>>()
+        };
         let canonical = serde_json::json!({
             "playbook_id": self.id,
             "playbook_version": self.version,
-            "steps": steps.iter().map(|s| serde_json::json!([s.id, s.action, s.params])).collect::<Vec<_>>(),
-            "rollback": rollback.iter().map(|s| serde_json::json!([s.id, s.action, s.params])).collect::<Vec<_>>(),
+            "steps": step_terms(&steps),
+            "rollback": step_terms(&rollback),
+            "verify": self.verify,
+            "dry_run": self.dry_run,
+            "timeout_seconds": self.timeout_seconds,
             "policy_version": ctx.policy_version,
         });
         // serde_json's map is ordered by key, so this encoding is canonical.

@@ -1,8 +1,8 @@
 //! The shipped library, the format's validation errors, candidate choice and plans.
 
 use meshos_playbooks::{
-    ActionKind, IncidentFacts, IncidentKind, Library, PlanContext, PlaybookError, RootCauseKind,
-    Severity, Subject,
+    ActionKind, Approval, IncidentFacts, IncidentKind, Library, PlanContext, PlaybookError,
+    RootCauseKind, Severity, Subject,
 };
 
 fn facts(kind: IncidentKind, root: Option<RootCauseKind>, metric: Option<&str>) -> IncidentFacts {
@@ -161,8 +161,36 @@ fn plans_resolve_templates_and_digests_bind_the_parameters() {
         p.plan(&c).expect("plan").digest,
         "policy changed"
     );
+    // An approval covers how the plan runs and is judged, not only its actions.
+    let mut dry = p.clone();
+    dry.dry_run = true;
+    let crm = ctx(RootCauseKind::Tool, "crm");
+    assert_ne!(plan.digest, dry.plan(&crm).expect("plan").digest, "dry run");
+    let mut looser = p.clone();
+    looser.verify.window_seconds += 60;
+    assert_ne!(
+        plan.digest,
+        looser.plan(&crm).expect("plan").digest,
+        "verification changed"
+    );
+    let mut gated = p.clone();
+    gated.steps[0].approval = Approval::Auto;
+    gated.steps[0].timeout_seconds = Some(5);
+    assert_ne!(
+        plan.digest,
+        gated.plan(&crm).expect("plan").digest,
+        "step timeout changed"
+    );
     assert_eq!(plan.requires_approval(), None);
     let q = lib.get("quarantine-agent").expect("shipped");
+    let mut unattended = q.clone();
+    unattended.steps[0].approval = Approval::Auto;
+    let bot = ctx(RootCauseKind::Agent, "bot");
+    assert_ne!(
+        q.plan(&bot).expect("plan").digest,
+        unattended.plan(&bot).expect("plan").digest,
+        "approval changed"
+    );
     let qp = q.plan(&ctx(RootCauseKind::Agent, "bot")).expect("plan");
     assert_eq!(qp.requires_approval(), Some(("operator".into(), 900)));
 }
