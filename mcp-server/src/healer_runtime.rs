@@ -143,10 +143,12 @@ impl HealerPorts for ServerPorts {
 /// `shutdown`.
 pub async fn run(
     healer: Arc<tokio::sync::Mutex<Healer<ServerPorts>>>,
-    store: meshos_store::Store,
+    mesh: Arc<Mesh>,
     tick: Duration,
     shutdown: CancellationToken,
 ) {
+    let store = &mesh.store;
+    let leader = &mesh.metrics.healer_leader;
     let retry = Duration::from_secs(5);
     while !shutdown.is_cancelled() {
         let lease = match store.try_leader_lease(LEASE).await {
@@ -161,17 +163,21 @@ pub async fn run(
             }
         };
         tracing::info!("healer: leader lease taken; the healing loop runs here");
+        leader.set(1);
         let mut lease = lease;
         loop {
             if !lease.is_held().await {
                 tracing::warn!("healer: leader lease lost");
+                leader.set(0);
                 break;
             }
             if let Err(e) = healer.lock().await.tick(now_ms()).await {
                 tracing::warn!(error = %e, "healer tick failed");
             }
+            mesh.metrics.healer_ticks.inc();
             tokio::select! {
                 _ = shutdown.cancelled() => {
+                    leader.set(0);
                     if let Err(e) = lease.release().await {
                         tracing::warn!(error = %e, "healer: releasing the lease failed");
                     }

@@ -74,9 +74,11 @@ async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: N
 
 async fn healthz(State(mesh): State<Arc<Mesh>>) -> Response {
     match mesh.store.ping().await {
-        Ok(()) => Json(
-            serde_json::json!({"status": "ok", "policy_bundle": mesh.bundle.current().version()}),
-        )
+        Ok(()) => Json(serde_json::json!({
+            "status": "ok",
+            "policy_bundle": mesh.bundle.current().version(),
+            "healer_leader": mesh.metrics.healer_leader.get() == 1,
+        }))
         .into_response(),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
     }

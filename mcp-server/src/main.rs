@@ -451,7 +451,7 @@ async fn serve(
         )?;
         tokio::spawn(healer_runtime::run(
             Arc::new(tokio::sync::Mutex::new(h)),
-            mesh.store.clone(),
+            mesh.clone(),
             Duration::from_secs(1),
             shutdown.child_token(),
         ));

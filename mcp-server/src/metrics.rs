@@ -66,6 +66,9 @@ pub struct Metrics {
     pub drift_signals: Family<KindLabels, Counter>,
     pub sla_alerts: Family<KindLabels, Counter>,
     pub webhook_deliveries: Family<KindLabels, Counter>,
+    /// 1 while this process holds the healer's leader lease and runs the healing loop.
+    pub healer_leader: Gauge,
+    pub healer_ticks: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -173,6 +176,18 @@ impl Metrics {
             "Webhook deliveries by outcome (delivered, failed)",
             webhook_deliveries.clone(),
         );
+        let healer_leader = Gauge::default();
+        registry.register(
+            "healer_leader",
+            "1 while this process holds the healer's leader lease",
+            healer_leader.clone(),
+        );
+        let healer_ticks = Counter::default();
+        registry.register(
+            "healer_ticks",
+            "Healing loop ticks run by this process",
+            healer_ticks.clone(),
+        );
         Metrics {
             registry,
             events_ingested,
@@ -190,6 +205,8 @@ impl Metrics {
             drift_signals,
             sla_alerts,
             webhook_deliveries,
+            healer_leader,
+            healer_ticks,
         }
     }
 
