@@ -1225,12 +1225,13 @@ impl<P: HealerPorts> Healer<P> {
                 metric_ok = m.below.is_none_or(|b| value < b) && m.above.is_none_or(|a| value > a);
             }
             let mut recovered = None;
+            let mut recovery_ok = true;
             if let Some(r) = &v.recovery {
                 let value = metric_over(&r.metric, &scope);
                 recovered = Some(json!({"metric": r.metric, "value": value, "limit": r.limit}));
-                metric_ok = metric_ok && value <= r.limit;
+                recovery_ok = value <= r.limit;
             }
-            let pass = trust_ok && metric_ok;
+            let pass = trust_ok && metric_ok && recovery_ok;
             v.observations.push(json!({
                 "at_ms": now_ms, "events": scope.len(), "trust_min": min_trust,
                 "metric": metric_value, "recovery": recovered, "pass": pass,
@@ -1239,7 +1240,12 @@ impl<P: HealerPorts> Healer<P> {
                 v.consecutive_passes += 1;
             } else {
                 v.consecutive_passes = 0;
-                v.failures += 1;
+                // A control such as a budget cap bites only once the agent reaches it: a metric
+                // still on its way back is given the whole window, a trust or metric
+                // condition that fails counts toward the failure limit.
+                if !(trust_ok && metric_ok) {
+                    v.failures += 1;
+                }
             }
         } else {
             // One note for a run of skipped evaluations, not one per tick.
