@@ -44,6 +44,9 @@ pub(crate) fn diagnose_each(symptoms: &[Symptom], events: &[EventRecord]) -> Vec
         anomaly_start_ms: start_ms,
         ranked: false,
         note,
+        confident: false,
+        evidence: Vec::new(),
+        explains_agents: vec![s.agent_id.clone()],
     };
     let mut topology = FleetTopology::new();
     for e in events {
@@ -129,6 +132,9 @@ pub(crate) fn diagnose_each(symptoms: &[Symptom], events: &[EventRecord]) -> Vec
                     ranking.len(),
                     events.len()
                 ),
+                confident: false,
+                evidence: Vec::new(),
+                explains_agents: vec![s.agent_id.clone()],
             }
         })
         .collect()

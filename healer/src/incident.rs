@@ -22,10 +22,13 @@ pub enum IncidentState {
     Resolved,
     RolledBack,
     Escalated,
+    /// A confirmed symptom that no playbook applies to, or that our own controls explain: on the
+    /// ledger and queryable with its agent, never acted on, never escalated.
+    Observed,
 }
 
 impl IncidentState {
-    pub const ALL: [IncidentState; 9] = [
+    pub const ALL: [IncidentState; 10] = [
         IncidentState::Open,
         IncidentState::Diagnosed,
         IncidentState::Planned,
@@ -35,6 +38,7 @@ impl IncidentState {
         IncidentState::Resolved,
         IncidentState::RolledBack,
         IncidentState::Escalated,
+        IncidentState::Observed,
     ];
 
     /// The names of every state an incident is still open in (not resolved or escalated).
@@ -59,12 +63,16 @@ impl IncidentState {
             IncidentState::Resolved => "resolved",
             IncidentState::RolledBack => "rolled_back",
             IncidentState::Escalated => "escalated",
+            IncidentState::Observed => "observed",
         }
     }
 
-    /// Resolved and escalated incidents are closed; nothing moves them again.
+    /// Resolved, escalated and observed incidents are closed; nothing moves them again.
     pub fn is_terminal(self) -> bool {
-        matches!(self, IncidentState::Resolved | IncidentState::Escalated)
+        matches!(
+            self,
+            IncidentState::Resolved | IncidentState::Escalated | IncidentState::Observed
+        )
     }
 
     /// Whether `self → to` is a move the lifecycle allows. Any open state may escalate (a
@@ -138,6 +146,17 @@ pub struct Diagnosis {
     /// blamed and the note says so).
     pub ranked: bool,
     pub note: String,
+    /// Whether the root cause is clearly the best explanation (it dominates every other
+    /// candidate the fleet's telemetry does not contradict). An unconfident diagnosis gets no
+    /// automatic action.
+    #[serde(default)]
+    pub confident: bool,
+    /// What moved and what did not, per candidate (see `strata.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<crate::strata::CandidateEvidence>,
+    /// Agents whose work on the root cause moved.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub explains_agents: Vec<String>,
 }
 
 /// An outstanding approval request, bound to one plan digest.
@@ -210,6 +229,16 @@ pub struct IncidentData {
     /// Results of the current plan's steps.
     pub step_results: Vec<serde_json::Value>,
     pub executing_since_ms: Option<i64>,
+    /// Why the current plan was handed to a human instead of running on its own (an ambiguous
+    /// diagnosis, healthy agents in its blast radius, an agent's last working option).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<String>,
+    /// Where the release of this (resolved) incident's controls stands.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<crate::release::ReleaseState>,
+    /// Releases of this incident's controls: probation, canary, outcome.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub releases: Vec<serde_json::Value>,
 }
 
 impl IncidentData {

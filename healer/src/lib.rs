@@ -13,17 +13,24 @@
 //! implements [`HealerPorts`].
 
 mod actions;
+mod alarm;
 mod detect;
 mod diagnose;
 mod incident;
+mod release;
 mod runtime;
+mod strata;
 
+pub use alarm::{AlarmPolicy, EffectFloors};
 pub use incident::{
     ApprovalRequest, Diagnosis, IncidentData, IncidentState, MetricRecovery, Symptom, Verification,
 };
+pub use release::ReleaseState;
 pub use runtime::{
-    Decision, Healer, HealerConfig, HealerPorts, IncidentView, TickReport, view as incident_view,
+    Decision, Healer, HealerConfig, HealerPorts, IncidentView, ReleasePolicy, TickReport,
+    view as incident_view,
 };
+pub use strata::{CandidateEvidence, Stratum};
 
 /// Errors of the healer.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! The loop: one `tick(now_ms)` detects, correlates, diagnoses and moves every open incident one
 //! step; `decide` records an operator's approval or denial.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 
 use meshos_playbooks::{
@@ -12,9 +12,11 @@ use meshos_types::{EventRecord, IncidentTransitionRecord, Outcome, Role, new_id}
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::actions::{agents_touched, control_of};
+use crate::actions::{agents_held_by, control_of, harm_guards};
+use crate::alarm::{AlarmPolicy, RawMetric, Verdict, alpha_for, confirm_shift, is_work};
 use crate::detect::{failed_evals, from_alert, from_signal, violation_bursts};
 use crate::diagnose::diagnose_each;
+use crate::strata::diagnose_symptom;
 use crate::{
     ApprovalRequest, Diagnosis, HealerError, IncidentData, IncidentState, MetricRecovery, Symptom,
     Verification,
@@ -50,6 +52,34 @@ pub struct HealerConfig {
     pub verify_interval_ms: i64,
     /// Fewest events an evaluation needs to count.
     pub verify_min_events: usize,
+    /// Which drift alarms may open an incident (fleet-level false-alarm budget, effect floors).
+    pub alarm: AlarmPolicy,
+    /// When and how the controls of a resolved incident are released.
+    pub release: ReleasePolicy,
+}
+
+/// Releasing controls on evidence: after `probation_ms` from resolution, a share of the
+/// controlled traffic is let through (`canary_share`); if the canary's telemetry is back at the
+/// pre-fault baseline over `canary_ms` the control is cleared, else it is restored in full and
+/// probation starts again, twice as long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReleasePolicy {
+    pub probation_ms: i64,
+    pub canary_share: f64,
+    pub canary_ms: i64,
+    /// Fewest canary events a release needs.
+    pub canary_min_events: usize,
+}
+
+impl Default for ReleasePolicy {
+    fn default() -> Self {
+        ReleasePolicy {
+            probation_ms: 120_000,
+            canary_share: 0.25,
+            canary_ms: 30_000,
+            canary_min_events: 5,
+        }
+    }
 }
 
 impl Default for HealerConfig {
@@ -61,6 +91,8 @@ impl Default for HealerConfig {
             burst_min_share: 0.2,
             verify_interval_ms: 2_000,
             verify_min_events: 5,
+            alarm: AlarmPolicy::default(),
+            release: ReleasePolicy::default(),
         }
     }
 }
@@ -102,14 +134,18 @@ pub struct IncidentView {
 }
 
 pub struct Healer<P: HealerPorts> {
-    store: Store,
+    pub(crate) store: Store,
     library: Library,
     ports: P,
-    config: HealerConfig,
+    pub(crate) config: HealerConfig,
     /// Newest SLA alert / eval already turned into symptoms, per tenant.
     watermarks: BTreeMap<String, i64>,
     /// Drift signals and SLA breaches waiting for evidence (see `confirm_pending`).
     pending: Vec<Pending>,
+    /// When each tenant's drift alarms arrived over the last hour: the rate the confirmation
+    /// test's level is scaled by.
+    alarm_times: BTreeMap<String, VecDeque<i64>>,
+    started_ms: Option<i64>,
 }
 
 /// A symptom that opens nothing until the telemetry confirms it.
@@ -123,8 +159,9 @@ struct Pending {
 
 #[derive(Debug, Clone, Copy)]
 enum Confirmation {
-    /// The metric's raw values after the alarm sit well above those before it.
-    Drift,
+    /// The metric's raw values after the alarm are significantly and materially worse than
+    /// those before it (`alarm::confirm_shift`).
+    Drift(RawMetric),
     /// The agent's trust score is still below this threshold, on enough recent events.
     TrustBelow(f64),
 }
@@ -133,64 +170,25 @@ enum Confirmation {
 const GROUP_WAIT_MS: i64 = 5_000;
 /// Telemetry read to confirm pending symptoms.
 const CONFIRM_LOOKBACK_MS: i64 = 180_000;
-/// A drift that the telemetry does not (yet) bear out is given this long...
-const DRIFT_CONFIRM_MIN_MS: i64 = 6_000;
-/// ...and dropped after this long without enough data.
-const DRIFT_CONFIRM_MAX_MS: i64 = 20_000;
+/// A drift alarm waits at most this long for enough fresh telemetry to be tested.
+const DRIFT_CONFIRM_MAX_MS: i64 = 30_000;
 /// An SLA breach counts once the agent has this many events in the window.
 const SLA_MIN_EVENTS: usize = 20;
 /// A low score is the trust model reacting to something more direct (a burst, a drift), which
 /// is given this long to open the incident the breach then joins.
 const SLA_CONFIRM_DELAY_MS: i64 = 15_000;
 const SLA_EVIDENCE_WINDOW_MS: i64 = 120_000;
-/// Telemetry before a fault that gives a trust-only verification its metric baseline.
+/// Telemetry before a fault that gives a verification its baseline.
 const BASELINE_MS: i64 = 120_000;
 const BASELINE_MIN_EVENTS: usize = 10;
-
-/// Whether a drift alarm's metric moved up and stayed there: the median of the agent's values
-/// since the alarm against the median and MAD before it. `None`: too few values since.
-/// Downward shifts (faster, cheaper) are not incidents.
-fn drift_persists(symptom: &Symptom, events: &[&EventRecord]) -> Option<bool> {
-    let value = |e: &EventRecord| match symptom.metric.as_str() {
-        "latency" => e.latency_ms,
-        "cost" => e.cost_usd,
-        _ => None,
-    };
-    let at = symptom.at_ms;
-    let before: Vec<f64> = events
-        .iter()
-        .filter(|e| e.created_at_ms >= at - 120_000 && e.created_at_ms < at - 3_000)
-        .filter_map(|e| value(e))
-        .collect();
-    let after: Vec<f64> = events
-        .iter()
-        .filter(|e| e.created_at_ms >= at - 1_000)
-        .filter_map(|e| value(e))
-        .collect();
-    if after.len() < 8 {
-        return None;
-    }
-    if before.len() < 10 {
-        // No baseline to compare with: the detector's word stands.
-        return Some(true);
-    }
-    let base = median(&before);
-    let deviations: Vec<f64> = before.iter().map(|v| (v - base).abs()).collect();
-    let scale = (1.4826 * median(&deviations))
-        .max(0.05 * base.abs())
-        .max(f64::MIN_POSITIVE);
-    Some((median(&after) - base) / scale >= 3.0)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    match v.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
+/// A symptom of an agent that one of our controls holds, starting this soon after the control
+/// was set, is the control's own effect (a slower fallback tool, refused work), not a fault.
+const SECONDARY_EFFECT_MS: i64 = 120_000;
+/// A symptom diagnosed to the root cause of an incident closed this recently, and begun before
+/// it closed, is that incident's late symptom, not a new fault.
+const LATE_SYMPTOM_MS: i64 = 60_000;
+/// Observations of the same agent and metric within this long share one record.
+const OBSERVATION_MERGE_MS: i64 = 600_000;
 
 const ACTOR: &str = "healer";
 
@@ -207,6 +205,8 @@ impl<P: HealerPorts> Healer<P> {
             config,
             watermarks: BTreeMap::new(),
             pending: Vec::new(),
+            alarm_times: BTreeMap::new(),
+            started_ms: None,
         }
     }
 
@@ -217,21 +217,33 @@ impl<P: HealerPorts> Healer<P> {
     /// One pass of the loop at `now_ms`.
     pub async fn tick(&mut self, now_ms: i64) -> Result<TickReport, HealerError> {
         let mut report = TickReport::default();
+        self.started_ms.get_or_insert(now_ms);
         let mut by_tenant: BTreeMap<String, Vec<Symptom>> = BTreeMap::new();
         for s in self.store.unconsumed_drift_signals(500).await? {
-            if self.store.consume_drift_signal(&s.id, now_ms).await? {
-                let symptom = from_signal(&s);
-                if ["latency", "cost"].contains(&symptom.metric.as_str()) {
-                    self.pending.push(Pending {
-                        tenant: s.tenant.clone(),
-                        symptom,
-                        confirm: Confirmation::Drift,
-                        since_ms: now_ms,
-                    });
-                } else {
-                    by_tenant.entry(s.tenant.clone()).or_default().push(symptom);
-                }
+            if !self.store.consume_drift_signal(&s.id, now_ms).await? {
+                continue;
             }
+            let times = self.alarm_times.entry(s.tenant.clone()).or_default();
+            times.push_back(now_ms);
+            while times.front().is_some_and(|t| *t < now_ms - 3_600_000) {
+                times.pop_front();
+            }
+            let Some(raw) = RawMetric::from_signal(&s.metric) else {
+                continue;
+            };
+            // Faster, cheaper, fewer errors: good news is not an incident.
+            let down = s.direction == "down";
+            if down && (raw.is_rate() || !self.config.alarm.watch_decreases) {
+                continue;
+            }
+            let mut symptom = from_signal(&s);
+            symptom.metric = raw.family().to_string();
+            self.pending.push(Pending {
+                tenant: s.tenant.clone(),
+                symptom,
+                confirm: Confirmation::Drift(raw),
+                since_ms: now_ms,
+            });
         }
         for tenant in self.store.ledger_tenants().await? {
             let since = *self
@@ -256,21 +268,44 @@ impl<P: HealerPorts> Healer<P> {
                 .events_between(&tenant, window_start.min(since), now_ms + 1, 100_000)
                 .await?;
             let syms = by_tenant.entry(tenant.clone()).or_default();
-            syms.extend(violation_bursts(
+            let bursts = violation_bursts(
                 &recent,
                 window_start,
                 self.config.burst_window_ms,
                 self.config.burst_min_events,
                 self.config.burst_min_share,
-            ));
+            );
+            if !bursts.is_empty() {
+                // A burst is a fault only against the agent's own history: an agent that
+                // always had some violations bursts by chance now and then.
+                let history = self
+                    .store
+                    .events_between(&tenant, window_start - 300_000, window_start, 200_000)
+                    .await?;
+                let alpha = self.alpha(&tenant, now_ms, distinct_agents(&history));
+                syms.extend(
+                    bursts
+                        .into_iter()
+                        .filter(|b| burst_beats_history(b, &recent, &history, window_start, alpha)),
+                );
+            }
             syms.extend(failed_evals(&recent, since));
             self.watermarks.insert(tenant, now_ms);
         }
-        self.confirm_pending(now_ms, &mut by_tenant).await?;
+        let mut observations: BTreeMap<String, Vec<(Symptom, String)>> = BTreeMap::new();
+        self.confirm_pending(now_ms, &mut by_tenant, &mut observations)
+            .await?;
         for (tenant, symptoms) in by_tenant {
             report.symptoms += symptoms.len();
-            let opened = self.absorb(&tenant, symptoms, now_ms, &mut report).await?;
+            let opened = self
+                .absorb(&tenant, symptoms, now_ms, &mut report, &mut observations)
+                .await?;
             report.opened.extend(opened);
+        }
+        for (tenant, list) in observations {
+            for (symptom, why) in list {
+                self.observe(&tenant, symptom, &why, None, now_ms).await?;
+            }
         }
         for inc in self
             .store
@@ -279,22 +314,34 @@ impl<P: HealerPorts> Healer<P> {
         {
             self.advance(inc, now_ms, &mut report).await?;
         }
+        self.release_controls(now_ms).await?;
         Ok(report)
     }
 
-    /// Moves the pending symptoms that the evidence now confirms into `by_tenant`; drops those
-    /// it refutes or that waited too long. Why: every agent runs a drift detector per metric, so
-    /// a fleet sees a false alarm every few seconds at the detectors' ARL0 of 1,000 samples, and
-    /// a new agent's first trust score is low on little evidence. A shift that persists in the
-    /// raw telemetry, or a low score on enough events, is what opens an incident.
+    /// The confirmation test's level for a tenant (see `alarm.rs`): the budget over the
+    /// tenant's drift alarms per hour, at least one per monitored series.
+    fn alpha(&self, tenant: &str, now_ms: i64, agents: usize) -> f64 {
+        let uptime = (now_ms - self.started_ms.unwrap_or(now_ms)).clamp(600_000, 3_600_000);
+        let recent = self.alarm_times.get(tenant).map_or(0, VecDeque::len) as f64;
+        let per_hour = recent * 3_600_000.0 / uptime as f64;
+        alpha_for(&self.config.alarm, per_hour, agents.max(1) * 5)
+    }
+
+    /// Moves the pending symptoms that the evidence now confirms into `by_tenant`, those that
+    /// are real but call for no action into `observations`, and drops those it refutes. Why:
+    /// every agent runs a drift detector per metric, so a fleet sees false alarms in proportion
+    /// to its size, and a new agent's first trust score is low on little evidence. A shift
+    /// that the raw telemetry bears out, or a low score with a fault in its telemetry, is what
+    /// opens an incident.
     async fn confirm_pending(
         &mut self,
         now_ms: i64,
         by_tenant: &mut BTreeMap<String, Vec<Symptom>>,
+        observations: &mut BTreeMap<String, Vec<(Symptom, String)>>,
     ) -> Result<(), HealerError> {
         let pending = std::mem::take(&mut self.pending);
         let mut events: BTreeMap<String, Vec<EventRecord>> = BTreeMap::new();
-        for p in pending {
+        for mut p in pending {
             if !events.contains_key(&p.tenant) {
                 let rows = self
                     .store
@@ -302,22 +349,48 @@ impl<P: HealerPorts> Healer<P> {
                     .await?;
                 events.insert(p.tenant.clone(), rows);
             }
-            let agent_events: Vec<&EventRecord> = events
-                .get(&p.tenant)
-                .map(|v| {
-                    v.iter()
-                        .filter(|e| e.agent_id == p.symptom.agent_id)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let tenant_events = events.get(&p.tenant).map(Vec::as_slice).unwrap_or(&[]);
+            let agent_events: Vec<&EventRecord> = tenant_events
+                .iter()
+                .filter(|e| e.agent_id == p.symptom.agent_id)
+                .collect();
             let waited = now_ms - p.since_ms;
             let verdict = match p.confirm {
-                Confirmation::Drift => match drift_persists(&p.symptom, &agent_events) {
-                    Some(true) => Some(true),
-                    Some(false) if waited >= DRIFT_CONFIRM_MIN_MS => Some(false),
-                    _ if waited >= DRIFT_CONFIRM_MAX_MS => Some(false),
-                    _ => None,
-                },
+                Confirmation::Drift(raw) => {
+                    let alpha = self.alpha(&p.tenant, now_ms, distinct_agents(tenant_events));
+                    match confirm_shift(
+                        raw,
+                        p.symptom.at_ms,
+                        &agent_events,
+                        &self.config.alarm,
+                        alpha,
+                        waited >= DRIFT_CONFIRM_MAX_MS,
+                    ) {
+                        Verdict::Confirmed(effect) => {
+                            p.symptom.detail = format!(
+                                "{}; confirmed on fresh telemetry: {} {:.4} → {:.4} ({} → {} values), p = {:.2e} < α = {:.2e}",
+                                p.symptom.detail,
+                                if raw.is_rate() { "rate" } else { "median" },
+                                effect.before,
+                                effect.after,
+                                effect.n_before,
+                                effect.n_after,
+                                effect.p_value,
+                                effect.alpha
+                            );
+                            Some(Ok(()))
+                        }
+                        Verdict::Refuted(effect) => Some(Err(format!(
+                            "not confirmed: {:.4} → {:.4}, p = {:.2e} (α = {:.2e}), floor met: {}",
+                            effect.before,
+                            effect.after,
+                            effect.p_value,
+                            effect.alpha,
+                            effect.floor_met
+                        ))),
+                        Verdict::Pending => None,
+                    }
+                }
                 Confirmation::TrustBelow(threshold) => {
                     let recent = agent_events
                         .iter()
@@ -325,23 +398,48 @@ impl<P: HealerPorts> Healer<P> {
                         .count();
                     let score = self.ports.trust_score(&p.tenant, &p.symptom.agent_id).await;
                     match score {
-                        Some(s) if s >= threshold => Some(false),
+                        Some(s) if s >= threshold => Some(Err("trust recovered".to_string())),
                         Some(_) if recent >= SLA_MIN_EVENTS && waited >= SLA_CONFIRM_DELAY_MS => {
-                            Some(true)
+                            let alpha =
+                                self.alpha(&p.tenant, now_ms, distinct_agents(tenant_events));
+                            match outcome_fault(
+                                &p.symptom.agent_id,
+                                tenant_events,
+                                now_ms - SLA_EVIDENCE_WINDOW_MS,
+                                alpha,
+                                &self.config.alarm,
+                            ) {
+                                Some((metric, why)) => {
+                                    p.symptom.metric = metric.to_string();
+                                    p.symptom.detail = format!("{}; {why}", p.symptom.detail);
+                                    Some(Ok(()))
+                                }
+                                None => {
+                                    observations.entry(p.tenant.clone()).or_default().push((
+                                        p.symptom.clone(),
+                                        "trust below its threshold, but the agent's telemetry shows no \
+                                         error or violation rate above the rest of the fleet's"
+                                            .to_string(),
+                                    ));
+                                    continue;
+                                }
+                            }
                         }
-                        _ if waited >= SLA_EVIDENCE_WINDOW_MS => Some(false),
+                        _ if waited >= SLA_EVIDENCE_WINDOW_MS => {
+                            Some(Err("too few events to judge".to_string()))
+                        }
                         _ => None,
                     }
                 }
             };
             match verdict {
-                Some(true) => by_tenant
+                Some(Ok(())) => by_tenant
                     .entry(p.tenant.clone())
                     .or_default()
                     .push(p.symptom),
-                Some(false) => tracing::debug!(
-                    agent = %p.symptom.agent_id, metric = %p.symptom.metric,
-                    "healer: symptom not confirmed by the telemetry; dropped"
+                Some(Err(why)) => tracing::debug!(
+                    agent = %p.symptom.agent_id, metric = %p.symptom.metric, %why,
+                    "healer: symptom dropped"
                 ),
                 None => self.pending.push(p),
             }
@@ -350,13 +448,15 @@ impl<P: HealerPorts> Healer<P> {
     }
 
     /// Attaches new symptoms to the open incidents they belong to; diagnoses the rest and opens
-    /// one incident per root cause (or joins the open one with that cause).
+    /// one incident per root cause (or joins the open one with that cause). Symptoms our own
+    /// controls explain, and symptoms no playbook applies to, become observations.
     async fn absorb(
         &mut self,
         tenant: &str,
         symptoms: Vec<Symptom>,
         now_ms: i64,
         report: &mut TickReport,
+        observations: &mut BTreeMap<String, Vec<(Symptom, String)>>,
     ) -> Result<Vec<String>, HealerError> {
         let open = self
             .store
@@ -366,26 +466,9 @@ impl<P: HealerPorts> Healer<P> {
             .store
             .incidents(Some(tenant), &["resolved", "escalated"], 200)
             .await?;
-        // Agents a healer control holds (quarantined, budget-capped) are expected to look
-        // unwell (refused work lowers trust); that is the remedy working, not a new incident.
-        let contained: Vec<String> = self
-            .store
-            .active_controls(Some(tenant))
-            .await?
-            .into_iter()
-            .filter_map(|c| match c.kind.as_str() {
-                "agent_quarantine" => Some(c.subject),
-                "budget_cap" => c.subject.strip_prefix("agent:").map(str::to_string),
-                _ => None,
-            })
-            .collect();
+        let controls = self.store.active_controls(Some(tenant)).await?;
         let mut fresh = Vec::new();
         'symptom: for s in symptoms {
-            if contained.contains(&s.agent_id)
-                && s.kind != meshos_playbooks::IncidentKind::ViolationBurst
-            {
-                continue 'symptom;
-            }
             // A burst that began before an incident about this agent was closed is that
             // incident's burst still inside the detection window, not a new one.
             for inc in &closed {
@@ -410,7 +493,6 @@ impl<P: HealerPorts> Healer<P> {
                     continue 'symptom;
                 }
             }
-            // Closed incidents keep their sources: a replayed alert does not reopen anything.
             fresh.push(s);
         }
         if fresh.is_empty() {
@@ -426,11 +508,72 @@ impl<P: HealerPorts> Healer<P> {
             .store
             .events_between(tenant, window_start, now_ms + 1, 200_000)
             .await?;
+        // Secondary effects: an agent a control holds (it was moved off a tool, model or
+        // region, or is quarantined or capped) looks unwell for a while; that is the remedy
+        // working, not a new fault. Violation bursts are the agent's own doing and still count.
+        let mut kept = Vec::new();
+        for s in fresh {
+            let held = controls.iter().find(|c| {
+                control_holds(c, &s.agent_id, &events)
+                    && (s.kind == meshos_playbooks::IncidentKind::SlaBreach
+                        || s.started_at_ms >= c.created_at_ms - 5_000
+                            && s.started_at_ms <= c.created_at_ms + SECONDARY_EFFECT_MS)
+            });
+            match held {
+                Some(c) if s.kind != meshos_playbooks::IncidentKind::ViolationBurst => {
+                    let why = format!(
+                        "secondary effect of control {} on {} (incident {})",
+                        c.kind, c.subject, c.incident_id
+                    );
+                    observations
+                        .entry(tenant.to_string())
+                        .or_default()
+                        .push((s, why));
+                }
+                _ => kept.push(s),
+            }
+        }
+        if kept.is_empty() {
+            return Ok(Vec::new());
+        }
         // One incident per root cause: symptoms blamed on the same entity go together, and
         // join the open incident already filed under it.
-        let diagnoses = diagnose_each(&fresh, &events);
+        let ranked = diagnose_each(&kept, &events);
         let mut groups: BTreeMap<String, (Diagnosis, Vec<Symptom>)> = BTreeMap::new();
-        for (s, d) in fresh.into_iter().zip(diagnoses) {
+        'kept: for (s, ranked) in kept.into_iter().zip(ranked) {
+            let d = self.diagnose(&s, ranked, &events);
+            let Some(d) = d else {
+                observations.entry(tenant.to_string()).or_default().push((
+                    s.clone(),
+                    format!(
+                        "no entity agent {} depends on moved in {}: nothing to act on",
+                        s.agent_id, s.metric
+                    ),
+                ));
+                continue;
+            };
+            // A late symptom of a fault whose incident just closed.
+            for inc in &closed {
+                if inc.correlation_key == d.root_cause
+                    && now_ms - inc.updated_at_ms <= LATE_SYMPTOM_MS
+                    && s.started_at_ms <= inc.updated_at_ms
+                {
+                    self.attach(inc, s, now_ms).await?;
+                    continue 'kept;
+                }
+            }
+            let facts = self.facts_for(&s, &d, None);
+            if self.library.candidates(&facts).is_empty() {
+                let why = format!(
+                    "no playbook applies to {} {} ({} symptom)",
+                    d.root_cause, d.metric, s.kind
+                );
+                observations
+                    .entry(tenant.to_string())
+                    .or_default()
+                    .push((s, why));
+                continue;
+            }
             groups
                 .entry(d.root_cause.clone())
                 .or_insert_with(|| (d, Vec::new()))
@@ -447,6 +590,117 @@ impl<P: HealerPorts> Healer<P> {
             }
         }
         Ok(opened)
+    }
+
+    /// The stratified diagnosis of one symptom, with the causal ranking for the record.
+    /// `None`: nothing the agent depends on moved, so nothing can be blamed.
+    fn diagnose(
+        &self,
+        s: &Symptom,
+        ranked: Diagnosis,
+        events: &[EventRecord],
+    ) -> Option<Diagnosis> {
+        let telemetry_metric =
+            ["latency", "error_rate", "violation_rate", "cost"].contains(&s.metric.as_str());
+        if !telemetry_metric {
+            // Evals and trust carry no per-call metric: the agent is the subject.
+            return Some(Diagnosis {
+                confident: true,
+                ..ranked
+            });
+        }
+        let st = diagnose_symptom(
+            &s.agent_id,
+            &s.metric,
+            s.started_at_ms,
+            events,
+            &self.config.alarm.floors,
+        );
+        let root = st.root?;
+        Some(Diagnosis {
+            root_cause: root,
+            metric: s.metric.clone(),
+            ranking: ranked.ranking,
+            method: "strata".into(),
+            anomaly_start_ms: s.started_at_ms,
+            ranked: true,
+            note: st.note,
+            confident: st.confident,
+            evidence: st.candidates,
+            explains_agents: st.affected_agents,
+        })
+    }
+
+    /// What the playbook library is matched on.
+    fn facts_for(&self, s: &Symptom, d: &Diagnosis, trust: Option<f64>) -> IncidentFacts {
+        IncidentFacts {
+            kind: s.kind,
+            severity: s.severity,
+            root_cause_kind: root_kind(&d.root_cause),
+            metric: Some(d.metric.clone()),
+            trust_score: trust,
+            affected_agents: d.explains_agents.len().max(1) as u32,
+        }
+    }
+
+    /// Records a symptom that calls for no action: an incident row in the terminal state
+    /// `observed`, on the ledger like any incident, or one more symptom of the recent
+    /// observation of the same agent and metric.
+    async fn observe(
+        &self,
+        tenant: &str,
+        symptom: Symptom,
+        why: &str,
+        diagnosis: Option<Diagnosis>,
+        now_ms: i64,
+    ) -> Result<(), HealerError> {
+        let key = format!("observe:{}:{}", symptom.agent_id, symptom.metric);
+        let recent = self
+            .store
+            .incidents(Some(tenant), &["observed"], 200)
+            .await?
+            .into_iter()
+            .find(|i| i.correlation_key == key && now_ms - i.updated_at_ms <= OBSERVATION_MERGE_MS);
+        if let Some(inc) = recent {
+            return self.attach(&inc, symptom, now_ms).await;
+        }
+        let mut data = IncidentData::default();
+        let kind = symptom.kind;
+        let severity = symptom.severity;
+        let started = symptom.started_at_ms;
+        let reason = format!(
+            "observed {} {} of {}: {why}",
+            symptom.kind, symptom.metric, symptom.agent_id
+        );
+        data.add_symptom(symptom);
+        data.diagnosis = diagnosis;
+        let inc = StoredIncident {
+            id: new_id("inc"),
+            tenant: tenant.to_string(),
+            kind: kind.to_string(),
+            severity: severity.to_string(),
+            state: IncidentState::Observed.to_string(),
+            correlation_key: key,
+            subject: Some(format!("agent:{}", data.affected_agents.join(","))),
+            data: data.to_json(),
+            fault_started_at_ms: started,
+            opened_at_ms: now_ms,
+            updated_at_ms: now_ms,
+            resolved_at_ms: None,
+            version: 1,
+        };
+        let record = Self::transition(
+            &inc,
+            None,
+            IncidentState::Observed,
+            ACTOR,
+            None,
+            &reason,
+            json!(data.symptoms),
+            now_ms,
+        );
+        self.store.open_incident(&inc, &record).await?;
+        Ok(())
     }
 
     /// Files symptoms diagnosed to one root cause: into the open incident with that cause, or
@@ -473,6 +727,12 @@ impl<P: HealerPorts> Healer<P> {
         for s in symptoms {
             data.add_symptom(s);
         }
+        for a in &diagnosis.explains_agents {
+            if !data.affected_agents.contains(a) {
+                data.affected_agents.push(a.clone());
+            }
+        }
+        data.affected_agents.sort();
         let inc = StoredIncident {
             id: new_id("inc"),
             tenant: tenant.to_string(),
@@ -584,6 +844,20 @@ impl<P: HealerPorts> Healer<P> {
             inputs,
             created_at_ms: now_ms,
         }
+    }
+
+    /// The ledger record of something that happened to an incident without moving it (a
+    /// release of its controls): from its state to the same state.
+    pub(crate) fn transition_record(
+        inc: &StoredIncident,
+        actor: &str,
+        role: Option<Role>,
+        reason: &str,
+        inputs: Value,
+        now_ms: i64,
+    ) -> IncidentTransitionRecord {
+        let state = inc.state.parse().unwrap_or(IncidentState::Resolved);
+        Self::transition(inc, Some(state), state, actor, role, reason, inputs, now_ms)
     }
 
     /// Moves an incident (checked against the lifecycle), stores it, and records the transition.
@@ -826,11 +1100,7 @@ impl<P: HealerPorts> Healer<P> {
                         }
                         Ok(()) => {
                             let window = (plan.verify.window_seconds as i64) * 1000;
-                            let recovery = if plan.verify.metric.is_none() {
-                                self.recovery_target(&inc, &data).await?
-                            } else {
-                                None
-                            };
+                            let recovery = self.recovery_target(&inc, &data).await?;
                             data.verification = Some(Verification {
                                 started_at_ms: now_ms,
                                 deadline_ms: now_ms + window,
@@ -867,25 +1137,40 @@ impl<P: HealerPorts> Healer<P> {
                 IncidentState::Verifying => {
                     let plan = current_plan(&inc, &data, "verifying")?;
                     match self.verify_step(&inc, &mut data, &plan, now_ms).await? {
-                        None => {
+                        VerifyOutcome::Pending => {
                             self.save_data(inc, &data, now_ms).await?;
                             return Ok(());
                         }
-                        Some(true) => {
+                        VerifyOutcome::Passed => {
                             let inputs = json!(data.verification);
                             let inc = with_data(inc, &data, now_ms);
                             return self
                                 .finish(
                                     inc,
                                     IncidentState::Resolved,
-                                    "verification passed",
+                                    "verification passed: the triggering metric is back at its pre-fault baseline",
                                     inputs,
                                     now_ms,
                                     report,
                                 )
                                 .await;
                         }
-                        Some(false) => {
+                        VerifyOutcome::Unverifiable(why) => {
+                            // The controls stay: they contain the fault; a human decides.
+                            let inputs = json!(data.verification);
+                            let inc = with_data(inc, &data, now_ms);
+                            return self
+                                .finish(
+                                    inc,
+                                    IncidentState::Escalated,
+                                    &format!("not verifiable: {why}; the controls stay in force until an operator releases them"),
+                                    inputs,
+                                    now_ms,
+                                    report,
+                                )
+                                .await;
+                        }
+                        VerifyOutcome::Failed => {
                             self.rollback(&inc, &data, &plan, now_ms).await?;
                             let inputs = json!(data.verification);
                             let inc = with_data(inc, &data, now_ms);
@@ -901,7 +1186,9 @@ impl<P: HealerPorts> Healer<P> {
                         }
                     }
                 }
-                IncidentState::Resolved | IncidentState::Escalated => return Ok(()),
+                IncidentState::Resolved | IncidentState::Escalated | IncidentState::Observed => {
+                    return Ok(());
+                }
             };
         }
         Ok(())
@@ -942,6 +1229,17 @@ impl<P: HealerPorts> Healer<P> {
             affected_agents: data.affected_agents.len() as u32,
         };
         let fleet = self.store.known_agents(&inc.tenant).await? as usize;
+        let recent = self
+            .store
+            .events_between(
+                &inc.tenant,
+                now_ms - self.config.diagnosis_window_ms,
+                now_ms + 1,
+                200_000,
+            )
+            .await?;
+        let controls = self.store.active_controls(Some(&inc.tenant)).await?;
+        let spend_cap = self.spend_cap(inc, &diag, &recent, now_ms).await?;
         let mut refused = Vec::new();
         for pb in self.library.candidates(&facts) {
             let attempts = data.tried_playbooks.iter().filter(|p| **p == pb.id).count() as u32;
@@ -976,7 +1274,7 @@ impl<P: HealerPorts> Healer<P> {
             let Some(kind) = kind.parse::<RootCauseKind>().ok() else {
                 return Ok(Err(format!("root cause kind `{kind}` is unknown")));
             };
-            let ctx = PlanContext {
+            let mut ctx = PlanContext {
                 incident_id: inc.id.clone(),
                 tenant: inc.tenant.clone(),
                 incident_kind: facts.kind,
@@ -987,12 +1285,22 @@ impl<P: HealerPorts> Healer<P> {
                 metric: Some(diag.metric.clone()),
                 affected_agents: data.affected_agents.clone(),
                 policy_version: self.ports.policy_version(),
+                spend_cap_usd_per_day: spend_cap,
+                require_approval: None,
             };
-            let plan = pb.plan(&ctx)?;
+            let plan = match pb.plan(&ctx) {
+                Ok(p) => p,
+                Err(e) => {
+                    refused.push(format!("{}: {e}", pb.id));
+                    data.tried_playbooks.push(pb.id.clone());
+                    continue;
+                }
+            };
+            // Every agent the plan's controls would hold, not only the affected ones.
             let mut touched: Vec<String> = plan
                 .steps
                 .iter()
-                .flat_map(|s| agents_touched(s, &data.affected_agents))
+                .flat_map(|s| agents_held_by(s, &data.affected_agents, &recent, now_ms))
                 .collect();
             touched.sort();
             touched.dedup();
@@ -1005,6 +1313,18 @@ impl<P: HealerPorts> Healer<P> {
                 data.tried_playbooks.push(pb.id.clone());
                 continue;
             }
+            let guards = harm_guards(&diag, &plan, &touched, data, &controls, &recent, now_ms);
+            if guards.is_empty() || plan.requires_approval().is_some() {
+                data.guards = guards;
+                return Ok(Ok((plan, refused)));
+            }
+            // First, do no harm: a human decides, with the reasons shown.
+            ctx.require_approval = Some(meshos_playbooks::RequiredApproval {
+                role: "operator".into(),
+                expires_after_seconds: 900,
+            });
+            let plan = pb.plan(&ctx)?;
+            data.guards = guards;
             return Ok(Ok((plan, refused)));
         }
         Ok(Err(if refused.is_empty() {
@@ -1024,6 +1344,52 @@ impl<P: HealerPorts> Healer<P> {
                 refused.join("; ")
             )
         }))
+    }
+
+    /// A spend cap for an agent blamed for a cost rise: what it spent today plus one hour of
+    /// its pre-fault spend, so the cap bites at once and then holds spend near its normal
+    /// rate. `None` for other incidents.
+    async fn spend_cap(
+        &self,
+        inc: &StoredIncident,
+        diag: &Diagnosis,
+        recent: &[EventRecord],
+        now_ms: i64,
+    ) -> Result<Option<f64>, HealerError> {
+        let Some(agent) = diag.root_cause.strip_prefix("agent:") else {
+            return Ok(None);
+        };
+        if diag.metric != "cost" {
+            return Ok(None);
+        }
+        let [day, _] = meshos_store::usage_periods(now_ms);
+        let spent_micro = self
+            .store
+            .usage(
+                &inc.tenant,
+                &[meshos_store::UsageKey {
+                    scope: "agent".into(),
+                    scope_id: agent.to_string(),
+                    period: day,
+                }],
+            )
+            .await?
+            .first()
+            .map_or(0, |(_, _, micro)| *micro);
+        let fault = inc.fault_started_at_ms;
+        let before: Vec<&EventRecord> = recent
+            .iter()
+            .filter(|e| e.agent_id == agent && e.created_at_ms < fault - 5_000)
+            .collect();
+        let span_ms = before
+            .iter()
+            .map(|e| e.created_at_ms)
+            .min()
+            .map_or(0, |first| fault - 5_000 - first)
+            .max(60_000);
+        let per_hour =
+            before.iter().filter_map(|e| e.cost_usd).sum::<f64>() * 3_600_000.0 / span_ms as f64;
+        Ok(Some(spent_micro as f64 / 1e6 + per_hour.max(0.01)))
     }
 
     /// Applies every step once (idempotency keys make replays no-ops). `Err` names the step
@@ -1142,9 +1508,10 @@ impl<P: HealerPorts> Healer<P> {
         Ok(())
     }
 
-    /// What a trust-only verification also asks of the metric that triggered the incident: to be
-    /// back near its level in the two minutes before the fault. `None` when the metric is not
-    /// one the telemetry carries (trust score, eval) or there was too little telemetry before.
+    /// The pre-fault baseline every verification is judged against: the metric that opened
+    /// the incident, over the faulty entity's and the affected agents' telemetry in the two
+    /// minutes before the fault (or, with too little of it, the rest of the fleet's over the
+    /// same time). `None` when the metric is not one the telemetry carries (trust score, eval).
     async fn recovery_target(
         &self,
         inc: &StoredIncident,
@@ -1153,34 +1520,52 @@ impl<P: HealerPorts> Healer<P> {
         let Some(diag) = &data.diagnosis else {
             return Ok(None);
         };
+        if !["latency", "error_rate", "violation_rate", "cost"].contains(&diag.metric.as_str()) {
+            return Ok(None);
+        }
         let fault_start = inc.fault_started_at_ms.min(diag.anomaly_start_ms);
         let events = self
             .store
-            .events_between(&inc.tenant, fault_start - BASELINE_MS, fault_start, 100_000)
+            .events_between(
+                &inc.tenant,
+                fault_start - BASELINE_MS,
+                fault_start - 5_000,
+                100_000,
+            )
             .await?;
+        let in_scope = |e: &&EventRecord| touches(e, inc.subject.as_deref(), &data.affected_agents);
         let scope: Vec<&EventRecord> = events
             .iter()
-            .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
+            .filter(in_scope)
+            .filter(|e| counts_for(&diag.metric, e))
             .collect();
-        if scope.len() < BASELINE_MIN_EVENTS {
+        let sample = if scope.len() >= BASELINE_MIN_EVENTS {
+            scope
+        } else {
+            events
+                .iter()
+                .filter(|e| !in_scope(e) && counts_for(&diag.metric, e))
+                .collect()
+        };
+        if sample.len() < BASELINE_MIN_EVENTS {
             return Ok(None);
         }
         Ok(MetricRecovery::from_baseline(
             &diag.metric,
-            metric_over(&diag.metric, &scope),
+            metric_over(&diag.metric, &sample),
         ))
     }
 
-    /// One verification evaluation: `Some(true)` passed, `Some(false)` failed, `None` not yet.
-    /// An evaluation counts only on enough fresh telemetry from what the incident touched, so a
-    /// trust score that never moved cannot pass a fix on its own.
+    /// One verification evaluation. An evaluation counts only on enough fresh telemetry from
+    /// what the incident touched: refused actions and a paused agent are no data, so they can
+    /// never pass a fix, and a verification that saw no data by its deadline is unverifiable.
     async fn verify_step(
         &self,
         inc: &StoredIncident,
         data: &mut IncidentData,
         plan: &Plan,
         now_ms: i64,
-    ) -> Result<Option<bool>, HealerError> {
+    ) -> Result<VerifyOutcome, HealerError> {
         let Some(mut v) = data.verification.clone() else {
             return Err(HealerError::Corrupt(format!(
                 "incident {} has no verification",
@@ -1198,9 +1583,14 @@ impl<P: HealerPorts> Healer<P> {
             .and_then(Value::as_i64)
             .unwrap_or(v.started_at_ms);
         if now_ms - last_eval < self.config.verify_interval_ms && !v.observations.is_empty() {
-            return Ok(None);
+            return Ok(VerifyOutcome::Pending);
         }
         let spec = &plan.verify;
+        let judged = v
+            .recovery
+            .as_ref()
+            .map(|r| r.metric.clone())
+            .or_else(|| spec.metric.as_ref().map(|m| m.name.clone()));
         let events = self
             .store
             .events_between(&inc.tenant, last_eval, now_ms + 1, 100_000)
@@ -1208,6 +1598,7 @@ impl<P: HealerPorts> Healer<P> {
         let scope: Vec<&EventRecord> = events
             .iter()
             .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
+            .filter(|e| judged.as_deref().is_none_or(|m| counts_for(m, e)))
             .collect();
         let counted = scope.len() >= self.config.verify_min_events;
         if counted {
@@ -1219,7 +1610,11 @@ impl<P: HealerPorts> Healer<P> {
             }
             let mut metric_value = None;
             let mut metric_ok = true;
-            if let Some(m) = &spec.metric {
+            if let Some(m) = spec
+                .metric
+                .as_ref()
+                .filter(|m| m.below.is_some() || m.above.is_some())
+            {
                 let value = metric_over(&m.name, &scope);
                 metric_value = Some(value);
                 metric_ok = m.below.is_none_or(|b| value < b) && m.above.is_none_or(|a| value > a);
@@ -1228,7 +1623,8 @@ impl<P: HealerPorts> Healer<P> {
             let mut recovery_ok = true;
             if let Some(r) = &v.recovery {
                 let value = metric_over(&r.metric, &scope);
-                recovered = Some(json!({"metric": r.metric, "value": value, "limit": r.limit}));
+                recovered = Some(json!({"metric": r.metric, "value": value,
+                                        "baseline": r.baseline, "limit": r.limit}));
                 recovery_ok = value <= r.limit;
             }
             let pass = trust_ok && metric_ok && recovery_ok;
@@ -1241,9 +1637,9 @@ impl<P: HealerPorts> Healer<P> {
             } else {
                 v.consecutive_passes = 0;
                 // A control such as a budget cap bites only once the agent reaches it: a metric
-                // still on its way back is given the whole window, a trust or metric
-                // condition that fails counts toward the failure limit.
-                if !(trust_ok && metric_ok) {
+                // on its way back is given the first half of the window before it counts.
+                let half = v.started_at_ms + (v.deadline_ms - v.started_at_ms) / 2;
+                if !(trust_ok && metric_ok) || now_ms >= half {
                     v.failures += 1;
                 }
             }
@@ -1256,20 +1652,42 @@ impl<P: HealerPorts> Healer<P> {
                 v.observations.pop();
             }
             v.observations.push(json!({
-                "at_ms": now_ms, "events": scope.len(), "skipped": "too few events",
+                "at_ms": now_ms, "events": scope.len(),
+                "skipped": "not verifiable yet: too little fresh telemetry from what the incident touched",
             }));
         }
-        // Trust alone must hold on two evaluations, like the library's metric conditions.
         let needed = spec.metric.as_ref().map_or(2, |m| m.samples);
         let failure_limit = spec.metric.as_ref().map_or(3, |m| m.failure_limit);
-        let verdict = if v.consecutive_passes >= needed {
-            Some(true)
-        } else if v.failures >= failure_limit || now_ms >= v.deadline_ms {
-            Some(false)
+        let judged_once = v.observations.iter().any(|o| o.get("pass").is_some());
+        let nothing_to_judge = v.recovery.is_none()
+            && spec.trust_score_at_least.is_none()
+            && spec
+                .metric
+                .as_ref()
+                .is_none_or(|m| m.below.is_none() && m.above.is_none());
+        let verdict = if nothing_to_judge && now_ms >= v.deadline_ms {
+            VerifyOutcome::Unverifiable("no pre-fault baseline to verify against".into())
+        } else if v.consecutive_passes >= needed && !nothing_to_judge {
+            VerifyOutcome::Passed
+        } else if v.failures >= failure_limit {
+            VerifyOutcome::Failed
+        } else if now_ms >= v.deadline_ms {
+            if judged_once {
+                VerifyOutcome::Failed
+            } else {
+                VerifyOutcome::Unverifiable(format!(
+                    "no fresh telemetry from what the incident touched in {} s",
+                    (v.deadline_ms - v.started_at_ms) / 1000
+                ))
+            }
         } else {
-            None
+            VerifyOutcome::Pending
         };
-        v.passed = verdict;
+        v.passed = match verdict {
+            VerifyOutcome::Passed => Some(true),
+            VerifyOutcome::Failed => Some(false),
+            _ => None,
+        };
         data.verification = Some(v);
         Ok(verdict)
     }
@@ -1417,6 +1835,134 @@ pub async fn view(store: &Store, tenant: &str, id: &str) -> Result<IncidentView,
     })
 }
 
+/// What one verification evaluation concluded.
+#[derive(Debug, Clone, PartialEq)]
+enum VerifyOutcome {
+    Pending,
+    Passed,
+    Failed,
+    /// No data to judge by the deadline: never a pass.
+    Unverifiable(String),
+}
+
+/// Whether an event is data for a verified metric: spend is judged over every attempt (a cap
+/// that refuses work holds the spend), everything else only over work that ran.
+fn counts_for(metric: &str, e: &EventRecord) -> bool {
+    metric == "cost" || is_work(e)
+}
+
+/// Agents with events in `events`.
+fn distinct_agents(events: &[EventRecord]) -> usize {
+    events
+        .iter()
+        .map(|e| e.agent_id.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
+}
+
+/// Whether a violation burst stands out against the agent's own previous five minutes
+/// (a two-proportion test at the fleet's level `alpha`). An agent with no history passes.
+fn burst_beats_history(
+    burst: &Symptom,
+    recent: &[EventRecord],
+    history: &[EventRecord],
+    window_start: i64,
+    alpha: f64,
+) -> bool {
+    let tally = |events: &mut dyn Iterator<Item = &EventRecord>| {
+        events.fold((0usize, 0usize), |(n, k), e| {
+            (n + 1, k + usize::from(e.outcome == Outcome::Violation))
+        })
+    };
+    let (n1, k1) = tally(
+        &mut recent
+            .iter()
+            .filter(|e| e.agent_id == burst.agent_id && e.created_at_ms >= window_start),
+    );
+    let (n0, k0) = tally(&mut history.iter().filter(|e| e.agent_id == burst.agent_id));
+    if n0 < 20 {
+        return true;
+    }
+    crate::alarm::two_proportion_greater(k1, n1, k0, n0) < alpha
+}
+
+/// Whether an agent's recent work fails more than the rest of the fleet's: the error or
+/// violation rate since `since_ms` against every other agent's over the same time, at level
+/// `alpha` and above the effect floor. Returns the metric and the evidence.
+fn outcome_fault(
+    agent: &str,
+    events: &[EventRecord],
+    since_ms: i64,
+    alpha: f64,
+    policy: &AlarmPolicy,
+) -> Option<(&'static str, String)> {
+    let work: Vec<&EventRecord> = events
+        .iter()
+        .filter(|e| e.created_at_ms >= since_ms && is_work(e))
+        .collect();
+    for (metric, outcome, floor) in [
+        (
+            "violation_rate",
+            Outcome::Violation,
+            policy.floors.violation_rate_increase,
+        ),
+        (
+            "error_rate",
+            Outcome::Error,
+            policy.floors.error_rate_increase,
+        ),
+    ] {
+        let count = |mine: bool| {
+            work.iter()
+                .filter(|e| (e.agent_id == agent) == mine)
+                .fold((0usize, 0usize), |(n, k), e| {
+                    (n + 1, k + usize::from(e.outcome == outcome))
+                })
+        };
+        let ((n1, k1), (n0, k0)) = (count(true), count(false));
+        if n1 < 10 {
+            continue;
+        }
+        let (r1, r0) = (k1 as f64 / n1 as f64, k0 as f64 / n0.max(1) as f64);
+        let p = crate::alarm::two_proportion_greater(k1, n1, k0, n0.max(1));
+        if r1 - r0 >= floor && p < alpha {
+            return Some((
+                metric,
+                format!(
+                    "its {metric} is {:.0}% against the fleet's {:.0}% (p = {p:.2e})",
+                    r1 * 100.0,
+                    r0 * 100.0
+                ),
+            ));
+        }
+    }
+    None
+}
+
+/// Whether a control holds `agent`: it names the agent (quarantine, agent budget cap, a
+/// per-agent overlay), or the agent's work in `events` touched what the control blocks (a
+/// revoked tool, a pinned model, an avoided region).
+fn control_holds(c: &StoredControl, agent: &str, events: &[EventRecord]) -> bool {
+    let spec = |k: &str| c.spec.get(k).and_then(Value::as_str).unwrap_or("*");
+    let used = |pick: &dyn Fn(&EventRecord) -> Option<&str>, name: &str| {
+        events
+            .iter()
+            .any(|e| e.agent_id == agent && pick(e) == Some(name))
+    };
+    match c.kind.as_str() {
+        "agent_quarantine" => c.subject == agent,
+        "budget_cap" => c.subject == format!("agent:{agent}") || !c.subject.starts_with("agent:"),
+        "policy_overlay" => spec("agent") == agent || spec("agent") == "*",
+        "tool_revoked" => {
+            (spec("agent") == "*" || spec("agent") == agent)
+                && used(&|e| e.tool.as_deref(), spec("tool"))
+        }
+        "model_pin" => used(&|e| e.model.as_deref(), spec("model")),
+        "region_avoid" => used(&|e| e.region.as_deref(), &c.subject),
+        _ => false,
+    }
+}
+
 /// The kind an incident is filed under when several symptoms open it together: the most direct
 /// evidence first. An SLA breach is the trust score reacting to the others, so it names the
 /// incident only when nothing else does.
@@ -1457,7 +2003,7 @@ fn with_data(inc: StoredIncident, data: &IncidentData, now_ms: i64) -> StoredInc
 
 /// Whether an event is in a verification's scope: it touches the blamed entity, or comes from
 /// an affected agent.
-fn touches(e: &EventRecord, subject: Option<&str>, agents: &[String]) -> bool {
+pub(crate) fn touches(e: &EventRecord, subject: Option<&str>, agents: &[String]) -> bool {
     if agents.contains(&e.agent_id) {
         return true;
     }
@@ -1474,7 +2020,7 @@ fn touches(e: &EventRecord, subject: Option<&str>, agents: &[String]) -> bool {
 }
 
 /// A metric over a set of events, in the units the playbooks use.
-fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
+pub(crate) fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
     let n = events.len().max(1) as f64;
     match name {
         "error_rate" => {
@@ -1501,56 +2047,5 @@ fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
         }
         "cost" => events.iter().filter_map(|e| e.cost_usd).sum::<f64>() / n,
         _ => 0.0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use meshos_playbooks::{IncidentKind, Severity};
-
-    fn latency_event(agent: &str, at_ms: i64, latency: f64) -> EventRecord {
-        serde_json::from_value(json!({
-            "id": new_id("evt"), "tenant": "t", "agent_id": agent, "kind": "tool_call",
-            "outcome": "ok", "latency_ms": latency, "created_at_ms": at_ms, "attributes": {},
-        }))
-        .unwrap()
-    }
-
-    fn drift(at_ms: i64) -> Symptom {
-        Symptom {
-            source_id: "sig".into(),
-            kind: IncidentKind::Drift,
-            severity: Severity::Medium,
-            agent_id: "a".into(),
-            metric: "latency".into(),
-            at_ms,
-            started_at_ms: at_ms,
-            detail: String::new(),
-        }
-    }
-
-    #[test]
-    fn a_drift_is_confirmed_only_by_a_lasting_rise() {
-        let at = 100_000;
-        let before: Vec<EventRecord> = (0..40)
-            .map(|i| latency_event("a", at - 60_000 + i * 1000, 200.0 + (i % 7) as f64 * 10.0))
-            .collect();
-        let with_after = |level: f64, n: i64| -> Vec<EventRecord> {
-            let mut v = before.clone();
-            v.extend((0..n).map(|i| latency_event("a", at + i * 300, level + (i % 5) as f64)));
-            v
-        };
-        let check = |events: &[EventRecord]| {
-            let refs: Vec<&EventRecord> = events.iter().collect();
-            drift_persists(&drift(at), &refs)
-        };
-        assert_eq!(check(&with_after(2_500.0, 10)), Some(true));
-        // The detector fired on noise: the values since look like those before.
-        assert_eq!(check(&with_after(230.0, 10)), Some(false));
-        // Faster is not an incident.
-        assert_eq!(check(&with_after(5.0, 10)), Some(false));
-        // Too little since the alarm to say.
-        assert_eq!(check(&with_after(2_500.0, 3)), None);
     }
 }

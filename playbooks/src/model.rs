@@ -110,6 +110,14 @@ pub enum ActionKind {
     Notify,
 }
 
+impl ActionKind {
+    /// Actions that only tell someone (a notification): they change nothing on the mesh, so
+    /// no guard needs to hold them for approval.
+    pub fn is_delivery_only(self) -> bool {
+        matches!(self, ActionKind::Notify)
+    }
+}
+
 /// Parameters each action requires and allows (names only; values are checked in validation).
 pub(crate) fn action_params(
     action: ActionKind,
@@ -309,7 +317,9 @@ pub struct Verify {
     pub metric: Option<MetricCheck>,
 }
 
-/// The triggering metric back within bounds for `samples` consecutive evaluations.
+/// The metric that opened the incident back at its pre-fault baseline (the healer measures the
+/// baseline on the faulty entity's own telemetry) for `samples` consecutive evaluations;
+/// `below` / `above` add an absolute bound on top, for custom playbooks that need one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MetricCheck {

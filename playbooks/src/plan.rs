@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 
 use crate::PlaybookError;
 use crate::model::{
-    ActionKind, Approval, Condition, IncidentKind, Playbook, RootCauseKind, Severity, Step, Verify,
+    ActionKind, Approval, Condition, IncidentKind, Playbook, RequiredApproval, RootCauseKind,
+    Severity, Step, Verify,
 };
 
 /// The template variables a step parameter may use.
@@ -19,6 +20,7 @@ pub const TEMPLATE_VARIABLES: &[&str] = &[
     "incident.kind",
     "metric",
     "affected_agents",
+    "spend_cap_usd_per_day",
 ];
 
 /// What the healer knows about an incident when it picks playbooks.
@@ -83,6 +85,13 @@ pub struct PlanContext {
     /// The policy bundle version in force; part of the digest, so an approval given under one
     /// bundle does not carry over to another.
     pub policy_version: String,
+    /// A daily spend cap for the subject that bites at once: what it spent today plus an hour
+    /// of its pre-fault spend (`{{spend_cap_usd_per_day}}`).
+    pub spend_cap_usd_per_day: Option<f64>,
+    /// When set, every automatic step needs this approval instead: the healer's guards (an
+    /// ambiguous diagnosis, healthy agents in the blast radius, an agent's last working tool)
+    /// turn a plan over to a human. Part of the digest like any approval.
+    pub require_approval: Option<RequiredApproval>,
 }
 
 /// One step with its parameters resolved.
@@ -149,11 +158,17 @@ impl Playbook {
                             ))
                         })
                         .collect::<Result<_, PlaybookError>>()?;
+                    let approval = match (&s.approval, &ctx.require_approval) {
+                        (Approval::Auto, Some(r)) if !s.action.is_delivery_only() => {
+                            Approval::Required(r.clone())
+                        }
+                        (a, _) => a.clone(),
+                    };
                     Ok(PlannedStep {
                         id: s.id.clone(),
                         action: s.action,
                         params,
-                        approval: s.approval.clone(),
+                        approval,
                         timeout_seconds: s.timeout_seconds.unwrap_or(self.timeout_seconds),
                     })
                 })
@@ -218,6 +233,11 @@ fn variable(name: &str, ctx: &PlanContext) -> Result<Value, String> {
                 .clone()
                 .ok_or("`{{metric}}` is used but the incident has no diagnosed metric")?,
         ),
+        "spend_cap_usd_per_day" => ctx
+            .spend_cap_usd_per_day
+            .and_then(|v| serde_json::Number::from_f64((v * 100.0).ceil() / 100.0))
+            .map(Value::Number)
+            .ok_or("`{{spend_cap_usd_per_day}}` is used but the subject's spend is unknown")?,
         "affected_agents" => Value::Array(
             ctx.affected_agents
                 .iter()

@@ -143,10 +143,11 @@ fn check(pb: &Playbook) -> Result<(), Problem> {
                 ),
             );
         }
-        if m.below.is_none() == m.above.is_none() {
+        if m.below.is_some() && m.above.is_some() {
             return bad(
                 "verify.metric",
-                "give exactly one of `below` and `above`".into(),
+                "give at most one of `below` and `above` (neither: back to the pre-fault baseline)"
+                    .into(),
             );
         }
         if m.samples == 0 || m.failure_limit == 0 {
@@ -239,12 +240,17 @@ fn check_step(at: &str, step: &Step) -> Result<(), Problem> {
                 );
             }
             for k in limits {
+                let template = |v: &serde_json::Value| {
+                    v.as_str()
+                        .is_some_and(|s| s.trim() == "{{spend_cap_usd_per_day}}")
+                };
                 if let Some(v) = p.get(k)
                     && !v.as_f64().is_some_and(|x| x > 0.0)
+                    && !template(v)
                 {
                     return bad(
                         format!("{at}.params.{k}"),
-                        "expected a positive number".into(),
+                        "expected a positive number or `{{spend_cap_usd_per_day}}`".into(),
                     );
                 }
             }

@@ -28,6 +28,8 @@ fn ctx(kind: RootCauseKind, name: &str) -> PlanContext {
         metric: Some("latency".into()),
         affected_agents: vec!["a1".into(), "a2".into()],
         policy_version: "sha256:abc".into(),
+        spend_cap_usd_per_day: Some(1.25),
+        require_approval: None,
     }
 }
 

@@ -77,7 +77,7 @@ macro_rules! control_columns {
 }
 
 /// States after which an incident is closed.
-const TERMINAL_STATES: [&str; 2] = ["resolved", "escalated"];
+const TERMINAL_STATES: [&str; 3] = ["resolved", "escalated", "observed"];
 
 impl Store {
     pub async fn insert_incident(&self, i: &StoredIncident) -> Result<(), StoreError> {
@@ -157,12 +157,13 @@ impl Store {
             "SELECT ",
             incident_columns!(),
             " FROM incidents WHERE tenant = $1 AND correlation_key = $2 \
-             AND state <> $3 AND state <> $4 ORDER BY opened_at_ms DESC LIMIT 1"
+             AND state <> $3 AND state <> $4 AND state <> $5 ORDER BY opened_at_ms DESC LIMIT 1"
         ))
         .bind(tenant)
         .bind(key)
         .bind(TERMINAL_STATES[0])
         .bind(TERMINAL_STATES[1])
+        .bind(TERMINAL_STATES[2])
         .fetch_optional(&self.pool)
         .await?;
         rows.map(|r| incident_from_row(&r)).transpose()
@@ -355,6 +356,25 @@ impl Store {
         .bind(kind)
         .bind(subject)
         .bind(incident_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces an active control's spec (a canary share set or removed); `false` if the
+    /// control is not active.
+    pub async fn update_control_spec(
+        &self,
+        tenant: &str,
+        id: &str,
+        spec: &serde_json::Value,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE controls SET spec = $1 WHERE tenant = $2 AND id = $3 AND cleared_at_ms IS NULL",
+        )
+        .bind(spec.to_string())
+        .bind(tenant)
+        .bind(id)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() > 0)
