@@ -185,6 +185,10 @@ pub struct Verification {
     /// be back near where it was before the fault.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery: Option<MetricRecovery>,
+    /// Whether the controls were put on canary to get telemetry to judge by (they stopped the
+    /// work entirely: a paused agent is no evidence).
+    #[serde(default)]
+    pub canary: bool,
 }
 
 /// The level the triggering metric must be back under for a trust-only verification to pass.

@@ -1142,13 +1142,22 @@ impl<P: HealerPorts> Healer<P> {
                             return Ok(());
                         }
                         VerifyOutcome::Passed => {
+                            let canary = data.verification.as_ref().is_some_and(|v| v.canary);
+                            if canary {
+                                // The canary already proved the fault gone: nothing to hold.
+                                self.rollback_controls(&inc, &plan, now_ms).await?;
+                            }
                             let inputs = json!(data.verification);
                             let inc = with_data(inc, &data, now_ms);
                             return self
                                 .finish(
                                     inc,
                                     IncidentState::Resolved,
-                                    "verification passed: the triggering metric is back at its pre-fault baseline",
+                                    if canary {
+                                        "verification passed on canary traffic: the triggering metric is back at its pre-fault baseline; the controls are released"
+                                    } else {
+                                        "verification passed: the triggering metric is back at its pre-fault baseline"
+                                    },
                                     inputs,
                                     now_ms,
                                     report,
@@ -1164,6 +1173,25 @@ impl<P: HealerPorts> Healer<P> {
                                     inc,
                                     IncidentState::Escalated,
                                     &format!("not verifiable: {why}; the controls stay in force until an operator releases them"),
+                                    inputs,
+                                    now_ms,
+                                    report,
+                                )
+                                .await;
+                        }
+                        VerifyOutcome::Failed
+                            if data.verification.as_ref().is_some_and(|v| v.canary) =>
+                        {
+                            // The canary shows the fault is still there: the control contains
+                            // it, so it stays in full and a human decides.
+                            self.set_canary(&inc, None).await?;
+                            let inputs = json!(data.verification);
+                            let inc = with_data(inc, &data, now_ms);
+                            return self
+                                .finish(
+                                    inc,
+                                    IncidentState::Escalated,
+                                    "the canary traffic is still off its pre-fault baseline: the controls are restored in full and stay until an operator releases them",
                                     inputs,
                                     now_ms,
                                     report,
@@ -1346,9 +1374,42 @@ impl<P: HealerPorts> Healer<P> {
         }))
     }
 
-    /// A spend cap for an agent blamed for a cost rise: what it spent today plus one hour of
-    /// its pre-fault spend, so the cap bites at once and then holds spend near its normal
-    /// rate. `None` for other incidents.
+    /// Puts every active control of the incident on canary (`Some(share)`) or back in full
+    /// (`None`). Returns whether there was any.
+    pub(crate) async fn set_canary(
+        &self,
+        inc: &StoredIncident,
+        share: Option<f64>,
+    ) -> Result<bool, HealerError> {
+        let controls: Vec<StoredControl> = self
+            .store
+            .active_controls(Some(&inc.tenant))
+            .await?
+            .into_iter()
+            .filter(|c| c.incident_id == inc.id)
+            .collect();
+        for c in &controls {
+            let mut spec = c.spec.clone();
+            match (share, spec.as_object_mut()) {
+                (Some(s), Some(m)) => {
+                    m.insert("canary_share".into(), json!(s));
+                }
+                (None, Some(m)) => {
+                    m.remove("canary_share");
+                }
+                _ => continue,
+            }
+            self.store
+                .update_control_spec(&c.tenant, &c.id, &spec)
+                .await?;
+        }
+        Ok(!controls.is_empty())
+    }
+
+    /// A spend cap for an agent blamed for a cost rise: what it spent today plus five minutes
+    /// of its pre-fault spend, so the cap bites at once (a runaway at k× its normal rate
+    /// reaches it within 5/k minutes) and no healthy spend is refused before the cap is
+    /// released on evidence. `None` for other incidents.
     async fn spend_cap(
         &self,
         inc: &StoredIncident,
@@ -1387,9 +1448,9 @@ impl<P: HealerPorts> Healer<P> {
             .min()
             .map_or(0, |first| fault - 5_000 - first)
             .max(60_000);
-        let per_hour =
-            before.iter().filter_map(|e| e.cost_usd).sum::<f64>() * 3_600_000.0 / span_ms as f64;
-        Ok(Some(spent_micro as f64 / 1e6 + per_hour.max(0.01)))
+        let five_minutes =
+            before.iter().filter_map(|e| e.cost_usd).sum::<f64>() * 300_000.0 / span_ms as f64;
+        Ok(Some(spent_micro as f64 / 1e6 + five_minutes.max(0.01)))
     }
 
     /// Applies every step once (idempotency keys make replays no-ops). `Err` names the step
@@ -1486,11 +1547,10 @@ impl<P: HealerPorts> Healer<P> {
         Ok(out)
     }
 
-    /// Clears every control the plan set (in reverse order) and runs its rollback steps.
-    async fn rollback(
+    /// Clears every control the plan set, in reverse order.
+    async fn rollback_controls(
         &self,
         inc: &StoredIncident,
-        _data: &IncidentData,
         plan: &Plan,
         now_ms: i64,
     ) -> Result<(), HealerError> {
@@ -1501,6 +1561,18 @@ impl<P: HealerPorts> Healer<P> {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// Clears every control the plan set (in reverse order) and runs its rollback steps.
+    async fn rollback(
+        &self,
+        inc: &StoredIncident,
+        _data: &IncidentData,
+        plan: &Plan,
+        now_ms: i64,
+    ) -> Result<(), HealerError> {
+        self.rollback_controls(inc, plan, now_ms).await?;
         for step in &plan.rollback {
             self.apply_step(inc, plan, step, "rollback", plan.dry_run, now_ms)
                 .await?;
@@ -1674,10 +1746,26 @@ impl<P: HealerPorts> Healer<P> {
         } else if now_ms >= v.deadline_ms {
             if judged_once {
                 VerifyOutcome::Failed
+            } else if !v.canary
+                && self
+                    .set_canary(inc, Some(self.config.release.canary_share))
+                    .await?
+            {
+                // The controls stopped the work itself: let a share through to have something
+                // to judge by.
+                v.canary = true;
+                v.deadline_ms = now_ms + 2 * self.config.release.canary_ms;
+                v.observations.push(json!({
+                    "at_ms": now_ms,
+                    "canary": self.config.release.canary_share,
+                    "why": "no telemetry while the controls hold all the work; a share is let through to verify",
+                }));
+                VerifyOutcome::Pending
             } else {
                 VerifyOutcome::Unverifiable(format!(
-                    "no fresh telemetry from what the incident touched in {} s",
-                    (v.deadline_ms - v.started_at_ms) / 1000
+                    "no fresh telemetry from what the incident touched in {} s{}",
+                    (v.deadline_ms - v.started_at_ms) / 1000,
+                    if v.canary { ", even with a canary" } else { "" }
                 ))
             }
         } else {

@@ -264,6 +264,22 @@ pub async fn incidents_cli(
         }
         IncidentsCommand::Approve(args) => decide_cli(store, policy_version, args, true).await?,
         IncidentsCommand::Deny(args) => decide_cli(store, policy_version, args, false).await?,
+        IncidentsCommand::Release { tenant, id, note } => {
+            use anyhow::Context;
+            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+            let view = crate::incidents::release_on_store(
+                store,
+                policy_version,
+                &tenant,
+                &id,
+                &format!("cli:{user}"),
+                meshos_types::Role::Admin,
+                note.as_deref(),
+            )
+            .await
+            .context("the release was refused")?;
+            json!(view)
+        }
     })
 }
 
@@ -312,6 +328,16 @@ pub enum IncidentsCommand {
     Approve(DecideArgs),
     /// Deny the plan awaiting approval; the incident escalates.
     Deny(DecideArgs),
+    /// Release every control the incident set now (quarantine, cap, revocation, pin, avoided
+    /// region), without waiting for the healer's canary release; recorded on the ledger.
+    Release {
+        #[arg(long)]
+        tenant: String,
+        id: String,
+        /// Why the controls can go.
+        #[arg(long)]
+        note: Option<String>,
+    },
 }
 
 /// Which plan of which incident an approval or denial answers.

@@ -436,6 +436,10 @@ pub fn router(
             "/v1/incidents/{incident_id}/deny",
             post(rest::incident_deny),
         )
+        .route(
+            "/v1/incidents/{incident_id}/release",
+            post(rest::incident_release),
+        )
         .layer(middleware::from_fn_with_state(
             AuthState {
                 mesh: mesh.clone(),

@@ -1,5 +1,6 @@
-//! Incidents for operators over MCP: list, show, approve, deny. Plain functions over the store;
-//! approvals go through `meshos_healer::Healer::decide` (digest, role and expiry checked there).
+//! Incidents for operators over MCP: list, show, approve, deny, release. Plain functions over the
+//! store; approvals go through `meshos_healer::Healer::decide` (digest, role and expiry checked
+//! there), releases through `meshos_healer::Healer::release` (on the ledger with who and why).
 
 use meshos_healer::{Decision, Healer, HealerConfig, HealerError, IncidentState};
 use meshos_playbooks::Library;
@@ -41,6 +42,15 @@ pub struct IncidentDecideInput {
     /// bound to exactly that plan.
     pub digest: String,
     /// Why (kept in the evidence ledger).
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentReleaseInput {
+    pub incident_id: String,
+    /// Why the controls can go (kept in the evidence ledger).
     #[serde(default)]
     pub note: Option<String>,
 }
@@ -156,6 +166,62 @@ pub async fn decide(
     Ok(IncidentOutput {
         incident: serde_json::to_value(view).map_err(|e| MeshError::Internal(e.to_string()))?,
     })
+}
+
+/// Clears every control an incident set (quarantine, cap, revocation, pin, avoided region),
+/// as an operator's decision on the ledger.
+pub async fn release(
+    mesh: &Mesh,
+    p: &Principal,
+    input: IncidentReleaseInput,
+) -> Result<IncidentOutput, MeshError> {
+    if !matches!(p.role, Role::Operator | Role::Admin) {
+        return Err(MeshError::Forbidden(format!(
+            "role {} cannot release heal controls; expected an operator or admin token",
+            p.role
+        )));
+    }
+    if input.note.as_ref().is_some_and(|n| n.len() > 4096) {
+        return Err(MeshError::Invalid {
+            field: "note".into(),
+            message: "expected at most 4096 bytes".into(),
+        });
+    }
+    let view = release_on_store(
+        mesh.store.clone(),
+        mesh.bundle.current().version().to_string(),
+        &p.tenant,
+        &input.incident_id,
+        &p.token_id,
+        p.role,
+        input.note.as_deref(),
+    )
+    .await
+    .map_err(healer_error)?;
+    Ok(IncidentOutput {
+        incident: serde_json::to_value(view).map_err(|e| MeshError::Internal(e.to_string()))?,
+    })
+}
+
+/// [`release`] without a running healer (the CLI, any replica).
+pub async fn release_on_store(
+    store: meshos_store::Store,
+    policy_version: String,
+    tenant: &str,
+    incident_id: &str,
+    actor: &str,
+    role: Role,
+    note: Option<&str>,
+) -> Result<meshos_healer::IncidentView, HealerError> {
+    let healer = Healer::new(
+        store,
+        Library::builtin()?,
+        OfflinePorts { policy_version },
+        HealerConfig::default(),
+    );
+    healer
+        .release(tenant, incident_id, actor, role, note, now_ms())
+        .await
 }
 
 /// One line of an incident list: what an operator scans before opening one.

@@ -31,7 +31,8 @@ use serde::Deserialize;
 
 use crate::checked::Checked;
 use crate::incidents::{
-    IncidentDecideInput, IncidentListInput, IncidentListOutput, IncidentOutput, IncidentShowInput,
+    IncidentDecideInput, IncidentListInput, IncidentListOutput, IncidentOutput,
+    IncidentReleaseInput, IncidentShowInput,
 };
 use crate::live_trust::{ALERTS_URI, TRUST_PREFIX};
 use crate::mesh::{
@@ -386,6 +387,33 @@ impl MeshMcp {
         self.run("incident_deny", &ctx, args, |mesh, p, input| async move {
             crate::incidents::decide(&mesh, &p, input, false).await
         })
+        .await
+    }
+
+    #[tool(
+        description = "Operators only: release every control an incident set (quarantine, budget \
+                       cap, revoked tool, pinned model, avoided region) now, instead of waiting \
+                       for the healer's canary release. Recorded on the evidence ledger with who \
+                       and why.",
+        annotations(
+            title = "Release incident controls",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
+    )]
+    async fn incident_release(
+        &self,
+        Parameters(args): Parameters<Checked<IncidentReleaseInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<IncidentOutput>, String> {
+        self.run(
+            "incident_release",
+            &ctx,
+            args,
+            |mesh, p, input| async move { crate::incidents::release(&mesh, &p, input).await },
+        )
         .await
     }
 

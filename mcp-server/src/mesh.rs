@@ -667,6 +667,24 @@ fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
     check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
 }
 
+/// The controls that hold one request: all active ones but those on canary (the healer lets a
+/// share of their traffic through, `spec.canary_share`, to verify before releasing them) when
+/// the request's uniform `draw` in [0, 1) falls within that share.
+pub fn controls_in_force(
+    controls: Vec<meshos_store::StoredControl>,
+    draw: f64,
+) -> Vec<meshos_store::StoredControl> {
+    controls
+        .into_iter()
+        .filter(|c| {
+            !c.spec
+                .get("canary_share")
+                .and_then(|v| v.as_f64())
+                .is_some_and(|share| draw < share)
+        })
+        .collect()
+}
+
 /// The names (as Cedar sees them in `context.heal_controls`) of the healer controls that apply to
 /// a request: a quarantine of its agent, a revoked tool it asks for, a deny or redact overlay
 /// whose action pattern (`*` or `prefix.*` or exact) matches, a pin of its model.
@@ -998,7 +1016,10 @@ impl Mesh {
         input: &PolicyCheckInput,
     ) -> Result<CheckControls, MeshError> {
         let budgets = bundle.budgets();
-        let heal = self.store.active_controls(Some(tenant)).await?;
+        let heal = controls_in_force(
+            self.store.active_controls(Some(tenant)).await?,
+            rand::random::<f64>(),
+        );
         let placement = bundle.placement(&input.agent_id);
         let caps = heal_budget_caps(&heal, tenant, &input.agent_id, placement.team);
         let checks_per_minute = match (
@@ -1518,14 +1539,14 @@ impl Mesh {
         principal: &Principal,
         req: RouteRequest,
     ) -> Result<RouteDecision, MeshError> {
-        let avoid: Vec<String> = self
-            .store
-            .active_controls(Some(&principal.tenant))
-            .await?
-            .into_iter()
-            .filter(|c| c.kind == "region_avoid")
-            .map(|c| c.subject)
-            .collect();
+        let avoid: Vec<String> = controls_in_force(
+            self.store.active_controls(Some(&principal.tenant)).await?,
+            rand::random::<f64>(),
+        )
+        .into_iter()
+        .filter(|c| c.kind == "region_avoid")
+        .map(|c| c.subject)
+        .collect();
         meshos_carbon::route_avoiding(&self.dataset, &req, &avoid).map_err(|e| match e {
             CarbonError::UnknownModel { .. } => invalid("model", e.to_string()),
             CarbonError::UnknownResidency { .. } => invalid("residency", e.to_string()),

@@ -770,6 +770,22 @@ fn overlays_match_agents_and_action_patterns() {
     );
 }
 
+#[test]
+fn a_control_on_canary_lets_its_share_through_and_holds_the_rest() {
+    use crate::mesh::controls_in_force;
+    let quarantine =
+        |spec: serde_json::Value| vec![heal_control("t", "agent_quarantine", "bot", spec)];
+    // No canary: every request is held.
+    assert_eq!(
+        controls_in_force(quarantine(serde_json::json!({})), 0.0).len(),
+        1
+    );
+    // A quarter on canary: draws under 0.25 pass, the rest are held.
+    let canary = serde_json::json!({"canary_share": 0.25});
+    assert!(controls_in_force(quarantine(canary.clone()), 0.1).is_empty());
+    assert_eq!(controls_in_force(quarantine(canary), 0.6).len(), 1);
+}
+
 fn heal_control(
     tenant: &str,
     kind: &str,

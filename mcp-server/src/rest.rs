@@ -1,6 +1,6 @@
 //! REST twins of the MCP tools, for agents and operators that do not speak MCP:
 //! `POST /v1/policy/check`, `POST /v1/carbon/route`, `GET /v1/agents/{id}/trust`,
-//! `GET /v1/incidents`, `GET /v1/incidents/{id}`, `POST /v1/incidents/{id}/approve|deny`.
+//! `GET /v1/incidents`, `GET /v1/incidents/{id}`, `POST /v1/incidents/{id}/approve|deny|release`.
 //! Each handler parses, calls the same `Mesh` / `incidents` function the tool calls, and maps
 //! `MeshError` onto a status: 400 invalid, 403 forbidden, 404 not found, 503 storage, 500 else.
 
@@ -16,7 +16,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::checked::parse_named;
-use crate::incidents::{self, IncidentDecideInput, IncidentListInput, IncidentShowInput};
+use crate::incidents::{
+    self, IncidentDecideInput, IncidentListInput, IncidentReleaseInput, IncidentShowInput,
+};
 use crate::mesh::{Mesh, MeshError};
 
 fn error_reply(status: StatusCode, message: String) -> Response {
@@ -168,4 +170,33 @@ pub async fn incident_deny(
     body: Bytes,
 ) -> Response {
     decide(&mesh, &p, incident_id, &body, false).await
+}
+
+/// The body of a release: `{"note": "…"}` (optional; an empty body is fine).
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn incident_release(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(incident_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let b: ReleaseBody = if body.iter().all(u8::is_ascii_whitespace) {
+        ReleaseBody::default()
+    } else {
+        match body_as(&body) {
+            Ok(b) => b,
+            Err(e) => return reply::<()>(Err(e)),
+        }
+    };
+    let input = IncidentReleaseInput {
+        incident_id,
+        note: b.note,
+    };
+    reply(incidents::release(&mesh, &p, input).await)
 }

@@ -34,7 +34,7 @@ FIVE_TOOLS = {"policy_check", "trust_score", "evidence_fetch", "carbon_route", "
 # and re-identifying pseudonyms.
 OPERATOR_TOOLS = {"approval_decide", "approvals_pending", "pseudonym_reveal"}
 # Incident tools added with the healing runtime (issue 6).
-INCIDENT_TOOLS = {"incident_list", "incident_show", "incident_approve", "incident_deny"}
+INCIDENT_TOOLS = {"incident_list", "incident_show", "incident_approve", "incident_deny", "incident_release"}
 ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS | INCIDENT_TOOLS
 VERDICTS = {"allow", "deny", "redact", "require_approval"}
 
