@@ -1582,8 +1582,8 @@ impl<P: HealerPorts> Healer<P> {
 
     /// The pre-fault baseline every verification is judged against: the metric that opened
     /// the incident, over the faulty entity's and the affected agents' telemetry in the two
-    /// minutes before the fault (or, with too little of it, the rest of the fleet's over the
-    /// same time). `None` when the metric is not one the telemetry carries (trust score, eval).
+    /// minutes before the fault (or, with too little of it, the unaffected rest of the fleet's
+    /// since then). `None` when the metric is not one the telemetry carries (trust score, eval).
     async fn recovery_target(
         &self,
         inc: &StoredIncident,
@@ -1596,23 +1596,22 @@ impl<P: HealerPorts> Healer<P> {
             return Ok(None);
         }
         let fault_start = inc.fault_started_at_ms.min(diag.anomaly_start_ms);
+        let now_ms = data.executing_since_ms.unwrap_or(inc.updated_at_ms);
         let events = self
             .store
-            .events_between(
-                &inc.tenant,
-                fault_start - BASELINE_MS,
-                fault_start - 5_000,
-                100_000,
-            )
+            .events_between(&inc.tenant, fault_start - BASELINE_MS, now_ms + 1, 200_000)
             .await?;
         let in_scope = |e: &&EventRecord| touches(e, inc.subject.as_deref(), &data.affected_agents);
-        let scope: Vec<&EventRecord> = events
+        let before_fault: Vec<&EventRecord> = events
             .iter()
+            .filter(|e| e.created_at_ms < fault_start - 5_000)
             .filter(in_scope)
             .filter(|e| counts_for(&diag.metric, e))
             .collect();
-        let sample = if scope.len() >= BASELINE_MIN_EVENTS {
-            scope
+        // Too little history of its own (a new agent, a fault soon after start): the rest of
+        // the fleet over the same time is the baseline.
+        let sample = if before_fault.len() >= BASELINE_MIN_EVENTS {
+            before_fault
         } else {
             events
                 .iter()
@@ -1743,31 +1742,32 @@ impl<P: HealerPorts> Healer<P> {
             VerifyOutcome::Passed
         } else if v.failures >= failure_limit {
             VerifyOutcome::Failed
+        } else if now_ms >= v.deadline_ms && judged_once {
+            VerifyOutcome::Failed
+        } else if (now_ms >= v.deadline_ms
+            || now_ms >= v.started_at_ms + (v.deadline_ms - v.started_at_ms) / 2)
+            && !judged_once
+            && !v.canary
+            && self
+                .set_canary(inc, Some(self.config.release.canary_share))
+                .await?
+        {
+            // Half the window without any data to judge: the controls stopped the work itself.
+            // Let a share through to have something to judge by.
+            v.canary = true;
+            v.deadline_ms = now_ms + 2 * self.config.release.canary_ms;
+            v.observations.push(json!({
+                "at_ms": now_ms,
+                "canary": self.config.release.canary_share,
+                "why": "no telemetry while the controls hold all the work; a share is let through to verify",
+            }));
+            VerifyOutcome::Pending
         } else if now_ms >= v.deadline_ms {
-            if judged_once {
-                VerifyOutcome::Failed
-            } else if !v.canary
-                && self
-                    .set_canary(inc, Some(self.config.release.canary_share))
-                    .await?
-            {
-                // The controls stopped the work itself: let a share through to have something
-                // to judge by.
-                v.canary = true;
-                v.deadline_ms = now_ms + 2 * self.config.release.canary_ms;
-                v.observations.push(json!({
-                    "at_ms": now_ms,
-                    "canary": self.config.release.canary_share,
-                    "why": "no telemetry while the controls hold all the work; a share is let through to verify",
-                }));
-                VerifyOutcome::Pending
-            } else {
-                VerifyOutcome::Unverifiable(format!(
-                    "no fresh telemetry from what the incident touched in {} s{}",
-                    (v.deadline_ms - v.started_at_ms) / 1000,
-                    if v.canary { ", even with a canary" } else { "" }
-                ))
-            }
+            VerifyOutcome::Unverifiable(format!(
+                "no fresh telemetry from what the incident touched in {} s{}",
+                (v.deadline_ms - v.started_at_ms) / 1000,
+                if v.canary { ", even with a canary" } else { "" }
+            ))
         } else {
             VerifyOutcome::Pending
         };

@@ -109,7 +109,7 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
-    /// Healing incidents: list, show (with the timeline), approve or deny a plan.
+    /// Healing incidents: list, show (with the timeline), approve or deny a plan, release controls.
     Incidents {
         #[command(subcommand)]
         command: healer_runtime::IncidentsCommand,
@@ -123,9 +123,6 @@ enum Command {
         #[command(subcommand)]
         command: PseudonymCommand,
     },
-    /// Rank root-cause candidates of an anomaly: a dependency graph (JSON
-    /// `{"nodes":[…],"edges":[[cause,effect],…]}`) and metrics (CSV: `timestamp` in unix seconds,
-    /// one column per node). Prints `{"ranking":[{"node","score","evidence"}…],"method","seconds"}`.
     /// Print the fleet's metric dependency graph (the file format `diagnose --graph` reads) built
     /// from a topology file (`{"entities":["kind:name"…],"depends_on":[[dependent,dependency]…]}`)
     /// and/or the calls observed in a tenant's stored events. Cycles from mutual calls go to stderr.
@@ -140,6 +137,9 @@ enum Command {
         #[arg(long)]
         since_minutes: Option<u64>,
     },
+    /// Rank root-cause candidates of an anomaly: a dependency graph (JSON
+    /// `{"nodes":[…],"edges":[[cause,effect],…]}`) and metrics (CSV: `timestamp` in unix seconds,
+    /// one column per node). Prints `{"ranking":[{"node","score","evidence"}…],"method","seconds"}`.
     Diagnose {
         #[arg(long)]
         graph: std::path::PathBuf,
@@ -860,5 +860,39 @@ async fn main() {
             eprintln!("meshos: error: {e:#}");
             std::process::exit(2);
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Each subcommand's help describes that subcommand (`topology` once showed `diagnose`'s).
+    #[test]
+    fn every_subcommand_describes_itself() {
+        let cli = Cli::command();
+        let about = |name: &str| {
+            cli.find_subcommand(name)
+                .and_then(|c| c.get_about())
+                .map(|a| a.to_string())
+                .unwrap_or_default()
+        };
+        assert!(
+            about("topology").starts_with("Print the fleet's metric dependency graph"),
+            "{}",
+            about("topology")
+        );
+        assert!(
+            about("diagnose").starts_with("Rank root-cause candidates"),
+            "{}",
+            about("diagnose")
+        );
+        assert!(
+            about("incidents").contains("release"),
+            "{}",
+            about("incidents")
+        );
     }
 }

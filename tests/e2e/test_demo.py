@@ -1,6 +1,6 @@
 """`meshos demo`: a 24-agent fleet against a `meshos serve --healer` it starts itself, through
 REST. Two faults: a tool outage (healed with no human) and a PII leak that only an operator-
-approved quarantine stops (the demo approves over REST, as an operator)."""
+approved quarantine contains (the demo approves over REST, as an operator)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,10 @@ def test_demo_heals_a_tool_outage_alone_and_a_leak_with_an_approval(meshos):
     assert outage["playbooks"][0] == "revoke-failing-tool", outage
     leak = faults["pii_leak"]
     assert leak["diagnosis_correct"], leak
-    assert leak["state"] == "resolved" and leak["human_steps"] >= 1, leak
+    # The demo's leak never stops on its own: the approved quarantine contains it, and since a
+    # paused agent is no evidence, the canary shows the leak is still there and the incident
+    # escalates with the quarantine restored; it is never "resolved" on silence.
+    assert leak["state"] == "escalated" and leak["human_steps"] >= 1, leak
     assert "quarantine-agent" in leak["playbooks"], leak
     assert report["false_incidents"] == [], report
     # The fleet reacted to the server: agents left the revoked tool.

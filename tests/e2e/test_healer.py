@@ -166,6 +166,22 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
         other, _ = await decision("agent-4")
         assert other != "deny"
 
+        # An auditor may not release it; an operator can (REST), with a note on the ledger, and
+        # agent-3 may act again.
+        auditor = meshos.token(TENANT, "auditor")
+        status, body = rest("POST", f"/v1/incidents/{inc['id']}/release", {"note": "x"}, tok=auditor)
+        assert status == 403, body
+        status, body = rest("POST", f"/v1/incidents/{inc['id']}/release",
+                            {"note": "output filter fixed"})
+        assert status == 200, body
+        released = [t for t in body["incident"]["timeline"] if t["reason"].startswith("released by")]
+        assert released and "agent_quarantine agent-3" in released[0]["reason"], body
+        assert isinstance(released[0]["ledger_index"], int)
+        verdict, policies = await decision("agent-3")
+        assert "heal-quarantine" not in policies, (verdict, policies)
+        again = await client.call_tool("incident_release", {"incident_id": inc["id"]})
+        assert "holds no active control" in tool_error(again, "nothing left to release")
+
     audit = meshos.run("audit", "verify", timeout=300)
     assert audit.returncode == 0, audit.stderr
 
