@@ -1,12 +1,17 @@
 //! Mesh OS healing runtime.
 //!
 //! Owns the incident lifecycle: detect (drift signals, SLA breaches, violation bursts, failed
-//! evals) → correlate (one incident per root cause) → diagnose (causal ranking over the fleet
-//! topology seen in telemetry) → plan (a playbook from `meshos-playbooks`, rate limit and blast
-//! radius checked) → approval when a step needs one (bound to the plan digest, with expiry) →
-//! execute (idempotent: controls in the store, deliveries through [`HealerPorts`]) → verify (trust
-//! score and the triggering metric over a window) → resolve, or roll back and try the next
-//! playbook, or escalate. Every transition is a ledger leaf (`Store::append_incident_transition`).
+//! evals), with fleet-level alarm control (`alarm`: a shift must be upward, material and
+//! significant on fresh telemetry at a level scaled to the fleet) → correlate (one incident per
+//! root cause) → diagnose (`strata`: every entity the agent depends on judged on all its users'
+//! telemetry; contradicted candidates ruled out; an ambiguous diagnosis never acts alone) → plan
+//! (a playbook from `meshos-playbooks`; rate limit, blast radius and harm guards) → approval
+//! when a step or a guard needs one (bound to the plan digest, with expiry) → execute
+//! (idempotent: controls in the store, deliveries through [`HealerPorts`]) → verify (the metric
+//! that opened the incident back at its pre-fault baseline, on fresh data only) → resolve, or roll
+//! back and try the next playbook, or escalate; then release the controls on evidence
+//! (`release`). Symptoms that call for no action are recorded as `observed`. Every transition
+//! and release is a ledger leaf (`Store::move_incident`).
 //!
 //! Time is always passed in (`now_ms`), so the whole loop runs under test with a chosen clock.
 //! Transports (MCP tools, REST, CLI) and the real trust scores and webhooks are the server's: it
