@@ -170,8 +170,9 @@ enum Confirmation {
 const GROUP_WAIT_MS: i64 = 5_000;
 /// Telemetry read to confirm pending symptoms.
 const CONFIRM_LOOKBACK_MS: i64 = 180_000;
-/// A drift alarm waits at most this long for enough fresh telemetry to be tested.
-const DRIFT_CONFIRM_MAX_MS: i64 = 30_000;
+/// A drift alarm waits at most this long for enough fresh telemetry to be tested (a quiet
+/// agent at one call every two seconds reaches the second look in a minute).
+const DRIFT_CONFIRM_MAX_MS: i64 = 90_000;
 /// An SLA breach counts once the agent has this many events in the window.
 const SLA_MIN_EVENTS: usize = 20;
 /// A low score is the trust model reacting to something more direct (a burst, a drift), which
@@ -367,6 +368,18 @@ impl<P: HealerPorts> Healer<P> {
                         waited >= DRIFT_CONFIRM_MAX_MS,
                     ) {
                         Verdict::Confirmed(effect) => {
+                            // Severity from the confirmed effect, not the detector's σ: a
+                            // confirmed fault is at least medium.
+                            let big = if raw.is_rate() {
+                                effect.after - effect.before >= 0.3
+                            } else {
+                                effect.after >= 3.0 * effect.before
+                            };
+                            p.symptom.severity = p.symptom.severity.max(if big {
+                                meshos_playbooks::Severity::High
+                            } else {
+                                meshos_playbooks::Severity::Medium
+                            });
                             p.symptom.detail = format!(
                                 "{}; confirmed on fresh telemetry: {} {:.4} → {:.4} ({} → {} values), p = {:.2e} < α = {:.2e}",
                                 p.symptom.detail,
