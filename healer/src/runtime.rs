@@ -184,7 +184,7 @@ const BASELINE_MS: i64 = 120_000;
 const BASELINE_MIN_EVENTS: usize = 10;
 /// A symptom of an agent that one of our controls holds, starting this soon after the control
 /// was set, is the control's own effect (a slower fallback tool, refused work), not a fault.
-const SECONDARY_EFFECT_MS: i64 = 120_000;
+const SECONDARY_EFFECT_MS: i64 = 60_000;
 /// A symptom diagnosed to the root cause of an incident closed this recently, and begun before
 /// it closed, is that incident's late symptom, not a new fault.
 const LATE_SYMPTOM_MS: i64 = 60_000;
@@ -293,7 +293,7 @@ impl<P: HealerPorts> Healer<P> {
             syms.extend(failed_evals(&recent, since));
             self.watermarks.insert(tenant, now_ms);
         }
-        let mut observations: BTreeMap<String, Vec<(Symptom, String)>> = BTreeMap::new();
+        let mut observations = Observations::default();
         self.confirm_pending(now_ms, &mut by_tenant, &mut observations)
             .await?;
         for (tenant, symptoms) in by_tenant {
@@ -303,7 +303,7 @@ impl<P: HealerPorts> Healer<P> {
                 .await?;
             report.opened.extend(opened);
         }
-        for (tenant, list) in observations {
+        for (tenant, list) in observations.0 {
             for (symptom, why) in list {
                 self.observe(&tenant, symptom, &why, None, now_ms).await?;
             }
@@ -338,7 +338,7 @@ impl<P: HealerPorts> Healer<P> {
         &mut self,
         now_ms: i64,
         by_tenant: &mut BTreeMap<String, Vec<Symptom>>,
-        observations: &mut BTreeMap<String, Vec<(Symptom, String)>>,
+        observations: &mut Observations,
     ) -> Result<(), HealerError> {
         let pending = std::mem::take(&mut self.pending);
         let mut events: BTreeMap<String, Vec<EventRecord>> = BTreeMap::new();
@@ -428,12 +428,13 @@ impl<P: HealerPorts> Healer<P> {
                                     Some(Ok(()))
                                 }
                                 None => {
-                                    observations.entry(p.tenant.clone()).or_default().push((
+                                    observations.note(
+                                        &p.tenant,
                                         p.symptom.clone(),
                                         "trust below its threshold, but the agent's telemetry shows no \
                                          error or violation rate above the rest of the fleet's"
                                             .to_string(),
-                                    ));
+                                    );
                                     continue;
                                 }
                             }
@@ -469,7 +470,7 @@ impl<P: HealerPorts> Healer<P> {
         symptoms: Vec<Symptom>,
         now_ms: i64,
         report: &mut TickReport,
-        observations: &mut BTreeMap<String, Vec<(Symptom, String)>>,
+        observations: &mut Observations,
     ) -> Result<Vec<String>, HealerError> {
         let open = self
             .store
@@ -538,10 +539,7 @@ impl<P: HealerPorts> Healer<P> {
                         "secondary effect of control {} on {} (incident {})",
                         c.kind, c.subject, c.incident_id
                     );
-                    observations
-                        .entry(tenant.to_string())
-                        .or_default()
-                        .push((s, why));
+                    observations.note(tenant, s, why);
                 }
                 _ => kept.push(s),
             }
@@ -556,13 +554,11 @@ impl<P: HealerPorts> Healer<P> {
         'kept: for (s, ranked) in kept.into_iter().zip(ranked) {
             let d = self.diagnose(&s, ranked, &events);
             let Some(d) = d else {
-                observations.entry(tenant.to_string()).or_default().push((
-                    s.clone(),
-                    format!(
-                        "no entity agent {} depends on moved in {}: nothing to act on",
-                        s.agent_id, s.metric
-                    ),
-                ));
+                let why = format!(
+                    "no entity agent {} depends on moved in {}: nothing to act on",
+                    s.agent_id, s.metric
+                );
+                observations.note(tenant, s, why);
                 continue;
             };
             // A late symptom of a fault whose incident just closed.
@@ -581,10 +577,7 @@ impl<P: HealerPorts> Healer<P> {
                     "no playbook applies to {} {} ({} symptom)",
                     d.root_cause, d.metric, s.kind
                 );
-                observations
-                    .entry(tenant.to_string())
-                    .or_default()
-                    .push((s, why));
+                observations.note(tenant, s, why);
                 continue;
             }
             groups
@@ -1934,6 +1927,19 @@ pub async fn view(store: &Store, tenant: &str, id: &str) -> Result<IncidentView,
         data: inc.data,
         timeline,
     })
+}
+
+/// Symptoms to record as observations this tick, per tenant, with why.
+#[derive(Default)]
+struct Observations(BTreeMap<String, Vec<(Symptom, String)>>);
+
+impl Observations {
+    fn note(&mut self, tenant: &str, symptom: Symptom, why: String) {
+        self.0
+            .entry(tenant.to_string())
+            .or_default()
+            .push((symptom, why));
+    }
 }
 
 /// What one verification evaluation concluded.

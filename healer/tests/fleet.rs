@@ -63,30 +63,36 @@ fn noise(s: i64, a: usize, salt: i64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// One event per agent per second from `from_s` to `to_s`, with noisy latency (×0.7-1.3) and
-/// noisy tokens (600-1800), shaped by `world`.
+/// Agent `i`'s call at second `s`, with noisy latency (×0.7-1.3) and tokens (600-1800), the
+/// world's factors applied.
+fn call(s: i64, i: usize, lat_f: f64, cost_f: f64) -> EventRecord {
+    let (agent, tool, model, region) = AGENTS[i];
+    let tokens = 600 + (noise(s, i, 1) * 1200.0) as i64;
+    EventRecord {
+        id: new_id("evt"),
+        tenant: TENANT.into(),
+        agent_id: agent.to_string(),
+        kind: "tool_call".into(),
+        outcome: Outcome::Ok,
+        latency_ms: Some(250.0 * (0.7 + 0.6 * noise(s, i, 2)) * lat_f),
+        input_tokens: Some(tokens),
+        output_tokens: Some(0),
+        cost_usd: Some(tokens as f64 * 2e-6 * cost_f),
+        model: Some(model.to_string()),
+        tool: Some(tool.to_string()),
+        region: Some(region.to_string()),
+        attributes: json!({}),
+        created_at_ms: T0 + s * 1000 + i as i64 * 7,
+    }
+}
+
+/// One event per agent per second from `from_s` to `to_s`, shaped by `world`.
 async fn traffic(store: &Store, from_s: i64, to_s: i64, world: &World) {
     let mut batch = Vec::new();
     for s in from_s..to_s {
         for (i, (agent, tool, model, region)) in AGENTS.iter().enumerate() {
             let (lat_f, cost_f) = world(agent, tool, model, region, s);
-            let tokens = 600 + (noise(s, i, 1) * 1200.0) as i64;
-            batch.push(EventRecord {
-                id: new_id("evt"),
-                tenant: TENANT.into(),
-                agent_id: agent.to_string(),
-                kind: "tool_call".into(),
-                outcome: Outcome::Ok,
-                latency_ms: Some(250.0 * (0.7 + 0.6 * noise(s, i, 2)) * lat_f),
-                input_tokens: Some(tokens),
-                output_tokens: Some(0),
-                cost_usd: Some(tokens as f64 * 2e-6 * cost_f),
-                model: Some(model.to_string()),
-                tool: Some(tool.to_string()),
-                region: Some(region.to_string()),
-                attributes: json!({}),
-                created_at_ms: T0 + s * 1000 + i as i64 * 7,
-            });
+            batch.push(call(s, i, lat_f, cost_f));
         }
     }
     store.append_events(&batch).await.unwrap();
@@ -292,7 +298,6 @@ async fn verification_without_data_does_not_pass_and_a_canary_decides() {
     run(&store, &mut h, 0, 120, &healthy).await;
     // The search tool goes down; once it is revoked nobody calls it, and its users go quiet
     // (they have no fallback in this test): there is nothing to verify on.
-    let revoked = Arc::new(Mutex::new(false));
     let outage = |_: &str, tool: &str, _: &str, _: &str, s: i64| {
         (
             if tool == "search" && s >= 120 {
@@ -308,54 +313,26 @@ async fn verification_without_data_does_not_pass_and_a_canary_decides() {
     let mut verifying_at = None;
     for s in 123..200 {
         let controls = store.active_controls(Some(TENANT)).await.unwrap();
+        let revoked = controls.iter().any(|c| c.kind == "tool_revoked");
         let on_canary = controls
             .iter()
             .any(|c| c.spec.get("canary_share").is_some());
-        *revoked.lock().unwrap() = controls.iter().any(|c| c.kind == "tool_revoked");
-        let mut batch_world: Vec<(&str, bool)> = Vec::new();
-        for (agent, tool, ..) in AGENTS {
-            // Users of a revoked tool send nothing, except through the canary, where the
-            // tool is still down.
-            let silent = tool == "search" && *revoked.lock().unwrap() && !on_canary;
-            batch_world.push((agent, silent));
-        }
-        let silent: Vec<&str> = batch_world
+        // Users of a revoked tool send nothing, except through the canary, where the tool is
+        // still down.
+        let events: Vec<EventRecord> = AGENTS
             .iter()
-            .filter(|(_, s)| *s)
-            .map(|(a, _)| *a)
+            .enumerate()
+            .filter(|(_, (_, tool, ..))| *tool != "search" || !revoked || on_canary)
+            .map(|(i, (agent, tool, model, region))| {
+                call(s, i, outage(agent, tool, model, region, s).0, 1.0)
+            })
             .collect();
-        let world = |agent: &str, tool: &str, model: &str, region: &str, t: i64| {
-            outage(agent, tool, model, region, t)
-        };
-        // Write the non-silent agents' traffic.
-        let mut events = Vec::new();
-        for (i, (agent, tool, model, region)) in AGENTS.iter().enumerate() {
-            if silent.contains(agent) {
-                continue;
-            }
-            let (lat_f, _) = world(agent, tool, model, region, s);
-            events.push(EventRecord {
-                id: new_id("evt"),
-                tenant: TENANT.into(),
-                agent_id: agent.to_string(),
-                kind: "tool_call".into(),
-                outcome: Outcome::Ok,
-                latency_ms: Some(250.0 * (0.7 + 0.6 * noise(s, i, 2)) * lat_f),
-                input_tokens: Some(1000),
-                output_tokens: Some(0),
-                cost_usd: Some(0.002),
-                model: Some(model.to_string()),
-                tool: Some(tool.to_string()),
-                region: Some(region.to_string()),
-                attributes: json!({}),
-                created_at_ms: T0 + s * 1000 + i as i64 * 7,
-            });
-        }
         store.append_events(&events).await.unwrap();
         h.tick(T0 + (s + 1) * 1000).await.unwrap();
         let all = incidents(&store).await;
-        if let Some(inc) = acted_on(&all).first()
-            && inc.state == "verifying"
+        if acted_on(&all)
+            .first()
+            .is_some_and(|i| i.state == "verifying")
             && verifying_at.is_none()
         {
             verifying_at = Some(s);

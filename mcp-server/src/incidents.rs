@@ -71,6 +71,41 @@ fn may_read(p: &Principal) -> Result<(), MeshError> {
     Ok(())
 }
 
+/// Only operators and admins change what the healer does.
+fn may_act(p: &Principal, what: &str) -> Result<(), MeshError> {
+    if matches!(p.role, Role::Operator | Role::Admin) {
+        return Ok(());
+    }
+    Err(MeshError::Forbidden(format!(
+        "role {} cannot {what}; expected an operator or admin token",
+        p.role
+    )))
+}
+
+/// A note goes into the ledger: bounded.
+fn check_note(note: Option<&str>) -> Result<(), MeshError> {
+    if note.is_some_and(|n| n.len() > 4096) {
+        return Err(MeshError::Invalid {
+            field: "note".into(),
+            message: "expected at most 4096 bytes".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A healer over the store alone, for decisions made outside the running loop.
+fn offline_healer(
+    store: meshos_store::Store,
+    policy_version: String,
+) -> Result<Healer<OfflinePorts>, HealerError> {
+    Ok(Healer::new(
+        store,
+        Library::builtin()?,
+        OfflinePorts { policy_version },
+        HealerConfig::default(),
+    ))
+}
+
 fn healer_error(e: HealerError) -> MeshError {
     match e {
         HealerError::NotFound(id) => MeshError::NotFound(format!("incident {id} not found")),
@@ -135,18 +170,8 @@ pub async fn decide(
     input: IncidentDecideInput,
     approve: bool,
 ) -> Result<IncidentOutput, MeshError> {
-    if !matches!(p.role, Role::Operator | Role::Admin) {
-        return Err(MeshError::Forbidden(format!(
-            "role {} cannot decide heal plans; expected an operator or admin token",
-            p.role
-        )));
-    }
-    if input.note.as_ref().is_some_and(|n| n.len() > 4096) {
-        return Err(MeshError::Invalid {
-            field: "note".into(),
-            message: "expected at most 4096 bytes".into(),
-        });
-    }
+    may_act(p, "decide heal plans")?;
+    check_note(input.note.as_deref())?;
     let decision = Decision {
         approve,
         digest: input.digest,
@@ -175,18 +200,8 @@ pub async fn release(
     p: &Principal,
     input: IncidentReleaseInput,
 ) -> Result<IncidentOutput, MeshError> {
-    if !matches!(p.role, Role::Operator | Role::Admin) {
-        return Err(MeshError::Forbidden(format!(
-            "role {} cannot release heal controls; expected an operator or admin token",
-            p.role
-        )));
-    }
-    if input.note.as_ref().is_some_and(|n| n.len() > 4096) {
-        return Err(MeshError::Invalid {
-            field: "note".into(),
-            message: "expected at most 4096 bytes".into(),
-        });
-    }
+    may_act(p, "release heal controls")?;
+    check_note(input.note.as_deref())?;
     let view = release_on_store(
         mesh.store.clone(),
         mesh.bundle.current().version().to_string(),
@@ -213,13 +228,7 @@ pub async fn release_on_store(
     role: Role,
     note: Option<&str>,
 ) -> Result<meshos_healer::IncidentView, HealerError> {
-    let healer = Healer::new(
-        store,
-        Library::builtin()?,
-        OfflinePorts { policy_version },
-        HealerConfig::default(),
-    );
-    healer
+    offline_healer(store, policy_version)?
         .release(tenant, incident_id, actor, role, note, now_ms())
         .await
 }
@@ -242,11 +251,7 @@ pub async fn decide_on_store(
     incident_id: &str,
     decision: &Decision,
 ) -> Result<meshos_healer::IncidentView, HealerError> {
-    let healer = Healer::new(
-        store,
-        Library::builtin()?,
-        OfflinePorts { policy_version },
-        HealerConfig::default(),
-    );
-    healer.decide(tenant, incident_id, decision, now_ms()).await
+    offline_healer(store, policy_version)?
+        .decide(tenant, incident_id, decision, now_ms())
+        .await
 }
