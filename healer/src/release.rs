@@ -14,7 +14,7 @@ use meshos_types::{EventRecord, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::runtime::{metric_over, touches};
+use crate::runtime::{counts_for, metric_over, touches};
 use crate::{Healer, HealerError, HealerPorts, IncidentData, IncidentState};
 
 /// Where a resolved incident's controls are in their release.
@@ -98,10 +98,11 @@ impl<P: HealerPorts> Healer<P> {
                     .events_between(&inc.tenant, state.since_ms, now_ms + 1, 100_000)
                     .await?;
                 let recovery = data.verification.as_ref().and_then(|v| v.recovery.clone());
+                let metric = recovery.as_ref().map_or("latency", |r| r.metric.as_str());
                 let scope: Vec<&EventRecord> = events
                     .iter()
                     .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
-                    .filter(|e| crate::alarm::is_work(e))
+                    .filter(|e| counts_for(metric, e))
                     .collect();
                 let enough = scope.len() >= policy.canary_min_events;
                 if !enough && now_ms < state.since_ms + 3 * policy.canary_ms {

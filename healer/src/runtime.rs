@@ -1954,7 +1954,7 @@ enum VerifyOutcome {
 
 /// Whether an event is data for a verified metric: spend is judged over every attempt (a cap
 /// that refuses work holds the spend), everything else only over work that ran.
-fn counts_for(metric: &str, e: &EventRecord) -> bool {
+pub(crate) fn counts_for(metric: &str, e: &EventRecord) -> bool {
     metric == "cost" || is_work(e)
 }
 

@@ -250,11 +250,17 @@ pub async fn incidents_cli(
             tenant,
             state,
             limit,
+            agent,
         } => {
             let states: Vec<&str> = state.iter().map(String::as_str).collect();
-            let rows = store.incidents(Some(&tenant), &states, limit).await?;
+            let fetch = if agent.is_some() { 5_000 } else { limit };
+            let rows = store.incidents(Some(&tenant), &states, fetch).await?;
             json!(
                 rows.iter()
+                    .filter(|i| agent
+                        .as_deref()
+                        .is_none_or(|a| crate::incidents::affects(i, a)))
+                    .take(limit as usize)
                     .map(crate::incidents::summary)
                     .collect::<Vec<_>>()
             )
@@ -317,6 +323,9 @@ pub enum IncidentsCommand {
         state: Vec<String>,
         #[arg(long, default_value_t = 50)]
         limit: u32,
+        /// Only incidents and observations that affect this agent.
+        #[arg(long)]
+        agent: Option<String>,
     },
     /// One incident with its timeline (every transition, with its ledger index).
     Show {

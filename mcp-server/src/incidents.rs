@@ -21,6 +21,9 @@ pub struct IncidentListInput {
     /// At most this many, newest first (1-500, default 50).
     #[serde(default)]
     pub limit: Option<u32>,
+    /// Only incidents and observations that affect this agent.
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -141,12 +144,19 @@ pub async fn list(
         });
     }
     let states: Vec<&str> = input.states.iter().map(String::as_str).collect();
+    // An agent filter reads further back: the newest rows may all be other agents'.
+    let fetch = if input.agent.is_some() { 5_000 } else { limit };
     let rows = mesh
         .store
-        .incidents(Some(&p.tenant), &states, limit)
+        .incidents(Some(&p.tenant), &states, fetch)
         .await?;
     Ok(IncidentListOutput {
-        incidents: rows.iter().map(summary).collect(),
+        incidents: rows
+            .iter()
+            .filter(|i| input.agent.as_deref().is_none_or(|a| affects(i, a)))
+            .take(limit as usize)
+            .map(summary)
+            .collect(),
     })
 }
 
@@ -233,12 +243,22 @@ pub async fn release_on_store(
         .await
 }
 
-/// One line of an incident list: what an operator scans before opening one.
+/// Whether an incident (or observation) affects `agent`.
+pub fn affects(i: &meshos_store::StoredIncident, agent: &str) -> bool {
+    i.data
+        .get("affected_agents")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.iter().any(|x| x.as_str() == Some(agent)))
+}
+
+/// One line of an incident list: what an operator scans before opening one. Observations
+/// (state `observed`) carry why they called for no action.
 pub fn summary(i: &meshos_store::StoredIncident) -> Value {
     serde_json::json!({
         "id": i.id, "kind": i.kind, "severity": i.severity, "state": i.state,
         "subject": i.subject, "opened_at_ms": i.opened_at_ms,
         "resolved_at_ms": i.resolved_at_ms,
+        "affected_agents": i.data.get("affected_agents"),
     })
 }
 

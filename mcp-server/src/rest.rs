@@ -93,6 +93,8 @@ pub struct ListQuery {
     state: Option<String>,
     #[serde(default)]
     limit: Option<u32>,
+    #[serde(default)]
+    agent: Option<String>,
 }
 
 pub async fn incident_list(
@@ -114,6 +116,7 @@ pub async fn incident_list(
     let input = IncidentListInput {
         states,
         limit: q.limit,
+        agent: q.agent,
     };
     reply(incidents::list(&mesh, &p, input).await)
 }
