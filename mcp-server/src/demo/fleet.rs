@@ -85,6 +85,15 @@ pub struct Fault {
     pub agents: Vec<String>,
     /// Milliseconds since the epoch when it began.
     pub started_at_ms: i64,
+    /// When it was taken out of the world (random fleets end each fault once its incident
+    /// settled); `None` while it lasts.
+    pub ended_at_ms: Option<i64>,
+    /// Only a human step can fix it (a leak that bypasses `policy_check`).
+    pub human_fix_expected: bool,
+    /// How hard it hit (random fleets), for the report.
+    pub magnitude: serde_json::Value,
+    /// No incident for it settled before the fault's time limit.
+    pub timed_out: bool,
 }
 
 /// What an agent is set up to do.

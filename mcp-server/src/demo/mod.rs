@@ -7,6 +7,9 @@
 
 mod client;
 mod fleet;
+mod genfleet;
+mod randagent;
+mod random;
 mod report;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -26,31 +29,56 @@ use fleet::{Fault, FaultKind, World};
 
 const TENANT: &str = "demo";
 
+/// Which simulated fleet to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FleetKind {
+    /// 24 agents with fixed tools (search, browser, kb, …), models and regions; faults 8 s apart.
+    Classic,
+    /// A fleet drawn from the seed (15–25 agents, their own tools, model versions, regions,
+    /// rates and fault magnitudes); one fault at a time after a 75 s warm-up.
+    Random,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     /// Seed of the fleet's roles, the order of the faults and every random draw [default: random].
     #[arg(long)]
     seed: Option<u64>,
-    /// Agents in the fleet (at least 20).
-    #[arg(long, default_value_t = 24)]
-    agents: usize,
+    /// The fleet: `classic` or `random` (drawn from the seed, faults one at a time).
+    #[arg(long, value_enum, default_value_t = FleetKind::Classic)]
+    fleet: FleetKind,
+    /// Agents in the fleet (classic: at least 20, default 24; random: 10-40, default drawn 15-25).
+    #[arg(long)]
+    agents: Option<usize>,
     /// Faults to inject: `all`, `none` (a fault-free control run), or a comma-separated list of
     /// pii_leak, injection_campaign, model_regression, cost_spike, region_latency, tool_outage.
     #[arg(long, default_value = "all")]
     faults: String,
-    /// Seconds of normal traffic before the first fault (the drift detectors' baseline).
-    #[arg(long, default_value_t = 30)]
-    warmup_secs: u64,
-    /// Seconds between two faults.
+    /// Seconds of normal traffic before the first fault (the drift detectors' baseline)
+    /// [default: 30 classic, 75 random].
+    #[arg(long)]
+    warmup_secs: Option<u64>,
+    /// Seconds between two faults (classic).
     #[arg(long, default_value_t = 8)]
     stagger_secs: u64,
+    /// Random fleet: quiet seconds between one fault's end and the next fault.
+    #[arg(long, default_value_t = 20)]
+    gap_secs: u64,
+    /// Random fleet: seconds a fault stays after its incidents settled (a reopening would show)
+    /// before it is taken out of the world.
+    #[arg(long, default_value_t = 10)]
+    linger_secs: u64,
+    /// Random fleet: a fault whose incidents have not settled this long after it began is ended
+    /// and marked timed out.
+    #[arg(long, default_value_t = 180)]
+    fault_timeout_secs: u64,
     /// Give up this many seconds after the last fault (a control run lasts this long after the
     /// warm-up).
     #[arg(long, default_value_t = 150)]
     timeout_secs: u64,
-    /// Actions per second per agent.
-    #[arg(long, default_value_t = 2.5)]
-    rate: f64,
+    /// Actions per second per agent (classic, default 2.5; a random fleet draws 0.5-3 per agent).
+    #[arg(long)]
+    rate: Option<f64>,
     /// Do not approve plans that wait for an operator (they then expire and escalate).
     #[arg(long)]
     no_approve: bool,
@@ -87,10 +115,31 @@ impl Drop for ChildServer {
     }
 }
 
-async fn start_server(seed: u64, keep: bool) -> anyhow::Result<(ChildServer, String, String)> {
+/// Starts `meshos serve --healer` on a fresh data directory; with `policy`, on that bundle
+/// (written to the data directory) instead of the shipped one.
+async fn start_server(
+    seed: u64,
+    keep: bool,
+    policy: Option<Vec<(String, String)>>,
+) -> anyhow::Result<(ChildServer, String, String)> {
     let exe = std::env::current_exe().context("cannot find the meshos binary to start")?;
     let dir = std::env::temp_dir().join(format!("meshos-demo-{seed}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut policy_args: Vec<std::ffi::OsString> = Vec::new();
+    if let Some(files) = policy {
+        let pdir = dir.join("policy");
+        for (name, text) in files {
+            let path = pdir.join(&name);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            std::fs::write(&path, text)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        policy_args.push("--policy-dir".into());
+        policy_args.push(pdir.into_os_string());
+    }
     let token = std::process::Command::new(&exe)
         .args([
             "token",
@@ -125,6 +174,7 @@ async fn start_server(seed: u64, keep: bool) -> anyhow::Result<(ChildServer, Str
             "--data-dir",
         ])
         .arg(&dir)
+        .args(&policy_args)
         .stdout(log.try_clone()?)
         .stderr(log)
         .spawn()
@@ -172,24 +222,26 @@ async fn routed_region(api: &Api, spec: &fleet::AgentSpec) -> anyhow::Result<Str
 }
 
 pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
+    if args.fleet == FleetKind::Random {
+        return random::run(args).await;
+    }
     let kinds = FaultKind::parse_list(&args.faults).map_err(anyhow::Error::msg)?;
-    if args.agents < 20 {
+    let n_agents = args.agents.unwrap_or(24);
+    let rate = args.rate.unwrap_or(2.5);
+    let warmup_secs = args.warmup_secs.unwrap_or(30);
+    if n_agents < 20 {
         bail!(
-            "--agents {}: expected at least 20 (each fault needs its own group of agents)",
-            args.agents
+            "--agents {n_agents}: expected at least 20 (each fault needs its own group of agents)"
         );
     }
-    if !(0.1..=20.0).contains(&args.rate) {
-        bail!(
-            "--rate {}: expected 0.1-20 actions per second per agent",
-            args.rate
-        );
+    if !(0.1..=20.0).contains(&rate) {
+        bail!("--rate {rate}: expected 0.1-20 actions per second per agent");
     }
     let seed = args.seed.unwrap_or_else(|| rand::thread_rng().r#gen());
     let (_server, base, token) = match &args.url {
         Some(url) => (None, url.clone(), args.token.clone().unwrap_or_default()),
         None => {
-            let (s, b, t) = start_server(seed, args.keep).await?;
+            let (s, b, t) = start_server(seed, args.keep, None).await?;
             eprintln!(
                 "started `meshos serve --healer` at {b} (data: {})",
                 s.dir.display()
@@ -199,7 +251,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     };
     let api = Arc::new(Api::new(&base, &token).map_err(anyhow::Error::msg)?);
     let mut rng = StdRng::seed_from_u64(seed);
-    let roles = fleet::roles(args.agents, &mut rng);
+    let roles = fleet::roles(n_agents, &mut rng);
     let mut order = kinds.clone();
     {
         use rand::seq::SliceRandom;
@@ -214,7 +266,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
     for spec in roles.agents.clone() {
         let (api, world, stop) = (api.clone(), world.clone(), stop.clone());
         let agent_seed = rng.r#gen::<u64>();
-        let rate = args.rate;
         agents.spawn(async move {
             let id = spec.id.clone();
             (
@@ -240,7 +291,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         ),
     );
 
-    let warmup_end = t0 + Duration::from_secs(args.warmup_secs);
+    let warmup_end = t0 + Duration::from_secs(warmup_secs);
     let mut next_fault = warmup_end;
     let mut pending: Vec<FaultKind> = order.clone();
     let mut deadline = warmup_end
@@ -284,6 +335,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                 root_cause: fault.0,
                 agents: fault.1,
                 started_at_ms: now_ms(),
+                ended_at_ms: None,
+                human_fix_expected: kind == FaultKind::PiiLeak,
+                magnitude: Value::Null,
+                timed_out: false,
             };
             progress(
                 t0,
@@ -451,12 +506,15 @@ fn print_summary(r: &report::Report) {
     let selfr = r.faults.iter().filter(|f| f.self_resolved).count();
     let correct = r.faults.iter().filter(|f| f.diagnosis_correct).count();
     let mttr: Vec<f64> = r.faults.iter().filter_map(|f| f.mttr_seconds).collect();
+    let duplicates: usize = r.faults.iter().map(|f| f.duplicates.len()).sum();
     println!(
         "faults: {}; resolved: {resolved}; without a human: {selfr}; diagnosis correct: {correct}; \
-         MTTR p50 {} p95 {}; false incidents: {}",
+         MTTR p50 {} p95 {}; false incidents: {}; duplicates: {duplicates}; \
+         controls on healthy entities: {}",
         r.faults.len(),
         report::quantile(&mttr, 0.5).map_or("-".into(), |v| format!("{v:.1} s")),
         report::quantile(&mttr, 0.95).map_or("-".into(), |v| format!("{v:.1} s")),
-        r.false_incidents.len()
+        r.false_incidents.len(),
+        r.healthy_controls.len()
     );
 }

@@ -33,6 +33,29 @@ pub struct FaultResult {
     pub first_playbook_auto: bool,
     /// Further incidents opened for the same fault.
     pub duplicates: Vec<String>,
+    /// An incident was opened for it.
+    pub detected: bool,
+    /// Its first incident was resolved (verified), with or without a human.
+    pub resolved: bool,
+    /// Only a human step can fix it (a leak that bypasses `policy_check`).
+    pub human_fix_expected: bool,
+    /// No incident for it settled before the fault's time limit (random fleets).
+    pub timed_out: bool,
+    pub ended_at_ms: Option<i64>,
+    pub magnitude: Value,
+    /// Controls its incidents placed (`kind subject`), and those on entities it did not affect.
+    pub controls: Vec<String>,
+    pub healthy_controls: Vec<String>,
+}
+
+/// A control an incident placed on an entity no fault affected.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HealthyControl {
+    pub incident: String,
+    pub control: String,
+    pub subject: String,
+    /// The fault the incident was matched to (`None`: a false incident).
+    pub fault: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,7 +67,111 @@ pub struct Report {
     pub incidents: usize,
     /// Incidents that match no injected fault.
     pub false_incidents: Vec<String>,
+    /// False incidents per hour of the run.
+    pub false_incidents_per_hour: f64,
+    /// Controls placed on entities no fault affected, over every incident.
+    pub healthy_controls: Vec<HealthyControl>,
+    /// Incidents the server marks as observations (a state or kind naming one): neither matched
+    /// to faults nor counted as false.
+    pub observations: Vec<String>,
+    /// `classic` or `random`.
+    pub fleet_kind: String,
+    /// The drawn fleet (random fleets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fleet_spec: Option<Value>,
     pub fleet: BTreeMap<String, AgentStats>,
+}
+
+/// Seconds after a fault ended during which an incident may still be matched to it.
+pub const LATE_MATCH_MS: i64 = 30_000;
+
+/// Whether the server marks this incident as an observation rather than an incident (tolerant
+/// of how: a state, a kind, or a flag in its data).
+pub fn is_observation(view: &Value) -> bool {
+    let names = |v: Option<&Value>| {
+        v.and_then(Value::as_str)
+            .is_some_and(|s| s.to_ascii_lowercase().contains("observ"))
+    };
+    names(view.get("state"))
+        || names(view.get("kind"))
+        || names(view.pointer("/data/kind"))
+        || view
+            .pointer("/data/observation")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+}
+
+/// Every control an incident view records as applied: any `{"control": .., "subject": ..}`
+/// object anywhere in it (step results of the current plan and those kept in the timeline),
+/// once per (control, subject).
+pub fn controls_in(view: &Value) -> Vec<(String, String)> {
+    fn walk(v: &Value, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::Object(m) => {
+                if let (Some(Value::String(c)), Some(Value::String(s))) =
+                    (m.get("control"), m.get("subject"))
+                {
+                    let pair = (c.clone(), s.clone());
+                    if !out.contains(&pair) {
+                        out.push(pair);
+                    }
+                }
+                for x in m.values() {
+                    walk(x, out);
+                }
+            }
+            Value::Array(a) => {
+                for x in a {
+                    walk(x, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(view, &mut out);
+    out
+}
+
+/// Whether a control (kind and subject as `healer/src/actions.rs` `control_of` writes them)
+/// sits on the fault's root entity or on an agent the fault affected. With no fault (a false
+/// incident), every control is on a healthy entity.
+pub fn control_on_fault(control: &str, subject: &str, fault: Option<&Fault>) -> bool {
+    let Some(f) = fault else {
+        return false;
+    };
+    let (root_kind, root_name) = f.root_cause.split_once(':').unwrap_or(("", ""));
+    let affected =
+        |a: &str| f.agents.iter().any(|x| x == a) || (root_kind == "agent" && a == root_name);
+    match control {
+        "agent_quarantine" => affected(subject),
+        "tool_revoked" => {
+            let (agent, tool) = subject.split_once('/').unwrap_or(("*", subject));
+            (root_kind == "tool" && tool == root_name) || (agent != "*" && affected(agent))
+        }
+        "policy_overlay" => {
+            let mut parts = subject.splitn(3, '/');
+            let agent = parts.next().unwrap_or("*");
+            let action = parts.next().unwrap_or("*");
+            if agent != "*" {
+                return affected(agent);
+            }
+            // Fleet-wide: only an overlay on the faulty tool's actions stays on the fault.
+            root_kind == "tool"
+                && (action == root_name
+                    || action
+                        .strip_prefix(root_name)
+                        .is_some_and(|rest| rest.starts_with('.')))
+        }
+        "model_pin" => root_kind == "model" && subject == root_name,
+        "region_avoid" => root_kind == "region" && subject == root_name,
+        "budget_cap" => match subject.split_once(':') {
+            Some(("agent", a)) => affected(a),
+            _ => false,
+        },
+        // A control kind this report does not know: count it unless it names the root.
+        _ => subject == root_name || subject.ends_with(&format!("/{root_name}")),
+    }
 }
 
 /// The strings of the array at `pointer` (empty when absent).
@@ -66,26 +193,29 @@ fn field_i64(view: &Value, k: &str) -> Option<i64> {
 
 /// Which fault an incident belongs to: the one whose root cause it names, else the one whose
 /// agents it shares most with; only faults already injected when it opened (with a second of
-/// slack for clocks) qualify.
+/// slack for clocks) and not ended more than [`LATE_MATCH_MS`] before qualify. Among equals, the
+/// fault in the world when it opened wins, then the later one.
 pub fn fault_of(view: &Value, faults: &[Fault]) -> Option<usize> {
     let opened = field_i64(view, "opened_at_ms")?;
     let subject = view.get("subject").and_then(Value::as_str);
     let agents = strings_at(view, "/data/affected_agents");
-    let eligible = |f: &&Fault| f.started_at_ms <= opened + 1_000;
-    if let Some(i) = faults
-        .iter()
-        .position(|f| eligible(&f) && Some(f.root_cause.as_str()) == subject)
-    {
-        return Some(i);
-    }
+    let eligible = |f: &Fault| {
+        f.started_at_ms <= opened + 1_000
+            && f.ended_at_ms.is_none_or(|e| opened <= e + LATE_MATCH_MS)
+    };
+    let active = |f: &Fault| f.ended_at_ms.is_none_or(|e| opened <= e);
     faults
         .iter()
         .enumerate()
         .filter(|(_, f)| eligible(f))
-        .map(|(i, f)| (i, f.agents.iter().filter(|a| agents.contains(a)).count()))
-        .filter(|(_, n)| *n > 0)
-        .max_by_key(|(_, n)| *n)
-        .map(|(i, _)| i)
+        .map(|(i, f)| {
+            let named = Some(f.root_cause.as_str()) == subject;
+            let shared = f.agents.iter().filter(|a| agents.contains(a)).count();
+            (i, named, shared, active(f))
+        })
+        .filter(|(_, named, shared, _)| *named || *shared > 0)
+        .max_by_key(|(_, named, shared, active)| (*named, *active, *shared))
+        .map(|(i, ..)| i)
 }
 
 /// Builds the report from the faults injected and every incident's full view.
@@ -96,6 +226,30 @@ pub fn build(
     faults: &[Fault],
     views: &[Value],
     fleet: BTreeMap<String, AgentStats>,
+) -> Report {
+    build_with(
+        seed,
+        agents,
+        duration_seconds,
+        faults,
+        views,
+        fleet,
+        "classic",
+        None,
+    )
+}
+
+/// [`build`] for a named fleet kind, with the drawn fleet's description.
+#[allow(clippy::too_many_arguments)]
+pub fn build_with(
+    seed: u64,
+    agents: usize,
+    duration_seconds: f64,
+    faults: &[Fault],
+    views: &[Value],
+    fleet: BTreeMap<String, AgentStats>,
+    fleet_kind: &str,
+    fleet_spec: Option<Value>,
 ) -> Report {
     let mut results: Vec<FaultResult> = faults
         .iter()
@@ -115,9 +269,19 @@ pub fn build(
             self_resolved: false,
             first_playbook_auto: false,
             duplicates: Vec::new(),
+            detected: false,
+            resolved: false,
+            human_fix_expected: f.human_fix_expected,
+            timed_out: f.timed_out,
+            ended_at_ms: f.ended_at_ms,
+            magnitude: f.magnitude.clone(),
+            controls: Vec::new(),
+            healthy_controls: Vec::new(),
         })
         .collect();
     let mut false_incidents = Vec::new();
+    let mut healthy_controls = Vec::new();
+    let mut observations = Vec::new();
     let mut ordered: Vec<&Value> = views.iter().collect();
     ordered.sort_by_key(|v| field_i64(v, "opened_at_ms"));
     for view in ordered {
@@ -126,15 +290,54 @@ pub fn build(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let Some(i) = fault_of(view, faults) else {
+        if is_observation(view) {
+            observations.push(id);
+            continue;
+        }
+        let matched = fault_of(view, faults);
+        for (control, subject) in controls_in(view) {
+            let on_fault = control_on_fault(&control, &subject, matched.map(|i| &faults[i]));
+            if let Some(i) = matched {
+                results[i].controls.push(format!("{control} {subject}"));
+                if !on_fault {
+                    results[i]
+                        .healthy_controls
+                        .push(format!("{id}: {control} {subject}"));
+                }
+            }
+            if !on_fault {
+                healthy_controls.push(HealthyControl {
+                    incident: id.clone(),
+                    control,
+                    subject,
+                    fault: matched.map(|i| faults[i].kind.as_str().to_string()),
+                });
+            }
+        }
+        let Some(i) = matched else {
             false_incidents.push(id);
             continue;
         };
         let r = &mut results[i];
         if r.incident.is_some() {
+            // A duplicate's human steps still count against self-resolution.
+            let humans = view
+                .get("timeline")
+                .and_then(Value::as_array)
+                .map(|t| {
+                    t.iter()
+                        .filter(|x| x.get("actor").and_then(Value::as_str) != Some("healer"))
+                        .count()
+                })
+                .unwrap_or(0);
+            r.human_steps += humans;
+            if humans > 0 {
+                r.self_resolved = false;
+            }
             r.duplicates.push(id);
             continue;
         }
+        r.detected = true;
         let subject = view
             .get("subject")
             .and_then(Value::as_str)
@@ -171,17 +374,28 @@ pub fn build(
             r.mttr_seconds = field_i64(view, "resolved_at_ms")
                 .map(|t| (t - r.started_at_ms).max(0) as f64 / 1000.0);
             r.self_resolved = r.human_steps == 0;
+            r.resolved = true;
         }
         r.state = state;
         r.incident = Some(id);
     }
+    let hours = duration_seconds / 3600.0;
     Report {
         seed,
         agents,
         duration_seconds,
         faults: results,
         incidents: views.len(),
+        false_incidents_per_hour: if hours > 0.0 {
+            false_incidents.len() as f64 / hours
+        } else {
+            0.0
+        },
         false_incidents,
+        healthy_controls,
+        observations,
+        fleet_kind: fleet_kind.to_string(),
+        fleet_spec,
         fleet,
     }
 }
@@ -270,6 +484,13 @@ pub fn render(report: &Report, views: &[Value], t0_ms: i64) -> String {
         if !r.duplicates.is_empty() {
             let _ = writeln!(out, "   also opened for it: {}", r.duplicates.join(", "));
         }
+        if !r.healthy_controls.is_empty() {
+            let _ = writeln!(
+                out,
+                "   controls on healthy entities: {}",
+                r.healthy_controls.join("; ")
+            );
+        }
         let _ = writeln!(out);
     }
     if !report.false_incidents.is_empty() {
@@ -278,6 +499,259 @@ pub fn render(report: &Report, views: &[Value], t0_ms: i64) -> String {
             "incidents matching no injected fault: {}",
             report.false_incidents.join(", ")
         );
+        for id in &report.false_incidents {
+            if let Some(v) = by_id.get(id.as_str()) {
+                let _ = writeln!(
+                    out,
+                    "   {id} +{:.1}s {} {}: {}",
+                    rel(field_i64(v, "opened_at_ms").unwrap_or(t0_ms)),
+                    v.get("subject").and_then(Value::as_str).unwrap_or("?"),
+                    v.get("state").and_then(Value::as_str).unwrap_or("?"),
+                    strings_at(v, "/data/affected_agents").join(", ")
+                );
+            }
+        }
+    }
+    if !report.observations.is_empty() {
+        let _ = writeln!(out, "observations: {}", report.observations.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::demo::fleet::FaultKind;
+
+    fn fault(kind: FaultKind, root: &str, agents: &[&str], start: i64, end: Option<i64>) -> Fault {
+        Fault {
+            kind,
+            root_cause: root.into(),
+            agents: agents.iter().map(|a| a.to_string()).collect(),
+            started_at_ms: start,
+            ended_at_ms: end,
+            human_fix_expected: false,
+            magnitude: Value::Null,
+            timed_out: false,
+        }
+    }
+
+    /// An incident view shaped like `GET /v1/incidents/{id}`'s `incident`, with controls applied
+    /// by its executed plan (kept in the timeline's `inputs.steps`).
+    fn incident(
+        id: &str,
+        subject: &str,
+        opened: i64,
+        state: &str,
+        agents: &[&str],
+        controls: &[(&str, &str)],
+    ) -> Value {
+        let steps: Vec<Value> = controls
+            .iter()
+            .map(|(c, s)| json!({"step": "x", "status": "applied", "result": {"control": c, "subject": s, "newly_set": true}}))
+            .collect();
+        json!({
+            "id": id, "subject": subject, "state": state, "opened_at_ms": opened,
+            "resolved_at_ms": if state == "resolved" { json!(opened + 9_000) } else { Value::Null },
+            "some_new_field": {"the lead": "adds these"},
+            "data": {"affected_agents": agents, "tried_playbooks": ["p"], "step_results": []},
+            "timeline": [
+                {"to": "open", "actor": "healer", "at_ms": opened},
+                {"to": "planned", "actor": "healer", "at_ms": opened + 1, "inputs": {"steps": [{"approval": "auto"}]}},
+                {"to": "verifying", "actor": "healer", "at_ms": opened + 2, "inputs": {"steps": steps}},
+                {"to": state, "actor": "healer", "at_ms": opened + 3},
+            ],
+        })
+    }
+
+    fn report(faults: &[Fault], views: &[Value]) -> Report {
+        build_with(
+            1,
+            20,
+            3600.0,
+            faults,
+            views,
+            BTreeMap::new(),
+            "random",
+            None,
+        )
+    }
+
+    #[test]
+    fn a_control_on_a_healthy_region_is_counted_and_one_on_the_faulty_tool_is_not() {
+        let faults = [fault(
+            FaultKind::ToolOutage,
+            "tool:atlas",
+            &["a", "b"],
+            1_000,
+            Some(60_000),
+        )];
+        let views = [incident(
+            "inc-1",
+            "region:aws:us-east-1",
+            5_000,
+            "resolved",
+            &["a", "b"],
+            &[
+                ("region_avoid", "aws:us-east-1"),
+                ("tool_revoked", "*/atlas"),
+            ],
+        )];
+        let r = report(&faults, &views);
+        assert_eq!(r.healthy_controls.len(), 1, "{:?}", r.healthy_controls);
+        assert_eq!(r.healthy_controls[0].control, "region_avoid");
+        assert_eq!(r.healthy_controls[0].fault.as_deref(), Some("tool_outage"));
+        assert_eq!(r.faults[0].controls.len(), 2);
+        assert_eq!(r.faults[0].healthy_controls.len(), 1);
+        assert!(!r.faults[0].diagnosis_correct);
+        assert!(r.faults[0].resolved && r.faults[0].self_resolved);
+        assert_eq!(r.faults[0].mttr_seconds, Some(13.0));
+    }
+
+    #[test]
+    fn controls_are_judged_by_their_subject_format() {
+        let tool = fault(
+            FaultKind::InjectionCampaign,
+            "tool:atlas",
+            &["a", "b"],
+            0,
+            None,
+        );
+        let agent = fault(FaultKind::CostSpike, "agent:c", &["c"], 0, None);
+        let model = fault(
+            FaultKind::ModelRegression,
+            "model:gpt-4o-2025-05-01",
+            &["a"],
+            0,
+            None,
+        );
+        let cases = [
+            (&tool, "policy_overlay", "*/atlas.*/deny", true),
+            (&tool, "policy_overlay", "*/atlasx.*/deny", false),
+            (&tool, "policy_overlay", "*/*/deny", false),
+            (&tool, "policy_overlay", "a/*/redact", true),
+            (&tool, "tool_revoked", "*/beacon", false),
+            (&tool, "agent_quarantine", "a", true),
+            (&tool, "agent_quarantine", "z", false),
+            (&agent, "budget_cap", "agent:c", true),
+            (&agent, "budget_cap", "agent:d", false),
+            (&agent, "budget_cap", "tenant:*", false),
+            (&model, "model_pin", "gpt-4o-2025-05-01", true),
+            (&model, "model_pin", "gpt-4o-2024-11-20", false),
+            (&model, "region_avoid", "aws:eu-west-1", false),
+        ];
+        for (f, control, subject, on_fault) in cases {
+            assert_eq!(
+                control_on_fault(control, subject, Some(f)),
+                on_fault,
+                "{control} {subject} for {}",
+                f.root_cause
+            );
+        }
+        assert!(!control_on_fault("model_pin", "gpt-4o-2025-05-01", None));
+    }
+
+    #[test]
+    fn a_second_incident_for_one_fault_is_a_duplicate_and_an_unrelated_one_is_false() {
+        let faults = [
+            fault(
+                FaultKind::ModelRegression,
+                "model:m-1",
+                &["a", "b", "c"],
+                1_000,
+                Some(50_000),
+            ),
+            fault(
+                FaultKind::CostSpike,
+                "agent:d",
+                &["d"],
+                100_000,
+                Some(150_000),
+            ),
+        ];
+        let views = [
+            incident("inc-1", "region:r1", 5_000, "escalated", &["a", "b"], &[]),
+            incident(
+                "inc-2",
+                "model:m-1",
+                9_000,
+                "resolved",
+                &["c"],
+                &[("model_pin", "m-1")],
+            ),
+            // Opened during the quiet gap long after the model fault ended, on its agents.
+            incident(
+                "inc-3",
+                "agent:a",
+                95_000,
+                "resolved",
+                &["a"],
+                &[("agent_quarantine", "a")],
+            ),
+            incident(
+                "inc-4",
+                "agent:d",
+                104_000,
+                "resolved",
+                &["d"],
+                &[("budget_cap", "agent:d")],
+            ),
+            incident(
+                "inc-5",
+                "tool:t",
+                120_000,
+                "resolved",
+                &["x"],
+                &[("tool_revoked", "*/t")],
+            ),
+            json!({"id": "inc-6", "state": "observing", "subject": "agent:y", "opened_at_ms": 130_000,
+                   "data": {"affected_agents": ["y"]}}),
+        ];
+        let r = report(&faults, &views);
+        let model = &r.faults[0];
+        assert_eq!(model.incident.as_deref(), Some("inc-1"));
+        assert_eq!(model.duplicates, vec!["inc-2".to_string()]);
+        assert!(!model.diagnosis_correct && !model.resolved);
+        assert_eq!(r.faults[1].duplicates.len(), 0);
+        assert!(r.faults[1].diagnosis_correct && r.faults[1].self_resolved);
+        assert_eq!(
+            r.false_incidents,
+            vec!["inc-3".to_string(), "inc-5".to_string()]
+        );
+        assert_eq!(r.observations, vec!["inc-6".to_string()]);
+        assert_eq!(r.false_incidents_per_hour, 2.0);
+        // The false incidents' controls are on healthy entities; the duplicate's pin is not.
+        let healthy: Vec<&str> = r
+            .healthy_controls
+            .iter()
+            .map(|h| h.incident.as_str())
+            .collect();
+        assert_eq!(healthy, vec!["inc-3", "inc-5"]);
+    }
+
+    #[test]
+    fn a_human_step_on_a_duplicate_takes_self_resolution_away() {
+        let faults = [fault(
+            FaultKind::PiiLeak,
+            "agent:a",
+            &["a"],
+            0,
+            Some(80_000),
+        )];
+        let mut second = incident("inc-2", "agent:a", 20_000, "resolved", &["a"], &[]);
+        second["timeline"]
+            .as_array_mut()
+            .expect("timeline")
+            .push(json!({"to": "executing", "actor": "operator:demo", "at_ms": 25_000}));
+        let views = [
+            incident("inc-1", "agent:a", 5_000, "resolved", &["a"], &[]),
+            second,
+        ];
+        let r = report(&faults, &views);
+        assert!(r.faults[0].resolved);
+        assert!(!r.faults[0].self_resolved);
+        assert_eq!(r.faults[0].human_steps, 1);
+    }
 }
