@@ -398,7 +398,17 @@ pub(crate) fn diagnose_symptom(
                 .find(|c| (kind_of(&c.entity) == "agent") == prefer_agent)
                 .or(undominated.first())
                 .map_or_else(|| consistent[0].entity.clone(), |c| c.entity.clone());
-            (pick, false)
+            // Candidates used by exactly the same agents (a tool only one agent calls) differ
+            // in name, not in whom an action on them reaches: not an ambiguity that matters.
+            let users = |entity: &str| -> BTreeSet<&str> {
+                after_j
+                    .iter()
+                    .filter(|(ents, _)| ents.iter().any(|e| e == entity))
+                    .filter_map(|(ents, _)| ents.first().and_then(|a| a.strip_prefix("agent:")))
+                    .collect()
+            };
+            let same_users = undominated.iter().all(|c| users(&c.entity) == users(&pick));
+            (pick, same_users && undominated.len() > 1)
         }
     };
     let root_ev = evidence.iter().find(|c| c.entity == root);
@@ -452,8 +462,13 @@ pub(crate) fn diagnose_symptom(
         } else {
             format!("; ruled out: {}", contradicted.join("; "))
         },
-        if confident {
+        if winner.is_some() {
             String::new()
+        } else if confident {
+            format!(
+                "; the same agents use {} (indistinguishable, and an action reaches the same agents)",
+                others.join(", ")
+            )
         } else {
             format!(
                 "; AMBIGUOUS: the telemetry cannot tell it from {}",
@@ -585,8 +600,9 @@ mod tests {
     }
 
     #[test]
-    fn entities_that_only_ever_move_together_are_ambiguous() {
-        // m-solo has one user, in a region nobody else uses: model, region and agent are one.
+    fn entities_only_the_same_agents_use_are_one_suspect() {
+        // m-solo has one user, in a region nobody else uses: model, region and agent are one,
+        // and acting on any of them reaches the same agent.
         let mut agents = AGENTS.to_vec();
         agents.push(("a7", "kb", "m-solo", "ap"));
         let f = fleet(&agents, 200, |_, m, _, _, t| m == "m-solo" && t >= 150);
@@ -597,6 +613,30 @@ mod tests {
             &f.events,
             &EffectFloors::default(),
         );
+        assert!(d.confident, "{d:#?}");
+        assert!(d.note.contains("indistinguishable"), "{}", d.note);
+        assert_eq!(d.affected_agents, ["a7"]);
+    }
+
+    #[test]
+    fn explanations_that_reach_different_agents_are_ambiguous() {
+        // a7 calls t-x with m-x; m-x's only other user (a8) and t-x's only other user (a9) are
+        // too quiet to rule either out, and both moved: the model or the tool, nobody can say.
+        let mut agents = AGENTS.to_vec();
+        agents.push(("a7", "t-x", "m-x", "eu"));
+        agents.push(("a8", "crm", "m-x", "us"));
+        agents.push(("a9", "t-x", "claude", "us"));
+        let f = fleet(&agents, 200, |a, _, _, _, t| {
+            ["a7", "a8", "a9"].contains(&a) && t >= 150
+        });
+        let events: Vec<EventRecord> = f
+            .events
+            .into_iter()
+            .filter(|e| {
+                !["a8", "a9"].contains(&e.agent_id.as_str()) || e.created_at_ms % 7_000 < 1_000
+            })
+            .collect();
+        let d = diagnose_symptom("a7", "latency", 152_000, &events, &EffectFloors::default());
         assert!(!d.confident, "{d:#?}");
         assert!(d.note.contains("AMBIGUOUS"), "{}", d.note);
     }

@@ -384,6 +384,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
                     ),
                 );
                 seen.insert(id.clone(), state.clone());
+                // A new plan waiting (the previous one was approved and failed): a new decision.
+                approved.remove(&id);
+                awaiting_since.remove(&id);
             }
             if state == "awaiting_approval" && !args.no_approve && !approved.contains(&id) {
                 let since = *awaiting_since

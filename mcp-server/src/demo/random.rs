@@ -82,6 +82,9 @@ impl Operator {
                     ),
                 );
                 self.seen.insert(id.clone(), state.clone());
+                // A new plan waiting (the previous one was approved and failed): a new decision.
+                self.approved.remove(&id);
+                self.awaiting_since.remove(&id);
             }
             if state == "awaiting_approval" && self.approve && !self.approved.contains(&id) {
                 let since = *self
