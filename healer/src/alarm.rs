@@ -160,13 +160,13 @@ pub(crate) struct Effect {
 /// The two looks of the confirmation test: fresh values after the alarm at each look, for
 /// continuous metrics and for rates. Each look tests exactly the first `n` fresh values at half
 /// the level, so looking twice keeps the level (Bonferroni) however often the healer ticks.
-const LOOKS_CONTINUOUS: [usize; 2] = [10, 30];
+const LOOKS_CONTINUOUS: [usize; 2] = [6, 20];
 const LOOKS_RATE: [usize; 2] = [20, 60];
 const MIN_BEFORE: usize = 10;
 
 /// Tests the alarm of `metric` raised at `at_ms` on one agent's events (`events` hold that
-/// agent's events around the alarm): at the first look (10 fresh values; 20 for rates) and, if
-/// that is not conclusive, at the second (30; 60), each at `alpha / 2`. `waited_enough`: the
+/// agent's events around the alarm): at the first look (6 fresh values; 20 for rates) and, if
+/// that is not conclusive, at the second (20; 60), each at `alpha / 2`. `waited_enough`: the
 /// alarm has waited its longest, so a look that never came refutes it.
 pub(crate) fn confirm_shift(
     metric: RawMetric,
