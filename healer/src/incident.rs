@@ -189,6 +189,15 @@ pub struct Verification {
     /// work entirely: a paused agent is no evidence).
     #[serde(default)]
     pub canary: bool,
+    /// Canaries that showed the fault still there; after each the controls hold in full until
+    /// `next_canary_ms`.
+    #[serde(default)]
+    pub canary_failures: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_canary_ms: Option<i64>,
+    /// When the current round of evaluations began (the last canary), if not at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub round_since_ms: Option<i64>,
 }
 
 /// The level the triggering metric must be back under for a trust-only verification to pass.

@@ -188,6 +188,9 @@ const SECONDARY_EFFECT_MS: i64 = 60_000;
 /// A symptom diagnosed to the root cause of an incident closed this recently, and begun before
 /// it closed, is that incident's late symptom, not a new fault.
 const LATE_SYMPTOM_MS: i64 = 60_000;
+/// How long a verification may keep retrying canaries while its controls contain the fault,
+/// before a human is asked.
+const CONTAINED_VERIFY_MS: i64 = 600_000;
 /// Observations of the same agent and metric within this long share one record.
 const OBSERVATION_MERGE_MS: i64 = 600_000;
 
@@ -1649,6 +1652,23 @@ impl<P: HealerPorts> Healer<P> {
                 inc.id
             )));
         };
+        if let Some(next) = v.next_canary_ms {
+            if now_ms < next {
+                // The controls hold in full after a failed canary: nothing to judge yet.
+                return Ok(VerifyOutcome::Pending);
+            }
+            self.set_canary(inc, Some(self.config.release.canary_share))
+                .await?;
+            v.next_canary_ms = None;
+            v.consecutive_passes = 0;
+            v.failures = 0;
+            v.round_since_ms = Some(now_ms);
+            v.deadline_ms = now_ms + 2 * self.config.release.canary_ms;
+            v.observations.push(json!({
+                "at_ms": now_ms, "canary": self.config.release.canary_share,
+                "why": format!("canary again after {} failed", v.canary_failures),
+            }));
+        }
         // Events since the last evaluation that counted: a quiet agent's telemetry accumulates
         // over skipped evaluations until there is enough to judge.
         let last_eval = v
@@ -1735,7 +1755,10 @@ impl<P: HealerPorts> Healer<P> {
         }
         let needed = spec.metric.as_ref().map_or(2, |m| m.samples);
         let failure_limit = spec.metric.as_ref().map_or(3, |m| m.failure_limit);
-        let judged_once = v.observations.iter().any(|o| o.get("pass").is_some());
+        let round = v.round_since_ms.unwrap_or(v.started_at_ms);
+        let judged_once = v.observations.iter().any(|o| {
+            o.get("pass").is_some() && o.get("at_ms").and_then(Value::as_i64) >= Some(round)
+        });
         let nothing_to_judge = v.recovery.is_none()
             && spec.trust_score_at_least.is_none()
             && spec
@@ -1776,6 +1799,24 @@ impl<P: HealerPorts> Healer<P> {
             ))
         } else {
             VerifyOutcome::Pending
+        };
+        let verdict = if verdict == VerifyOutcome::Failed
+            && v.canary
+            && now_ms - v.started_at_ms < CONTAINED_VERIFY_MS
+        {
+            // The canary shows the fault still there: hold in full and look again later, the
+            // wait doubling; the controls contain the fault meanwhile.
+            self.set_canary(inc, None).await?;
+            v.canary_failures += 1;
+            let wait = self.config.release.canary_ms << v.canary_failures.min(4);
+            v.next_canary_ms = Some(now_ms + wait);
+            v.observations.push(json!({
+                "at_ms": now_ms, "canary_failed": v.canary_failures,
+                "next_canary_ms": now_ms + wait,
+            }));
+            VerifyOutcome::Pending
+        } else {
+            verdict
         };
         v.passed = match verdict {
             VerifyOutcome::Passed => Some(true),

@@ -24,9 +24,9 @@ def test_demo_heals_a_tool_outage_alone_and_a_leak_with_an_approval(meshos):
     leak = faults["pii_leak"]
     assert leak["diagnosis_correct"], leak
     # The demo's leak never stops on its own: the approved quarantine contains it, and since a
-    # paused agent is no evidence, the canary shows the leak is still there and the incident
-    # escalates with the quarantine restored; it is never "resolved" on silence.
-    assert leak["state"] == "escalated" and leak["human_steps"] >= 1, leak
+    # paused agent is no evidence, canaries keep showing the leak is still there while the
+    # quarantine holds; it is never "resolved" on silence.
+    assert leak["state"] in ("verifying", "escalated") and leak["human_steps"] >= 1, leak
     assert "quarantine-agent" in leak["playbooks"], leak
     assert report["false_incidents"] == [], report
     # The fleet reacted to the server: agents left the revoked tool.
