@@ -1769,9 +1769,7 @@ impl<P: HealerPorts> Healer<P> {
             VerifyOutcome::Unverifiable("no pre-fault baseline to verify against".into())
         } else if v.consecutive_passes >= needed && !nothing_to_judge {
             VerifyOutcome::Passed
-        } else if v.failures >= failure_limit {
-            VerifyOutcome::Failed
-        } else if now_ms >= v.deadline_ms && judged_once {
+        } else if v.failures >= failure_limit || (now_ms >= v.deadline_ms && judged_once) {
             VerifyOutcome::Failed
         } else if (now_ms >= v.deadline_ms
             || now_ms >= v.started_at_ms + (v.deadline_ms - v.started_at_ms) / 2)
