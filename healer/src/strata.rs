@@ -258,15 +258,22 @@ pub(crate) fn diagnose_symptom(
         .iter()
         .map(|c| {
             let base = base_tally.get(c.as_str()).copied().unwrap_or_default();
-            // Without a baseline of its own, a candidate is held to the fleet's usual share.
-            let (base_share, base_n) = if base.n >= MIN_STRATUM {
-                (base.share(), base.n)
-            } else {
-                let all = before_j.iter().fold(Tally::default(), |mut t, (_, a)| {
+            // Without a baseline of its own, a candidate is held to the fleet's usual share,
+            // and without any history (a young fleet) to the rest of the fleet right now.
+            let tally = |list: &mut dyn Iterator<Item = &(Vec<String>, bool)>| {
+                list.fold(Tally::default(), |mut t, (_, a)| {
                     t.add(*a);
                     t
-                });
-                (all.share(), all.n)
+                })
+            };
+            let fleet_before = tally(&mut before_j.iter());
+            let others_now = tally(&mut after_j.iter().filter(|(ents, _)| !ents.contains(c)));
+            let (base_share, base_n) = if base.n >= MIN_STRATUM {
+                (base.share(), base.n)
+            } else if fleet_before.n >= MIN_STRATUM {
+                (fleet_before.share(), fleet_before.n)
+            } else {
+                (others_now.share(), others_now.n)
             };
             let mine: Vec<&(Vec<String>, bool)> = after_j
                 .iter()
@@ -639,6 +646,35 @@ mod tests {
         let d = diagnose_symptom("a7", "latency", 152_000, &events, &EffectFloors::default());
         assert!(!d.confident, "{d:#?}");
         assert!(d.note.contains("AMBIGUOUS"), "{}", d.note);
+    }
+
+    #[test]
+    fn a_young_fleet_is_its_own_baseline() {
+        // Five seconds of history, then a1 fails most calls: no past to compare with, but the
+        // rest of the fleet right now is the control.
+        let f = fleet(&AGENTS, 40, |_, _, _, _, _| false);
+        let events: Vec<EventRecord> = f
+            .events
+            .into_iter()
+            .filter(|e| e.created_at_ms >= 30_000)
+            .map(|mut e| {
+                if e.agent_id == "a1"
+                    && e.created_at_ms >= 32_000
+                    && e.created_at_ms % 3_000 < 2_000
+                {
+                    e.outcome = Outcome::Error;
+                }
+                e
+            })
+            .collect();
+        let d = diagnose_symptom(
+            "a1",
+            "error_rate",
+            32_000,
+            &events,
+            &EffectFloors::default(),
+        );
+        assert_eq!(d.root.as_deref(), Some("agent:a1"), "{d:#?}");
     }
 
     #[test]
