@@ -768,6 +768,39 @@ async fn sqlite_grants_the_lease_to_its_single_process() {
     assert!(s.try_leader_lease("healer").await.unwrap().is_some());
 }
 
+/// Floats inside a record's JSON (an incident's evidence: p-values, shares) hash the same after
+/// the round trip through the database, or `audit verify` reports the record as changed.
+async fn floats_in_record_json_verify_after_the_round_trip(store: &Store) {
+    let t = tenant("floats");
+    let awkward: Vec<f64> = vec![
+        0.1 + 0.2,
+        1.0 / 3.0,
+        3.245_362_139_861_297e-12,
+        0.142_857_142_857_142_85,
+        2.225_073_858_507_201_4e-308,
+        123_456.789_012_345_67,
+        6.103_515_625e-5,
+        0.012_329_471_039_402_81,
+    ];
+    let tr = IncidentTransitionRecord {
+        id: new_id("itr"),
+        tenant: t.clone(),
+        incident_id: "inc_floats".into(),
+        from_state: None,
+        to_state: "observed".into(),
+        actor: "healer".into(),
+        actor_role: None,
+        reason: "evidence with floats".into(),
+        inputs: serde_json::json!({"p_values": awkward, "nested": [{"share": 0.7142857142857143}]}),
+        created_at_ms: 3_000,
+    };
+    let index = store.append_incident_transition(&tr).await.unwrap();
+    let entries = store.ledger_entries(&t, index, index + 1).await.unwrap();
+    let record = store.ledger_record(&t, &entries[0]).await.unwrap().unwrap();
+    assert_eq!(record, LedgerRecord::IncidentTransition(tr));
+    assert_eq!(leaf_hash(&record.canonical_bytes()), entries[0].leaf_hash);
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -790,6 +823,7 @@ both_backends!(
     trust_history_signals_and_alerts_round_trip,
     call_relations_group_events_by_agent_tool_model_region,
     incidents_transitions_actions_and_controls,
+    floats_in_record_json_verify_after_the_round_trip,
 );
 
 #[tokio::test]
