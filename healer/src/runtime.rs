@@ -1806,7 +1806,9 @@ impl<P: HealerPorts> Healer<P> {
             // wait doubling; the controls contain the fault meanwhile.
             self.set_canary(inc, None).await?;
             v.canary_failures += 1;
-            let wait = self.config.release.canary_ms << v.canary_failures.min(4);
+            // Each canary exposes a share of the traffic to the fault: look less often, but
+            // at least every two minutes, so a fault that ended is seen soon.
+            let wait = (self.config.release.canary_ms << v.canary_failures.min(4)).min(120_000);
             v.next_canary_ms = Some(now_ms + wait);
             v.observations.push(json!({
                 "at_ms": now_ms, "canary_failed": v.canary_failures,
@@ -2098,7 +2100,13 @@ fn control_holds(c: &StoredControl, agent: &str, events: &[EventRecord]) -> bool
     match c.kind.as_str() {
         "agent_quarantine" => c.subject == agent,
         "budget_cap" => c.subject == format!("agent:{agent}") || !c.subject.starts_with("agent:"),
-        "policy_overlay" => spec("agent") == agent || spec("agent") == "*",
+        // A fleet-wide overlay on `tool.*` holds the agents that use that tool, not everyone.
+        "policy_overlay" => match (spec("agent"), spec("action").strip_suffix(".*")) {
+            (a, _) if a == agent => true,
+            ("*", Some(tool)) if !tool.contains('*') => used(&|e| e.tool.as_deref(), tool),
+            ("*", _) => spec("action") == "*",
+            _ => false,
+        },
         "tool_revoked" => {
             (spec("agent") == "*" || spec("agent") == agent)
                 && used(&|e| e.tool.as_deref(), spec("tool"))
@@ -2193,5 +2201,44 @@ pub(crate) fn metric_over(name: &str, events: &[&EventRecord]) -> f64 {
         }
         "cost" => events.iter().filter_map(|e| e.cost_usd).sum::<f64>() / n,
         _ => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(agent: &str, tool: &str) -> EventRecord {
+        serde_json::from_value(json!({
+            "id": new_id("evt"), "tenant": "t", "agent_id": agent, "kind": "tool_call",
+            "outcome": "ok", "latency_ms": 200.0, "tool": tool, "created_at_ms": 1_000,
+            "attributes": {},
+        }))
+        .unwrap()
+    }
+
+    fn overlay(agent: &str, action: &str) -> StoredControl {
+        StoredControl {
+            id: "c".into(),
+            tenant: "t".into(),
+            kind: "policy_overlay".into(),
+            subject: format!("{agent}/{action}/deny"),
+            spec: json!({"agent": agent, "action": action, "effect": "deny"}),
+            incident_id: "i".into(),
+            created_at_ms: 0,
+            cleared_at_ms: None,
+        }
+    }
+
+    /// A fleet-wide deny overlay on one tool's actions holds that tool's users only: a model
+    /// regression right after an injection campaign was once filed as its secondary effect.
+    #[test]
+    fn a_fleet_wide_overlay_on_a_tool_holds_only_its_users() {
+        let events = [call("a1", "linkhound"), call("a2", "kb")];
+        let c = overlay("*", "linkhound.*");
+        assert!(control_holds(&c, "a1", &events));
+        assert!(!control_holds(&c, "a2", &events));
+        assert!(control_holds(&overlay("a2", "*"), "a2", &events));
+        assert!(!control_holds(&overlay("a2", "*"), "a1", &events));
     }
 }
