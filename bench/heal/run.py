@@ -85,6 +85,10 @@ def summarize(runs, controls, fleet):
     auto_self = [f for f in auto if f["self_resolved"]]
     auto_machine = [f for f in auto if not f.get("human_fix_expected")]
     auto_machine_self = [f for f in auto_machine if f["self_resolved"]]
+    # Resolved, and some incident for the fault placed a control on it (the faulty entity or an
+    # agent it affected): a verification that passed after a fix elsewhere does not count.
+    fixed = [f for f in resolved
+             if len(f.get("controls", [])) > len(f.get("healthy_controls", []))]
     mttr = [f["mttr_seconds"] for f in resolved if f["mttr_seconds"] is not None]
     detected = [f for f in faults if f["incident"]]
     correct = [f for f in faults if f["diagnosis_correct"]]
@@ -111,6 +115,8 @@ def summarize(runs, controls, fleet):
           f"policy_check) | {pct(len(auto_machine_self), len(auto_machine))} | — |")
     print(f"| Resolved in total (with or without a human) | {pct(len(resolved), len(faults))} "
           f"| ≥ 98 % |")
+    print(f"| … resolved with a control on the faulty entity or its agents | "
+          f"{pct(len(fixed), len(faults))} | — |")
     print(f"| Root cause right (first incident names the injected root) | "
           f"{pct(len(correct), len(faults))} | ≥ 95 % |")
     ctl = (f"{control_false} in {control_hours:.2f} h = {control_false / control_hours:.1f}/h"

@@ -609,8 +609,10 @@ pub fn generate(
 }
 
 /// The shipped policy bundle with this fleet's model versions approved (the registry only knows
-/// the shipped versions) and a token budget that a busy simulated agent does not exhaust in a
-/// long control run. Everything else is the default bundle.
+/// the shipped versions) and agent and tenant budgets a busy simulated agent does not exhaust:
+/// it makes in minutes the calls a real agent makes in a day, so the shipped daily limits ($50
+/// per agent) would stop a cost spike after a few calls (and a fast agent within a control run)
+/// before the healer sees it. Everything else is the default bundle.
 pub fn policy_files(fleet: &RandomFleet) -> Result<Vec<(String, String)>, String> {
     let bundle = meshos_policy::Bundle::embedded_default()
         .map_err(|e| format!("the embedded policy bundle: {e}"))?;
@@ -655,11 +657,16 @@ pub fn policy_files(fleet: &RandomFleet) -> Result<Vec<(String, String)>, String
                     .and_then(toml::Value::as_table_mut)
                 {
                     t.insert("tokens_per_day".into(), toml::Value::Integer(1_000_000_000));
+                    t.insert("cost_usd_per_day".into(), toml::Value::Float(1_000_000.0));
                 }
                 if let Some(t) = doc.get_mut("tenant").and_then(toml::Value::as_table_mut) {
                     t.insert(
                         "tokens_per_month".into(),
                         toml::Value::Integer(100_000_000_000),
+                    );
+                    t.insert(
+                        "cost_usd_per_month".into(),
+                        toml::Value::Float(100_000_000.0),
                     );
                 }
                 toml::to_string(&doc).map_err(|e| format!("budgets.toml: {e}"))?
@@ -839,6 +846,19 @@ mod tests {
         }
     }
 
+    fn files_budgets(fleet: &RandomFleet) -> toml::Table {
+        let files = policy_files(fleet).expect("files");
+        let (_, text) = files
+            .iter()
+            .find(|(n, _)| n == "budgets.toml")
+            .expect("budgets.toml");
+        let doc: toml::Table = toml::from_str(text).expect("budgets.toml parses");
+        doc.get("agent_default")
+            .and_then(toml::Value::as_table)
+            .cloned()
+            .expect("[agent_default]")
+    }
+
     #[test]
     fn the_custom_bundle_approves_every_drawn_version_and_still_loads() {
         let fleet = all(5);
@@ -850,6 +870,13 @@ mod tests {
                 .collect(),
         )
         .expect("the patched bundle loads");
+        let budgets = files_budgets(&fleet);
+        assert_eq!(
+            budgets
+                .get("cost_usd_per_day")
+                .and_then(toml::Value::as_float),
+            Some(1_000_000.0)
+        );
         for fam in &fleet.families {
             for v in &fam.versions {
                 let r = bundle.models().resolve(Some(v));

@@ -74,6 +74,9 @@ pub struct Report {
     /// Incidents the server marks as observations (a state or kind naming one): neither matched
     /// to faults nor counted as false.
     pub observations: Vec<String>,
+    /// Every incident in brief (id, subject, state, the fault it was matched to or `false`, its
+    /// symptoms, playbooks tried and controls), for reading the failures without the server.
+    pub incident_briefs: Vec<Value>,
     /// `classic` or `random`.
     pub fleet_kind: String,
     /// The drawn fleet (random fleets).
@@ -218,6 +221,47 @@ pub fn fault_of(view: &Value, faults: &[Fault]) -> Option<usize> {
         .map(|(i, ..)| i)
 }
 
+/// One incident in brief (see [`Report::incident_briefs`]).
+fn brief(view: &Value, fault: Option<&Fault>, observation: bool) -> Value {
+    let symptoms: Vec<Value> = view
+        .pointer("/data/symptoms")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "agent": s.get("agent_id"), "kind": s.get("kind"),
+                        "metric": s.get("metric"), "severity": s.get("severity"),
+                        "detail": s.get("detail"),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    serde_json::json!({
+        "id": view.get("id"),
+        "subject": view.get("subject"),
+        "state": view.get("state"),
+        "opened_at_ms": view.get("opened_at_ms"),
+        "resolved_at_ms": view.get("resolved_at_ms"),
+        "fault": fault.map(|f| f.kind.as_str()),
+        "observation": observation,
+        "affected_agents": view.pointer("/data/affected_agents"),
+        "diagnosis_metric": view.pointer("/data/diagnosis/metric"),
+        "tried_playbooks": view.pointer("/data/tried_playbooks"),
+        "controls": controls_in(view)
+            .into_iter()
+            .map(|(c, s)| format!("{c} {s}"))
+            .collect::<Vec<_>>(),
+        "last_reason": view
+            .get("timeline")
+            .and_then(Value::as_array)
+            .and_then(|t| t.last())
+            .and_then(|t| t.get("reason")),
+        "symptoms": symptoms,
+    })
+}
+
 /// Builds the report from the faults injected and every incident's full view.
 pub fn build(
     seed: u64,
@@ -282,6 +326,7 @@ pub fn build_with(
     let mut false_incidents = Vec::new();
     let mut healthy_controls = Vec::new();
     let mut observations = Vec::new();
+    let mut incident_briefs = Vec::new();
     let mut ordered: Vec<&Value> = views.iter().collect();
     ordered.sort_by_key(|v| field_i64(v, "opened_at_ms"));
     for view in ordered {
@@ -290,11 +335,16 @@ pub fn build_with(
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let matched = fault_of(view, faults);
+        incident_briefs.push(brief(
+            view,
+            matched.map(|i| &faults[i]),
+            is_observation(view),
+        ));
         if is_observation(view) {
             observations.push(id);
             continue;
         }
-        let matched = fault_of(view, faults);
         for (control, subject) in controls_in(view) {
             let on_fault = control_on_fault(&control, &subject, matched.map(|i| &faults[i]));
             if let Some(i) = matched {
@@ -394,6 +444,7 @@ pub fn build_with(
         false_incidents,
         healthy_controls,
         observations,
+        incident_briefs,
         fleet_kind: fleet_kind.to_string(),
         fleet_spec,
         fleet,
