@@ -164,8 +164,14 @@ enum Confirmation {
     Drift(RawMetric),
     /// The agent's trust score is still below this threshold, on enough recent events.
     TrustBelow(f64),
+    /// Confirmed; waiting until the fleet has shown enough telemetry since the change to tell
+    /// co-moving causes apart (`DIAGNOSIS_DATA_MS`).
+    Confirmed,
 }
 
+/// A drift is diagnosed only once this much telemetry since its alarm exists: a few seconds
+/// give the quieter users of a tool, model or region too few calls to rule it in or out.
+const DIAGNOSIS_DATA_MS: i64 = 12_000;
 /// How long an incident with a shared root cause gathers symptoms before it is planned.
 const GROUP_WAIT_MS: i64 = 5_000;
 /// Telemetry read to confirm pending symptoms.
@@ -360,6 +366,8 @@ impl<P: HealerPorts> Healer<P> {
                 .collect();
             let waited = now_ms - p.since_ms;
             let verdict = match p.confirm {
+                Confirmation::Confirmed if now_ms < p.symptom.at_ms + DIAGNOSIS_DATA_MS => None,
+                Confirmation::Confirmed => Some(Ok(())),
                 Confirmation::Drift(raw) => {
                     let alpha = self.alpha(&p.tenant, now_ms, distinct_agents(tenant_events));
                     match confirm_shift(
@@ -450,6 +458,13 @@ impl<P: HealerPorts> Healer<P> {
                 }
             };
             match verdict {
+                Some(Ok(()))
+                    if matches!(p.confirm, Confirmation::Drift(_))
+                        && now_ms < p.symptom.at_ms + DIAGNOSIS_DATA_MS =>
+                {
+                    p.confirm = Confirmation::Confirmed;
+                    self.pending.push(p);
+                }
                 Some(Ok(())) => by_tenant
                     .entry(p.tenant.clone())
                     .or_default()
