@@ -163,9 +163,11 @@ pub fn rank(
                     robust_z: m.robust_z,
                     marginal_z: m.z,
                     marginal_p: m.p,
+                    marginal_scale_z: m.scale_z,
                     residual_z: r.map(|r| r.z),
                     residual_shift: r.map(|r| r.shift),
                     residual_p: r.map(|r| r.p),
+                    residual_scale_z: r.map(|r| r.scale_z),
                     anomalous_parents: parents[j]
                         .iter()
                         .filter(|&&p| anomalous[p])
@@ -235,7 +237,9 @@ fn resolve_columns<'a>(
 struct Marginal {
     robust: Robust,
     mean: f64,
-    sd: f64,
+    shift_sigma: f64,
+    /// Scale part of the change test (log σ ratio in standard errors).
+    scale_z: f64,
     robust_z: f64,
     anomalous_value: f64,
     window_median: f64,
@@ -258,14 +262,13 @@ fn marginal(col: &[f64], split: usize, scratch: &mut Vec<f64>) -> Marginal {
     scratch.extend_from_slice(win);
     let window_median = stats::quantile_select(scratch, 0.5);
     let mean = stats::mean(base);
-    let sd = stats::std_dev(base, mean).max(stats::floor_scale(mean));
-    scratch.clear();
-    scratch.extend(win.iter().map(|x| (x - mean) / sd));
-    let (z, _, p) = stats::residual_test(scratch);
+    let change = stats::two_sample(col, split, scratch);
+    let (z, p) = (change.z, change.p);
     Marginal {
+        shift_sigma: change.shift,
+        scale_z: change.z_scale,
         robust,
         mean,
-        sd,
         robust_z,
         anomalous_value,
         window_median,
@@ -278,6 +281,7 @@ struct Residual {
     z: f64,
     shift: f64,
     p: f64,
+    scale_z: f64,
 }
 
 fn residual(
@@ -290,29 +294,22 @@ fn residual(
 ) -> Residual {
     if parents.is_empty() {
         // No regressors: the residual test is the marginal test.
-        scratch.clear();
-        scratch.extend(cols[j][split..].iter().map(|x| (x - marg.mean) / marg.sd));
-        let (z, shift, p) = stats::residual_test(scratch);
-        return Residual { z, shift, p };
+        return Residual {
+            z: marg.z,
+            shift: marg.shift_sigma,
+            p: marg.p,
+            scale_z: marg.scale_z,
+        };
     }
-    let y = cols[j];
-    let base_x: Vec<&[f64]> = parents.iter().map(|&p| &cols[p][..split]).collect();
-    let (intercept, beta, sigma) = stats::ridge_fit(&y[..split], &base_x);
-    // A node its parents determine exactly would have σ = 0 and score any rounding as infinite:
-    // assume the parents never explain more than 99.9% of its baseline σ.
-    let sigma = sigma.max(1e-3 * marg.sd);
-    scratch.clear();
-    scratch.extend((split..y.len()).map(|i| {
-        let pred = intercept
-            + beta
-                .iter()
-                .zip(parents)
-                .map(|(b, &p)| b * cols[p][i])
-                .sum::<f64>();
-        (y[i] - pred) / sigma
-    }));
-    let (z, shift, p) = stats::residual_test(scratch);
-    Residual { z, shift, p }
+    let xs: Vec<&[f64]> = parents.iter().map(|&p| cols[p]).collect();
+    let e = stats::mechanism_residuals(cols[j], &xs, split, true, scratch);
+    let c = stats::two_sample(&e, split, scratch);
+    Residual {
+        z: c.z,
+        shift: c.shift,
+        p: c.p,
+        scale_z: c.z_scale,
+    }
 }
 
 /// The ensemble walk's parents: in a mutual pair (A is a parent of B and B of A) the walk only

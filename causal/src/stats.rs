@@ -1,6 +1,6 @@
 //! Small statistics kernels: quantiles, robust scale, residual tests, ridge least squares.
 
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Linear-interpolation quantile of sorted data (numpy's default, "type 7"); the reference for
 /// [`quantile_select`].
@@ -77,23 +77,136 @@ pub(crate) fn floor_scale(level: f64) -> f64 {
     1e-9 * level.abs().max(1.0)
 }
 
-/// Test of a standardised residual window `z` (residual / baseline σ, N(0,1) under "nothing
-/// changed"): a mean-shift z-test and a variance (χ²) test, the latter mapped to the normal
-/// scale with the Wilson–Hilferty transform so both read as z-values and never saturate the way
-/// p-values do. Returns (statistic = max of the two, mean shift in σ units, two-sided p-value
-/// with a Bonferroni factor of 2 for the two tests).
-pub(crate) fn residual_test(z: &[f64]) -> (f64, f64, f64) {
-    let w = z.len() as f64;
-    let m = z.iter().sum::<f64>() / w;
-    let z_mean = m * w.sqrt();
-    let ss: f64 = z.iter().map(|v| v * v).sum();
-    let k = 2.0 / (9.0 * w);
-    let z_var = ((ss / w).cbrt() - (1.0 - k)) / k.sqrt();
-    let stat = z_mean.abs().max(z_var);
-    let p_mean = 2.0 * std_normal().sf(z_mean.abs());
-    let p_var = ChiSquared::new(w).map(|c| c.sf(ss)).unwrap_or(1.0);
-    let p = (2.0 * p_mean.min(p_var)).min(1.0);
-    (stat, m, p)
+/// Result of [`two_sample`]: did a series change between the baseline and the window?
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Change {
+    /// The larger of |location z| and |scale z|.
+    pub z: f64,
+    /// Window median − baseline median, in baseline robust σ.
+    pub shift: f64,
+    /// Two-sided p-value of `z`, Bonferroni over the two parts.
+    pub p: f64,
+    /// Scale part: log ratio of the window's to the baseline's robust σ over its standard error.
+    pub z_scale: f64,
+}
+
+/// Robust two-sample change test of `x[..split]` (baseline) against `x[split..]` (window), for
+/// heavy-tailed and autocorrelated data:
+/// - location: difference of medians over its large-sample standard error
+///   (√(π/2)·σ/√n per median, σ = 1.4826·MAD of each part);
+/// - scale: ln(σ_window / σ_baseline) over its large-sample standard error (Var ln MAD ≈ 1.36/n
+///   for Gaussian data), so a variance change with an unchanged mean is seen;
+/// - both divided by √((1+ρ)/(1−ρ)), ρ the lag-1 autocorrelation of the baseline (clamped to
+///   [0, 0.95]): the variance inflation of a sample mean under AR(1) memory, so a node with slow
+///   noise does not look more changed than one with white noise.
+///
+/// `scratch` is reused; `x` needs at least two values on each side (else zeros).
+pub(crate) fn two_sample(x: &[f64], split: usize, scratch: &mut Vec<f64>) -> Change {
+    let (base, win) = x.split_at(split.min(x.len()));
+    if base.len() < 2 || win.len() < 2 {
+        return Change {
+            z: 0.0,
+            shift: 0.0,
+            p: 1.0,
+            z_scale: 0.0,
+        };
+    }
+    let (mb, sb) = median_mad(base, scratch);
+    let (mw, sw) = median_mad(win, scratch);
+    // A constant baseline: compare against a tiny scale relative to the level.
+    let floor = floor_scale(mb);
+    let (sb, sw) = (sb.max(floor), sw.max(floor));
+    let (nb, nw) = (base.len() as f64, win.len() as f64);
+    let inflation = {
+        let m = mean(base);
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..base.len() {
+            let d = base[i] - m;
+            den += d * d;
+            if i > 0 {
+                num += d * (base[i - 1] - m);
+            }
+        }
+        let rho = if den > 0.0 {
+            (num / den).clamp(0.0, 0.95)
+        } else {
+            0.0
+        };
+        ((1.0 + rho) / (1.0 - rho)).sqrt()
+    };
+    let se_loc = std::f64::consts::FRAC_PI_2.sqrt() * (sb * sb / nb + sw * sw / nw).sqrt();
+    let z_location = (mw - mb) / se_loc / inflation;
+    let z_scale = (sw / sb).ln() / (1.36 / nb + 1.36 / nw).sqrt() / inflation;
+    let z = z_location.abs().max(z_scale.abs());
+    let p = (2.0 * 2.0 * std_normal().sf(z)).min(1.0);
+    Change {
+        z,
+        shift: (mw - mb) / sb,
+        p,
+        z_scale,
+    }
+}
+
+/// Median and 1.4826·MAD (σ for Gaussian data; the IQR/1.349 fallback and then the standard
+/// deviation when more than half the values are equal).
+fn median_mad(xs: &[f64], scratch: &mut Vec<f64>) -> (f64, f64) {
+    scratch.clear();
+    scratch.extend_from_slice(xs);
+    let med = quantile_select(scratch, 0.5);
+    for v in scratch.iter_mut() {
+        *v = (*v - med).abs();
+    }
+    let mut s = 1.4826 * quantile_select(scratch, 0.5);
+    if s <= 0.0 {
+        s = std_dev(xs, mean(xs));
+    }
+    (med, s)
+}
+
+/// Residuals of `y` on its parents, every row, with the mechanism fitted on rows `..fit_rows`
+/// (the baseline). The mechanism is additive and, with `spline`, piecewise linear in each parent:
+/// the parent itself plus hinges max(0, x − k) at the parent's baseline quartiles, so saturating,
+/// threshold and convex links are followed over the baseline's range and continued linearly past
+/// it. With more than `MAX_SPLINE_PARENTS` parents only the linear terms are used (the fit stays
+/// well-posed and within the time budget). Ridge least squares as in [`ridge_fit`].
+///
+/// Fitted on the baseline only, not on both periods: a one-mechanism fit over both periods lets a
+/// parent that barely moved "explain" a child's large change through a slope the baseline never
+/// showed (seen on the fleet test where a region's median moves a little because one of its
+/// tools failed).
+pub(crate) fn mechanism_residuals(
+    y: &[f64],
+    parents: &[&[f64]],
+    fit_rows: usize,
+    spline: bool,
+    scratch: &mut Vec<f64>,
+) -> Vec<f64> {
+    const MAX_SPLINE_PARENTS: usize = 6;
+    let n = y.len();
+    let fit_rows = fit_rows.clamp(1, n);
+    let spline = spline && parents.len() <= MAX_SPLINE_PARENTS;
+    let mut feats: Vec<Vec<f64>> = Vec::with_capacity(parents.len() * 4);
+    for &x in parents {
+        feats.push(x.to_vec());
+        if spline {
+            scratch.clear();
+            scratch.extend_from_slice(&x[..fit_rows]);
+            let knots = [
+                quantile_select(scratch, 0.25),
+                quantile_select(scratch, 0.5),
+                quantile_select(scratch, 0.75),
+            ];
+            for k in knots {
+                feats.push(x.iter().map(|v| (v - k).max(0.0)).collect());
+            }
+        }
+    }
+    let cols: Vec<&[f64]> = feats.iter().map(Vec::as_slice).collect();
+    let fit_cols: Vec<&[f64]> = cols.iter().map(|c| &c[..fit_rows]).collect();
+    let (intercept, beta, _) = ridge_fit(&y[..fit_rows], &fit_cols);
+    (0..n)
+        .map(|i| y[i] - intercept - beta.iter().zip(&cols).map(|(b, c)| b * c[i]).sum::<f64>())
+        .collect()
 }
 
 fn std_normal() -> Normal {
@@ -125,14 +238,14 @@ pub(crate) fn ridge_fit(y: &[f64], x: &[&[f64]]) -> (f64, Vec<f64>, f64) {
         // Normal equations on standardised regressors: (ZᵀZ + λI) b = Zᵀy.
         let mut a = vec![0.0; q * q];
         let mut rhs = vec![0.0; q];
-        for i in 0..n {
-            let yc = y[i] - y_mean;
-            for (r, &jr) in active.iter().enumerate() {
-                let zr = (x[jr][i] - x_mean[jr]) / x_sd[jr];
-                rhs[r] += zr * yc;
-                for (c, &jc) in active.iter().enumerate().take(r + 1) {
-                    a[r * q + c] += zr * (x[jc][i] - x_mean[jc]) / x_sd[jc];
-                }
+        let z: Vec<Vec<f64>> = active
+            .iter()
+            .map(|&j| x[j].iter().map(|v| (v - x_mean[j]) / x_sd[j]).collect())
+            .collect();
+        for r in 0..q {
+            rhs[r] = z[r].iter().zip(y).map(|(zr, yv)| zr * (yv - y_mean)).sum();
+            for c in 0..=r {
+                a[r * q + c] = z[r].iter().zip(&z[c]).map(|(u, v)| u * v).sum();
             }
         }
         for r in 0..q {
