@@ -45,6 +45,21 @@ fn main() {
             match out {
                 Ok(r) => {
                     let top: Vec<&str> = r.iter().take(5).map(|c| c.node.as_str()).collect();
+                    if args.get(3).is_some_and(|a| a == "evidence") {
+                        for c in r.iter().take(5) {
+                            let e = &c.evidence;
+                            eprintln!(
+                                "  {} score={:.3} mz={:.1} msz={:.1} rz={:.1} rsz={:.1} anomalous_parents={:?}",
+                                c.node,
+                                c.score,
+                                e.marginal_z,
+                                e.marginal_scale_z,
+                                e.residual_z.unwrap_or(f64::NAN),
+                                e.residual_scale_z.unwrap_or(f64::NAN),
+                                e.anomalous_parents
+                            );
+                        }
+                    }
                     println!(
                         "{}",
                         serde_json::json!({"dir": dir, "method": m.as_str(), "top5": top, "secs": secs})

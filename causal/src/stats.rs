@@ -323,6 +323,88 @@ mod tests {
         assert_eq!(quantile_select(&mut u, 1.0), 4.0);
     }
 
+    /// Deterministic N(0,1) draws (Box–Muller over a splitmix64 stream).
+    fn normals(seed: u64, n: usize) -> Vec<f64> {
+        let mut s = seed;
+        let mut u = move || {
+            s = s.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| {
+                let (a, b) = (u().max(1e-300), u());
+                (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_sample_sees_a_variance_change_with_the_mean_unchanged() {
+        let mut scratch = Vec::new();
+        let mut x = normals(1, 600);
+        for v in &mut x[400..] {
+            *v *= 3.0;
+        }
+        let c = two_sample(&x, 400, &mut scratch);
+        assert!(c.z_scale > 8.0, "{c:?}");
+        assert!(c.shift.abs() < 0.5, "{c:?}");
+        assert!(c.p < 1e-10, "{c:?}");
+        // And nothing changed: no alarm at a 1% two-sided level on either part.
+        let y = normals(2, 600);
+        let c = two_sample(&y, 400, &mut scratch);
+        assert!(c.z < 3.0, "{c:?}");
+    }
+
+    #[test]
+    fn two_sample_discounts_autocorrelation() {
+        // AR(1) with φ = 0.8 and no change: a sample median wanders ~3× further than under white
+        // noise, so an uncorrected test would exceed z = 3 on about a third of these series. The
+        // corrected one rarely does.
+        let mut scratch = Vec::new();
+        let mut alarms = 0;
+        for seed in 0..20 {
+            let e = normals(100 + seed, 600);
+            let mut x = Vec::with_capacity(600);
+            let mut prev = 0.0;
+            for v in e {
+                prev = 0.8 * prev + 0.6 * v;
+                x.push(prev);
+            }
+            let c = two_sample(&x, 400, &mut scratch);
+            if c.z > 3.0 {
+                alarms += 1;
+            }
+        }
+        assert!(alarms <= 2, "{alarms} false alarms in 20");
+    }
+
+    #[test]
+    fn mechanism_residuals_follow_a_saturating_link_into_the_window() {
+        // y = 3·tanh(x/2) + noise; the baseline covers x in ±2.5, the window sits at x ≈ 4 where
+        // a straight line through the baseline overshoots. The hinge fit leaves smaller residuals
+        // there than the linear fit does.
+        let noise = normals(7, 600);
+        let xs = normals(8, 600);
+        let x: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i >= 400 { 4.0 + 0.5 * v } else { *v })
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .zip(&noise)
+            .map(|(a, e)| 3.0 * (a / 2.0).tanh() + 0.2 * e)
+            .collect();
+        let mut scratch = Vec::new();
+        let window_bias = |e: Vec<f64>| (e[400..].iter().sum::<f64>() / 200.0).abs();
+        let spline = window_bias(mechanism_residuals(&y, &[&x], 400, true, &mut scratch));
+        let linear = window_bias(mechanism_residuals(&y, &[&x], 400, false, &mut scratch));
+        assert!(spline < 0.6 * linear, "spline {spline} linear {linear}");
+    }
+
     #[test]
     fn ridge_recovers_coefficients_and_survives_collinearity() {
         let x1: Vec<f64> = (0..50).map(|i| (i as f64 * 0.7).sin()).collect();
