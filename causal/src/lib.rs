@@ -96,13 +96,15 @@ pub enum CausalError {
 pub enum Method {
     /// Robust change scoring: max |x − baseline median| / robust σ over the window. Graph-free.
     Baro,
-    /// Regression on parents over the baseline; score = how far the window's residuals are from
-    /// what the parents explain.
+    /// A mechanism fitted on the parents over the baseline (piecewise linear in each parent);
+    /// score = the change test on its residuals (how far the window departs from what the
+    /// parents explain).
     Circa,
     /// Personalised PageRank from effects toward causes over the anomalous subgraph.
     PageRank,
     /// The PageRank walk gated by CIRCA's residuals: a node keeps the walk's mass in proportion
-    /// to how much of its movement its parents leave unexplained; see [`rank`].
+    /// to how much of its movement its parents leave unexplained; nodes whose own residual change
+    /// is significant rank above those their parents explain; see [`rank`].
     Ensemble,
 }
 
