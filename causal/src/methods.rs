@@ -139,16 +139,14 @@ pub fn rank(
             // node its parents explain, whatever the walk's mass; within each tier the mass
             // orders. So two or three independent roots are not pushed down by a partly
             // explained, loud descendant that keeps some of the walk's mass.
-            let mass = pagerank(&walk_parents, &marg, &anomalous, Some(&stay));
+            // A node whose own mechanism changed significantly is anomalous even when its plain
+            // values hardly move (a noise or weight fault at a node most of whose variance comes
+            // from its parents): it joins the walk's subgraph.
+            let own: Vec<bool> = resid.iter().map(|r| r.z >= tau).collect();
+            let screened: Vec<bool> = (0..names.len()).map(|v| anomalous[v] || own[v]).collect();
+            let mass = pagerank(&walk_parents, &marg, &screened, Some(&stay));
             (0..names.len())
-                .map(|v| {
-                    mass[v]
-                        + if anomalous[v] && resid[v].z >= tau {
-                            1.0
-                        } else {
-                            0.0
-                        }
-                })
+                .map(|v| mass[v] + if screened[v] && own[v] { 1.0 } else { 0.0 })
                 .collect()
         }
     };

@@ -248,3 +248,24 @@ fn heavy_tailed_noise_does_not_outrank_a_real_change() {
         }
     }
 }
+
+#[test]
+fn a_noise_fault_hidden_in_a_node_driven_by_its_parent_is_found() {
+    // tool = 3·region + 0.3·noise: the tool's own noise is 1% of its variance, so four times more
+    // of it barely moves the tool's plain values (no marginal alarm), while its residual given
+    // the region changes sharply. No measurement noise: the regression is exact.
+    let mut v = vec![
+        node("region", vec![]),
+        node("tool", vec![(0, 3.0, Link::Linear)]),
+        node("agent", vec![(1, 2.0, Link::Linear)]),
+        node("other", vec![(0, 1.0, Link::Linear)]),
+    ];
+    v[1].noise = 0.3;
+    v[1].fault = Some(Fault::NoiseTimes(4.0));
+    for seed in [31, 32, 33] {
+        for m in [Method::Ensemble, Method::Circa] {
+            let r = ranked(&v, seed, m);
+            assert_eq!(r[0].node, "tool", "{m} seed {seed}: {:?}", top(&r, 4));
+        }
+    }
+}
