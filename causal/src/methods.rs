@@ -57,7 +57,9 @@ const WEAK_PARENT_RATIO: f64 = 0.2;
 ///   anomalous parents, so a root whose equation changed loses to a barely-moved parent; plain
 ///   CIRCA over-scores a downstream symptom when its parent is observed with noise (the slope is
 ///   attenuated, so an amplified upstream shift leaves large residuals), and there the residual
-///   share stays well below 1 and the fourth power sends most of the mass on. Score = the walk's
+///   share stays well below 1 and the fourth power sends most of the mass on. The walk runs over
+///   the nodes whose marginal *or* residual test passes the threshold (a fault at a node driven
+///   mostly by its parents can leave its plain values almost still). Score = the walk's
 ///   mass, plus 1 for every node whose residual test is itself significant at the anomaly
 ///   threshold: a node its parents explain never ranks above one they do not, so two or three
 ///   independent roots take the top places ahead of partly explained descendants. Between mutual
