@@ -113,8 +113,18 @@ pub(crate) fn two_sample(x: &[f64], split: usize, scratch: &mut Vec<f64>) -> Cha
     }
     let (mb, sb) = median_mad(base, scratch);
     let (mw, sw) = median_mad(win, scratch);
-    // A constant baseline: compare against a tiny scale relative to the level.
-    let floor = floor_scale(mb);
+    // A constant baseline (a fixed price, an error rate stuck at 0; float noise in the last digits
+    // counts as constant) has no noise scale: under "nothing changed" the value stays put, so any
+    // departure is certain and only its size relative to the level can order such nodes. Its
+    // scale is a tiny fraction of the level (not of max(level, 1), which would order small-valued
+    // metrics by absolute change), and the window's spread stays out of the location error.
+    let relative_floor = 1e-9 * mb.abs().max(1e-12);
+    let constant = sb <= relative_floor;
+    let floor = if constant {
+        relative_floor
+    } else {
+        floor_scale(mb)
+    };
     let (sb, sw) = (sb.max(floor), sw.max(floor));
     let (nb, nw) = (base.len() as f64, win.len() as f64);
     let inflation = {
@@ -134,7 +144,8 @@ pub(crate) fn two_sample(x: &[f64], split: usize, scratch: &mut Vec<f64>) -> Cha
         };
         ((1.0 + rho) / (1.0 - rho)).sqrt()
     };
-    let se_loc = std::f64::consts::FRAC_PI_2.sqrt() * (sb * sb / nb + sw * sw / nw).sqrt();
+    let window_var = if constant { 0.0 } else { sw * sw / nw };
+    let se_loc = std::f64::consts::FRAC_PI_2.sqrt() * (sb * sb / nb + window_var).sqrt();
     let z_location = (mw - mb) / se_loc / inflation;
     let z_scale = (sw / sb).ln() / (1.36 / nb + 1.36 / nw).sqrt() / inflation;
     let z = z_location.abs().max(z_scale.abs());
@@ -356,6 +367,23 @@ mod tests {
         let y = normals(2, 600);
         let c = two_sample(&y, 400, &mut scratch);
         assert!(c.z < 3.0, "{c:?}");
+    }
+
+    #[test]
+    fn constant_baselines_are_ordered_by_relative_change() {
+        // A per-agent cost stuck at 0.005 that jumps twelvefold, and a model total stuck at 0.05
+        // that it drags up by 80% (two window rows, as in a short healer window). Both changes are
+        // certain; the larger relative one must score higher, whatever the window's spread.
+        let mut scratch = Vec::new();
+        let mut agent = vec![0.005; 24];
+        agent.extend([0.104, 0.022]);
+        let mut model = vec![0.05; 24];
+        model.extend([0.149, 0.031]);
+        let a = two_sample(&agent, 24, &mut scratch);
+        let m = two_sample(&model, 24, &mut scratch);
+        assert!(a.z > 1e6 && m.z > 1e6, "{a:?} {m:?}");
+        assert!(a.z > 5.0 * m.z, "{a:?} {m:?}");
+        assert!(a.z.is_finite() && a.p.is_finite());
     }
 
     #[test]
