@@ -96,13 +96,15 @@ pub enum CausalError {
 pub enum Method {
     /// Robust change scoring: max |x − baseline median| / robust σ over the window. Graph-free.
     Baro,
-    /// Regression on parents over the baseline; score = how far the window's residuals are from
-    /// what the parents explain.
+    /// A mechanism fitted on the parents over the baseline (piecewise linear in each parent);
+    /// score = the change test on its residuals (how far the window departs from what the
+    /// parents explain).
     Circa,
     /// Personalised PageRank from effects toward causes over the anomalous subgraph.
     PageRank,
     /// The PageRank walk gated by CIRCA's residuals: a node keeps the walk's mass in proportion
-    /// to how much of its movement its parents leave unexplained; see [`rank`].
+    /// to how much of its movement its parents leave unexplained; nodes whose own residual change
+    /// is significant rank above those their parents explain; see [`rank`].
     Ensemble,
 }
 
@@ -175,17 +177,23 @@ pub struct Evidence {
     pub shift: f64,
     /// BARO score: max over the window of |x − baseline median| / (IQR / 1.349).
     pub robust_z: f64,
-    /// Marginal test of the window against the baseline mean and σ (no parents), as a z-value:
-    /// the larger of the mean-shift z and the variance test mapped to z (Wilson–Hilferty).
+    /// Marginal change test of the window against the baseline (no parents), as a z-value: the
+    /// larger of a median-shift z and a log-σ-ratio z (robust σ = 1.4826·MAD), both corrected
+    /// for the baseline's lag-1 autocorrelation. See `docs/causal.md`.
     pub marginal_z: f64,
     /// Two-sided p-value of the marginal test (Bonferroni over its two parts).
     pub marginal_p: f64,
-    /// Same test on the residuals after regressing on the parents over the baseline.
+    /// The scale part of the marginal test alone (signed: > 0 means the window is noisier).
+    pub marginal_scale_z: f64,
+    /// The same test on the node's residuals from one mechanism fitted on its parents over the
+    /// baseline and the window together (additive, piecewise linear in each parent).
     pub residual_z: Option<f64>,
-    /// Mean residual over the window, in units of the baseline residual σ.
+    /// Median residual shift over the window, in units of the baseline residual's robust σ.
     pub residual_shift: Option<f64>,
     /// p-value of the residual test.
     pub residual_p: Option<f64>,
+    /// The scale part of the residual test alone (signed).
+    pub residual_scale_z: Option<f64>,
     /// Parents whose own marginal test is significant (they moved too).
     pub anomalous_parents: Vec<String>,
 }

@@ -26,20 +26,23 @@ const WEAK_PARENT_RATIO: f64 = 0.2;
 /// columns not in the graph are ignored. Values must be finite (the CSV reader fills gaps; see
 /// [`MetricSeries::fill_missing`]).
 ///
+/// Every method starts from one change test per series (`stats::two_sample`), run on a node's
+/// plain values (the *marginal* test) and on its residuals given its parents (the *residual*
+/// test): the larger of a median-shift z and a log-σ-ratio z (σ = 1.4826·MAD), both divided by
+/// √((1+ρ)/(1−ρ)) for the baseline's lag-1 autocorrelation ρ. Medians and MADs keep heavy-tailed
+/// noise from faking changes; the scale part sees a variance fault whose mean stays put.
+///
 /// Methods (all share the per-node statistics in [`Evidence`]):
 /// - **baro**: score = max over the window of |x − baseline median| / (IQR/1.349). Graph-free,
 ///   so on a propagating fault it tends to pick the loudest downstream symptom.
-/// - **circa**: each node is regressed (least squares with intercept, standardised regressors,
-///   tiny ridge so collinear or short baselines still solve) on its parents over the baseline;
-///   the window's residuals, divided by the baseline residual σ, are tested for a mean shift
-///   (z-test) and a variance change (χ² mapped to z); score = the larger z. A node moved only by
-///   its parents has small residuals; the node where the fault entered does not. Nodes without
-///   parents get the same test on their plain values. Cycles: a node is regressed on *all* its
-///   direct parents, including those in its own strongly connected component. The test is a
-///   per-node conditional one and needs no topological order; in a mutual pair A ⇄ B with the
-///   fault at A, B's shift is explained by A while A keeps the part of its shift that B cannot
-///   explain (all of it unless B is nearly a copy of A), so the cause still ranks above the
-///   effect. SCC condensation would instead discard exactly the edges that separate them.
+/// - **circa**: each node's mechanism is fitted on its parents over the baseline (ridge least
+///   squares with intercept, additive and piecewise linear in each parent: the parent plus hinges
+///   at its baseline quartiles, so tanh-like, threshold and convex links are followed; linear
+///   only beyond six parents) and the residual test is run on the residuals of every row; score
+///   = its z. A node moved only by its parents has residuals that do not change; the node where
+///   the fault entered does not. Nodes without parents get the marginal test. Cycles: a node is
+///   fitted on *all* its direct parents, including those in its own strongly connected
+///   component; the test is a per-node conditional one and needs no topological order.
 /// - **pagerank**: the anomalous subgraph is the nodes whose marginal test exceeds the
 ///   significance threshold (Bonferroni 1% over the nodes, at least z = 3), or the three most
 ///   anomalous nodes if none does. A random walk goes from each node to its anomalous parents
@@ -47,18 +50,21 @@ const WEAK_PARENT_RATIO: f64 = 0.2;
 ///   no anomalous parent (so mass collects at the upstream end), and teleports with probability
 ///   0.15 to the personalisation vector ∝ marginal z. Score = stationary probability; nodes
 ///   outside the subgraph score 0 and follow in BARO order.
-/// - **ensemble**: the PageRank walk, gated by CIRCA's residuals. At a node with anomalous
-///   parents the walk stays with probability (residual z / marginal z)⁴ (capped at 1) and moves
-///   on to the parents with the rest: the regression decides how much of a node's movement its
-///   parents explain, the walk carries that mass upstream. Each part covers the other's failure:
-///   plain PageRank always hands a symptom's mass to its anomalous parents, so a root whose
-///   equation changed (a parent-weight fault) loses to a barely-moved parent; plain CIRCA
-///   over-scores a downstream symptom when its parent is observed with noise (the regression
-///   slope is attenuated, so an amplified upstream shift leaves large residuals), and there the
-///   residual share stays well below 1 and the fourth power sends most of the mass on. The
-///   exponent was chosen on one generated case set and checked on two others
-///   (`bench/rca/README.md`). Between mutual callers the walk only climbs toward more unexplained
-///   movement (see [`orient_mutual_pairs`]), so mutual calls cannot trap the mass. Nodes outside the anomalous subgraph score 0; ties are broken by
+/// - **ensemble**: the PageRank walk gated by CIRCA's residuals, then an explanation test. At a
+///   node with anomalous parents the walk stays with probability (residual z / marginal z)⁴
+///   (capped at 1; scaled down when every anomalous parent moved less than a fifth as much) and
+///   moves on to the parents with the rest: plain PageRank always hands a symptom's mass to its
+///   anomalous parents, so a root whose equation changed loses to a barely-moved parent; plain
+///   CIRCA over-scores a downstream symptom when its parent is observed with noise (the slope is
+///   attenuated, so an amplified upstream shift leaves large residuals), and there the residual
+///   share stays well below 1 and the fourth power sends most of the mass on. The walk runs over
+///   the nodes whose marginal *or* residual test passes the threshold (a fault at a node driven
+///   mostly by its parents can leave its plain values almost still). Score = the walk's
+///   mass, plus 1 for every node whose residual test is itself significant at the anomaly
+///   threshold: a node its parents explain never ranks above one they do not, so two or three
+///   independent roots take the top places ahead of partly explained descendants. Between mutual
+///   callers the walk only climbs toward more unexplained movement (see
+///   [`orient_mutual_pairs`]). Nodes outside the anomalous subgraph score 0; ties are broken by
 ///   the marginal z, then by BARO's score.
 pub fn rank(
     graph: &CausalGraph,
@@ -130,7 +136,20 @@ pub fn rank(
                     stay_probability(resid[v].z, marg[v].z, strongest_parent)
                 })
                 .collect();
-            pagerank(&walk_parents, &marg, &anomalous, Some(&stay))
+            // The explanation test: a node whose own change survives its parents (residual test
+            // significant at the same Bonferroni level as the anomaly screen) ranks above every
+            // node its parents explain, whatever the walk's mass; within each tier the mass
+            // orders. So two or three independent roots are not pushed down by a partly
+            // explained, loud descendant that keeps some of the walk's mass.
+            // A node whose own mechanism changed significantly is anomalous even when its plain
+            // values hardly move (a noise or weight fault at a node most of whose variance comes
+            // from its parents): it joins the walk's subgraph.
+            let own: Vec<bool> = resid.iter().map(|r| r.z >= tau).collect();
+            let screened: Vec<bool> = (0..names.len()).map(|v| anomalous[v] || own[v]).collect();
+            let mass = pagerank(&walk_parents, &marg, &screened, Some(&stay));
+            (0..names.len())
+                .map(|v| mass[v] + if screened[v] && own[v] { 1.0 } else { 0.0 })
+                .collect()
         }
     };
 
@@ -163,9 +182,11 @@ pub fn rank(
                     robust_z: m.robust_z,
                     marginal_z: m.z,
                     marginal_p: m.p,
+                    marginal_scale_z: m.scale_z,
                     residual_z: r.map(|r| r.z),
                     residual_shift: r.map(|r| r.shift),
                     residual_p: r.map(|r| r.p),
+                    residual_scale_z: r.map(|r| r.scale_z),
                     anomalous_parents: parents[j]
                         .iter()
                         .filter(|&&p| anomalous[p])
@@ -235,7 +256,9 @@ fn resolve_columns<'a>(
 struct Marginal {
     robust: Robust,
     mean: f64,
-    sd: f64,
+    shift_sigma: f64,
+    /// Scale part of the change test (log σ ratio in standard errors).
+    scale_z: f64,
     robust_z: f64,
     anomalous_value: f64,
     window_median: f64,
@@ -258,14 +281,13 @@ fn marginal(col: &[f64], split: usize, scratch: &mut Vec<f64>) -> Marginal {
     scratch.extend_from_slice(win);
     let window_median = stats::quantile_select(scratch, 0.5);
     let mean = stats::mean(base);
-    let sd = stats::std_dev(base, mean).max(stats::floor_scale(mean));
-    scratch.clear();
-    scratch.extend(win.iter().map(|x| (x - mean) / sd));
-    let (z, _, p) = stats::residual_test(scratch);
+    let change = stats::two_sample(col, split, scratch);
+    let (z, p) = (change.z, change.p);
     Marginal {
+        shift_sigma: change.shift,
+        scale_z: change.z_scale,
         robust,
         mean,
-        sd,
         robust_z,
         anomalous_value,
         window_median,
@@ -278,6 +300,7 @@ struct Residual {
     z: f64,
     shift: f64,
     p: f64,
+    scale_z: f64,
 }
 
 fn residual(
@@ -290,29 +313,22 @@ fn residual(
 ) -> Residual {
     if parents.is_empty() {
         // No regressors: the residual test is the marginal test.
-        scratch.clear();
-        scratch.extend(cols[j][split..].iter().map(|x| (x - marg.mean) / marg.sd));
-        let (z, shift, p) = stats::residual_test(scratch);
-        return Residual { z, shift, p };
+        return Residual {
+            z: marg.z,
+            shift: marg.shift_sigma,
+            p: marg.p,
+            scale_z: marg.scale_z,
+        };
     }
-    let y = cols[j];
-    let base_x: Vec<&[f64]> = parents.iter().map(|&p| &cols[p][..split]).collect();
-    let (intercept, beta, sigma) = stats::ridge_fit(&y[..split], &base_x);
-    // A node its parents determine exactly would have σ = 0 and score any rounding as infinite:
-    // assume the parents never explain more than 99.9% of its baseline σ.
-    let sigma = sigma.max(1e-3 * marg.sd);
-    scratch.clear();
-    scratch.extend((split..y.len()).map(|i| {
-        let pred = intercept
-            + beta
-                .iter()
-                .zip(parents)
-                .map(|(b, &p)| b * cols[p][i])
-                .sum::<f64>();
-        (y[i] - pred) / sigma
-    }));
-    let (z, shift, p) = stats::residual_test(scratch);
-    Residual { z, shift, p }
+    let xs: Vec<&[f64]> = parents.iter().map(|&p| cols[p]).collect();
+    let e = stats::mechanism_residuals(cols[j], &xs, split, true, scratch);
+    let c = stats::two_sample(&e, split, scratch);
+    Residual {
+        z: c.z,
+        shift: c.shift,
+        p: c.p,
+        scale_z: c.z_scale,
+    }
 }
 
 /// The ensemble walk's parents: in a mutual pair (A is a parent of B and B of A) the walk only

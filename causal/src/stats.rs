@@ -1,6 +1,6 @@
 //! Small statistics kernels: quantiles, robust scale, residual tests, ridge least squares.
 
-use statrs::distribution::{ChiSquared, ContinuousCDF, Normal};
+use statrs::distribution::{ContinuousCDF, Normal};
 
 /// Linear-interpolation quantile of sorted data (numpy's default, "type 7"); the reference for
 /// [`quantile_select`].
@@ -77,23 +77,147 @@ pub(crate) fn floor_scale(level: f64) -> f64 {
     1e-9 * level.abs().max(1.0)
 }
 
-/// Test of a standardised residual window `z` (residual / baseline σ, N(0,1) under "nothing
-/// changed"): a mean-shift z-test and a variance (χ²) test, the latter mapped to the normal
-/// scale with the Wilson–Hilferty transform so both read as z-values and never saturate the way
-/// p-values do. Returns (statistic = max of the two, mean shift in σ units, two-sided p-value
-/// with a Bonferroni factor of 2 for the two tests).
-pub(crate) fn residual_test(z: &[f64]) -> (f64, f64, f64) {
-    let w = z.len() as f64;
-    let m = z.iter().sum::<f64>() / w;
-    let z_mean = m * w.sqrt();
-    let ss: f64 = z.iter().map(|v| v * v).sum();
-    let k = 2.0 / (9.0 * w);
-    let z_var = ((ss / w).cbrt() - (1.0 - k)) / k.sqrt();
-    let stat = z_mean.abs().max(z_var);
-    let p_mean = 2.0 * std_normal().sf(z_mean.abs());
-    let p_var = ChiSquared::new(w).map(|c| c.sf(ss)).unwrap_or(1.0);
-    let p = (2.0 * p_mean.min(p_var)).min(1.0);
-    (stat, m, p)
+/// Result of [`two_sample`]: did a series change between the baseline and the window?
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Change {
+    /// The larger of |location z| and |scale z|.
+    pub z: f64,
+    /// Window median − baseline median, in baseline robust σ.
+    pub shift: f64,
+    /// Two-sided p-value of `z`, Bonferroni over the two parts.
+    pub p: f64,
+    /// Scale part: log ratio of the window's to the baseline's robust σ over its standard error.
+    pub z_scale: f64,
+}
+
+/// Robust two-sample change test of `x[..split]` (baseline) against `x[split..]` (window), for
+/// heavy-tailed and autocorrelated data:
+/// - location: difference of medians over its large-sample standard error
+///   (√(π/2)·σ/√n per median, σ = 1.4826·MAD of each part);
+/// - scale: ln(σ_window / σ_baseline) over its large-sample standard error (Var ln MAD ≈ 1.36/n
+///   for Gaussian data), so a variance change with an unchanged mean is seen;
+/// - both divided by √((1+ρ)/(1−ρ)), ρ the lag-1 autocorrelation of the baseline (clamped to
+///   [0, 0.95]): the variance inflation of a sample mean under AR(1) memory, so a node with slow
+///   noise does not look more changed than one with white noise.
+///
+/// `scratch` is reused; `x` needs at least two values on each side (else zeros).
+pub(crate) fn two_sample(x: &[f64], split: usize, scratch: &mut Vec<f64>) -> Change {
+    let (base, win) = x.split_at(split.min(x.len()));
+    if base.len() < 2 || win.len() < 2 {
+        return Change {
+            z: 0.0,
+            shift: 0.0,
+            p: 1.0,
+            z_scale: 0.0,
+        };
+    }
+    let (mb, sb) = median_mad(base, scratch);
+    let (mw, sw) = median_mad(win, scratch);
+    // A constant baseline (a fixed price, an error rate stuck at 0; float noise in the last digits
+    // counts as constant) has no noise scale: under "nothing changed" the value stays put, so any
+    // departure is certain and only its size relative to the level can order such nodes. Its
+    // scale is a tiny fraction of the level (not of max(level, 1), which would order small-valued
+    // metrics by absolute change), and the window's spread stays out of the location error.
+    let relative_floor = 1e-9 * mb.abs().max(1e-12);
+    let constant = sb <= relative_floor;
+    let floor = if constant {
+        relative_floor
+    } else {
+        floor_scale(mb)
+    };
+    let (sb, sw) = (sb.max(floor), sw.max(floor));
+    let (nb, nw) = (base.len() as f64, win.len() as f64);
+    let inflation = {
+        let m = mean(base);
+        let (mut num, mut den) = (0.0, 0.0);
+        for i in 0..base.len() {
+            let d = base[i] - m;
+            den += d * d;
+            if i > 0 {
+                num += d * (base[i - 1] - m);
+            }
+        }
+        let rho = if den > 0.0 {
+            (num / den).clamp(0.0, 0.95)
+        } else {
+            0.0
+        };
+        ((1.0 + rho) / (1.0 - rho)).sqrt()
+    };
+    let window_var = if constant { 0.0 } else { sw * sw / nw };
+    let se_loc = std::f64::consts::FRAC_PI_2.sqrt() * (sb * sb / nb + window_var).sqrt();
+    let z_location = (mw - mb) / se_loc / inflation;
+    let z_scale = (sw / sb).ln() / (1.36 / nb + 1.36 / nw).sqrt() / inflation;
+    let z = z_location.abs().max(z_scale.abs());
+    let p = (2.0 * 2.0 * std_normal().sf(z)).min(1.0);
+    Change {
+        z,
+        shift: (mw - mb) / sb,
+        p,
+        z_scale,
+    }
+}
+
+/// Median and 1.4826·MAD (σ for Gaussian data; the IQR/1.349 fallback and then the standard
+/// deviation when more than half the values are equal).
+fn median_mad(xs: &[f64], scratch: &mut Vec<f64>) -> (f64, f64) {
+    scratch.clear();
+    scratch.extend_from_slice(xs);
+    let med = quantile_select(scratch, 0.5);
+    for v in scratch.iter_mut() {
+        *v = (*v - med).abs();
+    }
+    let mut s = 1.4826 * quantile_select(scratch, 0.5);
+    if s <= 0.0 {
+        s = std_dev(xs, mean(xs));
+    }
+    (med, s)
+}
+
+/// Residuals of `y` on its parents, every row, with the mechanism fitted on rows `..fit_rows`
+/// (the baseline). The mechanism is additive and, with `spline`, piecewise linear in each parent:
+/// the parent itself plus hinges max(0, x − k) at the parent's baseline quartiles, so saturating,
+/// threshold and convex links are followed over the baseline's range and continued linearly past
+/// it. With more than `MAX_SPLINE_PARENTS` parents only the linear terms are used (the fit stays
+/// well-posed and within the time budget). Ridge least squares as in [`ridge_fit`].
+///
+/// Fitted on the baseline only, not on both periods: a one-mechanism fit over both periods lets a
+/// parent that barely moved "explain" a child's large change through a slope the baseline never
+/// showed (seen on the fleet test where a region's median moves a little because one of its
+/// tools failed).
+pub(crate) fn mechanism_residuals(
+    y: &[f64],
+    parents: &[&[f64]],
+    fit_rows: usize,
+    spline: bool,
+    scratch: &mut Vec<f64>,
+) -> Vec<f64> {
+    const MAX_SPLINE_PARENTS: usize = 6;
+    let n = y.len();
+    let fit_rows = fit_rows.clamp(1, n);
+    let spline = spline && parents.len() <= MAX_SPLINE_PARENTS;
+    let mut feats: Vec<Vec<f64>> = Vec::with_capacity(parents.len() * 4);
+    for &x in parents {
+        feats.push(x.to_vec());
+        if spline {
+            scratch.clear();
+            scratch.extend_from_slice(&x[..fit_rows]);
+            let knots = [
+                quantile_select(scratch, 0.25),
+                quantile_select(scratch, 0.5),
+                quantile_select(scratch, 0.75),
+            ];
+            for k in knots {
+                feats.push(x.iter().map(|v| (v - k).max(0.0)).collect());
+            }
+        }
+    }
+    let cols: Vec<&[f64]> = feats.iter().map(Vec::as_slice).collect();
+    let fit_cols: Vec<&[f64]> = cols.iter().map(|c| &c[..fit_rows]).collect();
+    let (intercept, beta, _) = ridge_fit(&y[..fit_rows], &fit_cols);
+    (0..n)
+        .map(|i| y[i] - intercept - beta.iter().zip(&cols).map(|(b, c)| b * c[i]).sum::<f64>())
+        .collect()
 }
 
 fn std_normal() -> Normal {
@@ -125,14 +249,14 @@ pub(crate) fn ridge_fit(y: &[f64], x: &[&[f64]]) -> (f64, Vec<f64>, f64) {
         // Normal equations on standardised regressors: (ZᵀZ + λI) b = Zᵀy.
         let mut a = vec![0.0; q * q];
         let mut rhs = vec![0.0; q];
-        for i in 0..n {
-            let yc = y[i] - y_mean;
-            for (r, &jr) in active.iter().enumerate() {
-                let zr = (x[jr][i] - x_mean[jr]) / x_sd[jr];
-                rhs[r] += zr * yc;
-                for (c, &jc) in active.iter().enumerate().take(r + 1) {
-                    a[r * q + c] += zr * (x[jc][i] - x_mean[jc]) / x_sd[jc];
-                }
+        let z: Vec<Vec<f64>> = active
+            .iter()
+            .map(|&j| x[j].iter().map(|v| (v - x_mean[j]) / x_sd[j]).collect())
+            .collect();
+        for r in 0..q {
+            rhs[r] = z[r].iter().zip(y).map(|(zr, yv)| zr * (yv - y_mean)).sum();
+            for c in 0..=r {
+                a[r * q + c] = z[r].iter().zip(&z[c]).map(|(u, v)| u * v).sum();
             }
         }
         for r in 0..q {
@@ -208,6 +332,105 @@ mod tests {
         assert_eq!(quantile_select(&mut u, 0.25), 1.75);
         assert_eq!(quantile_select(&mut u, 0.5), 2.5);
         assert_eq!(quantile_select(&mut u, 1.0), 4.0);
+    }
+
+    /// Deterministic N(0,1) draws (Box–Muller over a splitmix64 stream).
+    fn normals(seed: u64, n: usize) -> Vec<f64> {
+        let mut s = seed;
+        let mut u = move || {
+            s = s.wrapping_add(0x9E3779B97F4A7C15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+        };
+        (0..n)
+            .map(|_| {
+                let (a, b) = (u().max(1e-300), u());
+                (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn two_sample_sees_a_variance_change_with_the_mean_unchanged() {
+        let mut scratch = Vec::new();
+        let mut x = normals(1, 600);
+        for v in &mut x[400..] {
+            *v *= 3.0;
+        }
+        let c = two_sample(&x, 400, &mut scratch);
+        assert!(c.z_scale > 8.0, "{c:?}");
+        assert!(c.shift.abs() < 0.5, "{c:?}");
+        assert!(c.p < 1e-10, "{c:?}");
+        // And nothing changed: no alarm at a 1% two-sided level on either part.
+        let y = normals(2, 600);
+        let c = two_sample(&y, 400, &mut scratch);
+        assert!(c.z < 3.0, "{c:?}");
+    }
+
+    #[test]
+    fn constant_baselines_are_ordered_by_relative_change() {
+        // A per-agent cost stuck at 0.005 that jumps twelvefold, and a model total stuck at 0.05
+        // that it drags up by 80% (two window rows, as in a short healer window). Both changes are
+        // certain; the larger relative one must score higher, whatever the window's spread.
+        let mut scratch = Vec::new();
+        let mut agent = vec![0.005; 24];
+        agent.extend([0.104, 0.022]);
+        let mut model = vec![0.05; 24];
+        model.extend([0.149, 0.031]);
+        let a = two_sample(&agent, 24, &mut scratch);
+        let m = two_sample(&model, 24, &mut scratch);
+        assert!(a.z > 1e6 && m.z > 1e6, "{a:?} {m:?}");
+        assert!(a.z > 5.0 * m.z, "{a:?} {m:?}");
+        assert!(a.z.is_finite() && a.p.is_finite());
+    }
+
+    #[test]
+    fn two_sample_discounts_autocorrelation() {
+        // AR(1) with φ = 0.8 and no change: a sample median wanders ~3× further than under white
+        // noise, so an uncorrected test would exceed z = 3 on about a third of these series. The
+        // corrected one rarely does.
+        let mut scratch = Vec::new();
+        let mut alarms = 0;
+        for seed in 0..20 {
+            let e = normals(100 + seed, 600);
+            let mut x = Vec::with_capacity(600);
+            let mut prev = 0.0;
+            for v in e {
+                prev = 0.8 * prev + 0.6 * v;
+                x.push(prev);
+            }
+            let c = two_sample(&x, 400, &mut scratch);
+            if c.z > 3.0 {
+                alarms += 1;
+            }
+        }
+        assert!(alarms <= 2, "{alarms} false alarms in 20");
+    }
+
+    #[test]
+    fn mechanism_residuals_follow_a_saturating_link_into_the_window() {
+        // y = 3·tanh(x/2) + noise; the baseline covers x in ±2.5, the window sits at x ≈ 4 where
+        // a straight line through the baseline overshoots. The hinge fit leaves smaller residuals
+        // there than the linear fit does.
+        let noise = normals(7, 600);
+        let xs = normals(8, 600);
+        let x: Vec<f64> = xs
+            .iter()
+            .enumerate()
+            .map(|(i, v)| if i >= 400 { 4.0 + 0.5 * v } else { *v })
+            .collect();
+        let y: Vec<f64> = x
+            .iter()
+            .zip(&noise)
+            .map(|(a, e)| 3.0 * (a / 2.0).tanh() + 0.2 * e)
+            .collect();
+        let mut scratch = Vec::new();
+        let window_bias = |e: Vec<f64>| (e[400..].iter().sum::<f64>() / 200.0).abs();
+        let spline = window_bias(mechanism_residuals(&y, &[&x], 400, true, &mut scratch));
+        let linear = window_bias(mechanism_residuals(&y, &[&x], 400, false, &mut scratch));
+        assert!(spline < 0.6 * linear, "spline {spline} linear {linear}");
     }
 
     #[test]
