@@ -1705,14 +1705,28 @@ impl<P: HealerPorts> Healer<P> {
             .or_else(|| spec.metric.as_ref().map(|m| m.name.clone()));
         let events = self
             .store
-            .events_between(&inc.tenant, last_eval, now_ms + 1, 100_000)
+            .events_between(
+                &inc.tenant,
+                v.round_since_ms.unwrap_or(v.started_at_ms),
+                now_ms + 1,
+                100_000,
+            )
             .await?;
-        let scope: Vec<&EventRecord> = events
+        let in_round: Vec<&EventRecord> = events
             .iter()
             .filter(|e| touches(e, inc.subject.as_deref(), &data.affected_agents))
             .filter(|e| judged.as_deref().is_none_or(|m| counts_for(m, e)))
             .collect();
-        let counted = scope.len() >= self.config.verify_min_events;
+        // Judge the newest data: everything since the last evaluation, or the newest
+        // `verify_min_events` events if that is fewer (a quiet or backing-off agent), so that
+        // what happened before the fix took hold does not linger in every later evaluation.
+        let fresh = in_round
+            .iter()
+            .filter(|e| e.created_at_ms >= last_eval)
+            .count();
+        let take = fresh.max(self.config.verify_min_events);
+        let scope: Vec<&EventRecord> = in_round[in_round.len().saturating_sub(take)..].to_vec();
+        let counted = fresh >= 1 && scope.len() >= self.config.verify_min_events;
         if counted {
             let mut trust_ok = true;
             let mut min_trust: Option<f64> = None;

@@ -248,21 +248,37 @@ async fn a_model_regression_is_blamed_on_the_model_not_the_region_it_runs_in() {
 async fn a_cost_runaway_caps_only_its_agent_and_resolves_with_the_cap_alone() {
     let (store, _dir, mut h) = setup().await;
     run(&store, &mut h, 0, 120, &healthy).await;
-    // a6 starts spending 40x per call; the cap is what stops it (the agent obeys: refused).
-    let capped = Arc::new(Mutex::new(false));
-    let c = capped.clone();
-    let runaway = move |agent: &str, _: &str, _: &str, _: &str, s: i64| {
-        let on = agent == "a6" && s >= 120 && !*c.lock().unwrap();
-        (1.0, if on { 40.0 } else { 1.0 })
+    // a6 starts spending 40x per call. Once capped it is refused, reports each refusal and
+    // backs off (one attempt every 4 s): the cap holds the spend.
+    let runaway = |agent: &str, _: &str, _: &str, _: &str, s: i64| {
+        (1.0, if agent == "a6" && s >= 120 { 40.0 } else { 1.0 })
     };
     run(&store, &mut h, 120, 123, &runaway).await;
     signal(&store, "a6", "cost_per_1k_tokens", "up", 122, 9.0).await;
     // Meanwhile a healthy agent's tokens wobble and its detector fires.
     signal(&store, "a3", "token_use", "up", 122, 1.8).await;
-    for s in 123..190 {
+    let a6 = AGENTS.iter().position(|a| a.0 == "a6").unwrap();
+    for s in 123..220 {
         let caps = store.active_controls(Some(TENANT)).await.unwrap();
-        *capped.lock().unwrap() = caps.iter().any(|c| c.kind == "budget_cap");
-        traffic(&store, s, s + 1, &runaway).await;
+        let capped = caps.iter().any(|c| c.kind == "budget_cap");
+        let mut events: Vec<EventRecord> = AGENTS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != a6 || !capped)
+            .map(|(i, (agent, tool, model, region))| {
+                let (lat_f, cost_f) = runaway(agent, tool, model, region, s);
+                call(s, i, lat_f, cost_f)
+            })
+            .collect();
+        if capped && s % 4 == 0 {
+            let mut refused = call(s, a6, 1.0, 1.0);
+            refused.kind = "action_refused".into();
+            (refused.latency_ms, refused.cost_usd) = (None, None);
+            (refused.tool, refused.model, refused.region) = (None, None, None);
+            (refused.input_tokens, refused.output_tokens) = (None, None);
+            events.push(refused);
+        }
+        store.append_events(&events).await.unwrap();
         h.tick(T0 + (s + 1) * 1000).await.unwrap();
     }
     let all = incidents(&store).await;
