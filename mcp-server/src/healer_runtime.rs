@@ -252,7 +252,7 @@ pub async fn incidents_cli(
             limit,
             agent,
         } => {
-            let states: Vec<&str> = state.iter().map(String::as_str).collect();
+            let states = crate::incidents::listed_states(&state);
             let fetch = if agent.is_some() { 5_000 } else { limit };
             let rows = store.incidents(Some(&tenant), &states, fetch).await?;
             json!(
@@ -318,7 +318,8 @@ pub enum IncidentsCommand {
     List {
         #[arg(long)]
         tenant: String,
-        /// Only these states (repeatable), e.g. `awaiting_approval`.
+        /// Only these states (repeatable), e.g. `awaiting_approval` (default: all but
+        /// `observed`; `--state observed` lists the observations).
         #[arg(long)]
         state: Vec<String>,
         #[arg(long, default_value_t = 50)]

@@ -15,7 +15,8 @@ use crate::mesh::{Mesh, MeshError};
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentListInput {
-    /// Only incidents in these states, e.g. `["awaiting_approval"]` (default: all).
+    /// Only incidents in these states, e.g. `["awaiting_approval"]` (default: every state but
+    /// `observed`: observations are not incidents; ask for them with `["observed"]`).
     #[serde(default)]
     pub states: Vec<String>,
     /// At most this many, newest first (1-500, default 50).
@@ -143,7 +144,7 @@ pub async fn list(
             message: format!("{limit}; expected 1-500"),
         });
     }
-    let states: Vec<&str> = input.states.iter().map(String::as_str).collect();
+    let states = listed_states(&input.states);
     // An agent filter reads further back: the newest rows may all be other agents'.
     let fetch = if input.agent.is_some() { 5_000 } else { limit };
     let rows = mesh
@@ -243,6 +244,19 @@ pub async fn release_on_store(
         .await
 }
 
+/// The states a list asks for: the given ones, or every state but `observed`.
+pub fn listed_states(given: &[String]) -> Vec<&str> {
+    if given.is_empty() {
+        IncidentState::ALL
+            .iter()
+            .filter(|s| **s != IncidentState::Observed)
+            .map(|s| s.as_str())
+            .collect()
+    } else {
+        given.iter().map(String::as_str).collect()
+    }
+}
+
 /// Whether an incident (or observation) affects `agent`.
 pub fn affects(i: &meshos_store::StoredIncident, agent: &str) -> bool {
     i.data
@@ -274,4 +288,18 @@ pub async fn decide_on_store(
     offline_healer(store, policy_version)?
         .decide(tenant, incident_id, decision, now_ms())
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::listed_states;
+
+    /// Observations are not incidents: a plain list leaves them out; asking for them lists them.
+    #[test]
+    fn a_plain_list_leaves_observations_out() {
+        let all = listed_states(&[]);
+        assert!(!all.contains(&"observed"), "{all:?}");
+        assert!(all.contains(&"resolved") && all.contains(&"awaiting_approval"));
+        assert_eq!(listed_states(&["observed".to_string()]), ["observed"]);
+    }
 }
