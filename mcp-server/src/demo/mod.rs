@@ -428,31 +428,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
             }
         }
     }
-    stop.cancel();
-    let mut fleet_stats = BTreeMap::new();
-    while let Some(joined) = agents.join_next().await {
-        if let Ok((id, stats)) = joined {
-            fleet_stats.insert(id, stats);
-        }
-    }
-    let listed = api
-        .get("/v1/incidents?limit=500")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let mut views = Vec::new();
-    for inc in listed
-        .get("incidents")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
-        let id = inc.get("id").and_then(Value::as_str).unwrap_or_default();
-        let shown = api
-            .get(&format!("/v1/incidents/{id}"))
-            .await
-            .map_err(anyhow::Error::msg)?;
-        views.push(shown.get("incident").cloned().unwrap_or(Value::Null));
-    }
+    let (fleet_stats, views) = finish_run(&api, &stop, agents).await?;
     let report = report::build(
         seed,
         roles.agents.len(),
@@ -468,6 +444,44 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         print_summary(&report);
     }
     Ok(0)
+}
+
+/// Stops the fleet and collects what the report needs: each agent's counters, and the view of
+/// every incident and observation (a plain list leaves observations out, so they are asked for).
+async fn finish_run(
+    api: &Api,
+    stop: &CancellationToken,
+    mut agents: tokio::task::JoinSet<(String, fleet::AgentStats)>,
+) -> anyhow::Result<(BTreeMap<String, fleet::AgentStats>, Vec<Value>)> {
+    stop.cancel();
+    let mut fleet_stats = BTreeMap::new();
+    while let Some(joined) = agents.join_next().await {
+        if let Ok((id, stats)) = joined {
+            fleet_stats.insert(id, stats);
+        }
+    }
+    let mut views = Vec::new();
+    for query in [
+        "/v1/incidents?limit=500",
+        "/v1/incidents?state=observed&limit=500",
+    ] {
+        let listed = api.get(query).await.map_err(anyhow::Error::msg)?;
+        for inc in listed
+            .get("incidents")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+        {
+            let id = inc.get("id").and_then(Value::as_str).unwrap_or_default();
+            let shown = api
+                .get(&format!("/v1/incidents/{id}"))
+                .await
+                .map_err(anyhow::Error::msg)
+                .with_context(|| format!("reading incident {id}"))?;
+            views.push(shown.get("incident").cloned().unwrap_or(Value::Null));
+        }
+    }
+    Ok((fleet_stats, views))
 }
 
 async fn approve(api: &Api, id: &str, t0: Instant) {

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use meshos_types::now_ms;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -284,32 +284,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         .await;
     }
 
-    stop.cancel();
-    let mut fleet_stats = BTreeMap::new();
-    while let Some(joined) = agents.join_next().await {
-        if let Ok((id, stats)) = joined {
-            fleet_stats.insert(id, stats);
-        }
-    }
-    let listed = api
-        .get("/v1/incidents?limit=500")
-        .await
-        .map_err(anyhow::Error::msg)?;
-    let mut views = Vec::new();
-    for inc in listed
-        .get("incidents")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default()
-    {
-        let id = inc.get("id").and_then(Value::as_str).unwrap_or_default();
-        let shown = api
-            .get(&format!("/v1/incidents/{id}"))
-            .await
-            .map_err(anyhow::Error::msg)
-            .with_context(|| format!("reading incident {id}"))?;
-        views.push(shown.get("incident").cloned().unwrap_or(Value::Null));
-    }
+    let (fleet_stats, views) = super::finish_run(&api, &stop, agents).await?;
     let report = report::build_with(
         seed,
         fleet.agents.len(),
