@@ -531,6 +531,10 @@ mod tests {
         Fleet { events }
     }
 
+    fn diagnose(agent: &str, metric: &str, change_ms: i64, events: &[EventRecord]) -> Stratified {
+        diagnose_symptom(agent, metric, change_ms, events, &EffectFloors::default())
+    }
+
     const AGENTS: [(&str, &str, &str, &str); 6] = [
         ("a1", "search", "m-new", "eu"),
         ("a2", "crm", "m-new", "us"),
@@ -543,13 +547,7 @@ mod tests {
     #[test]
     fn a_model_regression_is_not_blamed_on_its_region() {
         let f = fleet(&AGENTS, 200, |_, m, _, _, t| m == "m-new" && t >= 150);
-        let d = diagnose_symptom(
-            "a1",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a1", "latency", 152_000, &f.events);
         assert_eq!(d.root.as_deref(), Some("model:m-new"), "{d:#?}");
         assert!(d.confident, "{}", d.note);
         let region = d
@@ -564,13 +562,7 @@ mod tests {
     #[test]
     fn a_region_fault_is_not_blamed_on_a_model() {
         let f = fleet(&AGENTS, 200, |_, _, r, _, t| r == "eu" && t >= 150);
-        let d = diagnose_symptom(
-            "a1",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a1", "latency", 152_000, &f.events);
         assert_eq!(d.root.as_deref(), Some("region:eu"), "{d:#?}");
         assert!(d.confident);
     }
@@ -580,13 +572,7 @@ mod tests {
         let f = fleet(&AGENTS, 200, |_, _, _, tool, t| {
             tool == "search" && t >= 150
         });
-        let d = diagnose_symptom(
-            "a3",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a3", "latency", 152_000, &f.events);
         assert_eq!(d.root.as_deref(), Some("tool:search"), "{d:#?}");
         assert!(d.confident);
     }
@@ -594,13 +580,7 @@ mod tests {
     #[test]
     fn one_agent_going_wrong_is_the_agent() {
         let f = fleet(&AGENTS, 200, |a, _, _, _, t| a == "a4" && t >= 150);
-        let d = diagnose_symptom(
-            "a4",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a4", "latency", 152_000, &f.events);
         assert_eq!(d.root.as_deref(), Some("agent:a4"), "{d:#?}");
         assert!(d.confident);
         assert_eq!(d.affected_agents, ["a4"]);
@@ -613,13 +593,7 @@ mod tests {
         let mut agents = AGENTS.to_vec();
         agents.push(("a7", "kb", "m-solo", "ap"));
         let f = fleet(&agents, 200, |_, m, _, _, t| m == "m-solo" && t >= 150);
-        let d = diagnose_symptom(
-            "a7",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a7", "latency", 152_000, &f.events);
         assert!(d.confident, "{d:#?}");
         assert!(d.note.contains("indistinguishable"), "{}", d.note);
         assert_eq!(d.affected_agents, ["a7"]);
@@ -643,7 +617,7 @@ mod tests {
                 !["a8", "a9"].contains(&e.agent_id.as_str()) || e.created_at_ms % 7_000 < 1_000
             })
             .collect();
-        let d = diagnose_symptom("a7", "latency", 152_000, &events, &EffectFloors::default());
+        let d = diagnose("a7", "latency", 152_000, &events);
         assert!(!d.confident, "{d:#?}");
         assert!(d.note.contains("AMBIGUOUS"), "{}", d.note);
     }
@@ -667,26 +641,14 @@ mod tests {
                 e
             })
             .collect();
-        let d = diagnose_symptom(
-            "a1",
-            "error_rate",
-            32_000,
-            &events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a1", "error_rate", 32_000, &events);
         assert_eq!(d.root.as_deref(), Some("agent:a1"), "{d:#?}");
     }
 
     #[test]
     fn nothing_moved_blames_nothing() {
         let f = fleet(&AGENTS, 200, |_, _, _, _, _| false);
-        let d = diagnose_symptom(
-            "a1",
-            "latency",
-            152_000,
-            &f.events,
-            &EffectFloors::default(),
-        );
+        let d = diagnose("a1", "latency", 152_000, &f.events);
         assert_eq!(d.root, None, "{d:#?}");
     }
 }
