@@ -53,7 +53,7 @@ impl<T: JsonSchema> JsonSchema for Checked<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mesh::EventInput;
+    use meshos_service::EventInput;
 
     #[test]
     fn errors_name_the_field() {

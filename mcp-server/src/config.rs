@@ -39,7 +39,7 @@ use clap::Args;
 use meshos_trust::sla::{BREACH_EVENT, RECOVERY_EVENT, SlaPolicy, SlaRule};
 use serde::Deserialize;
 
-use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSecret};
+use meshos_service::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSecret};
 
 /// Settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]

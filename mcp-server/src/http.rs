@@ -20,11 +20,11 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde::Deserialize;
 
 use crate::auth::PrincipalCache;
-use crate::bundle_source::ReloadOutcome;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
-use crate::mesh::{EventInput, IngestDoor, Mesh, MeshError};
 use crate::rest;
+use meshos_service::bundle_source::ReloadOutcome;
+use meshos_service::{EventInput, IngestDoor, Mesh, MeshError};
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
@@ -56,7 +56,7 @@ async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: N
     let Some(token) = token else {
         return unauthorized("missing bearer token: send Authorization: Bearer <token>");
     };
-    match auth.tokens.authenticate(&auth.mesh.store, &token).await {
+    match auth.tokens.authenticate(auth.mesh.store(), &token).await {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await
@@ -73,11 +73,11 @@ async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: N
 }
 
 async fn healthz(State(mesh): State<Arc<Mesh>>) -> Response {
-    match mesh.store.ping().await {
+    match mesh.store().ping().await {
         Ok(()) => Json(serde_json::json!({
             "status": "ok",
-            "policy_bundle": mesh.bundle.current().version(),
-            "healer_leader": mesh.metrics.healer_leader.get() == 1,
+            "policy_bundle": mesh.bundle().current().version(),
+            "healer_leader": mesh.metrics().healer_leader.get() == 1,
         }))
         .into_response(),
         Err(e) => json_error(StatusCode::SERVICE_UNAVAILABLE, format!("database: {e}")),
@@ -90,7 +90,7 @@ async fn metrics(State(mesh): State<Arc<Mesh>>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        mesh.metrics.encode(),
+        mesh.metrics().encode(),
     )
         .into_response()
 }
@@ -335,7 +335,7 @@ async fn ingest_traces(
     let (m, p) = (&*mesh, &principal);
     let recording = record_in_chunks(
         permitted,
-        mesh.limits.max_batch_events,
+        mesh.limits().max_batch_events,
         |events| async move {
             m.record_events(p, events, IngestDoor::Otlp)
                 .await
@@ -355,7 +355,7 @@ async fn ingest_traces(
         );
     }
     rejected.extend(recording.rejected);
-    mesh.metrics
+    mesh.metrics()
         .otlp_spans_rejected
         .inc_by(rejected.len() as u64);
     if !rejected.is_empty() {
@@ -388,8 +388,8 @@ async fn reload_policy(
             ),
         );
     }
-    let outcome = mesh.bundle.reload();
-    let body = outcome.to_json(mesh.bundle.current().version());
+    let outcome = mesh.bundle().reload();
+    let body = outcome.to_json(mesh.bundle().current().version());
     match outcome {
         ReloadOutcome::Reloaded { from, to } => {
             tracing::info!(%from, %to, by = %principal.token_id, "policy bundle reloaded on request");

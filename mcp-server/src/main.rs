@@ -1,58 +1,39 @@
 //! `meshos`: the Mesh OS binary — MCP server (stdio and streamable HTTP), REST ingest, metrics,
 //! and the operator CLI. This crate is the only one that knows about transports; the logic it
-//! serves lives in the capability crates and is wired together in `mesh.rs`.
+//! serves lives in `meshos-service` (and the capability crates beneath it).
 
-mod audit;
 mod auth;
-mod bundle_source;
 mod checked;
 mod config;
-mod demo;
 mod diagnose_cli;
-mod healer_runtime;
 mod http;
-mod incidents;
-mod live_trust;
-#[cfg(test)]
-mod live_trust_tests;
+mod incidents_cli;
 mod mcp;
-mod mesh;
-#[cfg(test)]
-mod mesh_tests;
-mod metrics;
 mod policy_cli;
-mod rate_limit;
 mod rest;
-#[cfg(test)]
-mod test_support;
-mod vault;
-mod webhook;
 
-use std::path::Path;
+use meshos_demo as demo;
+use meshos_service::{Limits, Mesh, TrustSetup, audit};
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
-use meshos_carbon::Dataset;
 use meshos_evidence::{NoteSigner, NoteVerifier};
-use meshos_policy::{Bundle, Detectors};
+use meshos_policy::Bundle;
 use meshos_store::{Store, redact_url};
 use meshos_trust::TrustParams;
 use meshos_trust::drift::DriftConfig;
 use meshos_types::{Role, validate_id};
 use rmcp::ServiceExt;
-use sha2::Digest;
 
-use crate::bundle_source::{PolicyBundle, ReloadOutcome};
+use meshos_service::bundle_source::{PolicyBundle, ReloadOutcome};
+use meshos_service::webhook::WebhookSender;
+
 use crate::config::{CommonArgs, Settings};
-use crate::live_trust::LiveTrust;
-use crate::mesh::{Limits, Mesh};
-use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
-use crate::vault::TenantKeys;
-use crate::webhook::WebhookSender;
 
 #[derive(Parser)]
 #[command(
@@ -112,7 +93,7 @@ enum Command {
     /// Healing incidents: list, show (with the timeline), approve or deny a plan, release controls.
     Incidents {
         #[command(subcommand)]
-        command: healer_runtime::IncidentsCommand,
+        command: incidents_cli::IncidentsCommand,
     },
     /// A simulated fleet (20+ agents) against `meshos serve --healer` through REST, with the
     /// faults the playbook library covers injected one after another; prints every incident's
@@ -355,43 +336,24 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
             .with_context(|| format!("policy bundle {} was rejected", dir.display()))?,
         None => PolicyBundle::fixed(Bundle::embedded_default()?),
     };
-    // The content HMAC key is derived from the ledger key so one secret protects both.
-    let content_key: [u8; 32] = sha2::Sha256::new()
-        .chain_update(b"meshos/content-hmac/v1")
-        .chain_update(signer.seed())
-        .finalize()
-        .into();
-    let tenant_keys = TenantKeys::from_seed(&signer.seed());
-    let metrics = Arc::new(Metrics::new());
-    Ok(Mesh {
-        store: store.clone(),
-        bundle,
-        detectors: Detectors::new(),
-        dataset: Dataset::embedded()?,
-        signer,
-        ledger_origin: settings.ledger_origin.clone(),
-        content_key,
-        limits: Limits {
+    Ok(Mesh::builder(store, signer)
+        .bundle(bundle)
+        .ledger_origin(settings.ledger_origin.clone())
+        .limits(Limits {
             max_content_bytes: settings.max_content_bytes,
             max_batch_events: 10_000,
-        },
-        metrics: metrics.clone(),
-        live: Arc::new(LiveTrust::new(
-            store.clone(),
-            metrics,
-            TrustParams {
+        })
+        .trust(TrustSetup {
+            params: TrustParams {
                 sla_threshold: settings.trust.sla.default_threshold(),
                 ..TrustParams::default()
             },
-            DriftConfig::default(),
-            settings.trust.sla.clone(),
-            settings.trust.webhooks.clone(),
-            WebhookSender::new(settings.trust.delivery)?,
-        )),
-        tenant_keys,
-        rate_limiter: RateLimiter::new(),
-        frontiers: Default::default(),
-    })
+            drift: DriftConfig::default(),
+            sla: settings.trust.sla.clone(),
+            webhooks: settings.trust.webhooks.clone(),
+            sender: WebhookSender::new(settings.trust.delivery)?,
+        })
+        .build()?)
 }
 
 async fn shutdown_signal() {
@@ -444,12 +406,12 @@ async fn serve(
     let shutdown = tokio_util::sync::CancellationToken::new();
     spawn_bundle_watch(mesh.clone());
     if healer {
-        let h = healer_runtime::build(
+        let h = meshos_service::healer_host::build(
             mesh.clone(),
             WebhookSender::new(settings.trust.delivery)?,
             settings.trust.webhooks.clone(),
         )?;
-        tokio::spawn(healer_runtime::run(
+        tokio::spawn(meshos_service::healer_host::run(
             Arc::new(tokio::sync::Mutex::new(h)),
             mesh.clone(),
             Duration::from_secs(1),
@@ -467,7 +429,7 @@ async fn serve(
             tracing::warn!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle.current().version(), "meshos serving");
+    tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle().current().version(), "meshos serving");
     let on_signal = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
@@ -482,26 +444,14 @@ async fn serve(
             tokio::time::sleep(SHUTDOWN_GRACE).await;
         } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them"),
     }
-    finish(&mesh).await;
+    mesh.shut_down().await;
     Ok(())
 }
 
 /// Runs the live trust runtime's side effects (history, signals, alerts, webhooks,
 /// notifications) for as long as the process lives.
 fn spawn_trust_flusher(mesh: &Arc<Mesh>) {
-    tokio::spawn(mesh.live.clone().run_flusher());
-}
-
-/// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and closes
-/// the store. Webhooks still in flight are abandoned; their alerts are stored.
-async fn finish(mesh: &Mesh) {
-    if let Err(e) = mesh.live.flush_once(true).await {
-        tracing::warn!(error = %e, "final trust flush failed");
-    }
-    if let Err(e) = mesh.refresh_checkpoints().await {
-        tracing::warn!(error = %e, "final checkpoint failed");
-    }
-    mesh.store.close().await;
+    tokio::spawn(mesh.live().clone().run_flusher());
 }
 
 /// `POST {url}/v1/policy/reload` with a bearer token; the status and the JSON body.
@@ -540,7 +490,7 @@ async fn post_reload(url: &str, token: &str) -> anyhow::Result<(u16, serde_json:
 
 /// Re-reads a `--policy-dir` bundle every 2 s and on SIGHUP; see `bundle_source`.
 fn spawn_bundle_watch(mesh: Arc<Mesh>) {
-    if mesh.bundle.reload() == ReloadOutcome::NotWatched {
+    if mesh.bundle().reload() == ReloadOutcome::NotWatched {
         return;
     }
     tokio::spawn(async move {
@@ -562,7 +512,7 @@ fn spawn_bundle_watch(mesh: Arc<Mesh>) {
             }
             #[cfg(not(unix))]
             tick.tick().await;
-            match mesh.bundle.reload() {
+            match mesh.bundle().reload() {
                 ReloadOutcome::Reloaded { from, to } => {
                     tracing::info!(%from, %to, "policy bundle reloaded")
                 }
@@ -584,7 +534,7 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
         );
     };
     let mesh = Arc::new(build_mesh(settings).await?);
-    let principal = auth::authenticate(&mesh.store, token.trim())
+    let principal = auth::authenticate(mesh.store(), token.trim())
         .await?
         .context("the token given to meshos mcp is not valid for this database")?;
     tracing::info!(tenant = %principal.tenant, role = %principal.role, "meshos mcp on stdio");
@@ -595,7 +545,7 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
         .await
         .context("MCP handshake on stdio failed")?;
     service.waiting().await?;
-    finish(&mesh).await;
+    mesh.shut_down().await;
     Ok(())
 }
 
@@ -618,15 +568,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     role,
                     agent,
                 },
-        } => {
-            let role: Role = role.parse()?;
-            validate_id("tenant", &tenant)?;
-            let store = open_store(&settings).await?;
-            let token = auth::create_token(&store, &tenant, role, agent.as_deref()).await?;
-            println!("{token}");
-            store.close().await;
-            Ok(0)
-        }
+        } => create_token(&settings, tenant, &role, agent).await,
         Command::Policy { command } => run_policy(&settings, command).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Pseudonym {
@@ -636,146 +578,181 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     tenant,
                     reason,
                 },
-        } => {
-            validate_id("tenant", &tenant)?;
-            let path = settings.data_dir.join(KEY_FILE);
-            if !path.exists() {
-                bail!(
-                    "no ledger key at {}; pass the server's --data-dir (pseudonyms are sealed with a key derived from it)",
-                    path.display()
-                );
-            }
-            let signer = load_or_create_signer(&settings.data_dir)?;
-            let keys = TenantKeys::from_seed(&signer.seed());
-            let store = open_store(&settings).await?;
-            let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-            let principal = meshos_types::Principal {
-                token_id: format!("cli:{user}"),
-                tenant,
-                role: Role::Admin,
-                agent_id: None,
-            };
-            let revealed = mesh::reveal_pseudonym(
-                &store,
-                &keys,
-                &principal,
-                mesh::PseudonymRevealInput { pseudonym, reason },
-            )
-            .await;
-            store.close().await;
-            println!("{}", serde_json::to_string_pretty(&revealed?)?);
-            Ok(0)
-        }
-        Command::Incidents { command } => {
-            let store = open_store(&settings).await?;
-            let version = Bundle::embedded_default()
-                .map(|b| b.version().to_string())
-                .unwrap_or_default();
-            let out = healer_runtime::incidents_cli(store, version, command).await?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(0)
-        }
+        } => reveal_pseudonym(&settings, pseudonym, tenant, reason).await,
+        Command::Incidents { command } => incidents(&settings, command).await,
         Command::Topology {
             file,
             tenant,
             since_minutes,
-        } => {
-            if file.is_none() && tenant.is_none() {
-                bail!(
-                    "give --file, --tenant, or both: there is nothing to build the topology from"
-                );
-            }
-            let relations = match &tenant {
-                Some(tenant) => {
-                    validate_id("tenant", tenant)?;
-                    let since_ms = since_minutes.map_or(0, |m| {
-                        meshos_types::now_ms().saturating_sub((m as i64).saturating_mul(60_000))
-                    });
-                    open_store(&settings)
-                        .await?
-                        .call_relations(tenant, since_ms)
-                        .await?
-                }
-                None => Vec::new(),
-            };
-            let (graph, cycles) = diagnose_cli::topology_graph(file.as_deref(), &relations)?;
-            for cycle in cycles {
-                eprintln!("note: mutual dependency (cycle): {}", cycle.join(" ⇄ "));
-            }
-            println!("{}", serde_json::to_string_pretty(&graph)?);
-            Ok(0)
-        }
+        } => topology(&settings, file, tenant, since_minutes).await,
         Command::Diagnose {
             graph,
             metrics,
             anomaly_start,
             method,
             top,
-        } => {
-            let out = diagnose_cli::diagnose(&graph, &metrics, anomaly_start, &method, top)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(0)
-        }
+        } => diagnose(&graph, &metrics, anomaly_start, &method, top),
         Command::Audit {
             command:
                 AuditCommand::Verify {
                     tenant,
                     verifier_key,
                 },
-        } => {
-            let verifier = match verifier_key {
-                Some(k) => {
-                    NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?
-                }
-                None => {
-                    let path = settings.data_dir.join(KEY_FILE);
-                    if !path.exists() {
-                        bail!(
-                            "no ledger key at {}; pass --data-dir or --verifier-key",
-                            path.display()
-                        );
-                    }
-                    load_or_create_signer(&settings.data_dir)?.verifier()
-                }
-            };
-            let store = open_store(&settings).await?;
-            let report = audit::verify(&store, &verifier, &settings.ledger_origin, &tenant).await?;
-            store.close().await;
-            match report.failure {
-                None => {
-                    println!(
-                        "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified",
-                        report.tenants, report.leaves, report.checkpoints
-                    );
-                    Ok(0)
-                }
-                Some(failure) => {
-                    println!("FAIL: {failure}");
-                    Ok(1)
-                }
+        } => audit_verify(&settings, tenant, verifier_key).await,
+    }
+}
+
+/// `meshos token create`
+async fn create_token(
+    settings: &Settings,
+    tenant: String,
+    role: &str,
+    agent: Option<String>,
+) -> anyhow::Result<i32> {
+    let role: Role = role.parse()?;
+    validate_id("tenant", &tenant)?;
+    let store = open_store(settings).await?;
+    let token = auth::create_token(&store, &tenant, role, agent.as_deref()).await?;
+    println!("{token}");
+    store.close().await;
+    Ok(0)
+}
+
+/// `meshos pseudonym reveal`: as `cli:<user>` with the admin role.
+async fn reveal_pseudonym(
+    settings: &Settings,
+    pseudonym: String,
+    tenant: String,
+    reason: String,
+) -> anyhow::Result<i32> {
+    validate_id("tenant", &tenant)?;
+    let path = settings.data_dir.join(KEY_FILE);
+    if !path.exists() {
+        bail!(
+            "no ledger key at {}; pass the server's --data-dir (pseudonyms are sealed with a key derived from it)",
+            path.display()
+        );
+    }
+    let signer = load_or_create_signer(&settings.data_dir)?;
+    let keys = meshos_service::keys::Keys::from_seed(&signer.seed());
+    let store = open_store(settings).await?;
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    let principal = meshos_types::Principal {
+        token_id: format!("cli:{user}"),
+        tenant,
+        role: Role::Admin,
+        agent_id: None,
+    };
+    let revealed = meshos_service::reveal_pseudonym(
+        &store,
+        keys.tenants(),
+        &principal,
+        meshos_service::PseudonymRevealInput { pseudonym, reason },
+    )
+    .await;
+    store.close().await;
+    println!("{}", serde_json::to_string_pretty(&revealed?)?);
+    Ok(0)
+}
+
+/// `meshos incidents …`
+async fn incidents(
+    settings: &Settings,
+    command: incidents_cli::IncidentsCommand,
+) -> anyhow::Result<i32> {
+    let store = open_store(settings).await?;
+    let version = Bundle::embedded_default()
+        .map(|b| b.version().to_string())
+        .unwrap_or_default();
+    let out = incidents_cli::incidents_cli(store, version, command).await?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `meshos topology`
+async fn topology(
+    settings: &Settings,
+    file: Option<PathBuf>,
+    tenant: Option<String>,
+    since_minutes: Option<u64>,
+) -> anyhow::Result<i32> {
+    if file.is_none() && tenant.is_none() {
+        bail!("give --file, --tenant, or both: there is nothing to build the topology from");
+    }
+    let relations = match &tenant {
+        Some(tenant) => {
+            validate_id("tenant", tenant)?;
+            let since_ms = since_minutes.map_or(0, |m| {
+                meshos_types::now_ms().saturating_sub((m as i64).saturating_mul(60_000))
+            });
+            open_store(settings)
+                .await?
+                .call_relations(tenant, since_ms)
+                .await?
+        }
+        None => Vec::new(),
+    };
+    let (graph, cycles) = diagnose_cli::topology_graph(file.as_deref(), &relations)?;
+    for cycle in cycles {
+        eprintln!("note: mutual dependency (cycle): {}", cycle.join(" ⇄ "));
+    }
+    println!("{}", serde_json::to_string_pretty(&graph)?);
+    Ok(0)
+}
+
+/// `meshos diagnose`
+fn diagnose(
+    graph: &Path,
+    metrics: &Path,
+    anomaly_start: Option<i64>,
+    method: &str,
+    top: usize,
+) -> anyhow::Result<i32> {
+    let out = diagnose_cli::diagnose(graph, metrics, anomaly_start, method, top)?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `meshos audit verify`
+async fn audit_verify(
+    settings: &Settings,
+    tenant: Vec<String>,
+    verifier_key: Option<String>,
+) -> anyhow::Result<i32> {
+    let verifier = match verifier_key {
+        Some(k) => NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?,
+        None => {
+            let path = settings.data_dir.join(KEY_FILE);
+            if !path.exists() {
+                bail!(
+                    "no ledger key at {}; pass --data-dir or --verifier-key",
+                    path.display()
+                );
             }
+            load_or_create_signer(&settings.data_dir)?.verifier()
+        }
+    };
+    let store = open_store(settings).await?;
+    let report = audit::verify(&store, &verifier, &settings.ledger_origin, &tenant).await?;
+    store.close().await;
+    match report.failure {
+        None => {
+            println!(
+                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified",
+                report.tenants, report.leaves, report.checkpoints
+            );
+            Ok(0)
+        }
+        Some(failure) => {
+            println!("FAIL: {failure}");
+            Ok(1)
         }
     }
 }
 
 async fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Result<i32> {
     match command {
-        PolicyCommand::Reload { url, token } => {
-            let url = match url {
-                Some(u) => u,
-                None => format!("http://{}", settings.bind_addr(None)?),
-            };
-            let (status, body) = post_reload(&url, &token).await?;
-            println!("{}", serde_json::to_string_pretty(&body)?);
-            match status {
-                200 => Ok(0),
-                422 => Ok(1),
-                other => bail!(
-                    "{url}/v1/policy/reload answered HTTP {other}: {}",
-                    body.get("error").and_then(|e| e.as_str()).unwrap_or("")
-                ),
-            }
-        }
+        PolicyCommand::Reload { url, token } => policy_reload(settings, url, &token).await,
         PolicyCommand::Lint { dir, json, cvc5 } => {
             Ok(policy_cli::lint(&dir, json, cvc5.as_deref()).await)
         }
@@ -792,63 +769,90 @@ async fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Resu
         } => {
             let input = match json {
                 Some(j) => policy_cli::read_request_json(&j)?,
-                None => {
-                    let content = match content_file {
-                        Some(path) => Some(std::fs::read_to_string(&path).with_context(|| {
-                            format!("cannot read --content-file {}", path.display())
-                        })?),
-                        None => content,
-                    };
-                    mesh::PolicyCheckInput {
-                        agent_id: agent.unwrap_or_default(),
-                        action: action.unwrap_or_default(),
-                        content,
-                        model,
-                        tool,
-                        region,
-                        // Offline there are no spend counters to weigh an estimate against.
-                        estimated_tokens: None,
-                        estimated_cost_usd: None,
-                    }
-                }
+                None => policy_cli::request_from_flags(
+                    agent,
+                    action,
+                    content,
+                    content_file.as_deref(),
+                    model,
+                    tool,
+                    region,
+                )?,
             };
-            let bundle = policy_cli::load_bundle(settings.policy_dir.as_deref())?;
-            let out = policy_cli::check(&bundle, &tenant, input, settings.max_content_bytes)?;
-            println!("{}", serde_json::to_string_pretty(&out)?);
-            Ok(0)
+            policy_check(settings, &tenant, input)
         }
-        PolicyCommand::Test { dir } => {
-            let results = policy_cli::run_tests(&dir)?;
-            let failed = results.iter().filter(|r| r.failure.is_some()).count();
-            for r in &results {
-                match &r.failure {
-                    None => println!("PASS {}: {}", r.file, r.name),
-                    Some(why) => println!("FAIL {}: {}\n     {why}", r.file, r.name),
-                }
-            }
-            println!(
-                "policy tests: {} passed, {failed} failed",
-                results.len() - failed
-            );
-            Ok(if failed == 0 { 0 } else { 1 })
-        }
-        PolicyCommand::Scan { file } => {
-            let stdout = std::io::stdout();
-            let stderr = std::io::stderr();
-            let bad = if file.as_os_str() == "-" {
-                policy_cli::scan(std::io::stdin().lock(), stdout.lock(), stderr.lock())?
-            } else {
-                let f = std::fs::File::open(&file)
-                    .with_context(|| format!("cannot open {}", file.display()))?;
-                policy_cli::scan(std::io::BufReader::new(f), stdout.lock(), stderr.lock())?
-            };
-            if bad > 0 {
-                eprintln!("meshos: {bad} line(s) could not be read; every other line was scanned");
-                return Ok(1);
-            }
-            Ok(0)
+        PolicyCommand::Test { dir } => policy_test(&dir),
+        PolicyCommand::Scan { file } => policy_scan(&file),
+    }
+}
+
+/// `meshos policy reload`: asks a running server to reload its bundle.
+async fn policy_reload(
+    settings: &Settings,
+    url: Option<String>,
+    token: &str,
+) -> anyhow::Result<i32> {
+    let url = match url {
+        Some(u) => u,
+        None => format!("http://{}", settings.bind_addr(None)?),
+    };
+    let (status, body) = post_reload(&url, token).await?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    match status {
+        200 => Ok(0),
+        422 => Ok(1),
+        other => bail!(
+            "{url}/v1/policy/reload answered HTTP {other}: {}",
+            body.get("error").and_then(|e| e.as_str()).unwrap_or("")
+        ),
+    }
+}
+
+/// `meshos policy check`, offline.
+fn policy_check(
+    settings: &Settings,
+    tenant: &str,
+    input: meshos_service::PolicyCheckInput,
+) -> anyhow::Result<i32> {
+    let bundle = policy_cli::load_bundle(settings.policy_dir.as_deref())?;
+    let out = policy_cli::check(&bundle, tenant, input, settings.max_content_bytes)?;
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+/// `meshos policy test`
+fn policy_test(dir: &Path) -> anyhow::Result<i32> {
+    let results = policy_cli::run_tests(dir)?;
+    let failed = results.iter().filter(|r| r.failure.is_some()).count();
+    for r in &results {
+        match &r.failure {
+            None => println!("PASS {}: {}", r.file, r.name),
+            Some(why) => println!("FAIL {}: {}\n     {why}", r.file, r.name),
         }
     }
+    println!(
+        "policy tests: {} passed, {failed} failed",
+        results.len() - failed
+    );
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `meshos policy scan`
+fn policy_scan(file: &Path) -> anyhow::Result<i32> {
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let bad = if file.as_os_str() == "-" {
+        policy_cli::scan(std::io::stdin().lock(), stdout.lock(), stderr.lock())?
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot open {}", file.display()))?;
+        policy_cli::scan(std::io::BufReader::new(f), stdout.lock(), stderr.lock())?
+    };
+    if bad > 0 {
+        eprintln!("meshos: {bad} line(s) could not be read; every other line was scanned");
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 #[tokio::main]

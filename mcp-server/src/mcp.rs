@@ -30,12 +30,12 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::checked::Checked;
-use crate::incidents::{
+use meshos_service::incidents::{
     IncidentDecideInput, IncidentListInput, IncidentListOutput, IncidentOutput,
     IncidentReleaseInput, IncidentShowInput,
 };
-use crate::live_trust::{ALERTS_URI, TRUST_PREFIX};
-use crate::mesh::{
+use meshos_service::live_trust::{ALERTS_URI, TRUST_PREFIX};
+use meshos_service::{
     ApprovalDecideInput, ApprovalOutput, ApprovalsPendingInput, ApprovalsPendingOutput, EventInput,
     EvidenceFetchInput, EvidenceFetchOutput, IngestDoor, Mesh, MeshError, PolicyCheckInput,
     PolicyCheckOutput, PseudonymRevealInput, PseudonymRevealOutput, RecordedEvent, TrustScoreInput,
@@ -100,7 +100,7 @@ impl MeshMcp {
         }
         .await;
         self.mesh
-            .metrics
+            .metrics()
             .record_tool(tool, result.is_ok(), started.elapsed().as_secs_f64());
         if let Err(message) = &result {
             tracing::info!(tool, %message, "tool call rejected");
@@ -315,7 +315,7 @@ impl MeshMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<IncidentListOutput>, String> {
         self.run("incident_list", &ctx, args, |mesh, p, input| async move {
-            crate::incidents::list(&mesh, &p, input).await
+            meshos_service::incidents::list(&mesh, &p, input).await
         })
         .await
     }
@@ -337,7 +337,7 @@ impl MeshMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<IncidentOutput>, String> {
         self.run("incident_show", &ctx, args, |mesh, p, input| async move {
-            crate::incidents::show(&mesh, &p, input).await
+            meshos_service::incidents::show(&mesh, &p, input).await
         })
         .await
     }
@@ -363,7 +363,9 @@ impl MeshMcp {
             "incident_approve",
             &ctx,
             args,
-            |mesh, p, input| async move { crate::incidents::decide(&mesh, &p, input, true).await },
+            |mesh, p, input| async move {
+                meshos_service::incidents::decide(&mesh, &p, input, true).await
+            },
         )
         .await
     }
@@ -385,7 +387,7 @@ impl MeshMcp {
         ctx: RequestContext<RoleServer>,
     ) -> Result<Json<IncidentOutput>, String> {
         self.run("incident_deny", &ctx, args, |mesh, p, input| async move {
-            crate::incidents::decide(&mesh, &p, input, false).await
+            meshos_service::incidents::decide(&mesh, &p, input, false).await
         })
         .await
     }
@@ -412,7 +414,7 @@ impl MeshMcp {
             "incident_release",
             &ctx,
             args,
-            |mesh, p, input| async move { crate::incidents::release(&mesh, &p, input).await },
+            |mesh, p, input| async move { meshos_service::incidents::release(&mesh, &p, input).await },
         )
         .await
     }
@@ -599,7 +601,7 @@ impl ServerHandler for MeshMcp {
             other => McpError::internal_error(other.to_string(), None),
         };
         if uri == CHECKPOINT_URI {
-            let store = &self.mesh.store;
+            let store = self.mesh.store();
             let size = store
                 .ledger_size(&principal.tenant)
                 .await
@@ -663,7 +665,7 @@ impl ServerHandler for MeshMcp {
             check_trust_uri(&principal, uri)?;
         }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let live = &self.mesh.live;
+        let live = self.mesh.live();
         let ids: Vec<(String, u64)> = uris
             .iter()
             .map(|uri| {
@@ -707,13 +709,13 @@ impl ServerHandler for MeshMcp {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let id = self
             .mesh
-            .live
+            .live()
             .subscribe(&principal.tenant, &request.uri, tx);
         if let Ok(mut subs) = self.legacy_subscriptions.lock() {
             subs.entry(request.uri.clone()).or_default().push(id);
         }
         let peer = ctx.peer.clone();
-        let live = self.mesh.live.clone();
+        let live = self.mesh.live().clone();
         let (tenant, uri) = (principal.tenant, request.uri);
         tokio::spawn(async move {
             while let Some(changed) = rx.recv().await {
@@ -747,7 +749,7 @@ impl ServerHandler for MeshMcp {
             .unwrap_or_default();
         for id in ids {
             self.mesh
-                .live
+                .live()
                 .unsubscribe(&principal.tenant, &request.uri, id);
         }
         Ok(())

@@ -12,7 +12,9 @@ use meshos_types::Verdict;
 use serde::Deserialize;
 
 use crate::checked::parse_named;
-use crate::mesh::{CheckControls, PolicyCheckInput, PolicyContext, RateLimitState, evaluate_check};
+use meshos_service::{
+    CheckControls, PolicyCheckInput, PolicyContext, RateLimitState, evaluate_check,
+};
 
 /// The bundle in `dir`, or the shipped default.
 pub fn load_bundle(dir: Option<&Path>) -> anyhow::Result<Bundle> {
@@ -66,6 +68,36 @@ pub fn check(
     // modes mask instead, which never shows more than the server would.
     let evaluation = evaluate_check(&ctx, tenant, &input, &CheckControls::default())?;
     Ok(evaluation_json(&evaluation))
+}
+
+/// A request from `meshos policy check`'s flags; `--content-file` wins over `--content`.
+pub fn request_from_flags(
+    agent: Option<String>,
+    action: Option<String>,
+    content: Option<String>,
+    content_file: Option<&Path>,
+    model: Option<String>,
+    tool: Option<String>,
+    region: Option<String>,
+) -> anyhow::Result<PolicyCheckInput> {
+    let content = match content_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read --content-file {}", path.display()))?,
+        ),
+        None => content,
+    };
+    Ok(PolicyCheckInput {
+        agent_id: agent.unwrap_or_default(),
+        action: action.unwrap_or_default(),
+        content,
+        model,
+        tool,
+        region,
+        // Offline there are no spend counters to weigh an estimate against.
+        estimated_tokens: None,
+        estimated_cost_usd: None,
+    })
 }
 
 /// Reads a request given as JSON text, or `-` for standard input.
@@ -427,8 +459,8 @@ mod tests {
     #[test]
     fn a_wrong_expectation_is_reported_with_the_actual_decision() {
         let dir = tempfile::tempdir().unwrap();
-        crate::test_support::copy_tree(
-            &crate::test_support::shipped_bundle_dir(),
+        meshos_service::test_support::copy_tree(
+            &meshos_service::test_support::shipped_bundle_dir(),
             dir.path(),
             &["tests"],
         );

@@ -16,10 +16,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::checked::parse_named;
-use crate::incidents::{
+use meshos_service::incidents::{
     self, IncidentDecideInput, IncidentListInput, IncidentReleaseInput, IncidentShowInput,
 };
-use crate::mesh::{Mesh, MeshError};
+use meshos_service::{Mesh, MeshError};
 
 fn error_reply(status: StatusCode, message: String) -> Response {
     (status, Json(serde_json::json!({ "error": message }))).into_response()

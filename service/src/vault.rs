@@ -13,7 +13,7 @@ use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hmac::{Hmac, Mac};
 use meshos_policy::RedactionKeys;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -42,16 +42,9 @@ impl std::fmt::Debug for TenantKeys {
 }
 
 impl TenantKeys {
-    /// From the ledger signer's seed; the label keeps these keys independent of every other
-    /// key derived from the same seed.
-    pub fn from_seed(seed: &[u8]) -> TenantKeys {
-        TenantKeys {
-            root: Sha256::new()
-                .chain_update(b"meshos/tenant-keys/v1")
-                .chain_update(seed)
-                .finalize()
-                .into(),
-        }
+    /// From the root secret [`crate::keys::Keys`] derives for tenant keys.
+    pub(crate) fn from_root(root: [u8; 32]) -> TenantKeys {
+        TenantKeys { root }
     }
 
     fn derive(&self, purpose: &str, tenant: &str) -> [u8; 32] {
@@ -136,7 +129,7 @@ mod tests {
 
     #[test]
     fn sealed_values_open_only_for_their_tenant_and_pseudonym() {
-        let keys = TenantKeys::from_seed(&[5; 32]);
+        let keys = crate::keys::Keys::from_seed(&[5; 32]).tenants().clone();
         let sealed = keys
             .seal("acme", "psn_1", "jane@example.com")
             .expect("seal");
@@ -153,7 +146,7 @@ mod tests {
             keys.open("acme", "psn_2", &sealed),
             Err(VaultError::Open)
         ));
-        let other = TenantKeys::from_seed(&[6; 32]);
+        let other = crate::keys::Keys::from_seed(&[6; 32]).tenants().clone();
         assert!(matches!(
             other.open("acme", "psn_1", &sealed),
             Err(VaultError::Open)
@@ -166,7 +159,7 @@ mod tests {
 
     #[test]
     fn tenants_get_different_redaction_keys() {
-        let keys = TenantKeys::from_seed(&[5; 32]);
+        let keys = crate::keys::Keys::from_seed(&[5; 32]).tenants().clone();
         let (a, b) = (keys.redaction("acme"), keys.redaction("globex"));
         assert_ne!(a.hash, b.hash);
         assert_ne!(a.pseudonym, b.pseudonym);

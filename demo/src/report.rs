@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::fleet::{AgentStats, Fault};
+use crate::fleet::{AgentStats, Fault};
 
 /// One injected fault and what the healer did about it.
 #[derive(Debug, Clone, Serialize)]
@@ -574,7 +574,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::demo::fleet::FaultKind;
+    use crate::fleet::FaultKind;
 
     fn fault(kind: FaultKind, root: &str, agents: &[&str], start: i64, end: Option<i64>) -> Fault {
         Fault {

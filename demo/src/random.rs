@@ -16,10 +16,10 @@ use rand::{Rng, SeedableRng};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use super::client::Api;
-use super::fleet::{Fault, FaultKind};
-use super::randagent::RandomWorld;
-use super::{DemoArgs, approve, genfleet, progress, randagent, report, start_server};
+use crate::client::Api;
+use crate::fleet::{Fault, FaultKind};
+use crate::randagent::RandomWorld;
+use crate::{DemoArgs, approve, genfleet, progress, randagent, report, start_server};
 
 /// States an incident is still open in (anything else, including states this demo does not
 /// know, counts as settled).
@@ -284,7 +284,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         .await;
     }
 
-    let (fleet_stats, views) = super::finish_run(&api, &stop, agents).await?;
+    let (fleet_stats, views) = crate::finish_run(&api, &stop, agents).await?;
     let report = report::build_with(
         seed,
         fleet.agents.len(),
@@ -299,7 +299,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report::render(&report, &views, t0_ms));
-        super::print_summary(&report);
+        crate::print_summary(&report);
     }
     Ok(0)
 }

@@ -3,73 +3,58 @@
 
 use std::sync::Arc;
 
-use meshos_carbon::{Dataset, RouteRequest};
+use meshos_carbon::RouteRequest;
 use meshos_evidence::{NoteSigner, hash_from_hex};
-use meshos_policy::{Bundle, Detectors};
 use meshos_store::{Store, sqlite_url_for_data_dir};
 use meshos_trust::TrustParams;
 use meshos_types::{Outcome, Principal, Role, Verdict};
 
 use crate::audit;
-use crate::live_trust::LiveTrust;
-use crate::mesh::{
-    EventInput, EvidenceFetchInput, IngestDoor, Limits, Mesh, MeshError, PolicyCheckInput,
-    PseudonymRevealInput,
-};
-use crate::metrics::Metrics;
 use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSender};
+use crate::{
+    EventInput, EvidenceFetchInput, IngestDoor, Limits, Mesh, MeshError, PolicyCheckInput,
+    PseudonymRevealInput, TrustSetup,
+};
 use meshos_trust::drift::DriftConfig;
 use meshos_trust::sla::SlaPolicy;
 
-/// The live trust runtime with default tuning and the given SLA rules and webhooks.
-pub(crate) fn test_live_trust(
-    store: &Store,
-    metrics: &Arc<Metrics>,
-    sla: SlaPolicy,
-    webhooks: Vec<WebhookEndpoint>,
-) -> LiveTrust {
-    LiveTrust::new(
-        store.clone(),
-        metrics.clone(),
-        TrustParams::default(),
-        DriftConfig::default(),
+/// Default trust tuning with the given SLA rules and webhooks, retrying deliveries quickly.
+pub(crate) fn test_trust_setup(sla: SlaPolicy, webhooks: Vec<WebhookEndpoint>) -> TrustSetup {
+    TrustSetup {
+        params: TrustParams::default(),
+        drift: DriftConfig::default(),
         sla,
         webhooks,
-        WebhookSender::new(DeliveryOptions {
+        sender: WebhookSender::new(DeliveryOptions {
             base_delay: std::time::Duration::from_millis(5),
             ..DeliveryOptions::default()
         })
         .unwrap(),
+    }
+}
+
+/// A mesh on a fresh SQLite file in `dir` with the given trust setup.
+pub(crate) async fn mesh_with_trust(dir: &std::path::Path, trust: TrustSetup) -> Arc<Mesh> {
+    let store = Store::connect(&sqlite_url_for_data_dir(dir)).await.unwrap();
+    Arc::new(
+        Mesh::builder(store, NoteSigner::generate("meshos-test").unwrap())
+            .ledger_origin("meshos.test/ledger")
+            .limits(Limits {
+                max_content_bytes: 1000,
+                max_batch_events: 100,
+            })
+            .trust(trust)
+            .build()
+            .unwrap(),
     )
 }
 
 pub(crate) async fn mesh(dir: &std::path::Path) -> Arc<Mesh> {
-    let store = Store::connect(&sqlite_url_for_data_dir(dir)).await.unwrap();
-    let metrics = Arc::new(Metrics::new());
-    let live = Arc::new(test_live_trust(
-        &store,
-        &metrics,
-        SlaPolicy::new(70.0, vec![]).unwrap(),
-        vec![],
-    ));
-    Arc::new(Mesh {
-        store,
-        bundle: crate::bundle_source::PolicyBundle::fixed(Bundle::embedded_default().unwrap()),
-        detectors: Detectors::new(),
-        dataset: Dataset::embedded().unwrap(),
-        signer: NoteSigner::generate("meshos-test").unwrap(),
-        ledger_origin: "meshos.test/ledger".into(),
-        content_key: [7; 32],
-        limits: Limits {
-            max_content_bytes: 1000,
-            max_batch_events: 100,
-        },
-        metrics,
-        live,
-        tenant_keys: crate::vault::TenantKeys::from_seed(&[8; 32]),
-        rate_limiter: crate::rate_limit::RateLimiter::new(),
-        frontiers: Default::default(),
-    })
+    mesh_with_trust(
+        dir,
+        test_trust_setup(SlaPolicy::new(70.0, vec![]).unwrap(), vec![]),
+    )
+    .await
 }
 
 fn operator(tenant: &str) -> Principal {
@@ -380,7 +365,7 @@ async fn audit_names_the_record_that_was_changed() {
 
 /// Decision ids awaiting approval in the principal's tenant.
 async fn pending_ids(m: &Mesh, p: &Principal) -> Vec<String> {
-    let input = crate::mesh::ApprovalsPendingInput {
+    let input = crate::ApprovalsPendingInput {
         agent_id: None,
         limit: None,
     };
@@ -390,7 +375,7 @@ async fn pending_ids(m: &Mesh, p: &Principal) -> Vec<String> {
 
 #[tokio::test]
 async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
-    use crate::mesh::ApprovalDecideInput;
+    use crate::ApprovalDecideInput;
     let dir = tempfile::tempdir().unwrap();
     let m = mesh(dir.path()).await;
     let op = operator("t");
@@ -728,7 +713,7 @@ async fn healer_controls_reach_policy_check_and_clear_again() {
 
 #[test]
 fn overlays_match_agents_and_action_patterns() {
-    use crate::mesh::heal_controls_for;
+    use crate::heal_controls_for;
     let control = |kind: &str, spec: serde_json::Value| meshos_store::StoredControl {
         id: "c".into(),
         tenant: "t".into(),
@@ -772,7 +757,7 @@ fn overlays_match_agents_and_action_patterns() {
 
 #[test]
 fn a_control_on_canary_lets_its_share_through_and_holds_the_rest() {
-    use crate::mesh::controls_in_force;
+    use crate::controls_in_force;
     let quarantine =
         |spec: serde_json::Value| vec![heal_control("t", "agent_quarantine", "bot", spec)];
     // No canary: every request is held.

@@ -9,8 +9,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::healer_runtime::OfflinePorts;
-use crate::mesh::{Mesh, MeshError};
+use crate::healer_host::OfflinePorts;
+use crate::{Mesh, MeshError};
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -10,9 +10,9 @@ use meshos_trust::sla::{SlaPolicy, SlaRule};
 use meshos_types::{Outcome, Principal, Role};
 
 use crate::live_trust::{ALERTS_URI, trust_uri};
-use crate::mesh::{EventInput, IngestDoor, Mesh};
-use crate::mesh_tests::{mesh, test_live_trust};
+use crate::mesh_tests::{mesh, mesh_with_trust, test_trust_setup};
 use crate::webhook::{WebhookEndpoint, WebhookSecret, verify_signature};
+use crate::{EventInput, IngestDoor, Mesh};
 
 fn operator(tenant: &str) -> Principal {
     Principal {
@@ -40,10 +40,7 @@ async fn mesh_with(
     sla: SlaPolicy,
     webhooks: Vec<WebhookEndpoint>,
 ) -> Arc<Mesh> {
-    let base = mesh(dir).await;
-    let mut m = Arc::try_unwrap(base).unwrap_or_else(|_| panic!("mesh is shared"));
-    m.live = Arc::new(test_live_trust(&m.store, &m.metrics, sla, webhooks));
-    Arc::new(m)
+    mesh_with_trust(dir, test_trust_setup(sla, webhooks)).await
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde::Serialize;
 
-use super::fleet::FaultKind;
+use crate::fleet::FaultKind;
 
 /// Agents in a fleet.
 pub const AGENTS: std::ops::RangeInclusive<usize> = 15..=25;

@@ -18,9 +18,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
-use super::client::Api;
-use super::fleet::{AgentStats, FaultKind};
-use super::genfleet::{PlannedFault, RandomAgent, lognormal};
+use crate::client::Api;
+use crate::fleet::{AgentStats, FaultKind};
+use crate::genfleet::{PlannedFault, RandomAgent, lognormal};
 
 /// The fault currently in the world (at most one).
 #[derive(Debug, Default)]

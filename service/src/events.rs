@@ -1,0 +1,206 @@
+//! Recording what agents did: validation, durable append to the ledger, live trust, and the spend counters budgets read.
+
+use meshos_policy::Scope;
+use meshos_store::UsageIncrement;
+use meshos_types::{EventRecord, Principal, new_id, now_ms, rfc3339_ms};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::{Mesh, MeshError, check_id_at, check_non_negative, ensure_object, invalid};
+
+// ---- inputs and outputs ---------------------------------------------------------------
+
+pub use meshos_trust::EventInput;
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RecordedEvent {
+    /// Identifier of the stored event.
+    pub event_id: String,
+    /// Position of the event in the tenant's evidence ledger.
+    pub ledger_index: u64,
+    /// When the event was stored (RFC 3339).
+    pub recorded_at: String,
+}
+
+/// Where events came in; names fields in errors and labels the ingest metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestDoor {
+    /// The MCP `record_event` tool: one event, fields named plainly.
+    Mcp,
+    /// `POST /v1/events`: a batch, fields named `events[i].field`.
+    Rest,
+    /// `POST /v1/traces`: spans mapped to events.
+    Otlp,
+}
+
+impl IngestDoor {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestDoor::Mcp => "mcp",
+            IngestDoor::Rest => "rest",
+            IngestDoor::Otlp => "otlp",
+        }
+    }
+
+    fn is_batch(self) -> bool {
+        self != IngestDoor::Mcp
+    }
+}
+
+/// Whole micro-dollars, so counters add up exactly.
+pub(crate) fn micro_usd(usd: f64) -> i64 {
+    (usd * 1_000_000.0).round() as i64
+}
+
+impl Mesh {
+    pub(crate) fn validate_event(
+        &self,
+        i: usize,
+        ev: &EventInput,
+        batch: bool,
+    ) -> Result<(), MeshError> {
+        let at = |f: &str| {
+            if batch {
+                format!("events[{i}].{f}")
+            } else {
+                f.to_string()
+            }
+        };
+        check_id_at(at("agent_id"), &ev.agent_id)?;
+        if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+            return Err(invalid(
+                at("kind"),
+                "expected 1-128 characters, e.g. `tool_call`",
+            ));
+        }
+        check_non_negative(at("latency_ms"), ev.latency_ms)?;
+        check_non_negative(at("cost_usd"), ev.cost_usd)?;
+        for (name, v) in [
+            ("input_tokens", ev.input_tokens),
+            ("output_tokens", ev.output_tokens),
+        ] {
+            if v.is_some_and(|n| n < 0) {
+                return Err(invalid(at(name), "expected a whole number ≥ 0"));
+            }
+        }
+        for (name, v) in [
+            ("model", &ev.model),
+            ("tool", &ev.tool),
+            ("region", &ev.region),
+        ] {
+            if let Some(v) = v {
+                check_id_at(at(name), v)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Validates and durably stores a batch of events: all or none.
+    pub async fn record_events(
+        &self,
+        principal: &Principal,
+        inputs: Vec<EventInput>,
+        door: IngestDoor,
+    ) -> Result<Vec<RecordedEvent>, MeshError> {
+        let received = std::time::Instant::now();
+        let batch = door.is_batch();
+        if inputs.is_empty() {
+            return Err(invalid("events", "expected at least one event"));
+        }
+        if inputs.len() > self.limits.max_batch_events {
+            return Err(invalid(
+                "events",
+                format!(
+                    "{} events in one batch; expected at most {}",
+                    inputs.len(),
+                    self.limits.max_batch_events
+                ),
+            ));
+        }
+        for (i, ev) in inputs.iter().enumerate() {
+            self.validate_event(i, ev, batch)?;
+            principal
+                .may_act_for(&ev.agent_id, "record events")
+                .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        }
+        let at = now_ms();
+        let records: Vec<EventRecord> = inputs
+            .into_iter()
+            .map(|ev| EventRecord {
+                id: new_id("evt"),
+                tenant: principal.tenant.clone(),
+                agent_id: ev.agent_id,
+                kind: ev.kind,
+                outcome: ev.outcome,
+                latency_ms: ev.latency_ms,
+                input_tokens: ev.input_tokens,
+                output_tokens: ev.output_tokens,
+                cost_usd: ev.cost_usd,
+                model: ev.model,
+                tool: ev.tool,
+                region: ev.region,
+                attributes: ensure_object(ev.attributes),
+                created_at_ms: at,
+            })
+            .collect();
+        let indexes = self.store.append_events(&records).await?;
+        self.metrics.record_ingest(
+            door.as_str(),
+            records.len() as u64,
+            received.elapsed().as_secs_f64(),
+        );
+        let bundle = self.bundle.current();
+        let team_of = |agent: &str| bundle.placement(agent).team.map(str::to_string);
+        self.live
+            .observe_events(&principal.tenant, &records, &indexes, &team_of, received)
+            .await;
+        self.count_usage(&principal.tenant, &records).await?;
+        Ok(records
+            .iter()
+            .zip(indexes)
+            .map(|(r, ledger_index)| RecordedEvent {
+                event_id: r.id.clone(),
+                ledger_index,
+                recorded_at: rfc3339_ms(r.created_at_ms),
+            })
+            .collect())
+    }
+
+    /// Adds reported spend to the agent's, its team's and the tenant's counters.
+    pub(crate) async fn count_usage(
+        &self,
+        tenant: &str,
+        records: &[EventRecord],
+    ) -> Result<(), MeshError> {
+        let bundle = self.bundle.current();
+        let increments: Vec<UsageIncrement> = records
+            .iter()
+            .filter(|r| {
+                r.input_tokens.is_some() || r.output_tokens.is_some() || r.cost_usd.is_some()
+            })
+            .map(|r| {
+                let mut scopes = vec![
+                    (Scope::Agent.as_str().to_string(), r.agent_id.clone()),
+                    (Scope::Tenant.as_str().to_string(), tenant.to_string()),
+                ];
+                if let Some(team) = bundle.placement(&r.agent_id).team {
+                    scopes.push((Scope::Team.as_str().to_string(), team.to_string()));
+                }
+                UsageIncrement {
+                    scopes,
+                    at_ms: r.created_at_ms,
+                    tokens: r
+                        .input_tokens
+                        .unwrap_or(0)
+                        .saturating_add(r.output_tokens.unwrap_or(0)),
+                    cost_micro_usd: r.cost_usd.map_or(0, micro_usd),
+                }
+            })
+            .collect();
+        if increments.is_empty() {
+            return Ok(());
+        }
+        self.store.add_usage(tenant, &increments).await?;
+        Ok(())
+    }
+}

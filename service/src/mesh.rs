@@ -1,0 +1,284 @@
+//! The Mesh OS service core: what each tool and REST endpoint does, as plain async functions
+//! over a `Principal` and typed inputs. Transports (MCP, REST) are thin wrappers around these.
+
+use std::collections::HashMap;
+
+use meshos_carbon::Dataset;
+use meshos_evidence::{Frontier, NoteSigner};
+use meshos_policy::{Bundle, Detectors};
+use meshos_store::{Store, StoreError};
+use meshos_types::validate_id;
+
+use crate::bundle_source::PolicyBundle;
+use crate::keys::Keys;
+use crate::live_trust::LiveTrust;
+use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
+use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSender};
+use meshos_trust::TrustParams;
+use meshos_trust::drift::DriftConfig;
+use meshos_trust::sla::SlaPolicy;
+use std::sync::Arc;
+
+/// An error a caller should see, with what was wrong and what is expected.
+#[derive(Debug, thiserror::Error)]
+pub enum MeshError {
+    #[error("invalid {field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    #[error("storage unavailable: {0}")]
+    Store(#[from] StoreError),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> MeshError {
+    MeshError::Invalid {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// An identifier check at a field path such as `events[3].agent_id`.
+pub(crate) fn check_id_at(field: impl Into<String>, value: &str) -> Result<(), MeshError> {
+    validate_id("id", value)
+        .map_err(|e| invalid(field, format!("{}; expected {}", e.problem, e.expected)))
+}
+
+pub(crate) fn check_id(field: &'static str, value: &str) -> Result<(), MeshError> {
+    check_id_at(field, value)
+}
+
+pub(crate) fn check_optional_id(
+    field: &'static str,
+    value: &Option<String>,
+) -> Result<(), MeshError> {
+    value.as_deref().map_or(Ok(()), |v| check_id(field, v))
+}
+
+/// Limits applied to caller input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_content_bytes: usize,
+    pub max_batch_events: usize,
+}
+
+/// The service: everything a request handler needs, shared by all transports. Built with
+/// [`Mesh::builder`]; its state is private and reached through the use-case modules
+/// (`events`, `policy_check`, `trust`, `evidence`, `checkpoints`, `approvals`, `pseudonyms`,
+/// `routing`, `incidents`) and a few accessors for the server's own tasks.
+pub struct Mesh {
+    pub(crate) store: Store,
+    pub(crate) bundle: PolicyBundle,
+    pub(crate) detectors: Detectors,
+    pub(crate) dataset: Dataset,
+    pub(crate) signer: NoteSigner,
+    pub(crate) ledger_origin: String,
+    pub(crate) keys: Keys,
+    pub(crate) limits: Limits,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Live trust scores, drift detectors and SLA state of every agent touched since start.
+    pub(crate) live: Arc<LiveTrust>,
+    pub(crate) rate_limiter: RateLimiter,
+    /// Each tenant's tree frontier as of its last checkpoint, so the next one hashes only the
+    /// leaves appended since (re-reading the whole log every second starved the checks).
+    pub(crate) frontiers: std::sync::Mutex<HashMap<String, Frontier>>,
+}
+
+/// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
+pub struct TrustSetup {
+    pub params: TrustParams,
+    pub drift: DriftConfig,
+    pub sla: SlaPolicy,
+    pub webhooks: Vec<WebhookEndpoint>,
+    pub sender: WebhookSender,
+}
+
+/// Builds a [`Mesh`]: a store and the ledger signer are required; everything else has the
+/// defaults of `meshos serve` (the embedded bundle and region dataset, no webhooks).
+pub struct MeshBuilder {
+    store: Store,
+    signer: NoteSigner,
+    bundle: Option<PolicyBundle>,
+    dataset: Option<Dataset>,
+    ledger_origin: String,
+    limits: Limits,
+    trust: Option<TrustSetup>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_content_bytes: 1 << 20,
+            max_batch_events: 10_000,
+        }
+    }
+}
+
+impl MeshBuilder {
+    /// The bundle in force (default: the embedded one, never reloaded).
+    pub fn bundle(mut self, bundle: PolicyBundle) -> Self {
+        self.bundle = Some(bundle);
+        self
+    }
+
+    /// The region, model and price dataset for routing (default: the embedded one).
+    pub fn dataset(mut self, dataset: Dataset) -> Self {
+        self.dataset = Some(dataset);
+        self
+    }
+
+    /// The origin line of every tenant's checkpoints (`<origin>/<tenant>`).
+    pub fn ledger_origin(mut self, origin: impl Into<String>) -> Self {
+        self.ledger_origin = origin.into();
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Trust tuning, SLA rules and alert webhooks (default: defaults, no webhooks).
+    pub fn trust(mut self, trust: TrustSetup) -> Self {
+        self.trust = Some(trust);
+        self
+    }
+
+    pub fn build(self) -> Result<Mesh, MeshError> {
+        let bundle = match self.bundle {
+            Some(b) => b,
+            None => PolicyBundle::fixed(
+                Bundle::embedded_default().map_err(|e| MeshError::Internal(e.to_string()))?,
+            ),
+        };
+        let dataset = match self.dataset {
+            Some(d) => d,
+            None => Dataset::embedded().map_err(|e| MeshError::Internal(e.to_string()))?,
+        };
+        let trust = match self.trust {
+            Some(t) => t,
+            None => TrustSetup {
+                params: TrustParams::default(),
+                drift: DriftConfig::default(),
+                sla: SlaPolicy::new(TrustParams::default().sla_threshold, Vec::new())
+                    .map_err(|e| MeshError::Internal(e.to_string()))?,
+                webhooks: Vec::new(),
+                sender: WebhookSender::new(DeliveryOptions::default())
+                    .map_err(|e| MeshError::Internal(e.to_string()))?,
+            },
+        };
+        let metrics = Arc::new(Metrics::new());
+        let live = Arc::new(LiveTrust::new(
+            self.store.clone(),
+            metrics.clone(),
+            trust.params,
+            trust.drift,
+            trust.sla,
+            trust.webhooks,
+            trust.sender,
+        ));
+        Ok(Mesh {
+            keys: Keys::from_seed(&self.signer.seed()),
+            store: self.store,
+            bundle,
+            detectors: Detectors::new(),
+            dataset,
+            signer: self.signer,
+            ledger_origin: self.ledger_origin,
+            limits: self.limits,
+            metrics,
+            live,
+            rate_limiter: RateLimiter::new(),
+            frontiers: Default::default(),
+        })
+    }
+}
+
+impl Mesh {
+    /// A builder over the deployment's store and ledger signer (every key is derived from the
+    /// signer's seed, see [`Keys`]).
+    pub fn builder(store: Store, signer: NoteSigner) -> MeshBuilder {
+        MeshBuilder {
+            store,
+            signer,
+            bundle: None,
+            dataset: None,
+            ledger_origin: "meshos/ledger".into(),
+            limits: Limits::default(),
+            trust: None,
+        }
+    }
+
+    /// The store, for the server's own tasks (authentication, health, the healer host).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The policy bundle in force and its reload.
+    pub fn bundle(&self) -> &PolicyBundle {
+        &self.bundle
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The Prometheus registry every request and background task reports to.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The live trust runtime (scores, subscriptions, the flusher task).
+    pub fn live(&self) -> &Arc<LiveTrust> {
+        &self.live
+    }
+
+    /// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and
+    /// closes the store. Webhooks still in flight are abandoned; their alerts are stored.
+    pub async fn shut_down(&self) {
+        if let Err(e) = self.live.flush_once(true).await {
+            tracing::warn!(error = %e, "final trust flush failed");
+        }
+        if let Err(e) = self.refresh_checkpoints().await {
+            tracing::warn!(error = %e, "final checkpoint failed");
+        }
+        self.store.close().await;
+    }
+}
+
+pub(crate) fn ensure_object(
+    attributes: Option<serde_json::Map<String, serde_json::Value>>,
+) -> serde_json::Value {
+    serde_json::Value::Object(attributes.unwrap_or_default())
+}
+
+pub(crate) fn check_non_negative(field: String, value: Option<f64>) -> Result<(), MeshError> {
+    match value {
+        Some(v) if !v.is_finite() || v < 0.0 => Err(invalid(
+            field,
+            format!("{v} is not allowed; expected a finite number ≥ 0"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+impl Mesh {
+    /// A summary of the loaded policy bundle, for the `policy://bundle` resource.
+    pub fn bundle_summary(&self) -> serde_json::Value {
+        let bundle = self.bundle.current();
+        let files: HashMap<&str, &str> = bundle
+            .files()
+            .iter()
+            .map(|f| (f.name.as_str(), f.text.as_str()))
+            .collect();
+        serde_json::json!({
+            "version": bundle.version(),
+            "policies": bundle.policy_ids(),
+            "files": files,
+        })
+    }
+}

@@ -1,0 +1,503 @@
+//! `policy_check`: gathers the facts a decision needs (rate, spend, healer controls, keys), evaluates the bundle in force, seals pseudonyms and appends the decision.
+
+use meshos_carbon::Dataset;
+use meshos_policy::{
+    BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
+    RedactionKeys, Scope, Usage, evaluate,
+};
+use meshos_store::{SealedPseudonym, UsageKey, usage_periods};
+use meshos_types::{
+    DecisionRecord, Finding, Obligation, Principal, Reason, Verdict, new_id, now_ms,
+};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::mesh::{Mesh, MeshError, check_id, check_non_negative, check_optional_id, invalid};
+
+/// May this agent take this action?
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyCheckInput {
+    /// The agent about to act.
+    pub agent_id: String,
+    /// The action it is about to take, e.g. `email.send`, `db.query`, `payments.transfer`.
+    pub action: String,
+    /// Text the action sends or processes (prompt, message body…); scanned for personal data,
+    /// secrets and other sensitive content. Never stored: only a keyed hash is kept.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Model the action will call, e.g. `gpt-4o-mini`.
+    #[serde(default)]
+    pub model: Option<String>,
+    /// Tool the action will invoke.
+    #[serde(default)]
+    pub tool: Option<String>,
+    /// Cloud region where the action runs or where data goes (an id from the region catalogue,
+    /// e.g. `aws:eu-west-1`).
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Tokens the action expects to use; counted against token budgets before it runs.
+    #[serde(default)]
+    pub estimated_tokens: Option<i64>,
+    /// What the action expects to cost in US dollars; counted against cost budgets.
+    #[serde(default)]
+    pub estimated_cost_usd: Option<f64>,
+}
+
+/// How the requested model resolved against the bundle's model registry.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct ModelCheck {
+    /// `approved`, `alias_not_allowed`, `unapproved_version`, `retired` or `unknown`.
+    pub status: String,
+    pub family: Option<String>,
+    pub version: Option<String>,
+}
+
+/// The agent's rate limit as this check saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct RateLimitState {
+    pub limit_per_minute: u32,
+    /// Checks in the last minute, this one included.
+    pub checks_last_minute: u32,
+    pub exceeded: bool,
+}
+
+/// Inputs to a policy evaluation that come from state rather than the request: spend,
+/// rate and the tenant's redaction keys. Offline tools pass the default (no budgets spent,
+/// no rate, no keys — keyed redaction then masks).
+#[derive(Debug, Clone, Default)]
+pub struct CheckControls {
+    pub budgets: Vec<BudgetState>,
+    pub rate: Option<RateLimitState>,
+    /// Healer controls that apply to the request (see `heal_controls_for`).
+    pub heal_controls: Vec<String>,
+    pub redaction_keys: Option<RedactionKeys>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct PolicyCheckOutput {
+    /// Identifier of the stored decision; pass it to `evidence_fetch` for proof.
+    pub decision_id: String,
+    /// `allow`, `deny`, `redact` (proceed with `redacted_content`) or `require_approval`.
+    pub decision: Verdict,
+    /// The policies that decided, and why.
+    pub reasons: Vec<Reason>,
+    /// Sensitive content found, with UTF-8 byte offsets into `content`.
+    pub findings: Vec<Finding>,
+    /// What the caller must do (e.g. redact, obtain approval).
+    pub obligations: Vec<Obligation>,
+    /// The content with every finding masked, when the decision is `redact`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted_content: Option<String>,
+    /// Prompt-injection screen of the content (absent without content).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection: Option<InjectionVerdict>,
+    /// How `model` resolved against the model registry (absent without a model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<ModelCheck>,
+    /// Every token or cost budget that applies to the agent, with spend so far.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub budgets: Vec<BudgetState>,
+    /// The agent's rate limit, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimitState>,
+    /// Digest of the policy bundle that decided.
+    pub bundle_version: String,
+    /// Position of the decision in the tenant's evidence ledger.
+    pub ledger_index: u64,
+}
+
+/// What evaluating a policy request needs, without storage: the MCP tool and the offline
+/// `meshos policy` commands share it.
+pub struct PolicyContext<'a> {
+    pub bundle: &'a Bundle,
+    pub detectors: &'a Detectors,
+    pub dataset: &'a Dataset,
+    pub max_content_bytes: usize,
+}
+
+/// Validates a policy request (ids, content size, region in the catalogue) and evaluates it.
+pub fn evaluate_check(
+    ctx: &PolicyContext<'_>,
+    tenant: &str,
+    input: &PolicyCheckInput,
+    controls: &CheckControls,
+) -> Result<Evaluation, MeshError> {
+    check_id("agent_id", &input.agent_id)?;
+    check_id("action", &input.action)?;
+    check_optional_id("model", &input.model)?;
+    check_optional_id("tool", &input.tool)?;
+    check_estimates(input)?;
+    if let Some(content) = &input.content
+        && content.len() > ctx.max_content_bytes
+    {
+        return Err(invalid(
+            "content",
+            format!(
+                "{} bytes is over the limit; expected at most {} bytes",
+                content.len(),
+                ctx.max_content_bytes
+            ),
+        ));
+    }
+    let region_jurisdictions = match &input.region {
+        None => Vec::new(),
+        Some(region) => match ctx.dataset.region(region) {
+            Some(r) => r.jurisdiction.clone(),
+            None => {
+                return Err(invalid(
+                    "region",
+                    format!(
+                        "unknown region {region:?}; expected one of: {}",
+                        ctx.dataset.region_ids().join(", ")
+                    ),
+                ));
+            }
+        },
+    };
+    Ok(evaluate(
+        ctx.bundle,
+        ctx.detectors,
+        &CheckRequest {
+            tenant,
+            agent_id: &input.agent_id,
+            action: &input.action,
+            content: input.content.as_deref(),
+            model: input.model.as_deref(),
+            tool: input.tool.as_deref(),
+            region: input.region.as_deref(),
+            region_jurisdictions,
+            budget_exceeded: controls
+                .budgets
+                .iter()
+                .filter(|b| b.exceeded)
+                .map(BudgetState::key)
+                .collect(),
+            checks_last_minute: controls
+                .rate
+                .as_ref()
+                .map_or(0, |r| i64::from(r.checks_last_minute)),
+            rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
+            heal_controls: controls.heal_controls.clone(),
+            redaction_keys: controls.redaction_keys.as_ref(),
+        },
+    ))
+}
+
+pub(crate) fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
+    if input.estimated_tokens.is_some_and(|n| n < 0) {
+        return Err(invalid("estimated_tokens", "expected a whole number ≥ 0"));
+    }
+    check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
+}
+
+/// The controls that hold one request: all active ones but those on canary (the healer lets a
+/// share of their traffic through, `spec.canary_share`, to verify before releasing them) when
+/// the request's uniform `draw` in [0, 1) falls within that share.
+pub fn controls_in_force(
+    controls: Vec<meshos_store::StoredControl>,
+    draw: f64,
+) -> Vec<meshos_store::StoredControl> {
+    controls
+        .into_iter()
+        .filter(|c| {
+            !c.spec
+                .get("canary_share")
+                .and_then(|v| v.as_f64())
+                .is_some_and(|share| draw < share)
+        })
+        .collect()
+}
+
+/// The names (as Cedar sees them in `context.heal_controls`) of the healer controls that apply to
+/// a request: a quarantine of its agent, a revoked tool it asks for, a deny or redact overlay
+/// whose action pattern (`*` or `prefix.*` or exact) matches, a pin of its model.
+pub fn heal_controls_for(
+    controls: &[meshos_store::StoredControl],
+    input: &PolicyCheckInput,
+) -> Vec<String> {
+    let agent_matches = |a: Option<&str>| a.is_none_or(|a| a == "*" || a == input.agent_id);
+    let spec = |c: &meshos_store::StoredControl, k: &str| {
+        c.spec.get(k).and_then(|v| v.as_str()).map(str::to_string)
+    };
+    let mut out: Vec<String> = Vec::new();
+    for c in controls {
+        let name = match c.kind.as_str() {
+            "agent_quarantine" if c.subject == input.agent_id => Some("quarantined"),
+            "tool_revoked"
+                if agent_matches(spec(c, "agent").as_deref())
+                    && input.tool.is_some()
+                    && spec(c, "tool").as_deref() == input.tool.as_deref() =>
+            {
+                Some("tool_revoked")
+            }
+            "policy_overlay"
+                if agent_matches(spec(c, "agent").as_deref())
+                    && spec(c, "action").is_some_and(|p| action_matches(&p, &input.action)) =>
+            {
+                match spec(c, "effect").as_deref() {
+                    Some("deny") => Some("overlay_deny"),
+                    Some("redact") => Some("overlay_redact"),
+                    _ => None,
+                }
+            }
+            "model_pin"
+                if input.model.is_some()
+                    && spec(c, "model").as_deref() == input.model.as_deref() =>
+            {
+                Some("model_pinned")
+            }
+            _ => None,
+        };
+        if let Some(n) = name
+            && !out.iter().any(|x| x == n)
+        {
+            out.push(n.to_string());
+        }
+    }
+    out
+}
+
+/// What open incidents' `budget_cap` controls add for one agent: daily budget lines (assessed
+/// next to the bundle's, so a cap only ever narrows) and a check rate.
+#[derive(Debug, Default, PartialEq)]
+pub struct HealBudgetCaps {
+    pub lines: Vec<meshos_policy::BudgetLine>,
+    pub checks_per_minute: Option<u32>,
+}
+
+/// The caps that apply to `agent_id`: those on the agent, on its team, or on the whole tenant.
+pub fn heal_budget_caps(
+    controls: &[meshos_store::StoredControl],
+    tenant: &str,
+    agent_id: &str,
+    team: Option<&str>,
+) -> HealBudgetCaps {
+    let mut caps = HealBudgetCaps::default();
+    for c in controls.iter().filter(|c| c.kind == "budget_cap") {
+        let subject = c.spec.get("subject").and_then(|v| v.as_str());
+        let scope = match c.spec.get("scope").and_then(|v| v.as_str()) {
+            Some("agent") if subject == Some(agent_id) => Scope::Agent,
+            Some("team") if subject.is_some() && subject == team => Scope::Team,
+            Some("tenant") if subject.is_none_or(|s| s == tenant || s == "*") => Scope::Tenant,
+            _ => continue,
+        };
+        let scope_id = match scope {
+            Scope::Tenant => tenant.to_string(),
+            _ => subject.unwrap_or_default().to_string(),
+        };
+        let number = |k: &str| c.spec.get(k).and_then(|v| v.as_f64()).filter(|v| *v >= 0.0);
+        for (metric, key) in [
+            (meshos_policy::Metric::CostUsd, "max_cost_usd_per_day"),
+            (meshos_policy::Metric::Tokens, "max_tokens_per_day"),
+        ] {
+            if let Some(limit) = number(key) {
+                caps.lines.push(meshos_policy::BudgetLine {
+                    scope,
+                    scope_id: scope_id.clone(),
+                    period: Period::Day,
+                    metric,
+                    limit,
+                });
+            }
+        }
+        if scope == Scope::Agent
+            && let Some(rpm) = number("max_requests_per_minute")
+        {
+            let rpm = rpm.min(f64::from(u32::MAX)) as u32;
+            caps.checks_per_minute = Some(caps.checks_per_minute.map_or(rpm, |r| r.min(rpm)));
+        }
+    }
+    caps
+}
+
+/// `*` matches everything, `prefix.*` an action under the prefix, anything else itself.
+pub(crate) fn action_matches(pattern: &str, action: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some("") => true,
+        Some(prefix) => action.starts_with(prefix),
+        None => pattern == action,
+    }
+}
+
+/// The policy_check output's view of the model resolution (absent without a model).
+pub(crate) fn model_check(evaluation: &Evaluation) -> Option<ModelCheck> {
+    (evaluation.model.status != meshos_policy::ModelStatus::None).then(|| ModelCheck {
+        status: evaluation.model.status.as_str().to_string(),
+        family: evaluation.model.family.clone(),
+        version: evaluation.model.version.clone(),
+    })
+}
+
+impl Mesh {
+    pub async fn policy_check(
+        &self,
+        principal: &Principal,
+        input: PolicyCheckInput,
+    ) -> Result<PolicyCheckOutput, MeshError> {
+        principal
+            .may_act_for(&input.agent_id, "request policy decisions")
+            .map_err(|e| MeshError::Forbidden(e.to_string()))?;
+        check_id("agent_id", &input.agent_id)?;
+        check_estimates(&input)?;
+        let bundle = self.bundle.current();
+        let controls = self
+            .check_controls(&bundle, &principal.tenant, &input)
+            .await?;
+        let evaluation = evaluate_check(
+            &PolicyContext {
+                bundle: &bundle,
+                detectors: &self.detectors,
+                dataset: &self.dataset,
+                max_content_bytes: self.limits.max_content_bytes,
+            },
+            &principal.tenant,
+            &input,
+            &controls,
+        )?;
+        // Sealed before the answer goes out: every pseudonym a caller ever sees can be
+        // re-identified by an operator.
+        let sealed = evaluation
+            .pseudonyms
+            .iter()
+            .map(|p| {
+                self.keys
+                    .tenants()
+                    .seal(&principal.tenant, &p.pseudonym, &p.value)
+                    .map(|sealed| SealedPseudonym {
+                        pseudonym: p.pseudonym.clone(),
+                        entity: p.entity.clone(),
+                        sealed,
+                    })
+                    .map_err(|e| MeshError::Internal(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.store
+            .put_pseudonyms(&principal.tenant, &sealed, now_ms())
+            .await?;
+        let model = model_check(&evaluation);
+        let record = DecisionRecord {
+            id: new_id("dec"),
+            tenant: principal.tenant.clone(),
+            agent_id: input.agent_id,
+            action: input.action,
+            model: input.model,
+            tool: input.tool,
+            region: input.region,
+            content_hmac: input.content.as_deref().map(|c| self.keys.content_hmac(c)),
+            decision: evaluation.decision,
+            reasons: evaluation.reasons,
+            findings: evaluation.findings,
+            obligations: evaluation.obligations,
+            bundle_version: evaluation.bundle_version,
+            created_at_ms: now_ms(),
+        };
+        let ledger_index = self.store.append_decision(&record).await?;
+        self.metrics.record_decision(record.decision);
+        let team = self
+            .bundle
+            .current()
+            .placement(&record.agent_id)
+            .team
+            .map(str::to_string);
+        self.live
+            .observe_decision(&record, ledger_index, team.as_deref())
+            .await;
+        Ok(PolicyCheckOutput {
+            decision_id: record.id,
+            decision: record.decision,
+            reasons: record.reasons,
+            findings: record.findings,
+            obligations: record.obligations,
+            redacted_content: evaluation.redacted_content,
+            injection: evaluation.injection,
+            model,
+            budgets: controls.budgets,
+            rate_limit: controls.rate,
+            bundle_version: record.bundle_version,
+            ledger_index,
+        })
+    }
+
+    /// Rate, spend and keys for one check. The rate limiter counts the check here, before
+    /// evaluation, so a burst cannot slip through while its checks are being evaluated.
+    pub(crate) async fn check_controls(
+        &self,
+        bundle: &Bundle,
+        tenant: &str,
+        input: &PolicyCheckInput,
+    ) -> Result<CheckControls, MeshError> {
+        let budgets = bundle.budgets();
+        let heal = controls_in_force(
+            self.store.active_controls(Some(tenant)).await?,
+            rand::random::<f64>(),
+        );
+        let placement = bundle.placement(&input.agent_id);
+        let caps = heal_budget_caps(&heal, tenant, &input.agent_id, placement.team);
+        let checks_per_minute = match (
+            budgets.checks_per_minute(&input.agent_id),
+            caps.checks_per_minute,
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let rate = checks_per_minute.map(|limit| {
+            let r = self
+                .rate_limiter
+                .admit(tenant, &input.agent_id, limit, now_ms());
+            RateLimitState {
+                limit_per_minute: limit,
+                checks_last_minute: r.checks_last_minute,
+                exceeded: r.exceeded,
+            }
+        });
+        let mut lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        lines.extend(caps.lines);
+        let budget_states = if lines.is_empty() {
+            Vec::new()
+        } else {
+            let [day, month] = usage_periods(now_ms());
+            let keys: Vec<UsageKey> = lines
+                .iter()
+                .map(|l| UsageKey {
+                    scope: l.scope.as_str().to_string(),
+                    scope_id: l.scope_id.clone(),
+                    period: match l.period {
+                        Period::Day => day.clone(),
+                        Period::Month => month.clone(),
+                    },
+                })
+                .collect();
+            let spent = self.store.usage(tenant, &keys).await?;
+            let lookup = |scope: Scope, scope_id: &str, period: Period| {
+                let period = match period {
+                    Period::Day => &day,
+                    Period::Month => &month,
+                };
+                spent
+                    .iter()
+                    .find(|(k, _, _)| {
+                        k.scope == scope.as_str() && k.scope_id == scope_id && &k.period == period
+                    })
+                    .map_or(Usage::default(), |(_, tokens, micro)| Usage {
+                        tokens: u64::try_from(*tokens).unwrap_or(0),
+                        cost_usd: *micro as f64 / 1_000_000.0,
+                    })
+            };
+            let estimate = Usage {
+                tokens: input
+                    .estimated_tokens
+                    .and_then(|n| u64::try_from(n).ok())
+                    .unwrap_or(0),
+                cost_usd: input.estimated_cost_usd.unwrap_or(0.0),
+            };
+            meshos_policy::assess(&lines, lookup, estimate)
+        };
+        Ok(CheckControls {
+            budgets: budget_states,
+            rate,
+            heal_controls: heal_controls_for(&heal, input),
+            redaction_keys: Some(self.keys.tenants().redaction(tenant)),
+        })
+    }
+}
