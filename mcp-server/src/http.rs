@@ -516,6 +516,7 @@ mod tests {
                 tool: None,
                 region: None,
                 attributes: None,
+                decision_id: None,
             },
         }
     }

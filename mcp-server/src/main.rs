@@ -390,14 +390,12 @@ async fn serve(
     allowed_hosts.extend(extra_hosts);
 
     spawn_trust_flusher(&mesh);
-    let checkpoints = mesh.clone();
+    let upkeep = mesh.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             tick.tick().await;
-            if let Err(e) = checkpoints.refresh_checkpoints().await {
-                tracing::warn!(error = %e, "checkpoint refresh failed");
-            }
+            upkeep.housekeeping().await;
         }
     });
 

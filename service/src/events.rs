@@ -1,7 +1,7 @@
 //! Recording what agents did: validation, durable append to the ledger, live trust, and the spend counters budgets read.
 
-use meshos_policy::Scope;
-use meshos_store::UsageIncrement;
+use meshos_policy::{Bundle, Scope};
+use meshos_store::{Settle, SpendChange, UsageIncrement};
 use meshos_types::{EventRecord, Principal, new_id, now_ms, rfc3339_ms};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -87,6 +87,7 @@ impl Mesh {
             ("model", &ev.model),
             ("tool", &ev.tool),
             ("region", &ev.region),
+            ("decision_id", &ev.decision_id),
         ] {
             if let Some(v) = v {
                 check_id_at(at(name), v)?;
@@ -124,9 +125,18 @@ impl Mesh {
                 .map_err(|e| MeshError::Forbidden(e.to_string()))?;
         }
         let at = now_ms();
-        let records: Vec<EventRecord> = inputs
-            .into_iter()
-            .map(|ev| EventRecord {
+        let bundle = self.bundle.current();
+        let mut settle = Vec::new();
+        let mut records: Vec<EventRecord> = Vec::with_capacity(inputs.len());
+        for ev in inputs {
+            let spends =
+                ev.input_tokens.is_some() || ev.output_tokens.is_some() || ev.cost_usd.is_some();
+            match ev.decision_id {
+                Some(id) => settle.push(Settle::Decision(id)),
+                None if spends => settle.push(Settle::OldestOf(ev.agent_id.clone())),
+                None => {}
+            }
+            records.push(EventRecord {
                 id: new_id("evt"),
                 tenant: principal.tenant.clone(),
                 agent_id: ev.agent_id,
@@ -141,20 +151,26 @@ impl Mesh {
                 region: ev.region,
                 attributes: ensure_object(ev.attributes),
                 created_at_ms: at,
-            })
-            .collect();
-        let indexes = self.store.append_events(&records).await?;
+            });
+        }
+        let spend = SpendChange {
+            tenant: principal.tenant.clone(),
+            increments: spend_of(&bundle, &principal.tenant, &records),
+            settle,
+        };
+        let indexes = self
+            .store
+            .append_events_with_spend(&records, (!spend.is_empty()).then_some(spend))
+            .await?;
         self.metrics.record_ingest(
             door.as_str(),
             records.len() as u64,
             received.elapsed().as_secs_f64(),
         );
-        let bundle = self.bundle.current();
         let team_of = |agent: &str| bundle.placement(agent).team.map(str::to_string);
         self.live
             .observe_events(&principal.tenant, &records, &indexes, &team_of, received)
             .await;
-        self.count_usage(&principal.tenant, &records).await?;
         Ok(records
             .iter()
             .zip(indexes)
@@ -165,42 +181,30 @@ impl Mesh {
             })
             .collect())
     }
+}
 
-    /// Adds reported spend to the agent's, its team's and the tenant's counters.
-    pub(crate) async fn count_usage(
-        &self,
-        tenant: &str,
-        records: &[EventRecord],
-    ) -> Result<(), MeshError> {
-        let bundle = self.bundle.current();
-        let increments: Vec<UsageIncrement> = records
-            .iter()
-            .filter(|r| {
-                r.input_tokens.is_some() || r.output_tokens.is_some() || r.cost_usd.is_some()
-            })
-            .map(|r| {
-                let mut scopes = vec![
-                    (Scope::Agent.as_str().to_string(), r.agent_id.clone()),
-                    (Scope::Tenant.as_str().to_string(), tenant.to_string()),
-                ];
-                if let Some(team) = bundle.placement(&r.agent_id).team {
-                    scopes.push((Scope::Team.as_str().to_string(), team.to_string()));
-                }
-                UsageIncrement {
-                    scopes,
-                    at_ms: r.created_at_ms,
-                    tokens: r
-                        .input_tokens
-                        .unwrap_or(0)
-                        .saturating_add(r.output_tokens.unwrap_or(0)),
-                    cost_micro_usd: r.cost_usd.map_or(0, micro_usd),
-                }
-            })
-            .collect();
-        if increments.is_empty() {
-            return Ok(());
-        }
-        self.store.add_usage(tenant, &increments).await?;
-        Ok(())
-    }
+/// The spend each event reports, counted towards its agent, its team and the tenant.
+fn spend_of(bundle: &Bundle, tenant: &str, records: &[EventRecord]) -> Vec<UsageIncrement> {
+    records
+        .iter()
+        .filter(|r| r.input_tokens.is_some() || r.output_tokens.is_some() || r.cost_usd.is_some())
+        .map(|r| {
+            let mut scopes = vec![
+                (Scope::Agent.as_str().to_string(), r.agent_id.clone()),
+                (Scope::Tenant.as_str().to_string(), tenant.to_string()),
+            ];
+            if let Some(team) = bundle.placement(&r.agent_id).team {
+                scopes.push((Scope::Team.as_str().to_string(), team.to_string()));
+            }
+            UsageIncrement {
+                scopes,
+                at_ms: r.created_at_ms,
+                tokens: r
+                    .input_tokens
+                    .unwrap_or(0)
+                    .saturating_add(r.output_tokens.unwrap_or(0)),
+                cost_micro_usd: r.cost_usd.map_or(0, micro_usd),
+            }
+        })
+        .collect()
 }

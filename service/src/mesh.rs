@@ -237,6 +237,19 @@ impl Mesh {
         &self.live
     }
 
+    /// The server's once-a-second upkeep: signs new checkpoints and releases budget
+    /// reservations no event settled in time.
+    pub async fn housekeeping(&self) {
+        if let Err(e) = self.refresh_checkpoints().await {
+            tracing::warn!(error = %e, "checkpoint refresh failed");
+        }
+        match self.store.expire_reservations(meshos_types::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(released = n, "expired budget reservations released"),
+            Err(e) => tracing::warn!(error = %e, "releasing expired budget reservations failed"),
+        }
+    }
+
     /// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and
     /// closes the store. Webhooks still in flight are abandoned; their alerts are stored.
     pub async fn shut_down(&self) {

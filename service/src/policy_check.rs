@@ -1,11 +1,17 @@
 //! `policy_check`: gathers the facts a decision needs (rate, spend, healer controls, keys), evaluates the bundle in force, seals pseudonyms and appends the decision.
 
 use meshos_carbon::Dataset;
+use meshos_policy::{BudgetLine, Metric};
 use meshos_policy::{
     BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
     RedactionKeys, Scope, Usage, evaluate,
 };
-use meshos_store::{SealedPseudonym, UsageKey, usage_periods};
+use meshos_store::{
+    CounterState, Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, UsageKey,
+    UsageLimit, usage_periods,
+};
+
+use crate::events::micro_usd;
 use meshos_types::{
     DecisionRecord, Finding, Obligation, Principal, Reason, Verdict, new_id, now_ms,
 };
@@ -116,13 +122,30 @@ pub struct PolicyContext<'a> {
     pub max_content_bytes: usize,
 }
 
-/// Validates a policy request (ids, content size, region in the catalogue) and evaluates it.
+/// Validates a policy request (ids, estimates, content size, region in the catalogue) and
+/// evaluates it: what the offline `meshos policy` commands run.
 pub fn evaluate_check(
     ctx: &PolicyContext<'_>,
     tenant: &str,
     input: &PolicyCheckInput,
     controls: &CheckControls,
 ) -> Result<Evaluation, MeshError> {
+    let checked = validate_check(ctx, input)?;
+    Ok(decide_check(ctx, tenant, input, &checked, controls))
+}
+
+/// What validating a request found out that deciding it needs.
+pub struct CheckedRequest {
+    /// The jurisdictions of the request's region (empty without one).
+    pub region_jurisdictions: Vec<String>,
+}
+
+/// Checks a request once, before any fact is fetched: ids, estimates, content size and the
+/// region against the catalogue. Errors name the field and what is expected.
+pub fn validate_check(
+    ctx: &PolicyContext<'_>,
+    input: &PolicyCheckInput,
+) -> Result<CheckedRequest, MeshError> {
     check_id("agent_id", &input.agent_id)?;
     check_id("action", &input.action)?;
     check_optional_id("model", &input.model)?;
@@ -155,7 +178,20 @@ pub fn evaluate_check(
             }
         },
     };
-    Ok(evaluate(
+    Ok(CheckedRequest {
+        region_jurisdictions,
+    })
+}
+
+/// Decides a validated request on its facts: pure, no I/O.
+pub fn decide_check(
+    ctx: &PolicyContext<'_>,
+    tenant: &str,
+    input: &PolicyCheckInput,
+    checked: &CheckedRequest,
+    controls: &CheckControls,
+) -> Evaluation {
+    evaluate(
         ctx.bundle,
         ctx.detectors,
         &CheckRequest {
@@ -166,7 +202,7 @@ pub fn evaluate_check(
             model: input.model.as_deref(),
             tool: input.tool.as_deref(),
             region: input.region.as_deref(),
-            region_jurisdictions,
+            region_jurisdictions: checked.region_jurisdictions.clone(),
             budget_exceeded: controls
                 .budgets
                 .iter()
@@ -181,7 +217,7 @@ pub fn evaluate_check(
             heal_controls: controls.heal_controls.clone(),
             redaction_keys: controls.redaction_keys.as_ref(),
         },
-    ))
+    )
 }
 
 pub(crate) fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
@@ -329,7 +365,21 @@ pub(crate) fn model_check(evaluation: &Evaluation) -> Option<ModelCheck> {
     })
 }
 
+/// How long an estimate stays reserved when no event settles it.
+pub const RESERVATION_TTL_MS: i64 = 10 * 60 * 1000;
+
+/// Whether a decision lets the action go ahead (so its reservation must stay until the
+/// agent reports what it spent).
+fn lets_it_happen(decision: Verdict) -> bool {
+    matches!(decision, Verdict::Allow | Verdict::Redact)
+}
+
 impl Mesh {
+    /// Decides one request with one bundle snapshot: validate once, fetch the facts it needs
+    /// (healer controls and spend counters in one store round trip; the rate in memory),
+    /// reserve its estimate against every budget line, evaluate, then write the decision, its
+    /// sealed pseudonyms and — when the action will not happen — the release of its
+    /// reservation in one transaction.
     pub async fn policy_check(
         &self,
         principal: &Principal,
@@ -338,23 +388,20 @@ impl Mesh {
         principal
             .may_act_for(&input.agent_id, "request policy decisions")
             .map_err(|e| MeshError::Forbidden(e.to_string()))?;
-        check_id("agent_id", &input.agent_id)?;
-        check_estimates(&input)?;
         let bundle = self.bundle.current();
-        let controls = self
-            .check_controls(&bundle, &principal.tenant, &input)
+        let ctx = PolicyContext {
+            bundle: &bundle,
+            detectors: &self.detectors,
+            dataset: &self.dataset,
+            max_content_bytes: self.limits.max_content_bytes,
+        };
+        let checked = validate_check(&ctx, &input)?;
+        let tenant = principal.tenant.as_str();
+        let decision_id = new_id("dec");
+        let (controls, reserved) = self
+            .check_controls(&bundle, tenant, &input, &decision_id)
             .await?;
-        let evaluation = evaluate_check(
-            &PolicyContext {
-                bundle: &bundle,
-                detectors: &self.detectors,
-                dataset: &self.dataset,
-                max_content_bytes: self.limits.max_content_bytes,
-            },
-            &principal.tenant,
-            &input,
-            &controls,
-        )?;
+        let evaluation = decide_check(&ctx, tenant, &input, &checked, &controls);
         // Sealed before the answer goes out: every pseudonym a caller ever sees can be
         // re-identified by an operator.
         let sealed = evaluation
@@ -363,7 +410,7 @@ impl Mesh {
             .map(|p| {
                 self.keys
                     .tenants()
-                    .seal(&principal.tenant, &p.pseudonym, &p.value)
+                    .seal(tenant, &p.pseudonym, &p.value)
                     .map(|sealed| SealedPseudonym {
                         pseudonym: p.pseudonym.clone(),
                         entity: p.entity.clone(),
@@ -372,13 +419,16 @@ impl Mesh {
                     .map_err(|e| MeshError::Internal(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        self.store
-            .put_pseudonyms(&principal.tenant, &sealed, now_ms())
-            .await?;
         let model = model_check(&evaluation);
+        let release = (reserved && !lets_it_happen(evaluation.decision)).then(|| SpendChange {
+            tenant: tenant.to_string(),
+            increments: Vec::new(),
+            settle: vec![Settle::Decision(decision_id.clone())],
+        });
+        let team = bundle.placement(&input.agent_id).team.map(str::to_string);
         let record = DecisionRecord {
-            id: new_id("dec"),
-            tenant: principal.tenant.clone(),
+            id: decision_id,
+            tenant: tenant.to_string(),
             agent_id: input.agent_id,
             action: input.action,
             model: input.model,
@@ -392,14 +442,11 @@ impl Mesh {
             bundle_version: evaluation.bundle_version,
             created_at_ms: now_ms(),
         };
-        let ledger_index = self.store.append_decision(&record).await?;
+        let ledger_index = self
+            .store
+            .append_decision_with(&record, &sealed, release)
+            .await?;
         self.metrics.record_decision(record.decision);
-        let team = self
-            .bundle
-            .current()
-            .placement(&record.agent_id)
-            .team
-            .map(str::to_string);
         self.live
             .observe_decision(&record, ledger_index, team.as_deref())
             .await;
@@ -419,20 +466,37 @@ impl Mesh {
         })
     }
 
-    /// Rate, spend and keys for one check. The rate limiter counts the check here, before
-    /// evaluation, so a burst cannot slip through while its checks are being evaluated.
+    /// Rate, spend, healer controls and keys for one check, and whether its estimate was
+    /// reserved. The rate limiter counts the check here, before evaluation, so a burst cannot
+    /// slip through while its checks are being evaluated.
     pub(crate) async fn check_controls(
         &self,
         bundle: &Bundle,
         tenant: &str,
         input: &PolicyCheckInput,
-    ) -> Result<CheckControls, MeshError> {
+        decision_id: &str,
+    ) -> Result<(CheckControls, bool), MeshError> {
+        let now = now_ms();
         let budgets = bundle.budgets();
-        let heal = controls_in_force(
-            self.store.active_controls(Some(tenant)).await?,
-            rand::random::<f64>(),
-        );
         let placement = bundle.placement(&input.agent_id);
+        let bundle_lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        let [day, month] = usage_periods(now);
+        let counter_key = |scope: Scope, scope_id: &str, period: Period| UsageKey {
+            scope: scope.as_str().to_string(),
+            scope_id: scope_id.to_string(),
+            period: match period {
+                Period::Day => day.clone(),
+                Period::Month => month.clone(),
+            },
+        };
+        // Controls and the bundle's counters in one round trip; a healer cap on a counter the
+        // bundle does not limit costs a second read, only while the cap is in force.
+        let bundle_keys: Vec<UsageKey> = bundle_lines
+            .iter()
+            .map(|l| counter_key(l.scope, &l.scope_id, l.period))
+            .collect();
+        let (controls, mut counters) = self.store.check_facts(tenant, &bundle_keys).await?;
+        let heal = controls_in_force(controls, rand::random::<f64>());
         let caps = heal_budget_caps(&heal, tenant, &input.agent_id, placement.team);
         let checks_per_minute = match (
             budgets.checks_per_minute(&input.agent_id),
@@ -442,62 +506,121 @@ impl Mesh {
             (a, b) => a.or(b),
         };
         let rate = checks_per_minute.map(|limit| {
-            let r = self
-                .rate_limiter
-                .admit(tenant, &input.agent_id, limit, now_ms());
+            let r = self.rate_limiter.admit(tenant, &input.agent_id, limit, now);
             RateLimitState {
                 limit_per_minute: limit,
                 checks_last_minute: r.checks_last_minute,
                 exceeded: r.exceeded,
             }
         });
-        let mut lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        let mut lines = bundle_lines;
         lines.extend(caps.lines);
-        let budget_states = if lines.is_empty() {
-            Vec::new()
-        } else {
-            let [day, month] = usage_periods(now_ms());
-            let keys: Vec<UsageKey> = lines
-                .iter()
-                .map(|l| UsageKey {
-                    scope: l.scope.as_str().to_string(),
-                    scope_id: l.scope_id.clone(),
-                    period: match l.period {
-                        Period::Day => day.clone(),
-                        Period::Month => month.clone(),
-                    },
-                })
-                .collect();
-            let spent = self.store.usage(tenant, &keys).await?;
-            let lookup = |scope: Scope, scope_id: &str, period: Period| {
-                let period = match period {
-                    Period::Day => &day,
-                    Period::Month => &month,
-                };
-                spent
-                    .iter()
-                    .find(|(k, _, _)| {
-                        k.scope == scope.as_str() && k.scope_id == scope_id && &k.period == period
-                    })
-                    .map_or(Usage::default(), |(_, tokens, micro)| Usage {
-                        tokens: u64::try_from(*tokens).unwrap_or(0),
-                        cost_usd: *micro as f64 / 1_000_000.0,
-                    })
-            };
-            let estimate = Usage {
-                tokens: input
-                    .estimated_tokens
-                    .and_then(|n| u64::try_from(n).ok())
-                    .unwrap_or(0),
-                cost_usd: input.estimated_cost_usd.unwrap_or(0.0),
-            };
-            meshos_policy::assess(&lines, lookup, estimate)
+        let missing: Vec<UsageKey> = lines
+            .iter()
+            .map(|l| counter_key(l.scope, &l.scope_id, l.period))
+            .filter(|k| !counters.iter().any(|(c, _)| c == k))
+            .collect();
+        if !missing.is_empty() {
+            counters.extend(self.store.counters(tenant, &missing).await?);
+        }
+        let estimate = Usage {
+            tokens: input
+                .estimated_tokens
+                .and_then(|n| u64::try_from(n).ok())
+                .unwrap_or(0),
+            cost_usd: input.estimated_cost_usd.unwrap_or(0.0),
         };
-        Ok(CheckControls {
-            budgets: budget_states,
-            rate,
-            heal_controls: heal_controls_for(&heal, input),
-            redaction_keys: Some(self.keys.tenants().redaction(tenant)),
-        })
+        let held = |counters: &[(UsageKey, CounterState)], key: &UsageKey| {
+            counters
+                .iter()
+                .find(|(k, _)| k == key)
+                .map_or(Usage::default(), |(_, c)| Usage {
+                    tokens: u64::try_from(c.held_tokens()).unwrap_or(0),
+                    cost_usd: c.held_micro_usd() as f64 / 1_000_000.0,
+                })
+        };
+        let mut budget_states = meshos_policy::assess(
+            &lines,
+            |scope, scope_id, period| held(&counters, &counter_key(scope, scope_id, period)),
+            estimate,
+        );
+        // Reserve only what could be allowed: an estimate already over a line is refused by
+        // policy without holding anything.
+        let wants_reservation = (estimate.tokens > 0 || estimate.cost_usd > 0.0)
+            && !lines.is_empty()
+            && budget_states.iter().all(|b| !b.exceeded);
+        let mut reserved = false;
+        if wants_reservation {
+            let limits = reservation_limits(&lines, &counter_key);
+            let outcome = self
+                .store
+                .reserve_usage(
+                    tenant,
+                    Reservation {
+                        id: decision_id.to_string(),
+                        agent_id: input.agent_id.clone(),
+                        tokens: i64::try_from(estimate.tokens).unwrap_or(i64::MAX),
+                        cost_micro_usd: micro_usd(estimate.cost_usd),
+                        limits,
+                        at_ms: now,
+                        expires_at_ms: now.saturating_add(RESERVATION_TTL_MS),
+                    },
+                )
+                .await?;
+            match outcome {
+                ReservationOutcome::Reserved => reserved = true,
+                // Another check reserved first: what it holds now counts against this one.
+                ReservationOutcome::Refused { over } => {
+                    for (line, state) in lines.iter().zip(budget_states.iter_mut()) {
+                        if over.contains(&counter_key(line.scope, &line.scope_id, line.period)) {
+                            state.exceeded = true;
+                        }
+                    }
+                }
+            }
+        }
+        Ok((
+            CheckControls {
+                budgets: budget_states,
+                rate,
+                heal_controls: heal_controls_for(&heal, input),
+                redaction_keys: Some(self.keys.tenants().redaction(tenant)),
+            },
+            reserved,
+        ))
     }
+}
+
+/// The limits a reservation must fit under, per counter, in the store's units.
+fn reservation_limits(
+    lines: &[BudgetLine],
+    counter_key: &dyn Fn(Scope, &str, Period) -> UsageKey,
+) -> Vec<UsageLimit> {
+    let mut limits: Vec<UsageLimit> = Vec::new();
+    for line in lines {
+        let key = counter_key(line.scope, &line.scope_id, line.period);
+        let i = match limits.iter().position(|l| l.key == key) {
+            Some(i) => i,
+            None => {
+                limits.push(UsageLimit {
+                    key,
+                    max_tokens: None,
+                    max_micro_usd: None,
+                });
+                limits.len() - 1
+            }
+        };
+        let l = &mut limits[i];
+        match line.metric {
+            Metric::Tokens => {
+                let max = line.limit.min(i64::MAX as f64) as i64;
+                l.max_tokens = Some(l.max_tokens.map_or(max, |m| m.min(max)));
+            }
+            Metric::CostUsd => {
+                let max = micro_usd(line.limit);
+                l.max_micro_usd = Some(l.max_micro_usd.map_or(max, |m| m.min(max)));
+            }
+        }
+    }
+    limits
 }

@@ -42,6 +42,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::{Any, AssertSqlSafe, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::budget::{self, Reservation, ReservationOutcome, SpendChange};
 use crate::{Backend, SealedPseudonym, StoreError, corrupt, map_duplicate};
 
 /// Upper bound on the rows of one batch: keeps a transaction (and the time its callers wait
@@ -343,24 +344,57 @@ fn insert_failure(e: sqlx::Error) -> Failure {
     }
 }
 
-type Reply = oneshot::Sender<Result<Vec<u64>, StoreError>>;
+/// What one committed append got back.
+#[derive(Debug, Default)]
+pub(crate) struct Committed {
+    /// The ledger index of each row, in order.
+    pub(crate) indexes: Vec<u64>,
+    /// Whether its reservation, if it had one, was made.
+    pub(crate) reservation: Option<ReservationOutcome>,
+}
 
-/// One call: its rows (all-or-nothing) and where to send their ledger indexes.
+type Reply = oneshot::Sender<Result<Committed, StoreError>>;
+
+/// What a caller hands the writer: ledger rows, sealed pseudonyms, spend to count or settle,
+/// and a budget reservation, all committed together or not at all.
+#[derive(Default)]
+pub(crate) struct Append {
+    pub(crate) rows: Vec<PreparedRow>,
+    pub(crate) pseudonyms: Vec<PseudonymRow>,
+    pub(crate) spend: Option<SpendChange>,
+    pub(crate) reservation: Option<(String, Reservation)>,
+}
+
+impl Append {
+    fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+            && self.pseudonyms.is_empty()
+            && self.spend.as_ref().is_none_or(SpendChange::is_empty)
+            && self.reservation.is_none()
+    }
+}
+
+/// One call: what it appends (all-or-nothing) and where to send the result.
 struct Job {
-    rows: Vec<PreparedRow>,
-    pseudonyms: Vec<PseudonymRow>,
+    append: Append,
     reply: Reply,
 }
 
 impl Job {
     fn size(&self) -> usize {
-        self.rows.len() + self.pseudonyms.len()
+        // A spend change or a reservation costs a few statements, like a row.
+        self.append.rows.len()
+            + self.append.pseudonyms.len()
+            + usize::from(self.append.spend.is_some())
+            + usize::from(self.append.reservation.is_some())
     }
 
     fn unit(&self) -> Unit<'_> {
         Unit {
-            rows: &self.rows,
-            pseudonyms: &self.pseudonyms,
+            rows: &self.append.rows,
+            pseudonyms: &self.append.pseudonyms,
+            spend: self.append.spend.as_ref(),
+            reservation: self.append.reservation.as_ref(),
         }
     }
 }
@@ -370,6 +404,8 @@ impl Job {
 struct Unit<'a> {
     rows: &'a [PreparedRow],
     pseudonyms: &'a [PseudonymRow],
+    spend: Option<&'a SpendChange>,
+    reservation: Option<&'a (String, Reservation)>,
 }
 
 /// The handle appenders use; cloning it shares the same writer.
@@ -450,29 +486,22 @@ impl GroupCommit {
     /// Appends the rows in one all-or-nothing unit and returns their ledger indexes, in order,
     /// once they are committed.
     pub(crate) async fn append(&self, rows: Vec<PreparedRow>) -> Result<Vec<u64>, StoreError> {
-        self.submit(rows, Vec::new()).await
+        self.submit(Append {
+            rows,
+            ..Append::default()
+        })
+        .await
+        .map(|c| c.indexes)
     }
 
-    /// Stores sealed pseudonyms (no ledger leaf), acknowledged once committed.
-    pub(crate) async fn put_pseudonyms(&self, rows: Vec<PseudonymRow>) -> Result<(), StoreError> {
-        self.submit(Vec::new(), rows).await.map(|_| ())
-    }
-
-    async fn submit(
-        &self,
-        rows: Vec<PreparedRow>,
-        pseudonyms: Vec<PseudonymRow>,
-    ) -> Result<Vec<u64>, StoreError> {
-        if rows.is_empty() && pseudonyms.is_empty() {
-            return Ok(Vec::new());
+    /// Commits everything in `append` in one all-or-nothing unit.
+    pub(crate) async fn submit(&self, append: Append) -> Result<Committed, StoreError> {
+        if append.is_empty() {
+            return Ok(Committed::default());
         }
         let (reply, answer) = oneshot::channel();
         self.queue
-            .send(Job {
-                rows,
-                pseudonyms,
-                reply,
-            })
+            .send(Job { append, reply })
             .map_err(|_| StoreError::WriterStopped)?;
         // A dropped reply means the writer went away without answering (its thread or
         // runtime ended): the append was not acknowledged, and its transaction, if any,
@@ -567,7 +596,7 @@ impl WriterConnection {
         &mut self,
         units: &[Unit<'_>],
         one_by_one: bool,
-    ) -> Result<Vec<Vec<u64>>, Failure> {
+    ) -> Result<Vec<Committed>, Failure> {
         let backend = self.backend;
         let conn = self.get().await?;
         let result = write(conn, backend, units, one_by_one).await;
@@ -597,7 +626,7 @@ async fn commit(conn: &mut WriterConnection, batch: Vec<Job>) {
             for job in batch {
                 let alone = conn.write(&[job.unit()], true).await;
                 let _ = job.reply.send(match alone {
-                    Ok(mut idx) => Ok(idx.pop().unwrap_or_default()),
+                    Ok(mut done) => Ok(done.pop().unwrap_or_default()),
                     Err(f) => Err(f.into_error()),
                 });
             }
@@ -624,7 +653,7 @@ async fn write(
     backend: Backend,
     units: &[Unit<'_>],
     one_by_one: bool,
-) -> Result<Vec<Vec<u64>>, Failure> {
+) -> Result<Vec<Committed>, Failure> {
     let rows = || units.iter().flat_map(|u| u.rows.iter());
     // Refuse row kinds this path does not write before touching the database.
     let mut tables = Vec::with_capacity(units.iter().map(|u| u.rows.len()).sum());
@@ -713,8 +742,41 @@ async fn write(
         }
         q.execute(&mut *tx).await.map_err(insert_failure)?;
     }
+    // Spend and reservations after the rows, in queue order: a reservation sees every
+    // reservation and settlement queued before it, in this batch or an earlier one.
+    let mut done: Vec<Committed> = Vec::with_capacity(units.len());
+    for (unit, indexes) in units.iter().zip(indexes) {
+        if let Some(change) = unit.spend {
+            budget::apply_spend(&mut tx, change)
+                .await
+                .map_err(spend_failure)?;
+        }
+        let reservation = match unit.reservation {
+            Some((tenant, r)) => Some(
+                budget::reserve(&mut tx, tenant, r)
+                    .await
+                    .map_err(spend_failure)?,
+            ),
+            None => None,
+        };
+        done.push(Committed {
+            indexes,
+            reservation,
+        });
+    }
     tx.commit().await.map_err(batch_failure)?;
-    Ok(indexes)
+    Ok(done)
+}
+
+/// A refused spend statement (a constraint) is the unit's own fault; anything else fails the
+/// batch.
+fn spend_failure(e: StoreError) -> Failure {
+    match e {
+        StoreError::Database(sqlx::Error::Database(_)) | StoreError::Corrupt { .. } => {
+            Failure::Row(e)
+        }
+        other => Failure::Batch(other),
+    }
 }
 
 /// Inserts `rows` (all of one record table, or their leaves when `leaves`) in chunks.

@@ -8,6 +8,7 @@
 //! given and appends ledger leaves in the same transaction as the records they cover, so an
 //! acknowledged record is always provable.
 
+mod budget;
 mod group_commit;
 mod healer;
 mod privacy;
@@ -28,6 +29,7 @@ pub struct CallRelation {
     pub events: u64,
     pub last_seen_ms: i64,
 }
+pub use budget::{CounterState, Reservation, ReservationOutcome, Settle, SpendChange, UsageLimit};
 pub use trust::{StoredAlert, StoredSignal, TrustPoint};
 pub use usage::{UsageIncrement, UsageKey, usage_periods};
 
@@ -265,18 +267,82 @@ impl Store {
     /// Stores events and appends one ledger leaf per event, all in one transaction.
     /// Returns the ledger index of each event, in order, once they are committed.
     pub async fn append_events(&self, events: &[EventRecord]) -> Result<Vec<u64>, StoreError> {
+        self.append_events_with_spend(events, None).await
+    }
+
+    /// [`Store::append_events`] with the spend they report: counted, and the reservations
+    /// they settle released, in the same transaction as the events.
+    pub async fn append_events_with_spend(
+        &self,
+        events: &[EventRecord],
+        spend: Option<SpendChange>,
+    ) -> Result<Vec<u64>, StoreError> {
         let rows = events
             .iter()
             .map(group_commit::PreparedRow::event)
             .collect::<Result<Vec<_>, _>>()?;
-        self.writer.append(rows).await
+        let committed = self
+            .writer
+            .submit(group_commit::Append {
+                rows,
+                spend,
+                ..Default::default()
+            })
+            .await?;
+        Ok(committed.indexes)
     }
 
     /// Stores a decision and appends its ledger leaf in one transaction; returns the index
     /// once it is committed.
     pub async fn append_decision(&self, d: &DecisionRecord) -> Result<u64, StoreError> {
-        let rows = vec![group_commit::PreparedRow::decision(d)?];
-        single_index(self.writer.append(rows).await?)
+        self.append_decision_with(d, &[], None).await
+    }
+
+    /// Stores a decision with the sealed pseudonyms its redaction issued and, when it lets
+    /// nothing happen, the release of its own budget reservation — one transaction.
+    pub async fn append_decision_with(
+        &self,
+        d: &DecisionRecord,
+        pseudonyms: &[SealedPseudonym],
+        release: Option<SpendChange>,
+    ) -> Result<u64, StoreError> {
+        let append = group_commit::Append {
+            rows: vec![group_commit::PreparedRow::decision(d)?],
+            pseudonyms: pseudonyms
+                .iter()
+                .map(|p| group_commit::PseudonymRow::new(&d.tenant, p, d.created_at_ms))
+                .collect(),
+            spend: release,
+            reservation: None,
+        };
+        single_index(self.writer.submit(append).await?.indexes)
+    }
+
+    /// Reserves an estimate against budget counters if every limit still holds with it
+    /// (see `budget.rs`); committed before it returns.
+    pub async fn reserve_usage(
+        &self,
+        tenant: &str,
+        reservation: Reservation,
+    ) -> Result<ReservationOutcome, StoreError> {
+        let committed = self
+            .writer
+            .submit(group_commit::Append {
+                reservation: Some((tenant.to_string(), reservation)),
+                ..Default::default()
+            })
+            .await?;
+        committed
+            .reservation
+            .ok_or_else(|| corrupt("group commit", "a reservation came back without an outcome"))
+    }
+
+    /// Releases the reservations that expired at or before `now_ms`; returns how many.
+    pub async fn expire_reservations(&self, now_ms: i64) -> Result<usize, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let n = budget::expire(&mut tx, now_ms).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     /// Stores an approval and its ledger leaf. A decision can be answered once: a second

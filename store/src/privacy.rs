@@ -39,7 +39,13 @@ impl Store {
             .iter()
             .map(|item| PseudonymRow::new(tenant, item, at_ms))
             .collect();
-        self.writer.put_pseudonyms(rows).await
+        self.writer
+            .submit(crate::group_commit::Append {
+                pseudonyms: rows,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
     }
 
     /// The sealed original behind a pseudonym of this tenant.

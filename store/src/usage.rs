@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use sqlx::{AssertSqlSafe, Row};
 
+use crate::budget::{CounterState, SpendChange, counter_state};
+use crate::group_commit::Append;
 use crate::{Store, StoreError};
 
 /// One counter's key: scope (`agent`, `team`, `tenant`), its id, and the period.
@@ -43,47 +45,52 @@ impl Store {
         tenant: &str,
         increments: &[UsageIncrement],
     ) -> Result<(), StoreError> {
-        if increments
-            .iter()
-            .all(|i| i.tokens == 0 && i.cost_micro_usd == 0)
-        {
-            return Ok(());
-        }
-        let mut tx = self.pool.begin().await?;
-        for inc in increments {
-            if inc.tokens == 0 && inc.cost_micro_usd == 0 {
-                continue;
-            }
-            for period in usage_periods(inc.at_ms) {
-                for (scope, scope_id) in &inc.scopes {
-                    sqlx::query(
-                        "INSERT INTO usage_counters (tenant, scope, scope_id, period, tokens, \
-                         cost_micro_usd) VALUES ($1, $2, $3, $4, $5, $6) \
-                         ON CONFLICT (tenant, scope, scope_id, period) DO UPDATE SET \
-                         tokens = usage_counters.tokens + excluded.tokens, \
-                         cost_micro_usd = usage_counters.cost_micro_usd + excluded.cost_micro_usd",
-                    )
-                    .bind(tenant)
-                    .bind(scope)
-                    .bind(scope_id)
-                    .bind(&period)
-                    .bind(inc.tokens)
-                    .bind(inc.cost_micro_usd)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+        self.writer
+            .submit(Append {
+                spend: Some(SpendChange {
+                    tenant: tenant.to_string(),
+                    increments: increments.to_vec(),
+                    settle: Vec::new(),
+                }),
+                ..Append::default()
+            })
+            .await
+            .map(|_| ())
     }
 
-    /// Tokens and micro-dollars of each requested counter (zero when nothing was spent).
+    /// Tokens and micro-dollars spent on each requested counter (zero when nothing was spent).
     pub async fn usage(
         &self,
         tenant: &str,
         keys: &[UsageKey],
     ) -> Result<Vec<(UsageKey, i64, i64)>, StoreError> {
+        Ok(self
+            .counters(tenant, keys)
+            .await?
+            .into_iter()
+            .map(|(key, c)| (key, c.tokens, c.cost_micro_usd))
+            .collect())
+    }
+
+    /// What a policy check reads from storage, in one round trip: the tenant's active healer
+    /// controls and the requested counters (both queries run at once).
+    pub async fn check_facts(
+        &self,
+        tenant: &str,
+        keys: &[UsageKey],
+    ) -> Result<(Vec<crate::StoredControl>, Vec<(UsageKey, CounterState)>), StoreError> {
+        tokio::try_join!(
+            self.active_controls(Some(tenant)),
+            self.counters(tenant, keys)
+        )
+    }
+
+    /// Each requested counter's spend and open reservations (zero when there are none).
+    pub async fn counters(
+        &self,
+        tenant: &str,
+        keys: &[UsageKey],
+    ) -> Result<Vec<(UsageKey, CounterState)>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
@@ -91,8 +98,8 @@ impl Store {
         // team, tenant × day, month), and on SQLite each statement is a round trip to the
         // connection's thread plus a pool acquire and release — far more than the lookups.
         let mut sql = String::from(
-            "SELECT scope, scope_id, period, tokens, cost_micro_usd FROM usage_counters \
-             WHERE tenant = $1 AND (",
+            "SELECT scope, scope_id, period, tokens, cost_micro_usd, reserved_tokens, \
+             reserved_micro_usd FROM usage_counters WHERE tenant = $1 AND (",
         );
         for i in 0..keys.len() {
             let n = 2 + 3 * i;
@@ -118,17 +125,16 @@ impl Store {
                 scope_id: r.try_get("scope_id")?,
                 period: r.try_get("period")?,
             };
-            found.push((key, r.try_get("tokens")?, r.try_get("cost_micro_usd")?));
+            found.push((key, counter_state(r)?));
         }
         Ok(keys
             .iter()
             .map(|key| {
-                found
+                let state = found
                     .iter()
-                    .find(|(k, _, _)| k == key)
-                    .map_or((key.clone(), 0, 0), |(_, tokens, cost)| {
-                        (key.clone(), *tokens, *cost)
-                    })
+                    .find(|(k, _)| k == key)
+                    .map_or(CounterState::default(), |(_, c)| *c);
+                (key.clone(), state)
             })
             .collect())
     }

@@ -3,9 +3,9 @@
 
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
-    SealedPseudonym, Store, StoreError, StoredAlert, StoredCheckpoint, StoredControl,
-    StoredHealAction, StoredIncident, StoredSignal, TrustPoint, UsageIncrement, UsageKey,
-    sqlite_url_for_data_dir,
+    Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, Store, StoreError,
+    StoredAlert, StoredCheckpoint, StoredControl, StoredHealAction, StoredIncident, StoredSignal,
+    TrustPoint, UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
 };
 use meshos_types::{
     DecisionRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord, Obligation,
@@ -335,6 +335,146 @@ async fn usage_counters_add_up_per_scope_and_period(store: &Store) {
         .await
         .unwrap();
     assert_eq!((elsewhere[0].1, elsewhere[0].2), (0, 0));
+}
+
+/// A team-day cost counter limited to `max_micro_usd`, as a reservation's only limit.
+fn team_limit(team: &str, period: &str, max_micro_usd: i64) -> UsageLimit {
+    UsageLimit {
+        key: UsageKey {
+            scope: "team".into(),
+            scope_id: team.into(),
+            period: period.into(),
+        },
+        max_tokens: None,
+        max_micro_usd: Some(max_micro_usd),
+    }
+}
+
+fn reservation(id: &str, agent: &str, micro: i64, limit: UsageLimit, at_ms: i64) -> Reservation {
+    Reservation {
+        id: id.into(),
+        agent_id: agent.into(),
+        tokens: 0,
+        cost_micro_usd: micro,
+        limits: vec![limit],
+        at_ms,
+        expires_at_ms: at_ms + 60_000,
+    }
+}
+
+async fn budget_reservations_hold_under_concurrency(store: &Store) {
+    let t = tenant("reserve");
+    let at = 1_795_356_000_000; // 2026-11-22T14:00Z
+    let limit = team_limit("billing", "2026-11-22", 10_000_000); // $10
+    // 64 agents race for $0.50 each: exactly 20 fit.
+    let mut racing = Vec::new();
+    for i in 0..64 {
+        let store = store.clone();
+        let t = t.clone();
+        let limit = limit.clone();
+        racing.push(tokio::spawn(async move {
+            store
+                .reserve_usage(
+                    &t,
+                    reservation(&format!("dec-{i}"), &format!("a{i}"), 500_000, limit, at),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut reserved = 0;
+    for r in racing {
+        match r.await.unwrap() {
+            ReservationOutcome::Reserved => reserved += 1,
+            ReservationOutcome::Refused { over } => assert_eq!(over, vec![limit.key.clone()]),
+        }
+    }
+    assert_eq!(reserved, 20, "exactly the limit is promised");
+    let state = store.counters(&t, &[limit.key.clone()]).await.unwrap()[0].1;
+    assert_eq!(
+        (state.cost_micro_usd, state.reserved_micro_usd),
+        (0, 10_000_000)
+    );
+}
+
+async fn reservations_settle_release_and_expire(store: &Store) {
+    let t = tenant("settle");
+    let at = 1_795_356_000_000;
+    let limit = team_limit("billing", "2026-11-22", 1_000_000);
+    let key = limit.key.clone();
+    let reserve = |id: &str, agent: &str, micro: i64| {
+        store.reserve_usage(&t, reservation(id, agent, micro, limit.clone(), at))
+    };
+    assert_eq!(
+        reserve("d1", "a", 600_000).await.unwrap(),
+        ReservationOutcome::Reserved
+    );
+    assert!(matches!(
+        reserve("d2", "b", 600_000).await.unwrap(),
+        ReservationOutcome::Refused { .. }
+    ));
+    // The event names its decision: actual spend counted, reservation released, together.
+    let spend = |settle: Settle, micro: i64| SpendChange {
+        tenant: t.clone(),
+        increments: vec![UsageIncrement {
+            scopes: vec![("team".into(), "billing".into())],
+            at_ms: at,
+            tokens: 0,
+            cost_micro_usd: micro,
+        }],
+        settle: vec![settle],
+    };
+    store
+        .append_events_with_spend(
+            &[event(&t, "a", Outcome::Ok)],
+            Some(spend(Settle::Decision("d1".into()), 550_000)),
+        )
+        .await
+        .unwrap();
+    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    assert_eq!(
+        (state.cost_micro_usd, state.reserved_micro_usd),
+        (550_000, 0)
+    );
+    // An event without a decision id settles its agent's oldest reservation.
+    assert_eq!(
+        reserve("d3", "b", 200_000).await.unwrap(),
+        ReservationOutcome::Reserved
+    );
+    assert_eq!(
+        reserve("d4", "b", 200_000).await.unwrap(),
+        ReservationOutcome::Reserved
+    );
+    store
+        .append_events_with_spend(
+            &[event(&t, "b", Outcome::Ok)],
+            Some(spend(Settle::OldestOf("b".into()), 100_000)),
+        )
+        .await
+        .unwrap();
+    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    assert_eq!(
+        (state.cost_micro_usd, state.reserved_micro_usd),
+        (650_000, 200_000)
+    );
+    // Settling twice releases nothing more.
+    store
+        .append_events_with_spend(
+            &[event(&t, "b", Outcome::Ok)],
+            Some(spend(Settle::Decision("d3".into()), 0)),
+        )
+        .await
+        .unwrap();
+    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    assert_eq!(state.reserved_micro_usd, 200_000);
+    // d4 expires a minute after it was made.
+    assert_eq!(store.expire_reservations(at + 59_999).await.unwrap(), 0);
+    assert!(store.expire_reservations(at + 60_000).await.unwrap() >= 1);
+    let state = store.counters(&t, &[key]).await.unwrap()[0].1;
+    assert_eq!(
+        (state.cost_micro_usd, state.reserved_micro_usd),
+        (650_000, 0)
+    );
 }
 
 async fn trust_history_signals_and_alerts_round_trip(store: &Store) {
@@ -820,6 +960,8 @@ both_backends!(
     checkpoints_and_tokens,
     pseudonyms_and_reidentifications,
     usage_counters_add_up_per_scope_and_period,
+    budget_reservations_hold_under_concurrency,
+    reservations_settle_release_and_expire,
     trust_history_signals_and_alerts_round_trip,
     call_relations_group_events_by_agent_tool_model_region,
     incidents_transitions_actions_and_controls,

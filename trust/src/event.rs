@@ -39,4 +39,8 @@ pub struct EventInput {
     /// Any other attributes, kept as given (a JSON object).
     #[serde(default)]
     pub attributes: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `decision_id` of the `policy_check` this event reports on: its spend settles that
+    /// check's budget reservation. Without it, the agent's oldest open reservation is settled.
+    #[serde(default)]
+    pub decision_id: Option<String>,
 }

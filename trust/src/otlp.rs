@@ -556,6 +556,11 @@ fn map_span(
         );
     }
 
+    // A span may name the policy check it reports on, so its spend settles that reservation.
+    let decision_id = attrs
+        .get("meshos.decision_id")
+        .and_then(Json::as_str)
+        .map(str::to_string);
     Ok(EventInput {
         agent_id,
         kind,
@@ -568,6 +573,7 @@ fn map_span(
         tool,
         region: resource.region.clone(),
         attributes: Some(attrs),
+        decision_id,
     })
 }
 
