@@ -32,6 +32,8 @@ pub mod webhook;
 pub mod test_support;
 
 #[cfg(test)]
+mod budget_tests;
+#[cfg(test)]
 mod live_trust_tests;
 #[cfg(test)]
 mod mesh_tests;

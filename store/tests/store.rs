@@ -390,7 +390,11 @@ async fn budget_reservations_hold_under_concurrency(store: &Store) {
         }
     }
     assert_eq!(reserved, 20, "exactly the limit is promised");
-    let state = store.counters(&t, &[limit.key.clone()]).await.unwrap()[0].1;
+    let state = store
+        .counters(&t, std::slice::from_ref(&limit.key))
+        .await
+        .unwrap()[0]
+        .1;
     assert_eq!(
         (state.cost_micro_usd, state.reserved_micro_usd),
         (0, 10_000_000)
@@ -431,7 +435,11 @@ async fn reservations_settle_release_and_expire(store: &Store) {
         )
         .await
         .unwrap();
-    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    let state = store
+        .counters(&t, std::slice::from_ref(&key))
+        .await
+        .unwrap()[0]
+        .1;
     assert_eq!(
         (state.cost_micro_usd, state.reserved_micro_usd),
         (550_000, 0)
@@ -452,7 +460,11 @@ async fn reservations_settle_release_and_expire(store: &Store) {
         )
         .await
         .unwrap();
-    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    let state = store
+        .counters(&t, std::slice::from_ref(&key))
+        .await
+        .unwrap()[0]
+        .1;
     assert_eq!(
         (state.cost_micro_usd, state.reserved_micro_usd),
         (650_000, 200_000)
@@ -465,7 +477,11 @@ async fn reservations_settle_release_and_expire(store: &Store) {
         )
         .await
         .unwrap();
-    let state = store.counters(&t, &[key.clone()]).await.unwrap()[0].1;
+    let state = store
+        .counters(&t, std::slice::from_ref(&key))
+        .await
+        .unwrap()[0]
+        .1;
     assert_eq!(state.reserved_micro_usd, 200_000);
     // d4 expires a minute after it was made.
     assert_eq!(store.expire_reservations(at + 59_999).await.unwrap(), 0);
