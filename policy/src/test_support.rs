@@ -100,3 +100,52 @@ fn generated(level: &str, scope: &str, count: usize) -> String {
     }
     out
 }
+
+// ------------------------------------------------------------ helpers shared by unit tests
+
+/// One catalogue for all tests: compiling it (and loading the gazetteers) per call made the
+/// debug-build tests slow.
+#[cfg(test)]
+pub(crate) fn shared() -> &'static Detectors {
+    static D: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
+    D.get_or_init(Detectors::new)
+}
+
+#[cfg(test)]
+pub(crate) fn entities(text: &str) -> Vec<(String, String)> {
+    shared()
+        .scan(text)
+        .into_iter()
+        .map(|f| (f.entity, text[f.start..f.end].to_string()))
+        .collect()
+}
+
+/// (entity, exact bytes, start) of every finding.
+#[cfg(test)]
+pub(crate) fn found(text: &str) -> Vec<(String, String, usize)> {
+    shared()
+        .scan(text)
+        .into_iter()
+        .map(|f| (f.entity, text[f.start..f.end].to_string(), f.start))
+        .collect()
+}
+
+/// Asserts that `value` is found as `entity` at the byte offset where it occurs in `text`.
+#[cfg(test)]
+pub(crate) fn assert_found(text: &str, entity: &str, value: &str) {
+    let start = text.find(value).expect("value in text");
+    let got = found(text);
+    assert!(
+        got.contains(&(entity.to_string(), value.to_string(), start)),
+        "{entity} {value:?} at byte {start} not found in {text:?}: {got:?}"
+    );
+}
+
+#[cfg(test)]
+pub(crate) fn assert_no(text: &str, entity: &str) {
+    let got = found(text);
+    assert!(
+        got.iter().all(|(e, _, _)| e != entity),
+        "unexpected {entity} in {text:?}: {got:?}"
+    );
+}
