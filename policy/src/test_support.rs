@@ -149,3 +149,19 @@ pub(crate) fn assert_no(text: &str, entity: &str) {
         "unexpected {entity} in {text:?}: {got:?}"
     );
 }
+
+#[cfg(test)]
+pub(crate) fn injection_detector() -> crate::InjectionDetector {
+    crate::InjectionDetector::new()
+}
+
+#[cfg(test)]
+pub(crate) fn assert_injection_flags(text: &str, category: &str) -> crate::InjectionVerdict {
+    let v = injection_detector().scan(text);
+    assert!(v.flagged, "expected flag ({category}) for {text:?}: {v:#?}");
+    assert!(
+        v.matches.iter().any(|m| m.category == category),
+        "expected a {category} match for {text:?}: {v:#?}"
+    );
+    v
+}
