@@ -1,3 +1,9 @@
+//! The policy bundle: schema, `org.toml` (tenants' folders, regions, teams, agents), the
+//! model registry, budgets and the Cedar policies of `global/`, `tenants/`, `regions/` and
+//! `teams/`, validated at load (lower levels may only narrow), versioned by the digest of its
+//! files, and cut into per-path, per-operation slices so a request evaluates only the policies
+//! that can apply to it.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;

@@ -1,4 +1,13 @@
-//! Bundles for benchmarks and tests; not part of the supported API.
+//! Bundles for benchmarks and tests, and helpers shared by unit tests; not part of the
+//! supported API.
+//!
+//! The crate's test convention: a file's unit tests are `#[cfg(test)] mod tests` at its bottom
+//! (`use super::*;`), next to the code they test; there are no separate `tests.rs` files. The
+//! one test-only file is `engine/differential.rs`, which is not a unit test of one file but
+//! checks the whole engine, compiled policies against Cedar, over generated requests. What
+//! tests of several files share lives here, behind `#[cfg(test)]`: the shared detector
+//! catalogue and finding assertions, the injection detector and its flag assertion. What the
+//! benches need as well is public (benches are outside the crate).
 //!
 //! `evaluate_with_cedar_only` decides with Cedar alone, for comparing the compiled policies'
 //! speed with Cedar's.
