@@ -1,3 +1,9 @@
+//! The policy bundle: schema, `org.toml` (tenants' folders, regions, teams, agents), the
+//! model registry, budgets and the Cedar policies of `global/`, `tenants/`, `regions/` and
+//! `teams/`, validated at load (lower levels may only narrow), versioned by the digest of its
+//! files, and cut into per-path, per-operation slices so a request evaluates only the policies
+//! that can apply to it.
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::str::FromStr;
@@ -11,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::budgets::{BUDGETS_FILE, BudgetConfig, BudgetConfigError};
 use crate::compiled::{self, CompileError, CompiledPolicy, CompiledSet, SliceFacts};
+use crate::facts::FactReads;
 use crate::models::{MODELS_FILE, ModelRegistry, ModelRegistryError};
 use crate::redact::{RedactionMode, RedactionRule};
 
@@ -222,10 +229,15 @@ struct Slice {
 pub(crate) struct SlicePolicies {
     pub cedar: PolicySet,
     pub compiled: Option<CompiledSet>,
+    /// Which stored facts some policy here reads, for `Bundle::facts_needed`.
+    pub reads: FactReads,
 }
 
 /// Each policy's compiled form, or why it has none, by policy id.
 type CompiledPolicies = HashMap<PolicyId, Result<CompiledPolicy, CompileError>>;
+
+/// Which stored facts each policy reads, by policy id.
+type PolicyReads = HashMap<PolicyId, FactReads>;
 
 /// The compiled policies of one path, specialized to it: `None` for a policy that cannot
 /// match there; missing for a policy that could not be compiled.
@@ -443,7 +455,12 @@ impl Bundle {
                 )
             })
             .collect();
-        let slices = build_slices(&org, &tenant_folders, &by_level, &compiled)?;
+        // Read once per policy at load: the text scan is far too slow for the request path.
+        let reads: PolicyReads = all
+            .policies()
+            .map(|p| (p.id().clone(), FactReads::of_policy_text(&p.to_string())))
+            .collect();
+        let slices = build_slices(&org, &tenant_folders, &by_level, &compiled, &reads)?;
 
         let version = files_digest(&files);
         Ok(Bundle {
@@ -690,6 +707,7 @@ fn build_slices(
     tenant_folders: &BTreeSet<String>,
     by_level: &BTreeMap<Level, Vec<Policy>>,
     compiled: &CompiledPolicies,
+    reads: &PolicyReads,
 ) -> Result<Slices, BundleError> {
     let mut paths: Vec<(Option<String>, Option<String>)> = vec![(None, None)];
     paths.extend(org.regions.keys().map(|r| (Some(r.clone()), None)));
@@ -751,10 +769,10 @@ fn build_slices(
                 for (level, p) in policies {
                     add(&mut set, p, level)?;
                 }
-                per_operation.insert(op, slice_policies(set, &programs));
+                per_operation.insert(op, slice_policies(set, &programs, reads));
             }
             let slice = Slice {
-                any_operation: slice_policies(any_operation, &programs),
+                any_operation: slice_policies(any_operation, &programs, reads),
                 per_operation,
             };
             slices
@@ -767,14 +785,24 @@ fn build_slices(
 }
 
 /// A slice's policy set with its compiled form, which exists only if every policy compiled.
-fn slice_policies(cedar: PolicySet, programs: &PathPrograms<'_>) -> SlicePolicies {
+fn slice_policies(
+    cedar: PolicySet,
+    programs: &PathPrograms<'_>,
+    reads: &PolicyReads,
+) -> SlicePolicies {
     let compiled: Option<Vec<Option<Arc<CompiledPolicy>>>> = cedar
         .policies()
         .map(|p| programs.get(p.id()).cloned())
         .collect();
+    // A policy missing from `reads` cannot happen (both come from the same set); should it,
+    // it counts as reading everything, so no fact is ever left out.
+    let reads = cedar.policies().fold(FactReads::default(), |acc, p| {
+        acc.union(reads.get(p.id()).copied().unwrap_or(FactReads::ALL))
+    });
     SlicePolicies {
         compiled: compiled.map(|all| CompiledSet::new(all.into_iter().flatten().collect())),
         cedar,
+        reads,
     }
 }
 

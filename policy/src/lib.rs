@@ -9,12 +9,18 @@
 //!
 //! Fail closed: a request that cannot be evaluated (schema mismatch, policy evaluation error)
 //! is a `deny` naming the error, never an `allow`.
+//!
+//! Two phases for a caller with storage: [`Bundle::facts_needed`] says from the request's
+//! identity which stored facts (controls, spend counters, the check rate) the decision reads,
+//! so they can be fetched in one round trip; [`CheckRequest::with_facts`] puts them into the
+//! request for [`evaluate`].
 
 mod budgets;
 mod bundle;
 mod compiled;
 mod detect;
 mod engine;
+mod facts;
 mod injection;
 mod models;
 mod redact;
@@ -28,6 +34,7 @@ pub use budgets::{
 pub use bundle::{Bundle, BundleError, BundleFile, Placement, files_digest, read_bundle_files};
 pub use detect::{Detectors, EntityClass, RuleError};
 pub use engine::{CheckRequest, Evaluation, evaluate};
+pub use facts::{Facts, FactsNeeded, RequestIdentity, UsageCounter};
 pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};
 pub use models::{
     MODELS_FILE, ModelRegistry, ModelRegistryError, ModelResolution, ModelSpec, ModelStatus,

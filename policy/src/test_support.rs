@@ -1,4 +1,13 @@
-//! Bundles for benchmarks and tests; not part of the supported API.
+//! Bundles for benchmarks and tests, and helpers shared by unit tests; not part of the
+//! supported API.
+//!
+//! The crate's test convention: a file's unit tests are `#[cfg(test)] mod tests` at its bottom
+//! (`use super::*;`), next to the code they test; there are no separate `tests.rs` files. The
+//! one test-only file is `engine/differential.rs`, which is not a unit test of one file but
+//! checks the whole engine, compiled policies against Cedar, over generated requests. What
+//! tests of several files share lives here, behind `#[cfg(test)]`: the shared detector
+//! catalogue and finding assertions, the injection detector and its flag assertion. What the
+//! benches need as well is public (benches are outside the crate).
 //!
 //! `evaluate_with_cedar_only` decides with Cedar alone, for comparing the compiled policies'
 //! speed with Cedar's.
@@ -99,4 +108,69 @@ fn generated(level: &str, scope: &str, count: usize) -> String {
         out.push_str(&text);
     }
     out
+}
+
+// ------------------------------------------------------------ helpers shared by unit tests
+
+/// One catalogue for all tests: compiling it (and loading the gazetteers) per call made the
+/// debug-build tests slow.
+#[cfg(test)]
+pub(crate) fn shared() -> &'static Detectors {
+    static D: std::sync::OnceLock<Detectors> = std::sync::OnceLock::new();
+    D.get_or_init(Detectors::new)
+}
+
+#[cfg(test)]
+pub(crate) fn entities(text: &str) -> Vec<(String, String)> {
+    shared()
+        .scan(text)
+        .into_iter()
+        .map(|f| (f.entity, text[f.start..f.end].to_string()))
+        .collect()
+}
+
+/// (entity, exact bytes, start) of every finding.
+#[cfg(test)]
+pub(crate) fn found(text: &str) -> Vec<(String, String, usize)> {
+    shared()
+        .scan(text)
+        .into_iter()
+        .map(|f| (f.entity, text[f.start..f.end].to_string(), f.start))
+        .collect()
+}
+
+/// Asserts that `value` is found as `entity` at the byte offset where it occurs in `text`.
+#[cfg(test)]
+pub(crate) fn assert_found(text: &str, entity: &str, value: &str) {
+    let start = text.find(value).expect("value in text");
+    let got = found(text);
+    assert!(
+        got.contains(&(entity.to_string(), value.to_string(), start)),
+        "{entity} {value:?} at byte {start} not found in {text:?}: {got:?}"
+    );
+}
+
+#[cfg(test)]
+pub(crate) fn assert_no(text: &str, entity: &str) {
+    let got = found(text);
+    assert!(
+        got.iter().all(|(e, _, _)| e != entity),
+        "unexpected {entity} in {text:?}: {got:?}"
+    );
+}
+
+#[cfg(test)]
+pub(crate) fn injection_detector() -> crate::InjectionDetector {
+    crate::InjectionDetector::new()
+}
+
+#[cfg(test)]
+pub(crate) fn assert_injection_flags(text: &str, category: &str) -> crate::InjectionVerdict {
+    let v = injection_detector().scan(text);
+    assert!(v.flagged, "expected flag ({category}) for {text:?}: {v:#?}");
+    assert!(
+        v.matches.iter().any(|m| m.category == category),
+        "expected a {category} match for {text:?}: {v:#?}"
+    );
+    v
 }

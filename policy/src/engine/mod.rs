@@ -1,3 +1,11 @@
+//! The decision: screen the content (findings, injection), resolve the model, pick the policy
+//! slice for the agent's path and operation, decide with the compiled policies or Cedar, and map
+//! the answer and the deciding policies' annotations onto a verdict with reasons, obligations
+//! and redacted content. Fails closed: any evaluation problem is a deny naming it.
+//!
+//! Tests: unit tests in `mod tests` at the bottom; `differential.rs` is the whole-engine suite
+//! that checks the compiled policies against Cedar on generated requests.
+
 use std::collections::HashSet;
 
 use cedar_policy::{
@@ -673,7 +681,7 @@ mod tests {
         let bundle = Bundle::from_files(vec![
             crate::BundleFile {
                 name: "schema.cedarschema".into(),
-                text: include_str!("../../policies/default/schema.cedarschema").into(),
+                text: include_str!("../../../policies/default/schema.cedarschema").into(),
             },
             crate::BundleFile {
                 name: "org.toml".into(),
@@ -971,7 +979,7 @@ mod tests {
         let bundle = Bundle::from_files(vec![
             crate::BundleFile {
                 name: "schema.cedarschema".into(),
-                text: include_str!("../../policies/default/schema.cedarschema").into(),
+                text: include_str!("../../../policies/default/schema.cedarschema").into(),
             },
             crate::BundleFile {
                 name: "p.cedar".into(),
