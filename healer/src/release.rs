@@ -67,8 +67,9 @@ impl<P: HealerPorts> Healer<P> {
         match state.phase.as_str() {
             "probation" if now_ms >= state.since_ms + state.probation_ms => {
                 for c in controls {
-                    let mut spec = c.spec.clone();
-                    spec["canary_share"] = json!(policy.canary_share);
+                    let Some(spec) = c.spec_with_canary(Some(policy.canary_share)) else {
+                        continue;
+                    };
                     self.store
                         .update_control_spec(&c.tenant, &c.id, &spec)
                         .await?;
@@ -145,10 +146,9 @@ impl<P: HealerPorts> Healer<P> {
                     }
                     _ => {
                         for c in controls {
-                            let mut spec = c.spec.clone();
-                            if let Some(m) = spec.as_object_mut() {
-                                m.remove("canary_share");
-                            }
+                            let Some(spec) = c.spec_with_canary(None) else {
+                                continue;
+                            };
                             self.store
                                 .update_control_spec(&c.tenant, &c.id, &spec)
                                 .await?;

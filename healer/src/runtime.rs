@@ -7,8 +7,10 @@ use std::future::Future;
 use meshos_playbooks::{
     IncidentFacts, Library, Plan, PlanContext, PlannedStep, RootCauseKind, Subject,
 };
-use meshos_store::{Store, StoredControl, StoredHealAction, StoredIncident};
-use meshos_types::{EventRecord, IncidentTransitionRecord, Outcome, Role, new_id};
+use meshos_store::{Store, StoredControl, StoredHealAction, StoredIncident, readable_controls};
+use meshos_types::{
+    CapScope, Control, EventRecord, IncidentTransitionRecord, Outcome, Role, new_id,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -543,16 +545,17 @@ impl<P: HealerPorts> Healer<P> {
         // Secondary effects: an agent a control holds (it was moved off a tool, model or
         // region, or is quarantined or capped) looks unwell for a while; that is the remedy
         // working, not a new fault. Violation bursts are the agent's own doing and still count.
+        let readable: Vec<(&StoredControl, Control)> = readable_controls(&controls).collect();
         let mut kept = Vec::new();
         for s in fresh {
-            let held = controls.iter().find(|c| {
-                control_holds(c, &s.agent_id, &events)
+            let held = readable.iter().find(|(c, control)| {
+                control_holds(control, &s.agent_id, &events)
                     && (s.kind == meshos_playbooks::IncidentKind::SlaBreach
                         || s.started_at_ms >= c.created_at_ms - 5_000
                             && s.started_at_ms <= c.created_at_ms + SECONDARY_EFFECT_MS)
             });
             match held {
-                Some(c) if s.kind != meshos_playbooks::IncidentKind::ViolationBurst => {
+                Some((c, _)) if s.kind != meshos_playbooks::IncidentKind::ViolationBurst => {
                     let why = format!(
                         "secondary effect of control {} on {} (incident {})",
                         c.kind, c.subject, c.incident_id
@@ -1413,16 +1416,9 @@ impl<P: HealerPorts> Healer<P> {
             .filter(|c| c.incident_id == inc.id)
             .collect();
         for c in &controls {
-            let mut spec = c.spec.clone();
-            match (share, spec.as_object_mut()) {
-                (Some(s), Some(m)) => {
-                    m.insert("canary_share".into(), json!(s));
-                }
-                (None, Some(m)) => {
-                    m.remove("canary_share");
-                }
-                _ => continue,
-            }
+            let Some(spec) = c.spec_with_canary(share) else {
+                continue;
+            };
             self.store
                 .update_control_spec(&c.tenant, &c.id, &spec)
                 .await?;
@@ -1526,28 +1522,22 @@ impl<P: HealerPorts> Healer<P> {
         }
         let (status, result) = if dry_run {
             ("skipped_dry_run", json!({"would": step.params}))
-        } else if let Some((kind, subject)) = control_of(step) {
-            let set = self
-                .store
-                .set_control(&StoredControl {
-                    id: new_id("ctl"),
-                    tenant: inc.tenant.clone(),
-                    kind: kind.to_string(),
-                    subject: subject.clone(),
-                    spec: Value::Object(step.params.clone()),
-                    incident_id: inc.id.clone(),
-                    created_at_ms: now_ms,
-                    cleared_at_ms: None,
-                })
-                .await?;
-            (
-                "applied",
-                json!({"control": kind, "subject": subject, "newly_set": set}),
-            )
         } else {
-            match self.ports.deliver(&inc.tenant, &inc.id, step, &key).await {
-                Ok(v) => ("applied", v),
-                Err(e) => ("failed", json!({"error": e})),
+            match control_of(step) {
+                Ok(Some(control)) => {
+                    let row =
+                        StoredControl::new(new_id("ctl"), &inc.tenant, &inc.id, &control, now_ms);
+                    let set = self.store.set_control(&row).await?;
+                    (
+                        "applied",
+                        json!({"control": row.kind, "subject": row.subject, "newly_set": set}),
+                    )
+                }
+                Ok(None) => match self.ports.deliver(&inc.tenant, &inc.id, step, &key).await {
+                    Ok(v) => ("applied", v),
+                    Err(e) => ("failed", json!({"error": e})),
+                },
+                Err(e) => ("failed", json!({"error": e.to_string()})),
             }
         };
         let action = StoredHealAction {
@@ -1579,9 +1569,16 @@ impl<P: HealerPorts> Healer<P> {
         now_ms: i64,
     ) -> Result<(), HealerError> {
         for step in plan.steps.iter().rev() {
-            if let Some((kind, subject)) = control_of(step) {
+            // A step whose control does not parse set nothing (`apply_step` failed it).
+            if let Ok(Some(control)) = control_of(step) {
                 self.store
-                    .clear_control(&inc.tenant, kind, &subject, &inc.id, now_ms)
+                    .clear_control(
+                        &inc.tenant,
+                        control.kind().as_str(),
+                        &control.subject(),
+                        &inc.id,
+                        now_ms,
+                    )
                     .await?;
             }
         }
@@ -2119,30 +2116,35 @@ fn outcome_fault(
 /// Whether a control holds `agent`: it names the agent (quarantine, agent budget cap, a
 /// per-agent overlay), or the agent's work in `events` touched what the control blocks (a
 /// revoked tool, a pinned model, an avoided region).
-fn control_holds(c: &StoredControl, agent: &str, events: &[EventRecord]) -> bool {
-    let spec = |k: &str| c.spec.get(k).and_then(Value::as_str).unwrap_or("*");
+fn control_holds(c: &Control, agent: &str, events: &[EventRecord]) -> bool {
     let used = |pick: &dyn Fn(&EventRecord) -> Option<&str>, name: &str| {
         events
             .iter()
             .any(|e| e.agent_id == agent && pick(e) == Some(name))
     };
-    match c.kind.as_str() {
-        "agent_quarantine" => c.subject == agent,
-        "budget_cap" => c.subject == format!("agent:{agent}") || !c.subject.starts_with("agent:"),
+    match c {
+        Control::Quarantine { agent: a } => a == agent,
+        Control::BudgetCap {
+            scope: CapScope::Agent,
+            subject,
+            ..
+        } => subject == agent,
+        Control::BudgetCap { .. } => true,
+        Control::PolicyOverlay { agent: Some(a), .. } => a == agent,
         // A fleet-wide overlay on `tool.*` holds the agents that use that tool, not everyone.
-        "policy_overlay" => match (spec("agent"), spec("action").strip_suffix(".*")) {
-            (a, _) if a == agent => true,
-            ("*", Some(tool)) if !tool.contains('*') => used(&|e| e.tool.as_deref(), tool),
-            ("*", _) => spec("action") == "*",
-            _ => false,
+        Control::PolicyOverlay {
+            agent: None,
+            action,
+            ..
+        } => match action.strip_suffix(".*") {
+            Some(tool) if !tool.contains('*') => used(&|e| e.tool.as_deref(), tool),
+            _ => action == "*",
         },
-        "tool_revoked" => {
-            (spec("agent") == "*" || spec("agent") == agent)
-                && used(&|e| e.tool.as_deref(), spec("tool"))
+        Control::ToolRevoked { agent: a, tool } => {
+            a.as_deref().is_none_or(|a| a == agent) && used(&|e| e.tool.as_deref(), tool)
         }
-        "model_pin" => used(&|e| e.model.as_deref(), spec("model")),
-        "region_avoid" => used(&|e| e.region.as_deref(), &c.subject),
-        _ => false,
+        Control::ModelPin { model, .. } => used(&|e| e.model.as_deref(), model),
+        Control::RegionAvoid { region, .. } => used(&|e| e.region.as_deref(), region),
     }
 }
 
@@ -2246,16 +2248,12 @@ mod tests {
         .unwrap()
     }
 
-    fn overlay(agent: &str, action: &str) -> StoredControl {
-        StoredControl {
-            id: "c".into(),
-            tenant: "t".into(),
-            kind: "policy_overlay".into(),
-            subject: format!("{agent}/{action}/deny"),
-            spec: json!({"agent": agent, "action": action, "effect": "deny"}),
-            incident_id: "i".into(),
-            created_at_ms: 0,
-            cleared_at_ms: None,
+    fn overlay(agent: &str, action: &str) -> Control {
+        Control::PolicyOverlay {
+            agent: (agent != "*").then(|| agent.to_string()),
+            action: action.into(),
+            effect: meshos_types::OverlayEffect::Deny,
+            entities: None,
         }
     }
 

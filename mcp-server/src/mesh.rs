@@ -686,52 +686,24 @@ pub fn controls_in_force(
 }
 
 /// The names (as Cedar sees them in `context.heal_controls`) of the healer controls that apply to
-/// a request: a quarantine of its agent, a revoked tool it asks for, a deny or redact overlay
-/// whose action pattern (`*` or `prefix.*` or exact) matches, a pin of its model.
+/// a request (see `meshos_types::Control::applies_to`).
 pub fn heal_controls_for(
     controls: &[meshos_store::StoredControl],
     input: &PolicyCheckInput,
 ) -> Vec<String> {
-    let agent_matches = |a: Option<&str>| a.is_none_or(|a| a == "*" || a == input.agent_id);
-    let spec = |c: &meshos_store::StoredControl, k: &str| {
-        c.spec.get(k).and_then(|v| v.as_str()).map(str::to_string)
+    let request = meshos_types::ControlRequest {
+        agent: &input.agent_id,
+        action: &input.action,
+        tool: input.tool.as_deref(),
+        model: input.model.as_deref(),
     };
-    let mut out: Vec<String> = Vec::new();
-    for c in controls {
-        let name = match c.kind.as_str() {
-            "agent_quarantine" if c.subject == input.agent_id => Some("quarantined"),
-            "tool_revoked"
-                if agent_matches(spec(c, "agent").as_deref())
-                    && input.tool.is_some()
-                    && spec(c, "tool").as_deref() == input.tool.as_deref() =>
-            {
-                Some("tool_revoked")
-            }
-            "policy_overlay"
-                if agent_matches(spec(c, "agent").as_deref())
-                    && spec(c, "action").is_some_and(|p| action_matches(&p, &input.action)) =>
-            {
-                match spec(c, "effect").as_deref() {
-                    Some("deny") => Some("overlay_deny"),
-                    Some("redact") => Some("overlay_redact"),
-                    _ => None,
-                }
-            }
-            "model_pin"
-                if input.model.is_some()
-                    && spec(c, "model").as_deref() == input.model.as_deref() =>
-            {
-                Some("model_pinned")
-            }
-            _ => None,
-        };
-        if let Some(n) = name
-            && !out.iter().any(|x| x == n)
-        {
-            out.push(n.to_string());
-        }
-    }
-    out
+    let controls: Vec<_> = meshos_store::readable_controls(controls)
+        .map(|(_, c)| c)
+        .collect();
+    meshos_types::heal_control_names(&controls, &request)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// What open incidents' `budget_cap` controls add for one agent: daily budget lines (assessed
@@ -785,15 +757,6 @@ pub fn heal_budget_caps(
         }
     }
     caps
-}
-
-/// `*` matches everything, `prefix.*` an action under the prefix, anything else itself.
-fn action_matches(pattern: &str, action: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some("") => true,
-        Some(prefix) => action.starts_with(prefix),
-        None => pattern == action,
-    }
 }
 
 /// Whole micro-dollars, so counters add up exactly.
