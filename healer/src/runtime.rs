@@ -244,7 +244,7 @@ impl<P: HealerPorts> Healer<P> {
                 continue;
             };
             // Faster, cheaper, fewer errors: good news is not an incident.
-            let down = s.direction == "down";
+            let down = s.is_down();
             if down && (raw.is_rate() || !self.config.alarm.watch_decreases) {
                 continue;
             }

@@ -1,5 +1,5 @@
-//! Shared vocabulary of Mesh OS: identifiers, principals, telemetry events, policy decisions and
-//! the healer's controls.
+//! Shared vocabulary of Mesh OS: identifiers, principals, telemetry events, policy decisions,
+//! trust signals (drift signals, SLA alerts) and the healer's controls.
 //!
 //! Owns the plain data types several crates exchange, the canonical byte encoding of every
 //! ledger record (the bytes that become an evidence leaf), and [`Control`]: the one typed form
@@ -10,11 +10,13 @@ use std::fmt;
 use std::str::FromStr;
 
 mod control;
+mod signal;
 
 pub use control::{
     BudgetLimits, CANARY_SHARE_KEY, CapScope, Control, ControlError, ControlKind, ControlRequest,
     OverlayEffect, action_matches, heal_control_names,
 };
+pub use signal::{DriftSignal, SLA_BREACH, SLA_RECOVERY, SlaAlert};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
