@@ -14,7 +14,8 @@ use meshos_types::{EventRecord, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::runtime::{counts_for, metric_over, touches};
+use crate::lifecycle::{ACTOR, in_place};
+use crate::verify::{counts_for, metric_over, touches};
 use crate::{Healer, HealerError, HealerPorts, IncidentData, IncidentState};
 
 /// Where a resolved incident's controls are in their release.
@@ -237,7 +238,7 @@ impl<P: HealerPorts> Healer<P> {
             describe(&controls),
             note.map(|n| format!(" ({n})")).unwrap_or_default()
         );
-        let record = Self::transition_record(
+        let record = in_place(
             &inc,
             actor,
             Some(role),
@@ -266,8 +267,8 @@ impl<P: HealerPorts> Healer<P> {
         now_ms: i64,
     ) -> Result<(), HealerError> {
         data.releases
-            .push(json!({"at_ms": now_ms, "by": "healer", "reason": reason}));
-        let record = Self::transition_record(&inc, "healer", None, reason, inputs, now_ms);
+            .push(json!({"at_ms": now_ms, "by": ACTOR, "reason": reason}));
+        let record = in_place(&inc, ACTOR, None, reason, inputs, now_ms);
         let version = inc.version;
         let updated = StoredIncident {
             data: data.to_json(),
