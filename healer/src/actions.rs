@@ -2,49 +2,39 @@
 //! overlay, model pin, avoided region, budget cap) or a delivery through the server (webhook,
 //! notification, eval request). Controls are undone by clearing them.
 
-use meshos_playbooks::{ActionKind, Plan, PlannedStep};
+use meshos_playbooks::{Plan, PlannedStep};
 use meshos_store::StoredControl;
-use meshos_types::EventRecord;
-use serde_json::Value;
+use meshos_types::{CapScope, Control, ControlError, EventRecord};
 
 use crate::strata::entities_of;
 use crate::{Diagnosis, IncidentData};
 
-/// The control an action sets: `(kind, subject)`; `None` for delivery actions.
-pub(crate) fn control_of(step: &PlannedStep) -> Option<(&'static str, String)> {
-    let p = |k: &str| {
-        step.params
-            .get(k)
-            .map(|v| match v {
-                Value::String(s) => s.clone(),
-                other => other.to_string(),
-            })
-            .unwrap_or_else(|| "*".to_string())
-    };
-    Some(match step.action {
-        ActionKind::QuarantineAgent => ("agent_quarantine", p("agent")),
-        ActionKind::RevokeTool => ("tool_revoked", format!("{}/{}", p("agent"), p("tool"))),
-        ActionKind::PolicyOverlay => (
-            "policy_overlay",
-            format!("{}/{}/{}", p("agent"), p("action"), p("effect")),
-        ),
-        ActionKind::PinModel => ("model_pin", p("model")),
-        ActionKind::AvoidRegion => ("region_avoid", p("region")),
-        ActionKind::CapBudget => ("budget_cap", format!("{}:{}", p("scope"), p("subject"))),
-        ActionKind::Webhook | ActionKind::RunEval | ActionKind::Notify => return None,
-    })
+/// The control a step sets; `Ok(None)` for delivery actions (webhook, eval, notify).
+pub(crate) fn control_of(step: &PlannedStep) -> Result<Option<Control>, ControlError> {
+    step.action
+        .control_kind()
+        .map(|kind| Control::from_params(kind, &serde_json::Value::Object(step.params.clone())))
+        .transpose()
 }
 
-/// The entity a control blocks, as `kind:name` (`None` for controls on agents or budgets).
-fn blocked_entity(step: &PlannedStep) -> Option<String> {
-    let p = |k: &str| step.params.get(k).and_then(Value::as_str);
-    match step.action {
-        ActionKind::RevokeTool => p("tool").map(|t| format!("tool:{t}")),
-        ActionKind::PinModel => p("model").map(|m| format!("model:{m}")),
-        ActionKind::AvoidRegion => p("region").map(|r| format!("region:{r}")),
-        ActionKind::PolicyOverlay => p("action")
-            .and_then(|a| a.strip_suffix(".*"))
-            .map(|t| format!("tool:{t}")),
+/// The entity a planned control blocks, as `kind:name` (`None` for controls on agents or
+/// budgets). An overlay on a tool's actions (`tool.*`) counts as blocking the tool.
+fn blocked_entity(control: &Control) -> Option<String> {
+    match control {
+        Control::PolicyOverlay { action, .. } => {
+            action.strip_suffix(".*").map(|t| format!("tool:{t}"))
+        }
+        other => controlled_entity(other),
+    }
+}
+
+/// The entity an active control blocks, as `kind:name`. Overlays leave the tool itself usable,
+/// so they strand nobody.
+fn controlled_entity(control: &Control) -> Option<String> {
+    match control {
+        Control::ToolRevoked { tool, .. } => Some(format!("tool:{tool}")),
+        Control::ModelPin { model, .. } => Some(format!("model:{model}")),
+        Control::RegionAvoid { region, .. } => Some(format!("region:{region}")),
         _ => None,
     }
 }
@@ -63,36 +53,41 @@ pub(crate) fn agents_held_by(
     recent: &[EventRecord],
     now_ms: i64,
 ) -> Vec<String> {
-    let agent = step.params.get("agent").and_then(Value::as_str);
-    match (step.action, agent) {
-        (
-            ActionKind::QuarantineAgent | ActionKind::RevokeTool | ActionKind::PolicyOverlay,
-            Some(a),
-        ) if a != "*" => vec![a.to_string()],
-        (ActionKind::CapBudget, _) => match (
-            step.params.get("scope").and_then(Value::as_str),
-            step.params.get("subject").and_then(Value::as_str),
-        ) {
-            (Some("agent"), Some(s)) => vec![s.to_string()],
-            _ => affected.to_vec(),
-        },
-        (ActionKind::Notify | ActionKind::Webhook | ActionKind::RunEval, _) => Vec::new(),
-        _ => {
-            let mut out: Vec<String> = affected.to_vec();
-            if let Some(entity) = blocked_entity(step) {
-                out.extend(
-                    recent
-                        .iter()
-                        .filter(|e| e.created_at_ms >= now_ms - CURRENT_USE_MS)
-                        .filter(|e| entities_of(e).contains(&entity))
-                        .map(|e| e.agent_id.clone()),
-                );
-            }
-            out.sort();
-            out.dedup();
-            out
-        }
+    let control = match control_of(step) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Vec::new(),
+        // A step that sets nothing holds nobody new; the affected agents stay counted.
+        Err(_) => return affected.to_vec(),
+    };
+    let named = |a: &str| (a != "*").then(|| vec![a.to_string()]);
+    let one = match &control {
+        Control::Quarantine { agent } => named(agent),
+        Control::ToolRevoked { agent: Some(a), .. }
+        | Control::PolicyOverlay { agent: Some(a), .. } => named(a),
+        Control::BudgetCap {
+            scope: CapScope::Agent,
+            subject,
+            ..
+        } => Some(vec![subject.clone()]),
+        Control::BudgetCap { .. } => return affected.to_vec(),
+        _ => None,
+    };
+    if let Some(agents) = one {
+        return agents;
     }
+    let mut out: Vec<String> = affected.to_vec();
+    if let Some(entity) = blocked_entity(&control) {
+        out.extend(
+            recent
+                .iter()
+                .filter(|e| e.created_at_ms >= now_ms - CURRENT_USE_MS)
+                .filter(|e| entities_of(e).contains(&entity))
+                .map(|e| e.agent_id.clone()),
+        );
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Why a plan must not run on its own (empty: it may). First, do no harm:
@@ -111,7 +106,7 @@ pub(crate) fn harm_guards(
     now_ms: i64,
 ) -> Vec<String> {
     let mut out = Vec::new();
-    let acts = plan.steps.iter().any(|s| control_of(s).is_some());
+    let acts = plan.steps.iter().any(|s| s.action.control_kind().is_some());
     if !acts {
         return out;
     }
@@ -125,7 +120,12 @@ pub(crate) fn harm_guards(
         ));
     }
     // Healthy: not affected, and working on what the plan blocks right now, plenty of it.
-    let blocked: Vec<String> = plan.steps.iter().filter_map(blocked_entity).collect();
+    let planned: Vec<Control> = plan
+        .steps
+        .iter()
+        .filter_map(|s| control_of(s).ok().flatten())
+        .collect();
+    let blocked: Vec<String> = planned.iter().filter_map(blocked_entity).collect();
     let healthy: Vec<&String> = held
         .iter()
         .filter(|a| !data.affected_agents.contains(a))
@@ -150,9 +150,11 @@ pub(crate) fn harm_guards(
                 .join(", ")
         ));
     }
-    let controlled: Vec<String> = controls.iter().filter_map(controlled_entity).collect();
-    for step in &plan.steps {
-        let Some(entity) = blocked_entity(step) else {
+    let controlled: Vec<String> = meshos_store::readable_controls(controls)
+        .filter_map(|(_, c)| controlled_entity(&c))
+        .collect();
+    for control in &planned {
+        let Some(entity) = blocked_entity(control) else {
             continue;
         };
         let kind = entity.split_once(':').map_or("", |(k, _)| k);
@@ -179,15 +181,4 @@ pub(crate) fn harm_guards(
         }
     }
     out
-}
-
-/// The entity an active control blocks, as `kind:name`.
-fn controlled_entity(c: &StoredControl) -> Option<String> {
-    let spec = |k: &str| c.spec.get(k).and_then(Value::as_str);
-    match c.kind.as_str() {
-        "tool_revoked" => spec("tool").map(|t| format!("tool:{t}")),
-        "model_pin" => spec("model").map(|m| format!("model:{m}")),
-        "region_avoid" => Some(format!("region:{}", c.subject)),
-        _ => None,
-    }
 }

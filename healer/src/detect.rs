@@ -3,8 +3,7 @@
 use std::collections::BTreeMap;
 
 use meshos_playbooks::{IncidentKind, Severity};
-use meshos_store::{StoredAlert, StoredSignal};
-use meshos_types::{EventRecord, Outcome};
+use meshos_types::{DriftSignal, EventRecord, Outcome, SlaAlert};
 
 use crate::Symptom;
 
@@ -16,7 +15,7 @@ pub(crate) fn metric_family(metric: &str) -> &str {
     }
 }
 
-pub(crate) fn from_signal(s: &StoredSignal) -> Symptom {
+pub(crate) fn from_signal(s: &DriftSignal) -> Symptom {
     let severity = match s.shift_sigmas.abs() {
         x if x >= 6.0 => Severity::High,
         x if x >= 3.0 => Severity::Medium,
@@ -40,8 +39,8 @@ pub(crate) fn from_signal(s: &StoredSignal) -> Symptom {
     }
 }
 
-pub(crate) fn from_alert(a: &StoredAlert) -> Option<Symptom> {
-    (a.kind == "sla.breach").then(|| Symptom {
+pub(crate) fn from_alert(a: &SlaAlert) -> Option<Symptom> {
+    a.is_breach().then(|| Symptom {
         source_id: a.id.clone(),
         kind: IncidentKind::SlaBreach,
         severity: if a.score < a.threshold / 2.0 {

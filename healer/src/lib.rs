@@ -19,20 +19,27 @@
 
 mod actions;
 mod alarm;
+mod approval;
 mod detect;
 mod diagnose;
+mod execute;
 mod incident;
+mod intake;
+mod lifecycle;
+mod plan;
 mod release;
 mod runtime;
 mod strata;
+mod verify;
 
 pub use alarm::{AlarmPolicy, EffectFloors};
+pub use approval::{Decision, decide};
 pub use incident::{
     ApprovalRequest, Diagnosis, IncidentData, IncidentState, MetricRecovery, Symptom, Verification,
 };
 pub use release::ReleaseState;
 pub use runtime::{
-    Decision, Healer, HealerConfig, HealerPorts, IncidentView, ReleasePolicy, TickReport,
+    Healer, HealerConfig, HealerPorts, IncidentView, ReleasePolicy, TickReport,
     view as incident_view,
 };
 pub use strata::{CandidateEvidence, Stratum};

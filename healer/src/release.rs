@@ -14,7 +14,8 @@ use meshos_types::{EventRecord, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::runtime::{counts_for, metric_over, touches};
+use crate::lifecycle::{ACTOR, in_place};
+use crate::verify::{counts_for, metric_over, touches};
 use crate::{Healer, HealerError, HealerPorts, IncidentData, IncidentState};
 
 /// Where a resolved incident's controls are in their release.
@@ -67,8 +68,9 @@ impl<P: HealerPorts> Healer<P> {
         match state.phase.as_str() {
             "probation" if now_ms >= state.since_ms + state.probation_ms => {
                 for c in controls {
-                    let mut spec = c.spec.clone();
-                    spec["canary_share"] = json!(policy.canary_share);
+                    let Some(spec) = c.spec_with_canary(Some(policy.canary_share)) else {
+                        continue;
+                    };
                     self.store
                         .update_control_spec(&c.tenant, &c.id, &spec)
                         .await?;
@@ -145,10 +147,9 @@ impl<P: HealerPorts> Healer<P> {
                     }
                     _ => {
                         for c in controls {
-                            let mut spec = c.spec.clone();
-                            if let Some(m) = spec.as_object_mut() {
-                                m.remove("canary_share");
-                            }
+                            let Some(spec) = c.spec_with_canary(None) else {
+                                continue;
+                            };
                             self.store
                                 .update_control_spec(&c.tenant, &c.id, &spec)
                                 .await?;
@@ -237,7 +238,7 @@ impl<P: HealerPorts> Healer<P> {
             describe(&controls),
             note.map(|n| format!(" ({n})")).unwrap_or_default()
         );
-        let record = Self::transition_record(
+        let record = in_place(
             &inc,
             actor,
             Some(role),
@@ -266,8 +267,8 @@ impl<P: HealerPorts> Healer<P> {
         now_ms: i64,
     ) -> Result<(), HealerError> {
         data.releases
-            .push(json!({"at_ms": now_ms, "by": "healer", "reason": reason}));
-        let record = Self::transition_record(&inc, "healer", None, reason, inputs, now_ms);
+            .push(json!({"at_ms": now_ms, "by": ACTOR, "reason": reason}));
+        let record = in_place(&inc, ACTOR, None, reason, inputs, now_ms);
         let version = inc.version;
         let updated = StoredIncident {
             data: data.to_json(),

@@ -111,6 +111,20 @@ pub enum ActionKind {
 }
 
 impl ActionKind {
+    /// The control the action sets on the mesh; `None` for deliveries (webhook, eval, notify).
+    pub fn control_kind(self) -> Option<meshos_types::ControlKind> {
+        use meshos_types::ControlKind;
+        Some(match self {
+            ActionKind::QuarantineAgent => ControlKind::Quarantine,
+            ActionKind::RevokeTool => ControlKind::ToolRevoked,
+            ActionKind::PolicyOverlay => ControlKind::PolicyOverlay,
+            ActionKind::PinModel => ControlKind::ModelPin,
+            ActionKind::AvoidRegion => ControlKind::RegionAvoid,
+            ActionKind::CapBudget => ControlKind::BudgetCap,
+            ActionKind::Webhook | ActionKind::RunEval | ActionKind::Notify => return None,
+        })
+    }
+
     /// Actions that only tell someone (a notification): they change nothing on the mesh, so
     /// no guard needs to hold them for approval.
     pub fn is_delivery_only(self) -> bool {

@@ -330,22 +330,7 @@ impl LiveTrust {
             pending.notify.insert(k);
             for s in signals {
                 metrics.record_drift_signal(s.metric.as_str());
-                pending.signals.push(StoredSignal {
-                    id: new_id("sig"),
-                    tenant: tenant.to_string(),
-                    agent_id: agent.to_string(),
-                    metric: s.metric.as_str().to_string(),
-                    detector: s.detector,
-                    direction: s.direction,
-                    baseline_mean: s.baseline_mean,
-                    baseline_sd: s.baseline_sd,
-                    observed_mean: s.observed_mean,
-                    shift_sigmas: s.shift_sigmas,
-                    samples: s.samples,
-                    explanation: s.explanation,
-                    at_ms: s.at_ms,
-                    consumed_at_ms: None,
-                });
+                pending.signals.push(s.of(new_id("sig"), tenant, agent));
             }
             if let Some((t, explanation)) = transition {
                 let kind = t.event_name();

@@ -739,6 +739,7 @@ fn overlays_match_agents_and_action_patterns() {
         ),
         control("model_pin", serde_json::json!({"model": "gpt-4o"})),
     ];
+    let controls = crate::controls_in_force(controls, 0.5);
     let mut req = check("bot", "crm.update");
     assert_eq!(
         heal_controls_for(&controls, &req),

@@ -7,9 +7,10 @@ use meshos_policy::{
     RedactionKeys, Scope, Usage, evaluate,
 };
 use meshos_store::{
-    CounterState, Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, UsageKey,
-    UsageLimit, usage_periods,
+    CounterState, Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange,
+    StoredControl, UsageKey, UsageLimit, usage_periods,
 };
+use meshos_types::{CapScope, Control, ControlRequest, heal_control_names};
 
 use crate::events::micro_usd;
 use meshos_types::{
@@ -227,108 +228,66 @@ pub(crate) fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError>
     check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
 }
 
-/// The controls that hold one request: all active ones but those on canary (the healer lets a
-/// share of their traffic through, `spec.canary_share`, to verify before releasing them) when
-/// the request's uniform `draw` in [0, 1) falls within that share.
-pub fn controls_in_force(
-    controls: Vec<meshos_store::StoredControl>,
-    draw: f64,
-) -> Vec<meshos_store::StoredControl> {
-    controls
+/// The controls that hold one request, read back into their typed form: all active ones but
+/// those on canary (the healer lets a share of their traffic through, `canary_share`, to
+/// verify before releasing them) when the request's uniform `draw` in [0, 1) falls within
+/// that share.
+pub fn controls_in_force(controls: Vec<StoredControl>, draw: f64) -> Vec<Control> {
+    let held: Vec<StoredControl> = controls
         .into_iter()
-        .filter(|c| {
-            !c.spec
-                .get("canary_share")
-                .and_then(|v| v.as_f64())
-                .is_some_and(|share| draw < share)
-        })
+        .filter(|c| !c.canary_share().is_some_and(|share| draw < share))
+        .collect();
+    meshos_store::readable_controls(&held)
+        .map(|(_, c)| c)
         .collect()
 }
 
 /// The names (as Cedar sees them in `context.heal_controls`) of the healer controls that apply to
-/// a request: a quarantine of its agent, a revoked tool it asks for, a deny or redact overlay
-/// whose action pattern (`*` or `prefix.*` or exact) matches, a pin of its model.
-pub fn heal_controls_for(
-    controls: &[meshos_store::StoredControl],
-    input: &PolicyCheckInput,
-) -> Vec<String> {
-    let agent_matches = |a: Option<&str>| a.is_none_or(|a| a == "*" || a == input.agent_id);
-    let spec = |c: &meshos_store::StoredControl, k: &str| {
-        c.spec.get(k).and_then(|v| v.as_str()).map(str::to_string)
+/// a request (see `meshos_types::Control::applies_to`).
+pub fn heal_controls_for(controls: &[Control], input: &PolicyCheckInput) -> Vec<String> {
+    let request = ControlRequest {
+        agent: &input.agent_id,
+        action: &input.action,
+        tool: input.tool.as_deref(),
+        model: input.model.as_deref(),
     };
-    let mut out: Vec<String> = Vec::new();
-    for c in controls {
-        let name = match c.kind.as_str() {
-            "agent_quarantine" if c.subject == input.agent_id => Some("quarantined"),
-            "tool_revoked"
-                if agent_matches(spec(c, "agent").as_deref())
-                    && input.tool.is_some()
-                    && spec(c, "tool").as_deref() == input.tool.as_deref() =>
-            {
-                Some("tool_revoked")
-            }
-            "policy_overlay"
-                if agent_matches(spec(c, "agent").as_deref())
-                    && spec(c, "action").is_some_and(|p| action_matches(&p, &input.action)) =>
-            {
-                match spec(c, "effect").as_deref() {
-                    Some("deny") => Some("overlay_deny"),
-                    Some("redact") => Some("overlay_redact"),
-                    _ => None,
-                }
-            }
-            "model_pin"
-                if input.model.is_some()
-                    && spec(c, "model").as_deref() == input.model.as_deref() =>
-            {
-                Some("model_pinned")
-            }
-            _ => None,
-        };
-        if let Some(n) = name
-            && !out.iter().any(|x| x == n)
-        {
-            out.push(n.to_string());
-        }
-    }
-    out
+    heal_control_names(controls, &request)
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// What open incidents' `budget_cap` controls add for one agent: daily budget lines (assessed
 /// next to the bundle's, so a cap only ever narrows) and a check rate.
 #[derive(Debug, Default, PartialEq)]
 pub struct HealBudgetCaps {
-    pub lines: Vec<meshos_policy::BudgetLine>,
+    pub lines: Vec<BudgetLine>,
     pub checks_per_minute: Option<u32>,
 }
 
 /// The caps that apply to `agent_id`: those on the agent, on its team, or on the whole tenant.
 pub fn heal_budget_caps(
-    controls: &[meshos_store::StoredControl],
+    controls: &[Control],
     tenant: &str,
     agent_id: &str,
     team: Option<&str>,
 ) -> HealBudgetCaps {
     let mut caps = HealBudgetCaps::default();
-    for c in controls.iter().filter(|c| c.kind == "budget_cap") {
-        let subject = c.spec.get("subject").and_then(|v| v.as_str());
-        let scope = match c.spec.get("scope").and_then(|v| v.as_str()) {
-            Some("agent") if subject == Some(agent_id) => Scope::Agent,
-            Some("team") if subject.is_some() && subject == team => Scope::Team,
-            Some("tenant") if subject.is_none_or(|s| s == tenant || s == "*") => Scope::Tenant,
-            _ => continue,
+    for (scope, scope_id, limits) in controls
+        .iter()
+        .filter_map(|c| c.cap_for(tenant, agent_id, team))
+    {
+        let scope = match scope {
+            CapScope::Agent => Scope::Agent,
+            CapScope::Team => Scope::Team,
+            CapScope::Tenant => Scope::Tenant,
         };
-        let scope_id = match scope {
-            Scope::Tenant => tenant.to_string(),
-            _ => subject.unwrap_or_default().to_string(),
-        };
-        let number = |k: &str| c.spec.get(k).and_then(|v| v.as_f64()).filter(|v| *v >= 0.0);
-        for (metric, key) in [
-            (meshos_policy::Metric::CostUsd, "max_cost_usd_per_day"),
-            (meshos_policy::Metric::Tokens, "max_tokens_per_day"),
+        for (metric, limit) in [
+            (Metric::CostUsd, limits.max_cost_usd_per_day),
+            (Metric::Tokens, limits.max_tokens_per_day),
         ] {
-            if let Some(limit) = number(key) {
-                caps.lines.push(meshos_policy::BudgetLine {
+            if let Some(limit) = limit {
+                caps.lines.push(BudgetLine {
                     scope,
                     scope_id: scope_id.clone(),
                     period: Period::Day,
@@ -338,22 +297,13 @@ pub fn heal_budget_caps(
             }
         }
         if scope == Scope::Agent
-            && let Some(rpm) = number("max_requests_per_minute")
+            && let Some(rpm) = limits.max_requests_per_minute
         {
             let rpm = rpm.min(f64::from(u32::MAX)) as u32;
             caps.checks_per_minute = Some(caps.checks_per_minute.map_or(rpm, |r| r.min(rpm)));
         }
     }
     caps
-}
-
-/// `*` matches everything, `prefix.*` an action under the prefix, anything else itself.
-pub(crate) fn action_matches(pattern: &str, action: &str) -> bool {
-    match pattern.strip_suffix('*') {
-        Some("") => true,
-        Some(prefix) => action.starts_with(prefix),
-        None => pattern == action,
-    }
 }
 
 /// The policy_check output's view of the model resolution (absent without a model).

@@ -18,9 +18,8 @@ impl Mesh {
             self.store.active_controls(Some(&principal.tenant)).await?,
             rand::random::<f64>(),
         )
-        .into_iter()
-        .filter(|c| c.kind == "region_avoid")
-        .map(|c| c.subject)
+        .iter()
+        .filter_map(|c| c.avoided_region().map(str::to_string))
         .collect();
         meshos_carbon::route_avoiding(&self.dataset, &req, &avoid).map_err(|e| match e {
             CarbonError::UnknownModel { .. } => invalid("model", e.to_string()),

@@ -1,6 +1,6 @@
 //! `trust_score` and alerts: an agent's live score with its explanation, its trend, drift signals and SLA alerts.
 
-use meshos_types::{Principal, Role, now_ms, rfc3339_ms};
+use meshos_types::{DriftSignal, Principal, Role, SlaAlert, now_ms, rfc3339_ms};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -27,26 +27,9 @@ pub struct TrustScoreOutput {
     /// How the score moved: stored points of the last 24 h and the change over 1 h and 24 h.
     pub trend: TrustTrend,
     /// The agent's most recent drift signals, newest first.
-    pub drift_signals: Vec<DriftSignalOutput>,
+    pub drift_signals: Vec<DriftSignal>,
     /// Time of the newest observation behind the score (RFC 3339).
     pub updated_at: String,
-}
-
-/// An SLA breach or recovery.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
-pub struct AlertOutput {
-    pub alert_id: String,
-    /// `sla.breach` or `sla.recovery`.
-    pub kind: String,
-    pub agent_id: String,
-    pub score: f64,
-    pub threshold: f64,
-    /// Which SLA rule set the threshold.
-    pub scope: String,
-    /// RFC 3339.
-    pub at: String,
-    /// Webhook delivery outcomes.
-    pub deliveries: serde_json::Value,
 }
 
 /// One stored score.
@@ -67,45 +50,6 @@ pub struct TrustTrend {
     pub change_24h: Option<f64>,
     /// Up to 48 stored points of the last 24 h, oldest first, evenly thinned.
     pub points: Vec<TrendPoint>,
-}
-
-/// A metric of the agent that drifted from its baseline.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema, PartialEq)]
-pub struct DriftSignalOutput {
-    pub signal_id: String,
-    /// `latency`, `error_rate`, `cost_per_1k_tokens`, `violation_rate` or `token_use`.
-    pub metric: String,
-    pub detector: String,
-    /// `up` or `down`.
-    pub direction: String,
-    pub baseline_mean: f64,
-    pub baseline_sd: f64,
-    pub observed_mean: f64,
-    /// Shift in baseline standard deviations.
-    pub shift_sigmas: f64,
-    pub explanation: String,
-    /// RFC 3339.
-    pub at: String,
-    /// Whether the healer has taken it up.
-    pub consumed: bool,
-}
-
-impl From<meshos_store::StoredSignal> for DriftSignalOutput {
-    fn from(s: meshos_store::StoredSignal) -> Self {
-        DriftSignalOutput {
-            signal_id: s.id,
-            metric: s.metric,
-            detector: s.detector,
-            direction: s.direction,
-            baseline_mean: s.baseline_mean,
-            baseline_sd: s.baseline_sd,
-            observed_mean: s.observed_mean,
-            shift_sigmas: s.shift_sigmas,
-            explanation: s.explanation,
-            at: rfc3339_ms(s.at_ms),
-            consumed: s.consumed_at_ms.is_some(),
-        }
-    }
 }
 
 const TREND_WINDOW_MS: i64 = 24 * 3_600_000;
@@ -205,34 +149,19 @@ impl Mesh {
             sla: t.sla,
             basis: t.basis,
             explanation: t.explanation,
-            drift_signals: signals.into_iter().map(DriftSignalOutput::from).collect(),
+            drift_signals: signals,
             updated_at: rfc3339_ms(if newest > 0 { newest } else { now }),
         })
     }
 
     /// The tenant's most recent SLA alerts with their webhook outcomes (not for agent tokens).
-    pub async fn alerts(&self, principal: &Principal) -> Result<Vec<AlertOutput>, MeshError> {
+    pub async fn alerts(&self, principal: &Principal) -> Result<Vec<SlaAlert>, MeshError> {
         if principal.role == Role::Agent {
             return Err(MeshError::Forbidden(
                 "agent tokens cannot list the tenant's alerts; expected an operator, auditor or admin token"
                     .into(),
             ));
         }
-        Ok(self
-            .store
-            .alerts(&principal.tenant, None, 100)
-            .await?
-            .into_iter()
-            .map(|a| AlertOutput {
-                alert_id: a.id,
-                kind: a.kind,
-                agent_id: a.agent_id,
-                score: a.score,
-                threshold: a.threshold,
-                scope: a.scope,
-                at: rfc3339_ms(a.at_ms),
-                deliveries: a.deliveries,
-            })
-            .collect())
+        Ok(self.store.alerts(&principal.tenant, None, 100).await?)
     }
 }

@@ -6,7 +6,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use sqlx::{Acquire, AnyConnection};
 
-use meshos_types::{IncidentTransitionRecord, LedgerRecord, Role};
+use meshos_types::{
+    CANARY_SHARE_KEY, Control, ControlError, IncidentTransitionRecord, LedgerRecord, Role,
+};
 
 use crate::{Backend, Store, StoreError, corrupt, insert_leaf, map_duplicate, next_ledger_index};
 
@@ -46,20 +48,88 @@ pub struct StoredHealAction {
     pub created_at_ms: i64,
 }
 
-/// A control the healer set on the mesh.
+/// A control the healer set on the mesh, as stored: the columns of [`Control`]'s stored form
+/// (read it typed with [`StoredControl::control`]) and the spec's release state
+/// (`canary_share`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredControl {
     pub id: String,
     pub tenant: String,
-    /// `agent_quarantine`, `tool_revoked`, `policy_overlay`, `model_pin`, `region_avoid`,
-    /// `budget_cap`.
+    /// [`ControlKind::as_str`](meshos_types::ControlKind::as_str).
     pub kind: String,
-    /// What it applies to: an agent id, `agent/tool`, a model, a region, `scope:subject`.
+    /// [`Control::subject`]: with kind and incident, what makes the control unique.
     pub subject: String,
+    /// [`Control::spec`], plus `canary_share` while the control is on canary.
     pub spec: serde_json::Value,
     pub incident_id: String,
     pub created_at_ms: i64,
     pub cleared_at_ms: Option<i64>,
+}
+
+impl StoredControl {
+    /// A new active control of an incident.
+    pub fn new(
+        id: String,
+        tenant: &str,
+        incident_id: &str,
+        control: &Control,
+        now_ms: i64,
+    ) -> Self {
+        StoredControl {
+            id,
+            tenant: tenant.to_string(),
+            kind: control.kind().as_str().to_string(),
+            subject: control.subject(),
+            spec: control.spec(),
+            incident_id: incident_id.to_string(),
+            created_at_ms: now_ms,
+            cleared_at_ms: None,
+        }
+    }
+
+    /// The control this row holds.
+    pub fn control(&self) -> Result<Control, ControlError> {
+        Control::from_stored(&self.kind, &self.subject, &self.spec)
+    }
+
+    /// The share of the controlled traffic let through while the control is on canary.
+    pub fn canary_share(&self) -> Option<f64> {
+        self.spec
+            .get(CANARY_SHARE_KEY)
+            .and_then(serde_json::Value::as_f64)
+    }
+
+    /// The spec with the canary share set (`Some`) or removed (`None`); `None` when the
+    /// stored spec is not an object (it cannot carry one).
+    pub fn spec_with_canary(&self, share: Option<f64>) -> Option<serde_json::Value> {
+        let mut spec = self.spec.clone();
+        let m = spec.as_object_mut()?;
+        match share {
+            Some(s) => {
+                m.insert(CANARY_SHARE_KEY.into(), serde_json::json!(s));
+            }
+            None => {
+                m.remove(CANARY_SHARE_KEY);
+            }
+        }
+        Some(spec)
+    }
+}
+
+/// The controls among `rows` that read back; an unreadable row (a kind this build does not
+/// know, a spec missing a field) is logged and left out, as readers always skipped what they
+/// could not match.
+pub fn readable_controls(
+    rows: &[StoredControl],
+) -> impl Iterator<Item = (&StoredControl, Control)> + '_ {
+    rows.iter().filter_map(|row| match row.control() {
+        Ok(c) => Some((row, c)),
+        Err(e) => {
+            tracing::warn!(control = %row.id, tenant = %row.tenant, error = %e,
+                "an unreadable control is ignored");
+            None
+        }
+    })
 }
 
 // Column lists as macros: sqlx takes only static SQL, so queries are built with concat!.

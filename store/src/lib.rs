@@ -15,7 +15,7 @@ mod privacy;
 mod trust;
 mod usage;
 
-pub use healer::{LeaderLease, StoredControl, StoredHealAction, StoredIncident};
+pub use healer::{LeaderLease, StoredControl, StoredHealAction, StoredIncident, readable_controls};
 pub use privacy::SealedPseudonym;
 
 /// One distinct (agent, tool, model, region) combination seen in events; see

@@ -5,6 +5,8 @@
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use meshos_types::{DriftSignal, SlaAlert};
+
 use crate::{Store, StoreError, corrupt};
 
 /// One stored trust score of an agent at an instant, with the components behind it.
@@ -20,41 +22,11 @@ pub struct TrustPoint {
     pub risk_exposure: f64,
 }
 
-/// A drift detector's alarm on one metric of one agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredSignal {
-    pub id: String,
-    pub tenant: String,
-    pub agent_id: String,
-    pub metric: String,
-    pub detector: String,
-    pub direction: String,
-    pub baseline_mean: f64,
-    pub baseline_sd: f64,
-    pub observed_mean: f64,
-    pub shift_sigmas: f64,
-    pub samples: u64,
-    pub explanation: String,
-    pub at_ms: i64,
-    pub consumed_at_ms: Option<i64>,
-}
+/// A stored drift signal: the one [`DriftSignal`] type (the name stays for callers).
+pub type StoredSignal = DriftSignal;
 
-/// An SLA breach or recovery of one agent's trust score.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredAlert {
-    pub id: String,
-    pub tenant: String,
-    pub agent_id: String,
-    /// `sla.breach` or `sla.recovery`.
-    pub kind: String,
-    pub score: f64,
-    pub threshold: f64,
-    /// Which rule set the threshold, e.g. `team billing`.
-    pub scope: String,
-    pub at_ms: i64,
-    /// JSON array of webhook delivery outcomes (empty until deliveries finish).
-    pub deliveries: serde_json::Value,
-}
+/// A stored SLA alert: the one [`SlaAlert`] type (the name stays for callers).
+pub type StoredAlert = SlaAlert;
 
 fn signal_from_row(row: &AnyRow) -> Result<StoredSignal, StoreError> {
     let samples: i64 = row.try_get("samples")?;

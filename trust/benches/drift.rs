@@ -111,14 +111,14 @@ fn false_alarms(cfg: &DriftConfig, seeds: u64, samples: u64) -> [Alarms; 5] {
                     cost_usd: None,
                     ..e
                 };
-                for s in drift.observe(&e, cfg) {
-                    if is_rate(s.metric) {
-                        out[index(s.metric)].alarms += 1;
+                for m in drift.observe(&e, cfg).iter().filter_map(Metric::of_signal) {
+                    if is_rate(m) {
+                        out[index(m)].alarms += 1;
                     }
                 }
             } else {
-                for s in drift.observe(&e, cfg) {
-                    out[index(s.metric)].alarms += 1;
+                for m in drift.observe(&e, cfg).iter().filter_map(Metric::of_signal) {
+                    out[index(m)].alarms += 1;
                 }
             }
         }
@@ -158,7 +158,7 @@ fn detection_delay(cfg: &DriftConfig, m: Metric, sigmas: f64, seeds: u64) -> Del
                     cfg,
                 )
                 .iter()
-                .any(|s| s.metric == m)
+                .any(|s| s.metric == m.as_str())
             {
                 spoiled = true;
             }
@@ -172,7 +172,7 @@ fn detection_delay(cfg: &DriftConfig, m: Metric, sigmas: f64, seeds: u64) -> Del
             let i = in_control * per + j;
             let e = event(&mut rng, i as i64, cfg.rate_window_events(), Some(&shift));
             for s in drift.observe(&e, cfg) {
-                if s.metric == m {
+                if s.metric == m.as_str() {
                     let want = if sigmas > 0.0 { "up" } else { "down" };
                     if s.direction == want {
                         d.detected += 1;

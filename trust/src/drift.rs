@@ -84,6 +84,13 @@ impl Metric {
         }
     }
 
+    /// The metric a signal is about (`None` for a name this build does not watch).
+    pub fn of_signal(signal: &DriftSignal) -> Option<Metric> {
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.as_str() == signal.metric)
+    }
+
     fn unit(self) -> &'static str {
         match self {
             Metric::Latency => " ms",
@@ -239,34 +246,10 @@ pub fn cusum_threshold_for_arl0(arl0: f64, k: f64) -> f64 {
     0.5 * (lo + hi)
 }
 
-/// A metric of an agent left its baseline.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq)]
-pub struct DriftSignal {
-    pub metric: Metric,
-    /// `cusum`.
-    pub detector: String,
-    /// `up` or `down`.
-    pub direction: String,
-    /// Baseline in the metric's own unit (ms, rate, USD per 1k tokens, tokens): the
-    /// back-transformed log mean (a typical value) for log-scale metrics, the mean rate for
-    /// rates.
-    pub baseline_mean: f64,
-    /// Baseline standard deviation on the detector's scale (`scale`).
-    pub baseline_sd: f64,
-    /// Mean since the change began, in the same unit as `baseline_mean`.
-    pub observed_mean: f64,
-    /// (observed − baseline) / sd on the detector's scale.
-    pub shift_sigmas: f64,
-    /// Samples since the change began (for rates, windows of `rate_window_events` events).
-    pub samples: u64,
-    pub at_ms: i64,
-    pub explanation: String,
-    /// `log` (latency, tokens, cost) or `arcsine` (rates).
-    pub scale: String,
-    /// The CUSUM value that crossed the threshold, and the threshold h.
-    pub statistic: f64,
-    pub threshold: f64,
-}
+/// A metric of an agent left its baseline: the one signal type the store keeps and the healer
+/// reads. The detector leaves `id`, `tenant` and `agent_id` empty (it does not know whose
+/// samples it sees); the caller names the signal with [`DriftSignal::of`].
+pub use meshos_types::DriftSignal;
 
 /// The scale a metric is watched on.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -559,7 +542,10 @@ fn signal(
         unit = metric.unit(),
     );
     DriftSignal {
-        metric,
+        id: String::new(),
+        tenant: String::new(),
+        agent_id: String::new(),
+        metric: metric.as_str().to_string(),
         detector: "cusum".to_string(),
         direction: direction.to_string(),
         baseline_mean,
@@ -569,9 +555,7 @@ fn signal(
         samples: side.samples,
         at_ms,
         explanation,
-        scale: base.scale.as_str().to_string(),
-        statistic: side.statistic,
-        threshold: cfg.threshold_h,
+        consumed_at_ms: None,
     }
 }
 

@@ -73,7 +73,10 @@ fn a_latency_step_up_is_detected_as_latency_up() {
     let mut found = None;
     for i in 250..300 {
         let signals = drift.observe(&agent_event(&mut rng, i, 1f64.exp(), 0.05), &cfg);
-        if let Some(s) = signals.into_iter().find(|s| s.metric == Metric::Latency) {
+        if let Some(s) = signals
+            .into_iter()
+            .find(|s| s.metric == Metric::Latency.as_str())
+        {
             found = Some((i - 250, s));
             break;
         }
@@ -110,7 +113,7 @@ fn fewer_tokens_is_detected_as_token_use_down() {
         .flat_map(|_| drift.observe(&tokens(&mut rng, 500.0), &cfg))
         .next()
         .expect("halving token use raised nothing");
-    assert_eq!(signal.metric, Metric::TokenUse);
+    assert_eq!(signal.metric, Metric::TokenUse.as_str());
     assert_eq!(signal.direction, "down");
     assert!(signal.observed_mean < 700.0, "{signal:?}");
 }
@@ -125,7 +128,9 @@ fn an_error_burst_is_detected_as_error_rate_up_in_windows() {
     while windows(i) < 60 {
         let signals = drift.observe(&agent_event(&mut rng, i as i64, 1.0, 0.05), &cfg);
         assert!(
-            signals.iter().all(|s| s.metric != Metric::ErrorRate),
+            signals
+                .iter()
+                .all(|s| s.metric != Metric::ErrorRate.as_str()),
             "{signals:?}"
         );
         i += 1;
@@ -134,7 +139,10 @@ fn an_error_burst_is_detected_as_error_rate_up_in_windows() {
     for _ in 0..20 * cfg.rate_window_events() {
         i += 1;
         let signals = drift.observe(&agent_event(&mut rng, i as i64, 1.0, 0.3), &cfg);
-        if let Some(s) = signals.into_iter().find(|s| s.metric == Metric::ErrorRate) {
+        if let Some(s) = signals
+            .into_iter()
+            .find(|s| s.metric == Metric::ErrorRate.as_str())
+        {
             found = Some(s);
             break;
         }
@@ -142,7 +150,7 @@ fn an_error_burst_is_detected_as_error_rate_up_in_windows() {
     let s = found.expect("a jump from 5 % to 30 % errors raised nothing in 20 windows");
     assert!(s.samples <= 20, "{s:?}");
     assert_eq!(s.direction, "up");
-    assert_eq!(s.scale, "arcsine");
+    assert!(s.explanation.contains("on the arcsine scale"), "{s:?}");
     assert!(s.baseline_mean < 0.1 && s.observed_mean > 0.2, "{s:?}");
 }
 
@@ -182,8 +190,8 @@ fn a_constant_metric_gets_a_floor_deviation_and_still_sees_a_real_change() {
         .flat_map(|_| drift.observe(&at(130.0), &cfg))
         .next()
         .expect("a 30 % latency rise on a constant baseline raised nothing");
-    assert_eq!((s.metric, s.direction.as_str()), (Metric::Latency, "up"));
-    assert_eq!(s.scale, "linear");
+    assert_eq!((s.metric.as_str(), s.direction.as_str()), ("latency", "up"));
+    assert!(s.explanation.contains("on the linear scale"), "{s:?}");
     assert!((s.baseline_sd - 5.0).abs() < 0.1, "{s:?}");
 }
 

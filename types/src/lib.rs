@@ -1,11 +1,22 @@
-//! Shared vocabulary of Mesh OS: identifiers, principals, telemetry events and policy decisions.
+//! Shared vocabulary of Mesh OS: identifiers, principals, telemetry events, policy decisions,
+//! trust signals (drift signals, SLA alerts) and the healer's controls.
 //!
-//! Owns the plain data types several crates exchange and the canonical byte encoding of every
-//! ledger record (the bytes that become an evidence leaf). It must stay small and free of I/O:
+//! Owns the plain data types several crates exchange, the canonical byte encoding of every
+//! ledger record (the bytes that become an evidence leaf), and [`Control`]: the one typed form
+//! of a healer control, its stored form and which requests it holds. It must stay small and free of I/O:
 //! no storage, no transports, no policy or trust logic.
 
 use std::fmt;
 use std::str::FromStr;
+
+mod control;
+mod signal;
+
+pub use control::{
+    BudgetLimits, CANARY_SHARE_KEY, CapScope, Control, ControlError, ControlKind, ControlRequest,
+    OverlayEffect, action_matches, heal_control_names,
+};
+pub use signal::{DriftSignal, SLA_BREACH, SLA_RECOVERY, SlaAlert};
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
