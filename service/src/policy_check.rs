@@ -1,14 +1,14 @@
 //! `policy_check`: gathers the facts a decision needs (rate, spend, healer controls, keys), evaluates the bundle in force, seals pseudonyms and appends the decision.
 
 use meshos_carbon::Dataset;
-use meshos_policy::{BudgetLine, Metric};
+use meshos_policy::{BudgetLine, Facts, Metric, RequestIdentity, UsageCounter};
 use meshos_policy::{
     BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
     RedactionKeys, Scope, Usage, evaluate,
 };
 use meshos_store::{
-    CounterState, Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange,
-    StoredControl, UsageKey, UsageLimit, usage_periods,
+    Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, StoredControl, UsageKey,
+    UsageLimit, usage_periods,
 };
 use meshos_types::{CapScope, Control, ControlRequest, heal_control_names};
 
@@ -192,33 +192,32 @@ pub fn decide_check(
     checked: &CheckedRequest,
     controls: &CheckControls,
 ) -> Evaluation {
-    evaluate(
-        ctx.bundle,
-        ctx.detectors,
-        &CheckRequest {
-            tenant,
-            agent_id: &input.agent_id,
-            action: &input.action,
-            content: input.content.as_deref(),
-            model: input.model.as_deref(),
-            tool: input.tool.as_deref(),
-            region: input.region.as_deref(),
-            region_jurisdictions: checked.region_jurisdictions.clone(),
-            budget_exceeded: controls
-                .budgets
-                .iter()
-                .filter(|b| b.exceeded)
-                .map(BudgetState::key)
-                .collect(),
-            checks_last_minute: controls
-                .rate
-                .as_ref()
-                .map_or(0, |r| i64::from(r.checks_last_minute)),
-            rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
-            heal_controls: controls.heal_controls.clone(),
-            redaction_keys: controls.redaction_keys.as_ref(),
-        },
-    )
+    let facts = Facts {
+        heal_controls: controls.heal_controls.clone(),
+        budgets: controls.budgets.clone(),
+        checks_last_minute: controls
+            .rate
+            .as_ref()
+            .map_or(0, |r| i64::from(r.checks_last_minute)),
+        rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
+    };
+    let request = CheckRequest {
+        tenant,
+        agent_id: &input.agent_id,
+        action: &input.action,
+        content: input.content.as_deref(),
+        model: input.model.as_deref(),
+        tool: input.tool.as_deref(),
+        region: input.region.as_deref(),
+        region_jurisdictions: checked.region_jurisdictions.clone(),
+        budget_exceeded: Vec::new(),
+        checks_last_minute: 0,
+        rate_limit_exceeded: false,
+        heal_controls: Vec::new(),
+        redaction_keys: controls.redaction_keys.as_ref(),
+    }
+    .with_facts(&facts);
+    evaluate(ctx.bundle, ctx.detectors, &request)
 }
 
 pub(crate) fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
@@ -427,9 +426,11 @@ impl Mesh {
         decision_id: &str,
     ) -> Result<(CheckControls, bool), MeshError> {
         let now = now_ms();
-        let budgets = bundle.budgets();
-        let placement = bundle.placement(&input.agent_id);
-        let bundle_lines = budgets.lines_for(tenant, &input.agent_id, &placement);
+        let needs = bundle.facts_needed(&RequestIdentity {
+            tenant,
+            agent_id: &input.agent_id,
+            action: &input.action,
+        });
         let [day, month] = usage_periods(now);
         let counter_key = |scope: Scope, scope_id: &str, period: Period| UsageKey {
             scope: scope.as_str().to_string(),
@@ -439,21 +440,25 @@ impl Mesh {
                 Period::Month => month.clone(),
             },
         };
-        // Controls and the bundle's counters in one round trip; a healer cap on a counter the
-        // bundle does not limit costs a second read, only while the cap is in force.
-        let bundle_keys: Vec<UsageKey> = bundle_lines
+        let keys: Vec<UsageKey> = needs
+            .usage_counters
             .iter()
-            .map(|l| counter_key(l.scope, &l.scope_id, l.period))
+            .map(|c| counter_key(c.scope, &c.scope_id, c.period))
             .collect();
-        let (controls, mut counters) = self.store.check_facts(tenant, &bundle_keys).await?;
+        // Everything stored the decision reads, in one round trip.
+        let (controls, counters) = self
+            .store
+            .check_facts(tenant, needs.controls, &keys)
+            .await?;
         let heal = controls_in_force(controls, rand::random::<f64>());
-        let caps = heal_budget_caps(&heal, tenant, &input.agent_id, placement.team);
-        let checks_per_minute = match (
-            budgets.checks_per_minute(&input.agent_id),
-            caps.checks_per_minute,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let caps = heal_budget_caps(&heal, tenant, &input.agent_id, needs.placement.team);
+        let checks_per_minute = if needs.rate_limit {
+            match (needs.rate_limit_per_minute, caps.checks_per_minute) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            None
         };
         let rate = checks_per_minute.map(|limit| {
             let r = self.rate_limiter.admit(tenant, &input.agent_id, limit, now);
@@ -463,16 +468,6 @@ impl Mesh {
                 exceeded: r.exceeded,
             }
         });
-        let mut lines = bundle_lines;
-        lines.extend(caps.lines);
-        let missing: Vec<UsageKey> = lines
-            .iter()
-            .map(|l| counter_key(l.scope, &l.scope_id, l.period))
-            .filter(|k| !counters.iter().any(|(c, _)| c == k))
-            .collect();
-        if !missing.is_empty() {
-            counters.extend(self.store.counters(tenant, &missing).await?);
-        }
         let estimate = Usage {
             tokens: input
                 .estimated_tokens
@@ -480,24 +475,31 @@ impl Mesh {
                 .unwrap_or(0),
             cost_usd: input.estimated_cost_usd.unwrap_or(0.0),
         };
-        let held = |counters: &[(UsageKey, CounterState)], key: &UsageKey| {
-            counters
-                .iter()
-                .find(|(k, _)| k == key)
-                .map_or(Usage::default(), |(_, c)| Usage {
+        // Spent plus reserved: an estimate must fit next to what other checks already hold.
+        let held: Vec<(UsageCounter, Usage)> = needs
+            .usage_counters
+            .iter()
+            .zip(&counters)
+            .map(|(counter, (_, c))| {
+                let usage = Usage {
                     tokens: u64::try_from(c.held_tokens()).unwrap_or(0),
                     cost_usd: c.held_micro_usd() as f64 / 1_000_000.0,
-                })
-        };
-        let mut budget_states = meshos_policy::assess(
-            &lines,
-            |scope, scope_id, period| held(&counters, &counter_key(scope, scope_id, period)),
-            estimate,
-        );
+                };
+                (counter.clone(), usage)
+            })
+            .collect();
+        let mut budget_states = needs.assess(&caps.lines, &held, estimate);
+        let lines: Vec<BudgetLine> = needs
+            .usage_lines
+            .iter()
+            .chain(&caps.lines)
+            .cloned()
+            .collect();
         // Reserve only what could be allowed: an estimate already over a line is refused by
         // policy without holding anything.
         let wants_reservation = (estimate.tokens > 0 || estimate.cost_usd > 0.0)
             && !lines.is_empty()
+            && !needs.usage_counters.is_empty()
             && budget_states.iter().all(|b| !b.exceeded);
         let mut reserved = false;
         if wants_reservation {

@@ -73,16 +73,21 @@ impl Store {
     }
 
     /// What a policy check reads from storage, in one round trip: the tenant's active healer
-    /// controls and the requested counters (both queries run at once).
+    /// controls (when `controls`) and the requested counters, both queries at once.
     pub async fn check_facts(
         &self,
         tenant: &str,
+        controls: bool,
         keys: &[UsageKey],
     ) -> Result<(Vec<crate::StoredControl>, Vec<(UsageKey, CounterState)>), StoreError> {
-        tokio::try_join!(
-            self.active_controls(Some(tenant)),
-            self.counters(tenant, keys)
-        )
+        let controls = async {
+            if controls {
+                self.active_controls(Some(tenant)).await
+            } else {
+                Ok(Vec::new())
+            }
+        };
+        tokio::try_join!(controls, self.counters(tenant, keys))
     }
 
     /// Each requested counter's spend and open reservations (zero when there are none).
