@@ -32,8 +32,8 @@ pub async fn incidents_cli(
         IncidentsCommand::Show { tenant, id } => {
             json!(meshos_healer::incident_view(&store, &tenant, &id).await?)
         }
-        IncidentsCommand::Approve(args) => decide_cli(store, policy_version, args, true).await?,
-        IncidentsCommand::Deny(args) => decide_cli(store, policy_version, args, false).await?,
+        IncidentsCommand::Approve(args) => decide_cli(store, args, true).await?,
+        IncidentsCommand::Deny(args) => decide_cli(store, args, false).await?,
         IncidentsCommand::Release { tenant, id, note } => {
             use anyhow::Context;
             let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
@@ -55,7 +55,6 @@ pub async fn incidents_cli(
 
 async fn decide_cli(
     store: meshos_store::Store,
-    policy_version: String,
     args: DecideArgs,
     approve: bool,
 ) -> anyhow::Result<Value> {
@@ -68,12 +67,12 @@ async fn decide_cli(
         role: meshos_types::Role::Admin,
         note: args.note,
     };
-    let view = meshos_service::incidents::decide_on_store(
-        store,
-        policy_version,
+    let view = meshos_healer::decide(
+        &store,
         &args.tenant,
         &args.id,
         &decision,
+        meshos_types::now_ms(),
     )
     .await
     .context("the decision was refused")?;

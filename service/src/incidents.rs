@@ -190,12 +190,14 @@ pub async fn decide(
         role: p.role,
         note: input.note,
     };
-    let view = decide_on_store(
-        mesh.store.clone(),
-        mesh.bundle.current().version().to_string(),
+    // Any replica records it: the healer's `decide` checks digest, role and expiry, and the
+    // leader's next tick executes.
+    let view = meshos_healer::decide(
+        &mesh.store,
         &p.tenant,
         &input.incident_id,
         &decision,
+        now_ms(),
     )
     .await
     .map_err(healer_error)?;
@@ -274,20 +276,6 @@ pub fn summary(i: &meshos_store::StoredIncident) -> Value {
         "resolved_at_ms": i.resolved_at_ms,
         "affected_agents": i.data.get("affected_agents"),
     })
-}
-
-/// Records an approval or denial without a running healer (the CLI, any replica over MCP): the
-/// healer's `decide` checks digest, role and expiry; the leader's next tick executes.
-pub async fn decide_on_store(
-    store: meshos_store::Store,
-    policy_version: String,
-    tenant: &str,
-    incident_id: &str,
-    decision: &Decision,
-) -> Result<meshos_healer::IncidentView, HealerError> {
-    offline_healer(store, policy_version)?
-        .decide(tenant, incident_id, decision, now_ms())
-        .await
 }
 
 #[cfg(test)]
