@@ -31,13 +31,6 @@ pub mod webhook;
 #[doc(hidden)]
 pub mod test_support;
 
-#[cfg(test)]
-mod budget_tests;
-#[cfg(test)]
-mod live_trust_tests;
-#[cfg(test)]
-mod mesh_tests;
-
 pub use approvals::*;
 pub use checkpoints::*;
 pub use events::*;

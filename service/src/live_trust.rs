@@ -565,3 +565,7 @@ fn alert_payload(
         "explanation": explanation,
     })
 }
+
+#[cfg(test)]
+#[path = "live_trust_tests.rs"]
+mod tests;

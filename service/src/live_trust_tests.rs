@@ -10,7 +10,7 @@ use meshos_trust::sla::{SlaPolicy, SlaRule};
 use meshos_types::{Outcome, Principal, Role};
 
 use crate::live_trust::{ALERTS_URI, trust_uri};
-use crate::mesh_tests::{mesh, mesh_with_trust, test_trust_setup};
+use crate::mesh::tests::{mesh, mesh_with_trust, test_trust_setup};
 use crate::webhook::{WebhookEndpoint, WebhookSecret, verify_signature};
 use crate::{EventInput, IngestDoor, Mesh};
 

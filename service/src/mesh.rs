@@ -295,3 +295,7 @@ impl Mesh {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "mesh_tests.rs"]
+pub(crate) mod tests;

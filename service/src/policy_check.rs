@@ -576,3 +576,7 @@ fn reservation_limits(
     }
     limits
 }
+
+#[cfg(test)]
+#[path = "policy_check_tests.rs"]
+mod tests;
