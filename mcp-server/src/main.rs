@@ -342,6 +342,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .limits(Limits {
             max_content_bytes: settings.max_content_bytes,
             max_batch_events: 10_000,
+            ..Limits::default()
         })
         .trust(TrustSetup {
             params: TrustParams {

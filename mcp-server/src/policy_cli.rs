@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::checked::parse_named;
 use meshos_service::{
-    CheckControls, PolicyCheckInput, PolicyContext, RateLimitState, evaluate_check,
+    CheckControls, Limits, PolicyCheckInput, PolicyContext, RateLimitState, evaluate_check,
 };
 
 /// The bundle in `dir`, or the shipped default.
@@ -62,7 +62,10 @@ pub fn check(
         bundle,
         detectors: &detectors,
         dataset: &dataset,
-        max_content_bytes,
+        limits: Limits {
+            max_content_bytes,
+            ..Limits::default()
+        },
     };
     // Offline there are no spend counters, no rate and no tenant keys: keyed redaction
     // modes mask instead, which never shows more than the server would.
@@ -249,7 +252,10 @@ pub fn run_tests(dir: &Path) -> anyhow::Result<Vec<CaseResult>> {
         bundle: &bundle,
         detectors: &detectors,
         dataset: &dataset,
-        max_content_bytes: usize::MAX,
+        limits: Limits {
+            max_content_bytes: usize::MAX,
+            ..Limits::default()
+        },
     };
     let mut results = Vec::new();
     for file in files {

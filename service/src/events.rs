@@ -6,7 +6,10 @@ use meshos_types::{EventRecord, Principal, new_id, now_ms, rfc3339_ms};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::mesh::{Mesh, MeshError, check_id_at, check_non_negative, ensure_object, invalid};
+use crate::mesh::{
+    Mesh, MeshError, check_amount, check_count, check_id_at, check_json_no_nul, check_no_nul,
+    ensure_object, invalid,
+};
 
 // ---- inputs and outputs ---------------------------------------------------------------
 
@@ -73,14 +76,26 @@ impl Mesh {
                 "expected 1-128 characters, e.g. `tool_call`",
             ));
         }
-        check_non_negative(at("latency_ms"), ev.latency_ms)?;
-        check_non_negative(at("cost_usd"), ev.cost_usd)?;
-        for (name, v) in [
-            ("input_tokens", ev.input_tokens),
-            ("output_tokens", ev.output_tokens),
-        ] {
-            if v.is_some_and(|n| n < 0) {
-                return Err(invalid(at(name), "expected a whole number ≥ 0"));
+        check_no_nul(at("kind"), &ev.kind)?;
+        let limits = &self.limits;
+        check_amount(at("latency_ms"), ev.latency_ms, limits.max_latency_ms)?;
+        check_amount(at("cost_usd"), ev.cost_usd, limits.max_cost_usd)?;
+        check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
+        check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
+        if let Some(attributes) = &ev.attributes {
+            let size = serde_json::to_string(attributes).map_or(usize::MAX, |s| s.len());
+            if size > limits.max_attributes_bytes {
+                return Err(invalid(
+                    at("attributes"),
+                    format!(
+                        "{size} bytes of JSON; expected at most {}",
+                        limits.max_attributes_bytes
+                    ),
+                ));
+            }
+            for (k, v) in attributes {
+                check_no_nul(format!("{} key {k:?}", at("attributes")), k)?;
+                check_json_no_nul(&format!("{}.{k}", at("attributes")), v)?;
             }
         }
         for (name, v) in [

@@ -64,6 +64,16 @@ pub(crate) fn check_optional_id(
 pub struct Limits {
     pub max_content_bytes: usize,
     pub max_batch_events: usize,
+    /// Largest cost one event or estimate may report, in US dollars. Without a ceiling one
+    /// `cost_usd: 1e308` saturates the tenant's counters and every agent is over budget until
+    /// the month ends.
+    pub max_cost_usd: f64,
+    /// Largest token count one event or estimate may report.
+    pub max_tokens: i64,
+    /// Longest latency one event may report, in milliseconds.
+    pub max_latency_ms: f64,
+    /// Largest `attributes` object of one event, as JSON bytes.
+    pub max_attributes_bytes: usize,
 }
 
 /// The service: everything a request handler needs, shared by all transports. Built with
@@ -114,6 +124,10 @@ impl Default for Limits {
         Limits {
             max_content_bytes: 1 << 20,
             max_batch_events: 10_000,
+            max_cost_usd: 10_000.0,
+            max_tokens: 1_000_000_000,
+            max_latency_ms: 86_400_000.0,
+            max_attributes_bytes: 64 * 1024,
         }
     }
 }
@@ -269,12 +283,52 @@ pub(crate) fn ensure_object(
     serde_json::Value::Object(attributes.unwrap_or_default())
 }
 
-pub(crate) fn check_non_negative(field: String, value: Option<f64>) -> Result<(), MeshError> {
+/// A reported number: finite, ≥ 0 and at most `max`.
+pub(crate) fn check_amount(field: String, value: Option<f64>, max: f64) -> Result<(), MeshError> {
     match value {
-        Some(v) if !v.is_finite() || v < 0.0 => Err(invalid(
+        Some(v) if !v.is_finite() || !(0.0..=max).contains(&v) => Err(invalid(
             field,
-            format!("{v} is not allowed; expected a finite number ≥ 0"),
+            format!("{v} is not allowed; expected a finite number from 0 to {max}"),
         )),
+        _ => Ok(()),
+    }
+}
+
+/// A reported count: 0 to `max`.
+pub(crate) fn check_count(field: String, value: Option<i64>, max: i64) -> Result<(), MeshError> {
+    match value {
+        Some(n) if !(0..=max).contains(&n) => Err(invalid(
+            field,
+            format!("{n} is not allowed; expected a whole number from 0 to {max}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Text the database must be able to store: PostgreSQL refuses NUL in `text` columns, so a
+/// NUL would fail a whole batch after it was accepted.
+pub(crate) fn check_no_nul(field: impl Into<String>, value: &str) -> Result<(), MeshError> {
+    if value.contains('\0') {
+        return Err(invalid(
+            field,
+            "contains a NUL character (U+0000); expected text without it",
+        ));
+    }
+    Ok(())
+}
+
+/// Every key and string inside a JSON value, checked with [`check_no_nul`].
+pub(crate) fn check_json_no_nul(field: &str, value: &serde_json::Value) -> Result<(), MeshError> {
+    match value {
+        serde_json::Value::String(s) => check_no_nul(field, s),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, v)| check_json_no_nul(&format!("{field}[{i}]"), v)),
+        serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            check_no_nul(format!("{field} key {k:?}"), k)?;
+            check_json_no_nul(&format!("{field}.{k}"), v)
+        }),
         _ => Ok(()),
     }
 }

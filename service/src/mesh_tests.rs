@@ -42,6 +42,7 @@ pub(crate) async fn mesh_with_trust(dir: &std::path::Path, trust: TrustSetup) ->
             .limits(Limits {
                 max_content_bytes: 1000,
                 max_batch_events: 100,
+                ..Limits::default()
             })
             .trust(trust)
             .build()
@@ -874,4 +875,88 @@ async fn carbon_route_leaves_out_regions_the_tenants_incidents_avoid() {
         .await
         .unwrap();
     assert_eq!(other.choice.region, degraded);
+}
+
+/// One agent token reporting `cost_usd: 1e308` used to saturate the tenant's counters: every
+/// agent of the tenant was then over budget until the month ended.
+#[tokio::test]
+async fn an_absurd_cost_is_refused_and_no_budget_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    let huge: EventInput = serde_json::from_value(serde_json::json!({
+        "agent_id": "support-bot", "kind": "llm_call", "outcome": "ok", "cost_usd": 1e308
+    }))
+    .unwrap();
+    let err = m
+        .record_events(&op, vec![huge], IngestDoor::Mcp)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, MeshError::Invalid { field, .. } if field == "cost_usd"),
+        "{err}"
+    );
+    let tokens: EventInput = serde_json::from_value(serde_json::json!({
+        "agent_id": "support-bot", "kind": "llm_call", "outcome": "ok",
+        "input_tokens": i64::MAX
+    }))
+    .unwrap();
+    assert!(
+        m.record_events(&op, vec![tokens], IngestDoor::Mcp)
+            .await
+            .is_err()
+    );
+    let mut c = check("billing-bot", "email.send");
+    c.estimated_cost_usd = Some(1e308);
+    assert!(matches!(
+        m.policy_check(&op, c).await.unwrap_err(),
+        MeshError::Invalid { field, .. } if field == "estimated_cost_usd"
+    ));
+    let other = m
+        .policy_check(&op, check("billing-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(other.decision, Verdict::Allow, "{:?}", other.reasons);
+    assert!(other.budgets.iter().all(|b| !b.exceeded && b.used == 0.0));
+}
+
+/// PostgreSQL refuses NUL in text: a NUL in `kind` or anywhere in `attributes` is refused up
+/// front with the field named, and nothing of the batch is stored.
+#[tokio::test]
+async fn nul_characters_and_oversized_attributes_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    let ev = |v: serde_json::Value| -> EventInput { serde_json::from_value(v).unwrap() };
+    let ok = ev(serde_json::json!({"agent_id": "a", "kind": "tool_call", "outcome": "ok"}));
+    for (bad, field) in [
+        (
+            ev(serde_json::json!({"agent_id": "a", "kind": "tool\u{0}call", "outcome": "ok"})),
+            "events[1].kind",
+        ),
+        (
+            ev(
+                serde_json::json!({"agent_id": "a", "kind": "t", "outcome": "ok",
+                "attributes": {"note": ["fine", "bad\u{0}"]}}),
+            ),
+            "events[1].attributes.note[1]",
+        ),
+        (
+            ev(
+                serde_json::json!({"agent_id": "a", "kind": "t", "outcome": "ok",
+                "attributes": {"blob": "x".repeat(70 * 1024)}}),
+            ),
+            "events[1].attributes",
+        ),
+    ] {
+        let err = m
+            .record_events(&op, vec![ok.clone(), bad], IngestDoor::Rest)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, MeshError::Invalid { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    assert_eq!(m.store.ledger_size("acme").await.unwrap(), 0);
 }

@@ -19,7 +19,9 @@ use meshos_types::{
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::mesh::{Mesh, MeshError, check_id, check_non_negative, check_optional_id, invalid};
+use crate::mesh::{
+    Limits, Mesh, MeshError, check_amount, check_count, check_id, check_optional_id, invalid,
+};
 
 /// May this agent take this action?
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -120,7 +122,7 @@ pub struct PolicyContext<'a> {
     pub bundle: &'a Bundle,
     pub detectors: &'a Detectors,
     pub dataset: &'a Dataset,
-    pub max_content_bytes: usize,
+    pub limits: Limits,
 }
 
 /// Validates a policy request (ids, estimates, content size, region in the catalogue) and
@@ -151,16 +153,16 @@ pub fn validate_check(
     check_id("action", &input.action)?;
     check_optional_id("model", &input.model)?;
     check_optional_id("tool", &input.tool)?;
-    check_estimates(input)?;
+    check_estimates(input, &ctx.limits)?;
     if let Some(content) = &input.content
-        && content.len() > ctx.max_content_bytes
+        && content.len() > ctx.limits.max_content_bytes
     {
         return Err(invalid(
             "content",
             format!(
                 "{} bytes is over the limit; expected at most {} bytes",
                 content.len(),
-                ctx.max_content_bytes
+                ctx.limits.max_content_bytes
             ),
         ));
     }
@@ -220,11 +222,17 @@ pub fn decide_check(
     evaluate(ctx.bundle, ctx.detectors, &request)
 }
 
-pub(crate) fn check_estimates(input: &PolicyCheckInput) -> Result<(), MeshError> {
-    if input.estimated_tokens.is_some_and(|n| n < 0) {
-        return Err(invalid("estimated_tokens", "expected a whole number ≥ 0"));
-    }
-    check_non_negative("estimated_cost_usd".into(), input.estimated_cost_usd)
+pub(crate) fn check_estimates(input: &PolicyCheckInput, limits: &Limits) -> Result<(), MeshError> {
+    check_count(
+        "estimated_tokens".into(),
+        input.estimated_tokens,
+        limits.max_tokens,
+    )?;
+    check_amount(
+        "estimated_cost_usd".into(),
+        input.estimated_cost_usd,
+        limits.max_cost_usd,
+    )
 }
 
 /// The controls that hold one request, read back into their typed form: all active ones but
@@ -342,7 +350,7 @@ impl Mesh {
             bundle: &bundle,
             detectors: &self.detectors,
             dataset: &self.dataset,
-            max_content_bytes: self.limits.max_content_bytes,
+            limits: self.limits,
         };
         let checked = validate_check(&ctx, &input)?;
         let tenant = principal.tenant.as_str();
