@@ -319,7 +319,7 @@ async fn ingest_traces(
                 _ if e.is_unsupported_media() => {
                     (StatusCode::UNSUPPORTED_MEDIA_TYPE, RpcCode::InvalidArgument)
                 }
-                otlp::OtlpError::TooLarge { .. } => {
+                otlp::OtlpError::TooLarge { .. } | otlp::OtlpError::TooManyElements { .. } => {
                     (StatusCode::PAYLOAD_TOO_LARGE, RpcCode::ResourceExhausted)
                 }
                 _ => (StatusCode::BAD_REQUEST, RpcCode::InvalidArgument),

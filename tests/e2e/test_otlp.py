@@ -353,3 +353,48 @@ def test_json_with_snake_case_keys_is_acknowledged_with_a_warning(fleet, uid):
     assert status == 200, (status, raw)
     partial = json.loads(raw)["partialSuccess"]
     assert int(partial["rejectedSpans"]) == 0 and "lowerCamelCase" in partial["errorMessage"], partial
+
+
+def _peak_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _empty_spans_body(n: int) -> bytes:
+    """`resource_spans { scope_spans { spans × n } }` with every span empty (2 bytes each)."""
+
+    def ld(field: int, payload: bytes) -> bytes:
+        out, length = bytearray([field << 3 | 2]), len(payload)
+        while True:
+            byte, length = length & 0x7F, length >> 7
+            out.append(byte | (0x80 if length else 0))
+            if not length:
+                return bytes(out) + payload
+
+    return ld(1, ld(2, b"\x12\x00" * n))
+
+
+@pytest.mark.parametrize("spans", [2_000_000, 33_000_000], ids=["2M", "33M"])
+def test_a_small_gzip_body_full_of_empty_spans_is_refused_without_the_memory(fleet, spans):
+    """A 64 KB gzip body inflating to 33M empty spans once made the server ask for 8.8 GB and
+    abort; its spans are now counted on the encoded bytes and the request refused."""
+    body = gzip.compress(_empty_spans_body(spans), compresslevel=9)
+    assert len(body) < 100_000
+    status, _, raw = post_traces(
+        fleet.server, fleet.operator, body, "application/x-protobuf", {"Content-Encoding": "gzip"}
+    )
+    assert status == 413, (status, raw[:300])
+    assert "spans" in status_pb2.Status.FromString(raw).message
+    fleet.server.assert_alive()
+    assert _peak_rss_kib(fleet.server.proc.pid) < 256 * 1024
+
+
+def test_json_full_of_empty_spans_is_refused(fleet):
+    body = ('{"resourceSpans":[{"scopeSpans":[{"spans":[' + ",".join(["{}"] * 60_000) + "]}]}]}").encode()
+    status, _, raw = post_traces(fleet.server, fleet.operator, body, "application/json")
+    assert status == 413, (status, raw[:300])
+    assert "spans" in json.loads(raw)["message"]
+    fleet.server.assert_alive()

@@ -45,6 +45,7 @@
 pub mod drift;
 mod event;
 pub mod otlp;
+mod otlp_limits;
 mod score;
 pub mod sla;
 

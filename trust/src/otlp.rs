@@ -65,6 +65,7 @@ use prost::Message as _;
 use serde_json::{Map, Value as Json};
 
 use crate::EventInput;
+pub use crate::otlp_limits::DecodeLimits;
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -123,6 +124,8 @@ pub enum OtlpError {
     },
     #[error("body decompresses to more than {limit} bytes; send smaller batches")]
     TooLarge { limit: usize },
+    #[error("request holds more than {limit} {what}; send smaller batches")]
+    TooManyElements { what: &'static str, limit: usize },
     #[error("body is not a protobuf ExportTraceServiceRequest: {0}")]
     Protobuf(#[from] prost::DecodeError),
     #[error("body is not an OTLP/JSON ExportTraceServiceRequest: {0}")]
@@ -173,11 +176,25 @@ pub fn decompress<'a>(
     Ok(Cow::Owned(out))
 }
 
-/// Decodes an `ExportTraceServiceRequest`. OTLP/JSON errors name the JSON path of the bad field.
+/// Decodes an `ExportTraceServiceRequest` within the default [`DecodeLimits`].
 pub fn decode_request(
     body: &[u8],
     encoding: Encoding,
 ) -> Result<ExportTraceServiceRequest, OtlpError> {
+    decode_request_within(body, encoding, &DecodeLimits::default())
+}
+
+/// Decodes an `ExportTraceServiceRequest` after counting, on the encoded bytes, that it holds
+/// no more than `limits` allows. OTLP/JSON errors name the JSON path of the bad field.
+pub fn decode_request_within(
+    body: &[u8],
+    encoding: Encoding,
+    limits: &DecodeLimits,
+) -> Result<ExportTraceServiceRequest, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => crate::otlp_limits::check_protobuf(body, limits)?,
+        Encoding::Json => crate::otlp_limits::check_json(body, limits)?,
+    }
     match encoding {
         Encoding::Protobuf => Ok(ExportTraceServiceRequest::decode(body)?),
         Encoding::Json => {
