@@ -619,6 +619,8 @@ pub fn policy_files(fleet: &RandomFleet) -> Result<Vec<(String, String)>, String
     let mut out = Vec::new();
     for f in bundle.files() {
         let text = match f.name.as_str() {
+            // Written anew below, over the files as changed here.
+            meshos_policy::MANIFEST_FILE => continue,
             "models.toml" => {
                 let mut doc: toml::Table =
                     toml::from_str(&f.text).map_err(|e| format!("models.toml: {e}"))?;
@@ -675,6 +677,17 @@ pub fn policy_files(fleet: &RandomFleet) -> Result<Vec<(String, String)>, String
         };
         out.push((f.name.clone(), text));
     }
+    let files: Vec<meshos_policy::BundleFile> = out
+        .iter()
+        .map(|(name, text)| meshos_policy::BundleFile {
+            name: name.clone(),
+            text: text.clone(),
+        })
+        .collect();
+    out.push((
+        meshos_policy::MANIFEST_FILE.to_string(),
+        meshos_policy::manifest_text(&files),
+    ));
     Ok(out)
 }
 

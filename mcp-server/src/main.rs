@@ -206,6 +206,12 @@ enum PolicyCommand {
         #[arg(long, env = "MESHOS_TOKEN", hide_env_values = true)]
         token: String,
     },
+    /// Write DIR/bundle.sha256, the manifest every load checks (a file cut short, lost or added
+    /// is then refused). Run it after each deliberate change to the bundle.
+    Manifest {
+        /// The bundle directory.
+        dir: std::path::PathBuf,
+    },
     /// Scan JSON lines {"id","text"} for sensitive content; writes one JSON line per input.
     Scan {
         /// Input file, or - for stdin.
@@ -782,7 +788,33 @@ async fn run_policy(settings: &Settings, command: PolicyCommand) -> anyhow::Resu
         }
         PolicyCommand::Test { dir } => policy_test(&dir),
         PolicyCommand::Scan { file } => policy_scan(&file),
+        PolicyCommand::Manifest { dir } => policy_manifest(&dir),
     }
+}
+
+/// `meshos policy manifest DIR`: writes the manifest, then loads the bundle with it to show
+/// the bundle is valid as written.
+fn policy_manifest(dir: &Path) -> anyhow::Result<i32> {
+    let files: Vec<_> = meshos_policy::read_bundle_files(dir)?
+        .into_iter()
+        .filter(|f| f.name != meshos_policy::MANIFEST_FILE)
+        .collect();
+    let path = dir.join(meshos_policy::MANIFEST_FILE);
+    std::fs::write(&path, meshos_policy::manifest_text(&files))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let bundle = Bundle::load_dir(dir).with_context(|| {
+        format!(
+            "{} was written, but the bundle does not load",
+            path.display()
+        )
+    })?;
+    println!(
+        "{}: {} files, bundle {}",
+        path.display(),
+        files.len(),
+        bundle.version()
+    );
+    Ok(0)
 }
 
 /// `meshos policy reload`: asks a running server to reload its bundle.

@@ -42,6 +42,14 @@ pub enum BundleError {
     ManySchemas(usize),
     #[error("policy bundle has no policy files (*.cedar)")]
     NoPolicies,
+    #[error(
+        "policy file {file} holds no policy: is it truncated? (a file meant to be empty says so on a line `{EMPTY_MARKER}`)"
+    )]
+    EmptyPolicyFile { file: String },
+    #[error(
+        "{MANIFEST_FILE}: {message}; the bundle is refused (run `meshos policy manifest DIR` after a deliberate change)"
+    )]
+    Manifest { message: String },
     #[error("schema {file}: {message}")]
     Schema { file: String, message: String },
     #[error("org file {file}: {message}")]
@@ -301,9 +309,19 @@ const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("teams/billing/refunds.cedar"),
     default_file!("teams/billing/payment-data.cedar"),
     default_file!("teams/research/models.cedar"),
+    default_file!("bundle.sha256"),
 ];
 
 const ORG_FILE: &str = "org.toml";
+
+/// The bundle's manifest: one `<sha256 hex>  <path>` line per file (`sha256sum` format). When
+/// present, every load checks it, so a file cut short, lost or added is refused and the last
+/// good bundle keeps serving.
+pub const MANIFEST_FILE: &str = "bundle.sha256";
+
+/// The line a policy file holds when it is meant to hold no policy (a placeholder), so an
+/// empty file is otherwise taken for a truncated one.
+pub const EMPTY_MARKER: &str = "// meshos: empty";
 
 impl Bundle {
     /// The bundle shipped in the repository (`policies/default`), compiled into the binary so a
@@ -331,6 +349,9 @@ impl Bundle {
     /// serving the same files report the same version.
     pub fn from_files(mut files: Vec<BundleFile>) -> Result<Bundle, BundleError> {
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        check_manifest(&files)?;
+        // Checked; the bundle's files are what it is made of.
+        files.retain(|f| f.name != MANIFEST_FILE);
         let schemas: Vec<&BundleFile> = files
             .iter()
             .filter(|f| f.name.ends_with(".cedarschema"))
@@ -387,6 +408,13 @@ impl Bundle {
                 file: file.name.clone(),
                 message: format!("{e}"),
             })?;
+            if parsed.policies().next().is_none()
+                && !file.text.lines().any(|l| l.trim() == EMPTY_MARKER)
+            {
+                return Err(BundleError::EmptyPolicyFile {
+                    file: file.name.clone(),
+                });
+            }
             for (index, policy) in parsed.policies().enumerate() {
                 let id = policy
                     .annotation("id")
@@ -560,13 +588,88 @@ pub fn read_bundle_files(dir: &Path) -> Result<Vec<BundleFile>, BundleError> {
             read_policy_files(&sub, &format!("{level}/{name}/"), &mut files)?;
         }
     }
+    let manifest = dir.join(MANIFEST_FILE);
+    match std::fs::read_to_string(&manifest) {
+        Ok(text) => files.push(BundleFile {
+            name: MANIFEST_FILE.into(),
+            text,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(BundleError::Io {
+                path: manifest.display().to_string(),
+                source,
+            });
+        }
+    }
     files.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(files)
 }
 
+/// The manifest for `files` (any manifest among them left out): one `<sha256>  <path>` line per
+/// file, sorted by path.
+pub fn manifest_text(files: &[BundleFile]) -> String {
+    let mut lines: Vec<(&str, String)> = files
+        .iter()
+        .filter(|f| f.name != MANIFEST_FILE)
+        .map(|f| {
+            (
+                f.name.as_str(),
+                hex::encode(Sha256::digest(f.text.as_bytes())),
+            )
+        })
+        .collect();
+    lines.sort();
+    lines
+        .into_iter()
+        .map(|(name, digest)| format!("{digest}  {name}\n"))
+        .collect()
+}
+
+/// When the files carry a manifest, every file must be listed with its digest and every
+/// listed file must be there.
+fn check_manifest(files: &[BundleFile]) -> Result<(), BundleError> {
+    let Some(manifest) = files.iter().find(|f| f.name == MANIFEST_FILE) else {
+        return Ok(());
+    };
+    let bad = |message: String| BundleError::Manifest { message };
+    let mut listed: BTreeMap<&str, &str> = BTreeMap::new();
+    for (i, line) in manifest.text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((digest, name)) = line.split_once("  ") else {
+            return Err(bad(format!(
+                "line {}: expected `<sha256 hex>  <path>`",
+                i + 1
+            )));
+        };
+        if listed.insert(name.trim(), digest.trim()).is_some() {
+            return Err(bad(format!("line {}: {name} is listed twice", i + 1)));
+        }
+    }
+    for f in files.iter().filter(|f| f.name != MANIFEST_FILE) {
+        match listed.remove(f.name.as_str()) {
+            None => return Err(bad(format!("{} is not listed", f.name))),
+            Some(digest) if digest != hex::encode(Sha256::digest(f.text.as_bytes())) => {
+                return Err(bad(format!(
+                    "{} does not match its digest (changed, or cut short)",
+                    f.name
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    match listed.keys().next() {
+        Some(missing) => Err(bad(format!("{missing} is listed but missing"))),
+        None => Ok(()),
+    }
+}
+
 /// The bundle version of a set of files: a digest of names and contents, order-independent.
+/// The manifest is not part of it: it only vouches for the other files.
 pub fn files_digest(files: &[BundleFile]) -> String {
-    let mut sorted: Vec<&BundleFile> = files.iter().collect();
+    let mut sorted: Vec<&BundleFile> = files.iter().filter(|f| f.name != MANIFEST_FILE).collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     let mut digest = Sha256::new();
     for f in sorted {
@@ -891,6 +994,7 @@ mod tests {
     fn bundle_with_a_type_error_is_rejected_with_the_problem() {
         let mut files: Vec<BundleFile> = DEFAULT_BUNDLE
             .iter()
+            .filter(|(n, _)| *n != MANIFEST_FILE)
             .map(|(n, t)| BundleFile {
                 name: n.to_string(),
                 text: t.to_string(),

@@ -31,7 +31,10 @@ pub use budgets::{
     BUDGETS_FILE, BudgetConfig, BudgetConfigError, BudgetLine, BudgetState, Metric, Period, Scope,
     Usage, assess,
 };
-pub use bundle::{Bundle, BundleError, BundleFile, Placement, files_digest, read_bundle_files};
+pub use bundle::{
+    Bundle, BundleError, BundleFile, EMPTY_MARKER, MANIFEST_FILE, Placement, files_digest,
+    manifest_text, read_bundle_files,
+};
 pub use detect::{Detectors, EntityClass, RuleError};
 pub use engine::{CheckRequest, Evaluation, evaluate};
 pub use facts::{Facts, FactsNeeded, RequestIdentity, UsageCounter};

@@ -147,11 +147,13 @@ impl PolicyBundle {
 mod tests {
     use super::*;
     use crate::test_support::{copy_tree, shipped_bundle_dir};
+    use meshos_policy::{EMPTY_MARKER, MANIFEST_FILE};
 
     #[test]
     fn a_valid_change_is_swapped_in_and_a_broken_one_keeps_the_last_good() {
         let dir = tempfile::tempdir().unwrap();
-        copy_tree(&shipped_bundle_dir(), dir.path(), &[]);
+        // Without the manifest: this bundle is edited by hand, file by file.
+        copy_tree(&shipped_bundle_dir(), dir.path(), &[MANIFEST_FILE]);
         let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
         let first = source.current().version().to_string();
         assert_eq!(source.reload(), ReloadOutcome::Unchanged);
@@ -186,6 +188,46 @@ mod tests {
         );
         assert!(
             matches!(source.reload(), ReloadOutcome::StillRejected { error, .. } if error.contains("validation"))
+        );
+    }
+
+    /// A policy file cut between two policies, or emptied, used to load as a valid bundle:
+    /// `shell.exec` and `payments.transfer` became `allow` two seconds later.
+    #[test]
+    fn a_truncated_or_emptied_policy_file_is_refused_and_the_last_good_keeps_serving() {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&shipped_bundle_dir(), dir.path(), &["tests"]);
+        let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
+        let good = source.current().version().to_string();
+        let actions = dir.path().join("global/actions.cedar");
+        let text = std::fs::read_to_string(&actions).unwrap();
+        let cut = text.find("\n@id").expect("a second policy") + 1;
+        std::fs::write(&actions, &text[..cut]).unwrap();
+        match source.reload() {
+            ReloadOutcome::Rejected { error, .. } => {
+                assert!(
+                    error.contains("global/actions.cedar does not match"),
+                    "{error}"
+                )
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        assert_eq!(source.current().version(), good);
+
+        // Without a manifest an empty file is still refused: nothing says it is meant to be.
+        std::fs::remove_file(dir.path().join(MANIFEST_FILE)).unwrap();
+        std::fs::write(&actions, "").unwrap();
+        match source.reload() {
+            ReloadOutcome::Rejected { error, .. } => {
+                assert!(error.contains("holds no policy"), "{error}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+        std::fs::write(&actions, format!("{EMPTY_MARKER}\n")).unwrap();
+        assert!(matches!(source.reload(), ReloadOutcome::Reloaded { .. }));
+        assert_eq!(
+            Bundle::load_dir(dir.path()).unwrap().version(),
+            source.current().version()
         );
     }
 }

@@ -16,7 +16,11 @@ const TEAM_LIMIT_USD: f64 = 10.0;
 
 /// The shipped bundle with `AGENTS` agents in team billing, whose daily limit is $10.
 fn racing_bundle(dir: &std::path::Path) -> PolicyBundle {
-    copy_tree(&shipped_bundle_dir(), dir, &["tests"]);
+    copy_tree(
+        &shipped_bundle_dir(),
+        dir,
+        &["tests", meshos_policy::MANIFEST_FILE],
+    );
     let mut org = std::fs::read_to_string(dir.join("org.toml")).unwrap();
     for i in 0..AGENTS {
         org.push_str(&format!("racer-{i} = \"billing\"\n"));
