@@ -1022,3 +1022,43 @@ async fn unsupported_url_is_rejected() {
     let err = Store::connect("mysql://x").await.unwrap_err();
     assert!(matches!(err, StoreError::UnsupportedUrl { .. }));
 }
+
+/// Two replicas (two stores, two group-commit writers) on one PostgreSQL race 64 reservations
+/// against one limit: the counter row's lock makes them see each other, so exactly the limit
+/// is promised. (On SQLite one file has one writer at a time, which the both-backends test
+/// already covers.)
+#[tokio::test]
+async fn replicas_on_postgres_cannot_promise_more_than_the_limit_together() {
+    let replicas = [postgres().await, postgres().await];
+    let t = tenant("replicas");
+    let at = 1_795_356_000_000;
+    let limit = team_limit("billing", "2026-11-22", 10_000_000);
+    let mut racing = Vec::new();
+    for i in 0..64 {
+        let store = replicas[i % 2].clone();
+        let t = t.clone();
+        let limit = limit.clone();
+        racing.push(tokio::spawn(async move {
+            store
+                .reserve_usage(
+                    &t,
+                    reservation(&format!("dec-{i}"), &format!("a{i}"), 500_000, limit, at),
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut reserved = 0;
+    for r in racing {
+        if r.await.unwrap() == ReservationOutcome::Reserved {
+            reserved += 1;
+        }
+    }
+    assert_eq!(reserved, 20);
+    let state = replicas[0]
+        .counters(&t, std::slice::from_ref(&limit.key))
+        .await
+        .unwrap()[0]
+        .1;
+    assert_eq!(state.reserved_micro_usd, 10_000_000);
+}
