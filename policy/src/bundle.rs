@@ -309,14 +309,14 @@ const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("teams/billing/refunds.cedar"),
     default_file!("teams/billing/payment-data.cedar"),
     default_file!("teams/research/models.cedar"),
-    default_file!("bundle.sha256"),
 ];
 
 const ORG_FILE: &str = "org.toml";
 
 /// The bundle's manifest: one `<sha256 hex>  <path>` line per file (`sha256sum` format). When
 /// present, every load checks it, so a file cut short, lost or added is refused and the last
-/// good bundle keeps serving.
+/// good bundle keeps serving. Opt-in (`meshos policy manifest DIR`): bundles edited by hand
+/// and the embedded default carry none.
 pub const MANIFEST_FILE: &str = "bundle.sha256";
 
 /// The line a policy file holds when it is meant to hold no policy (a placeholder), so an

@@ -147,13 +147,12 @@ impl PolicyBundle {
 mod tests {
     use super::*;
     use crate::test_support::{copy_tree, shipped_bundle_dir};
-    use meshos_policy::{EMPTY_MARKER, MANIFEST_FILE};
+    use meshos_policy::{EMPTY_MARKER, MANIFEST_FILE, manifest_text};
 
     #[test]
     fn a_valid_change_is_swapped_in_and_a_broken_one_keeps_the_last_good() {
         let dir = tempfile::tempdir().unwrap();
-        // Without the manifest: this bundle is edited by hand, file by file.
-        copy_tree(&shipped_bundle_dir(), dir.path(), &[MANIFEST_FILE]);
+        copy_tree(&shipped_bundle_dir(), dir.path(), &[]);
         let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
         let first = source.current().version().to_string();
         assert_eq!(source.reload(), ReloadOutcome::Unchanged);
@@ -197,6 +196,8 @@ mod tests {
     fn a_truncated_or_emptied_policy_file_is_refused_and_the_last_good_keeps_serving() {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(&shipped_bundle_dir(), dir.path(), &["tests"]);
+        let files = read_bundle_files(dir.path()).unwrap();
+        std::fs::write(dir.path().join(MANIFEST_FILE), manifest_text(&files)).unwrap();
         let source = PolicyBundle::from_dir(dir.path().to_path_buf()).unwrap();
         let good = source.current().version().to_string();
         let actions = dir.path().join("global/actions.cedar");
