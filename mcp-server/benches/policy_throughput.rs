@@ -274,7 +274,12 @@ const RATIO_TARGET: f64 = 0.5;
 
 /// One line per scenario: its best sustained rate, and that rate over `/healthz`'s (best
 /// sustained, and at the same level) when `/healthz` ran too.
-fn print_summary(results: &[(&str, Option<(String, f64, f64)>, Vec<(String, f64, f64)>)]) {
+/// A level's label, its rate and its p99 (ms).
+type Measured = (String, f64, f64);
+/// A scenario's key, its best sustained level and every level it ran.
+type ScenarioResult<'a> = (&'a str, Option<Measured>, Vec<Measured>);
+
+fn print_summary(results: &[ScenarioResult<'_>]) {
     let floor = results.iter().find(|r| r.0 == "healthz");
     println!(
         "summary (sustained = highest rate with p99 ≤ {P99_TARGET_MS} ms; goal ≥ {RATE_TARGET:.0}/s \
@@ -562,7 +567,7 @@ async fn run() {
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     // Per scenario: (key, best sustained level, rate and p99 per level label).
-    let mut results: Vec<(&str, Option<(String, f64, f64)>, Vec<(String, f64, f64)>)> = Vec::new();
+    let mut results: Vec<ScenarioResult<'_>> = Vec::new();
     for (key, name, door, args) in scenarios {
         if !wanted.split(',').any(|w| w.trim() == key) {
             continue;
