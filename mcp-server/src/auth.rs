@@ -74,11 +74,16 @@ pub async fn authenticate(store: &Store, token: &str) -> Result<Option<Principal
 
 /// Remembers recently verified tokens for a short time, so HTTP requests do not each need a
 /// database round trip and a database outage surfaces as tool errors on established clients
-/// rather than as authentication failures. Tokens cannot be revoked yet; when revocation
-/// arrives, its latency is bounded by `ttl`.
+/// rather than as authentication failures.
+///
+/// Bounds: an entry is served for at most `ttl` after the lookup that found it, so a token
+/// deleted from the store (there is no revocation command yet; when it arrives, this is its
+/// latency) stops working within `ttl`. Only tokens the store knows are kept, so inventing
+/// tokens cannot grow the cache, and at `CACHE_CAPACITY` entries it starts over. Keys are the
+/// raw SHA-256 of the token, never the token itself.
 pub struct PrincipalCache {
     ttl: std::time::Duration,
-    entries: std::sync::Mutex<std::collections::HashMap<String, (Principal, std::time::Instant)>>,
+    entries: std::sync::Mutex<std::collections::HashMap<[u8; 32], (Principal, std::time::Instant)>>,
 }
 
 /// Upper bound on cached tokens; the cache is cleared when it is reached.
@@ -100,14 +105,15 @@ impl PrincipalCache {
         if !token.starts_with(TOKEN_PREFIX) {
             return Ok(None);
         }
-        let digest = token_digest(token);
+        // The digest as bytes: a hit costs one hash and no allocation but the principal's.
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         if let Ok(entries) = self.entries.lock()
             && let Some((principal, at)) = entries.get(&digest)
             && at.elapsed() < self.ttl
         {
             return Ok(Some(principal.clone()));
         }
-        let found = store.principal_by_secret_hash(&digest).await?;
+        let found = store.principal_by_secret_hash(&hex::encode(digest)).await?;
         if let (Some(p), Ok(mut entries)) = (&found, self.entries.lock()) {
             if entries.len() >= CACHE_CAPACITY {
                 entries.clear();

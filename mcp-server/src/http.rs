@@ -40,23 +40,24 @@ struct AuthState {
 }
 
 async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .map(str::to_string);
     let unauthorized = |msg: &str| {
         let mut r = json_error(StatusCode::UNAUTHORIZED, msg);
         r.headers_mut()
             .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         r
     };
-    let Some(token) = token else {
+    // Read in place: the header is borrowed until the lookup is done.
+    let Some(token) = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+    else {
         return unauthorized("missing bearer token: send Authorization: Bearer <token>");
     };
-    match auth.tokens.authenticate(auth.mesh.store(), &token).await {
+    let found = auth.tokens.authenticate(auth.mesh.store(), token).await;
+    match found {
         Ok(Some(principal)) => {
             req.extensions_mut().insert(principal);
             next.run(req).await

@@ -44,6 +44,12 @@ fn reply<T: Serialize>(result: Result<T, MeshError>) -> Response {
 
 /// A JSON body as `T`, or the message for a 400 naming the field that is wrong.
 fn body_as<T: DeserializeOwned>(body: &Bytes) -> Result<T, MeshError> {
+    // A well-formed body goes straight into `T`. Only a failure takes the path through a JSON
+    // value, which names the offending field the way the MCP tools do (and is also where a
+    // body with a repeated key is read, last value winning, as it always was).
+    if let Ok(input) = serde_json::from_slice::<T>(body) {
+        return Ok(input);
+    }
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| MeshError::Invalid {
             field: "body".into(),

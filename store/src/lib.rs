@@ -170,15 +170,26 @@ impl Store {
         if backend == Backend::Sqlite {
             // One writer at a time is SQLite's model; WAL lets readers proceed meanwhile.
             // synchronous=FULL makes every acknowledged commit survive power loss.
-            options = options.max_connections(8).after_connect(|conn, _meta| {
-                Box::pin(async move {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = FULL").await?;
-                    conn.execute("PRAGMA busy_timeout = 5000").await?;
-                    conn.execute("PRAGMA foreign_keys = ON").await?;
-                    Ok(())
-                })
-            });
+            //
+            // No ping before each acquire: sqlx runs every SQLite connection on a thread of
+            // its own, so that ping is one more round trip to the thread (two context
+            // switches) in front of every query, and on the policy-check path the hops cost
+            // more CPU than the queries. It guards against connections that a network or a
+            // server restart broke, which a connection to a local file does not have; sqlx
+            // still pings each connection when it is released, and closes one that fails.
+            // PostgreSQL keeps the check (idle connections there can be cut by the server).
+            options = options
+                .max_connections(8)
+                .test_before_acquire(false)
+                .after_connect(|conn, _meta| {
+                    Box::pin(async move {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA busy_timeout = 5000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        Ok(())
+                    })
+                });
         } else {
             options = options.max_connections(16);
         }
