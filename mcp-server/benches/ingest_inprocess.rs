@@ -47,6 +47,7 @@ fn events(n: usize) -> Vec<EventInput> {
                 tool: Some("search".into()),
                 region: None,
                 attributes: Some(attributes),
+                decision_id: None,
             }
         })
         .collect()

@@ -740,7 +740,7 @@ fn overlays_match_agents_and_action_patterns() {
         ),
         control("model_pin", serde_json::json!({"model": "gpt-4o"})),
     ];
-    let controls = crate::controls_in_force(controls, 0.5);
+    let controls = crate::controls_in_force(&controls, 0.5);
     let mut req = check("bot", "crm.update");
     assert_eq!(
         heal_controls_for(&controls, &req),
@@ -764,13 +764,13 @@ fn a_control_on_canary_lets_its_share_through_and_holds_the_rest() {
         |spec: serde_json::Value| vec![heal_control("t", "agent_quarantine", "bot", spec)];
     // No canary: every request is held.
     assert_eq!(
-        controls_in_force(quarantine(serde_json::json!({})), 0.0).len(),
+        controls_in_force(&quarantine(serde_json::json!({})), 0.0).len(),
         1
     );
     // A quarter on canary: draws under 0.25 pass, the rest are held.
     let canary = serde_json::json!({"canary_share": 0.25});
-    assert!(controls_in_force(quarantine(canary.clone()), 0.1).is_empty());
-    assert_eq!(controls_in_force(quarantine(canary), 0.6).len(), 1);
+    assert!(controls_in_force(&quarantine(canary.clone()), 0.1).is_empty());
+    assert_eq!(controls_in_force(&quarantine(canary), 0.6).len(), 1);
 }
 
 fn heal_control(
@@ -959,4 +959,50 @@ async fn nul_characters_and_oversized_attributes_are_refused_up_front() {
         );
     }
     assert_eq!(m.store.ledger_size("acme").await.unwrap(), 0);
+}
+
+/// Policy checks keep the tenant's controls in memory for a moment; a control another process
+/// sets (another replica, the `meshos incidents` CLI) holds the agent within a second or so.
+#[tokio::test]
+async fn a_control_set_by_another_process_holds_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    let op = operator("acme");
+    let first = m
+        .policy_check(&op, check("support-bot", "email.send"))
+        .await
+        .unwrap();
+    assert_eq!(first.decision, Verdict::Allow, "{:?}", first.reasons);
+    let other_process = Store::connect(&sqlite_url_for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    other_process
+        .set_control(&meshos_store::StoredControl {
+            id: meshos_types::new_id("ctl"),
+            tenant: "acme".into(),
+            kind: "agent_quarantine".into(),
+            subject: "support-bot".into(),
+            spec: serde_json::json!({"agent": "support-bot"}),
+            incident_id: "inc_x".into(),
+            created_at_ms: 1,
+            cleared_at_ms: None,
+        })
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let out = m
+            .policy_check(&op, check("support-bot", "email.send"))
+            .await
+            .unwrap();
+        if out.decision == Verdict::Deny {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(2_500),
+            "still allowed after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

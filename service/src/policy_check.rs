@@ -239,12 +239,9 @@ pub(crate) fn check_estimates(input: &PolicyCheckInput, limits: &Limits) -> Resu
 /// those on canary (the healer lets a share of their traffic through, `canary_share`, to
 /// verify before releasing them) when the request's uniform `draw` in [0, 1) falls within
 /// that share.
-pub fn controls_in_force(controls: Vec<StoredControl>, draw: f64) -> Vec<Control> {
-    let held: Vec<StoredControl> = controls
-        .into_iter()
-        .filter(|c| !c.canary_share().is_some_and(|share| draw < share))
-        .collect();
-    meshos_store::readable_controls(&held)
+pub fn controls_in_force(controls: &[StoredControl], draw: f64) -> Vec<Control> {
+    meshos_store::readable_controls(controls)
+        .filter(|(row, _)| !row.canary_share().is_some_and(|share| draw < share))
         .map(|(_, c)| c)
         .collect()
 }
@@ -458,7 +455,7 @@ impl Mesh {
             .store
             .check_facts(tenant, needs.controls, &keys)
             .await?;
-        let heal = controls_in_force(controls, rand::random::<f64>());
+        let heal = controls_in_force(&controls, rand::random::<f64>());
         let caps = heal_budget_caps(&heal, tenant, &input.agent_id, needs.placement.team);
         let checks_per_minute = if needs.rate_limit {
             match (needs.rate_limit_per_minute, caps.checks_per_minute) {

@@ -15,7 +15,7 @@ impl Mesh {
         req: RouteRequest,
     ) -> Result<RouteDecision, MeshError> {
         let avoid: Vec<String> = controls_in_force(
-            self.store.active_controls(Some(&principal.tenant)).await?,
+            &self.store.active_controls(Some(&principal.tenant)).await?,
             rand::random::<f64>(),
         )
         .iter()

@@ -43,6 +43,7 @@ use sqlx::{Any, AssertSqlSafe, Row as _};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::budget::{self, Reservation, ReservationOutcome, SpendChange};
+use crate::facts_cache::FactsCache;
 use crate::{Backend, SealedPseudonym, StoreError, corrupt, map_duplicate};
 
 /// Upper bound on the rows of one batch: keeps a transaction (and the time its callers wait
@@ -389,6 +390,16 @@ impl Job {
             + usize::from(self.append.reservation.is_some())
     }
 
+    /// Invalidates the cached counters this job changed, before its caller is answered.
+    fn forget_changed_facts(&self, facts: &FactsCache) {
+        if let Some(change) = &self.append.spend {
+            facts.invalidate(&change.tenant);
+        }
+        if let Some((tenant, _)) = &self.append.reservation {
+            facts.invalidate(tenant);
+        }
+    }
+
     fn unit(&self) -> Unit<'_> {
         Unit {
             rows: &self.append.rows,
@@ -441,12 +452,12 @@ impl GroupCommit {
     /// wake-up queues behind every request task in flight (measured: a 10-row commit took
     /// ~3 ms with 16 clients and ~10 ms with 64), which caps throughput exactly when batching
     /// should help most. If the thread cannot be started, the writer runs as an ordinary task.
-    pub(crate) fn start(pool: AnyPool, backend: Backend) -> GroupCommit {
+    pub(crate) fn start(pool: AnyPool, backend: Backend, facts: Arc<FactsCache>) -> GroupCommit {
         // Unbounded is safe: every queued job has a caller waiting for its answer, so the queue
         // never holds more than the number of appends in flight.
         let (queue, jobs) = mpsc::unbounded_channel();
         let stats = Arc::new(Stats::default());
-        let task = writer(pool, backend, jobs, stats.clone());
+        let task = writer(pool, backend, jobs, stats.clone(), facts);
         match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -515,6 +526,7 @@ async fn writer(
     backend: Backend,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     stats: Arc<Stats>,
+    facts: Arc<FactsCache>,
 ) {
     let mut conn = WriterConnection {
         pool,
@@ -552,7 +564,7 @@ async fn writer(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         let appends = batch.len();
         let started = std::time::Instant::now();
-        commit(&mut conn, batch).await;
+        commit(&mut conn, batch, &facts).await;
         // At debug level: how batches form under load, and what a commit costs.
         tracing::debug!(
             appends,
@@ -608,7 +620,7 @@ impl WriterConnection {
 }
 
 /// Writes one batch and answers its callers; see the module comment for the failure rules.
-async fn commit(conn: &mut WriterConnection, batch: Vec<Job>) {
+async fn commit(conn: &mut WriterConnection, batch: Vec<Job>, facts: &FactsCache) {
     let outcome = {
         let units: Vec<Unit<'_>> = batch.iter().map(Job::unit).collect();
         conn.write(&units, false).await
@@ -616,6 +628,7 @@ async fn commit(conn: &mut WriterConnection, batch: Vec<Job>) {
     match outcome {
         Ok(indexes) => {
             for (job, idx) in batch.into_iter().zip(indexes) {
+                job.forget_changed_facts(facts);
                 // The caller may have given up waiting; its rows are committed regardless.
                 let _ = job.reply.send(Ok(idx));
             }
@@ -625,6 +638,9 @@ async fn commit(conn: &mut WriterConnection, batch: Vec<Job>) {
         Err(Failure::Row(_)) => {
             for job in batch {
                 let alone = conn.write(&[job.unit()], true).await;
+                if alone.is_ok() {
+                    job.forget_changed_facts(facts);
+                }
                 let _ = job.reply.send(match alone {
                     Ok(mut done) => Ok(done.pop().unwrap_or_default()),
                     Err(f) => Err(f.into_error()),

@@ -390,6 +390,7 @@ impl Store {
         .execute(&self.pool)
         .await;
         if inserted_once(inserted)? {
+            self.facts.invalidate(&c.tenant);
             return Ok(true);
         }
         // Already recorded for this incident: a replay of an active control changes nothing,
@@ -405,6 +406,7 @@ impl Store {
         .bind(&c.incident_id)
         .execute(&self.pool)
         .await?;
+        self.facts.invalidate(&c.tenant);
         Ok(revived.rows_affected() > 0)
     }
 
@@ -428,6 +430,7 @@ impl Store {
         .bind(incident_id)
         .execute(&self.pool)
         .await?;
+        self.facts.invalidate(tenant);
         Ok(done.rows_affected() > 0)
     }
 
@@ -447,6 +450,7 @@ impl Store {
         .bind(id)
         .execute(&self.pool)
         .await?;
+        self.facts.invalidate(tenant);
         Ok(done.rows_affected() > 0)
     }
 

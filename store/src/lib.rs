@@ -9,6 +9,7 @@
 //! acknowledged record is always provable.
 
 mod budget;
+mod facts_cache;
 mod group_commit;
 mod healer;
 mod privacy;
@@ -127,6 +128,8 @@ pub struct Store {
     /// concurrent appends share a commit; see `group_commit`.
     writer: group_commit::GroupCommit,
     backend: Backend,
+    /// Controls and counters policy checks read, kept briefly (see `facts_cache`).
+    facts: Arc<facts_cache::FactsCache>,
 }
 
 /// The SQLite URL of the embedded database inside a data directory.
@@ -204,11 +207,13 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        let writer = group_commit::GroupCommit::start(pool.clone(), backend);
+        let facts = Arc::new(facts_cache::FactsCache::default());
+        let writer = group_commit::GroupCommit::start(pool.clone(), backend, facts.clone());
         Ok(Store {
             pool,
             backend,
             writer,
+            facts,
         })
     }
 
@@ -353,6 +358,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let n = budget::expire(&mut tx, now_ms).await?;
         tx.commit().await?;
+        if n > 0 {
+            self.facts.invalidate_all();
+        }
         Ok(n)
     }
 

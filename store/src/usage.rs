@@ -4,6 +4,7 @@
 //! store only adds and reads.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use sqlx::{AssertSqlSafe, Row};
 
@@ -73,21 +74,58 @@ impl Store {
     }
 
     /// What a policy check reads from storage, in one round trip: the tenant's active healer
-    /// controls (when `controls`) and the requested counters, both queries at once.
+    /// controls (when `controls`) and the requested counters, both queries at once — or none,
+    /// when they are kept in memory and fresh (see `facts_cache`).
     pub async fn check_facts(
         &self,
         tenant: &str,
         controls: bool,
         keys: &[UsageKey],
-    ) -> Result<(Vec<crate::StoredControl>, Vec<(UsageKey, CounterState)>), StoreError> {
+    ) -> Result<
+        (
+            Arc<Vec<crate::StoredControl>>,
+            Vec<(UsageKey, CounterState)>,
+        ),
+        StoreError,
+    > {
         let controls = async {
-            if controls {
-                self.active_controls(Some(tenant)).await
-            } else {
-                Ok(Vec::new())
+            if !controls {
+                return Ok(Arc::new(Vec::new()));
+            }
+            match self.facts.controls(tenant) {
+                Ok(kept) => Ok(kept),
+                Err(ticket) => {
+                    let read = Arc::new(self.active_controls(Some(tenant)).await?);
+                    self.facts.keep_controls(tenant, ticket, read.clone());
+                    Ok(read)
+                }
             }
         };
-        tokio::try_join!(controls, self.counters(tenant, keys))
+        let counters = async {
+            let (mut found, ticket) = self.facts.counters(tenant, keys);
+            let missing: Vec<UsageKey> = keys
+                .iter()
+                .zip(&found)
+                .filter(|(_, f)| f.is_none())
+                .map(|(k, _)| k.clone())
+                .collect();
+            if !missing.is_empty() {
+                let read = self.counters(tenant, &missing).await?;
+                self.facts.keep_counters(tenant, ticket, &read);
+                let mut read = read.into_iter();
+                for slot in found.iter_mut().filter(|f| f.is_none()) {
+                    *slot = read.next().map(|(_, state)| state);
+                }
+            }
+            Ok::<_, StoreError>(
+                keys.iter()
+                    .cloned()
+                    .zip(found)
+                    .map(|(k, f)| (k, f.unwrap_or_default()))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        tokio::try_join!(controls, counters)
     }
 
     /// Each requested counter's spend and open reservations (zero when there are none).
