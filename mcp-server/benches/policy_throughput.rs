@@ -1,6 +1,6 @@
 //! Sustained `policy_check` throughput over REST (`POST /v1/policy/check`) and MCP streamable
 //! HTTP against the real release binary, the latency at that load, and the same for an
-//! authenticated trivial request (`GET /healthz` with the bearer token) as the floor: the run
+//! authenticated trivial request (`GET /v1/whoami` with the bearer token) as the floor: the run
 //! ends with each door's sustained rate and its ratio to that floor (issue 15 asks for
 //! ≥ 10,000 checks/s with p99 ≤ 5 ms and ≥ 0.5 × the floor, measured in the same run).
 //!
@@ -14,8 +14,8 @@
 //!   server that falls behind shows up as queueing delay instead of being hidden by the client
 //!   slowing down (coordinated omission).
 //!
-//! Scenarios (`BENCH_SCENARIOS`, default `healthz,rest,plain,pii`): `healthz` (the floor; note
-//! that `/healthz` does not check the token, it pings the database), `rest` and `plain` (a plain
+//! Scenarios (`BENCH_SCENARIOS`, default `whoami,rest,plain,pii`): `whoami` (the floor: bearer
+//! authentication and a JSON answer, nothing else), `rest` and `plain` (a plain
 //! action over REST and MCP), `rest-pii` and `pii` (a 2 KiB prompt with PII in an EU region),
 //! `ping` (an MCP ping: the MCP transport alone).
 //! Also printed per level: CPU time of the server and of this load generator per check (from
@@ -54,8 +54,9 @@ enum Door {
     Mcp,
     /// `POST /v1/policy/check`.
     Rest,
-    /// `GET /healthz` with the bearer token: the floor the checks are compared with.
-    Healthz,
+    /// `GET /v1/whoami` with the bearer token: the authenticated trivial request the checks
+    /// are compared with.
+    Whoami,
 }
 
 /// One client on its own keep-alive HTTP/1.1 connection: an MCP session, or a REST client.
@@ -177,7 +178,7 @@ impl Session {
         (status, body)
     }
 
-    /// One `policy_check` (or, with `params` = `PING`, one MCP ping; on a `/healthz` client,
+    /// One `policy_check` (or, with `params` = `PING`, one MCP ping; on a `/v1/whoami` client,
     /// one health probe); panics on anything but a decision (a bench must not time errors).
     /// `params` is the tool call's params for MCP and the bare arguments for REST.
     async fn check(&mut self, params: &str) {
@@ -192,8 +193,8 @@ impl Session {
                 );
                 return;
             }
-            Door::Healthz => {
-                let (status, body) = self.rest("/healthz", None).await;
+            Door::Whoami => {
+                let (status, body) = self.rest("/v1/whoami", None).await;
                 assert!(
                     status == 200,
                     "unexpected response: HTTP {status}: {}",
@@ -268,22 +269,22 @@ fn print_best(best: &Option<(String, f64, f64)>) {
 }
 
 /// The issue's targets: checks/s sustained within the p99 target, and that rate as a share of
-/// the authenticated `/healthz` rate measured in the same run.
+/// the authenticated `/v1/whoami` rate measured in the same run.
 const RATE_TARGET: f64 = 10_000.0;
 const RATIO_TARGET: f64 = 0.5;
 
-/// One line per scenario: its best sustained rate, and that rate over `/healthz`'s (best
-/// sustained, and at the same level) when `/healthz` ran too.
+/// One line per scenario: its best sustained rate, and that rate over `/v1/whoami`'s (best
+/// sustained, and at the same level) when `/v1/whoami` ran too.
 /// A level's label, its rate and its p99 (ms).
 type Measured = (String, f64, f64);
 /// A scenario's key, its best sustained level and every level it ran.
 type ScenarioResult<'a> = (&'a str, Option<Measured>, Vec<Measured>);
 
 fn print_summary(results: &[ScenarioResult<'_>]) {
-    let floor = results.iter().find(|r| r.0 == "healthz");
+    let floor = results.iter().find(|r| r.0 == "whoami");
     println!(
         "summary (sustained = highest rate with p99 ≤ {P99_TARGET_MS} ms; goal ≥ {RATE_TARGET:.0}/s \
-         and ≥ {RATIO_TARGET} × /healthz)"
+         and ≥ {RATIO_TARGET} × /v1/whoami)"
     );
     for (key, best, _) in results {
         let Some((label, rate, p99)) = best else {
@@ -292,7 +293,7 @@ fn print_summary(results: &[ScenarioResult<'_>]) {
         };
         let mut line = format!("  {key:<9} {rate:>8.0}/s  p99 {p99:>5.2} ms  at {label:<7}");
         if let Some((_, Some((_, floor_rate, _)), floor_levels)) = floor
-            && *key != "healthz"
+            && *key != "whoami"
         {
             let same_level = floor_levels
                 .iter()
@@ -301,7 +302,7 @@ fn print_summary(results: &[ScenarioResult<'_>]) {
             let ratio = rate / floor_rate;
             let met = *rate >= RATE_TARGET && ratio >= RATIO_TARGET;
             line.push_str(&format!(
-                "  ratio to /healthz {ratio:.2} (same level {same_level:.2})  goal {}",
+                "  ratio to /v1/whoami {ratio:.2} (same level {same_level:.2})  goal {}",
                 if met { "met" } else { "not met" }
             ));
         }
@@ -512,15 +513,15 @@ async fn run() {
         s
     };
     let wanted =
-        std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "healthz,rest,plain,pii".into());
+        std::env::var("BENCH_SCENARIOS").unwrap_or_else(|_| "whoami,rest,plain,pii".into());
     let plain =
         serde_json::json!({"agent_id":"bench-agent","action":"email.send","model":"gpt-4o-mini"});
     let pii = serde_json::json!({"agent_id":"bench-agent","action":"llm.complete","model":"gpt-4o-mini","region":"aws:eu-west-1","content":prompt});
     let scenarios = [
         (
-            "healthz",
-            "GET /healthz with a bearer token (the floor checks are compared with)",
-            Door::Healthz,
+            "whoami",
+            "GET /v1/whoami with a bearer token (the authenticated floor checks are compared with)",
+            Door::Whoami,
             serde_json::Value::Null,
         ),
         (
@@ -573,7 +574,7 @@ async fn run() {
             continue;
         }
         let params = Arc::new(match door {
-            Door::Healthz => String::new(),
+            Door::Whoami => String::new(),
             Door::Rest => args.to_string(),
             Door::Mcp if args.is_null() => PING.to_string(),
             Door::Mcp => serde_json::json!({"name":"policy_check","arguments":args}).to_string(),

@@ -425,6 +425,7 @@ pub fn router(
         )
         .route("/v1/policy/reload", post(reload_policy))
         .route("/v1/policy/check", post(rest::policy_check))
+        .route("/v1/whoami", get(rest::whoami))
         .route("/v1/carbon/route", post(rest::carbon_route))
         .route("/v1/agents/{agent_id}/trust", get(rest::trust_score))
         .route("/v1/incidents", get(rest::incident_list))

@@ -61,6 +61,17 @@ fn body_as<T: DeserializeOwned>(body: &Bytes) -> Result<T, MeshError> {
     })
 }
 
+/// `GET /v1/whoami`: who the bearer token is (tenant, role, agent) — a client's check that its
+/// token works, and the cheapest authenticated request (the throughput bench's floor).
+pub async fn whoami(Extension(p): Extension<Principal>) -> Response {
+    Json(serde_json::json!({
+        "tenant": p.tenant,
+        "role": p.role.as_str(),
+        "agent_id": p.agent_id,
+    }))
+    .into_response()
+}
+
 pub async fn policy_check(
     State(mesh): State<Arc<Mesh>>,
     Extension(p): Extension<Principal>,

@@ -97,6 +97,14 @@ def test_healthz(fleet):
     assert status == 200
 
 
+def test_whoami_names_the_tokens_tenant_role_and_agent(fleet):
+    status, _, raw = http_request("GET", f"{fleet.server.base_url}/v1/whoami", headers=bearer(fleet.operator))
+    assert status == 200, raw
+    assert json.loads(raw) == {"tenant": "acme", "role": "operator", "agent_id": None}
+    status, _, _ = http_request("GET", f"{fleet.server.base_url}/v1/whoami")
+    assert status == 401
+
+
 def test_metrics_is_prometheus_text(fleet):
     # Some traffic first, so there is something to count.
     post_events(fleet.server, fleet.operator, {"events": [{"agent_id": "metrics-probe", "kind": "k", "outcome": "ok"}]})
