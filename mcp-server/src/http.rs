@@ -39,6 +39,14 @@ struct AuthState {
     tokens: Arc<PrincipalCache>,
 }
 
+/// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
+/// (RFC 9110 §11.1), so `bearer` and `BEARER` are accepted as well.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: Next) -> Response {
     let unauthorized = |msg: &str| {
         let mut r = json_error(StatusCode::UNAUTHORIZED, msg);
@@ -51,8 +59,7 @@ async fn require_bearer(State(auth): State<AuthState>, mut req: Request, next: N
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(bearer_token)
     else {
         return unauthorized("missing bearer token: send Authorization: Bearer <token>");
     };
@@ -607,5 +614,15 @@ mod tests {
         })
         .await;
         assert_eq!((nothing.recorded, nothing.rejected.len()), (0, 0));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc "), Some("abc"));
+        assert_eq!(bearer_token("BEARER abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
     }
 }
