@@ -167,11 +167,29 @@ pub fn parse_event_batch(body: &[u8]) -> Result<Vec<EventInput>, String> {
         .collect()
 }
 
+/// Largest a compressed `/v1/events` body may inflate to.
+const MAX_EVENTS_DECODED_BYTES: usize = 8 << 20;
+
 async fn ingest_events(
     State(mesh): State<Arc<Mesh>>,
     Extension(principal): Extension<Principal>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let coding = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok());
+    let body = match otlp::decompress(&body, coding, MAX_EVENTS_DECODED_BYTES) {
+        Ok(b) => b,
+        Err(e) => {
+            let status = match e {
+                _ if e.is_unsupported_media() => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                otlp::OtlpError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                _ => StatusCode::BAD_REQUEST,
+            };
+            return json_error(status, e.to_string());
+        }
+    };
     let inputs = match parse_event_batch(&body) {
         Ok(i) => i,
         Err(e) => return json_error(StatusCode::BAD_REQUEST, e),

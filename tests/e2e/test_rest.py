@@ -97,6 +97,22 @@ def test_healthz(fleet):
     assert status == 200
 
 
+def test_gzip_event_batches_are_accepted_and_bombs_refused(fleet, uid):
+    import gzip
+
+    body = json.dumps({"events": [{"agent_id": f"gz-{uid}", "kind": "tool.call", "outcome": "ok"}] * 3}).encode()
+    headers = {**bearer(fleet.operator), "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    status, _, raw = http_request("POST", f"{fleet.server.base_url}/v1/events", gzip.compress(body), headers)
+    assert status == 200 and json.loads(raw)["accepted"] == 3, raw
+    bomb = gzip.compress(b" " * (64 << 20), compresslevel=9)
+    status, _, raw = http_request("POST", f"{fleet.server.base_url}/v1/events", bomb, headers)
+    assert status == 413 and "decompresses to more than" in json.loads(raw)["error"], raw
+    headers["Content-Encoding"] = "br"
+    status, _, raw = http_request("POST", f"{fleet.server.base_url}/v1/events", body, headers)
+    assert status == 415, raw
+    fleet.server.assert_alive()
+
+
 def test_whoami_names_the_tokens_tenant_role_and_agent(fleet):
     status, _, raw = http_request("GET", f"{fleet.server.base_url}/v1/whoami", headers=bearer(fleet.operator))
     assert status == 200, raw
