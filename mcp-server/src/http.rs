@@ -39,6 +39,43 @@ struct AuthState {
     tokens: Arc<PrincipalCache>,
 }
 
+/// Refuses a request to `/mcp` whose `Origin` names a host that is not allowed (loopback and
+/// `--allowed-host`): the MCP transport requires a 403 for a present, invalid Origin, since a
+/// web page on another site could otherwise drive a local server (DNS rebinding).
+async fn require_allowed_origin(
+    State(hosts): State<Arc<Vec<String>>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let allowed = origin
+            .to_str()
+            .ok()
+            .and_then(origin_host)
+            .is_some_and(|host| hosts.iter().any(|h| h.eq_ignore_ascii_case(host)));
+        if !allowed {
+            return json_error(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Origin {:?} is not allowed; expected a loopback origin or one of --allowed-host",
+                    origin.to_str().unwrap_or("(not text)")
+                ),
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// The host of an Origin (`scheme://host[:port]`), without brackets or port.
+fn origin_host(origin: &str) -> Option<&str> {
+    let (_, rest) = origin.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split(']').next();
+    }
+    Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h)).filter(|h| !h.is_empty())
+}
+
 /// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
 /// (RFC 9110 §11.1), so `bearer` and `BEARER` are accepted as well.
 fn bearer_token(value: &str) -> Option<&str> {
@@ -434,6 +471,7 @@ pub fn router(
     shutdown: tokio_util::sync::CancellationToken,
 ) -> Router {
     let mcp_mesh = mesh.clone();
+    let origins = Arc::new(allowed_hosts.clone());
     let mcp = StreamableHttpService::new(
         move || Ok(MeshMcp::new(mcp_mesh.clone(), None)),
         Arc::new(LocalSessionManager::default()),
@@ -443,6 +481,10 @@ pub fn router(
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(
+            origins,
+            require_allowed_origin,
+        ))
         .route("/v1/events", post(ingest_events))
         .route(
             "/v1/traces",
@@ -642,5 +684,17 @@ mod tests {
         assert_eq!(bearer_token("Basic abc"), None);
         assert_eq!(bearer_token("Bearer "), None);
         assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn origins_are_matched_on_their_host() {
+        assert_eq!(origin_host("http://localhost:7700"), Some("localhost"));
+        assert_eq!(origin_host("https://127.0.0.1"), Some("127.0.0.1"));
+        assert_eq!(origin_host("http://[::1]:7700"), Some("::1"));
+        assert_eq!(
+            origin_host("http://evil.example.com"),
+            Some("evil.example.com")
+        );
+        assert_eq!(origin_host("null"), None);
     }
 }

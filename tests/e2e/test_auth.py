@@ -82,3 +82,13 @@ def test_loopback_host_names_are_accepted(fleet):
     headers = {**MCP_HEADERS, **bearer(fleet.operator), "Host": f"localhost:{fleet.server.port}"}
     status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
     assert status == 200, f"POST /mcp with Host: localhost: {status} {body[:300]!r}"
+
+
+def test_a_foreign_origin_is_refused_with_403_and_a_loopback_one_accepted(fleet):
+    """The MCP transport: a present, invalid Origin MUST get 403 (the Host was valid)."""
+    headers = {**MCP_HEADERS, **bearer(fleet.operator), "Origin": "http://evil.example.com"}
+    status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
+    assert status == 403 and b"Origin" in body, f"{status} {body[:300]!r}"
+    headers["Origin"] = f"http://localhost:{fleet.server.port}"
+    status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
+    assert status == 200, f"{status} {body[:300]!r}"
