@@ -383,3 +383,24 @@ async fn an_unsigned_tail_is_reported_and_limited() {
         "{report:?}"
     );
 }
+
+/// A checkpoint newer than the size a reader saw is a race, not tampering: `evidence_fetch`
+/// still gets a checkpoint for exactly its leaves, and the audit still passes.
+#[tokio::test]
+async fn a_checkpoint_signed_after_a_reader_read_the_size_is_not_tampering() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh(dir.path()).await;
+    grow(&m, "t", 3).await;
+    let leaves = m.store.ledger_leaf_hashes("t", 3).await.unwrap();
+    let cp = m.checkpoint_for("t", &leaves[..2]).await.unwrap();
+    assert_eq!(m.checkpoint_output(&cp).unwrap().size, 2);
+    let report = audit(
+        &m,
+        TailPolicy {
+            max_leaves: Some(0),
+            max_seconds: 0,
+        },
+    )
+    .await;
+    assert!(report.failure.is_none(), "{:?}", report.failure);
+}
