@@ -7,7 +7,9 @@
 //! - C2SP `tlog-checkpoint` bodies and C2SP `signed-note` signatures with
 //!   Ed25519, byte-compatible with Go's `golang.org/x/mod/sumdb/note`, so that
 //!   standard transparency-log tooling can verify what this log publishes;
-//! - a JSON-friendly inclusion proof bundle.
+//! - a JSON-friendly inclusion proof bundle;
+//! - `MerkleTree`, cached subtree roots for prefix roots and consistency proofs in
+//!   O(log n), and `LogList`, the signed list of a deployment's logs.
 //!
 //! Must not: store anything, do I/O, read clocks or spawn tasks. Callers pass
 //! leaf hashes in and persist what comes out; where keys live is their call.
@@ -16,15 +18,19 @@
 
 mod checkpoint;
 mod error;
+mod log_list;
 mod merkle;
 mod note;
 mod proof;
+mod tree;
 
 pub use checkpoint::Checkpoint;
 pub use error::EvidenceError;
+pub use log_list::{LogList, LogListEntry};
 pub use merkle::{
     Frontier, Hash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash,
     tree_root, verify_consistency, verify_inclusion,
 };
 pub use note::{NoteSigner, NoteVerifier};
 pub use proof::{InclusionProof, hash_from_hex, hash_to_hex};
+pub use tree::MerkleTree;

@@ -43,7 +43,7 @@ pub fn empty_root() -> Hash {
 
 /// The largest power of two strictly smaller than `n` (RFC 6962's `k`).
 /// Only meaningful for `n >= 2`, which every caller guarantees.
-fn split_point(n: usize) -> usize {
+pub(crate) fn split_point(n: usize) -> usize {
     debug_assert!(n >= 2);
     1usize << (usize::BITS - 1 - (n - 1).leading_zeros())
 }

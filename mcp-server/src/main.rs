@@ -251,14 +251,25 @@ enum PolicyCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Re-derive every leaf from the stored records, rebuild the Merkle trees and check every
-    /// signed checkpoint. Exits 1 naming the first record or checkpoint that does not match.
+    /// signed checkpoint (and its consistency with the one before) and every signed tenant log
+    /// list. Exits 1 naming the first record, checkpoint or list that does not match, a tenant
+    /// log a list names that is gone or shorter, or an unsigned tail beyond the limits below.
     Verify {
-        /// Only this tenant (repeatable); default all.
+        /// Only this tenant (repeatable); default all, including tenants only a list names.
         #[arg(long)]
         tenant: Vec<String>,
         /// Verify signatures with this verifier key instead of the data directory's key.
         #[arg(long)]
         verifier_key: Option<String>,
+        /// Fail when a tenant has more leaves than this after its newest signature (0: every
+        /// leaf must be signed, right for a store whose server stopped cleanly); default no
+        /// count limit.
+        #[arg(long)]
+        max_unsigned_leaves: Option<u64>,
+        /// Fail when a tenant's unsigned leaves were appended over more than this many seconds:
+        /// the server signs every second, so only a kill leaves a short unsigned tail.
+        #[arg(long, default_value_t = 10)]
+        max_unsigned_seconds: u64,
     },
 }
 
@@ -602,8 +613,16 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 AuditCommand::Verify {
                     tenant,
                     verifier_key,
+                    max_unsigned_leaves,
+                    max_unsigned_seconds,
                 },
-        } => audit_verify(&settings, tenant, verifier_key).await,
+        } => {
+            let tail = audit::TailPolicy {
+                max_leaves: max_unsigned_leaves,
+                max_seconds: max_unsigned_seconds,
+            };
+            audit_verify(&settings, tenant, verifier_key, tail).await
+        }
     }
 }
 
@@ -723,6 +742,7 @@ async fn audit_verify(
     settings: &Settings,
     tenant: Vec<String>,
     verifier_key: Option<String>,
+    tail: audit::TailPolicy,
 ) -> anyhow::Result<i32> {
     let verifier = match verifier_key {
         Some(k) => NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?,
@@ -738,13 +758,18 @@ async fn audit_verify(
         }
     };
     let store = open_store(settings).await?;
-    let report = audit::verify(&store, &verifier, &settings.ledger_origin, &tenant).await?;
+    let report =
+        audit::verify_with(&store, &verifier, &settings.ledger_origin, &tenant, tail).await?;
     store.close().await;
+    // Warnings go to stderr so that stdout stays one OK or FAIL line.
+    for warning in &report.warnings {
+        eprintln!("WARN: {warning}");
+    }
     match report.failure {
         None => {
             println!(
-                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified",
-                report.tenants, report.leaves, report.checkpoints
+                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified, {} signed tenant log lists verified",
+                report.tenants, report.leaves, report.checkpoints, report.log_lists
             );
             Ok(0)
         }

@@ -615,7 +615,8 @@ impl ServerHandler for MeshMcp {
                 .checkpoint_for(&principal.tenant, &leaves)
                 .await
                 .map_err(to_mcp)?;
-            json_contents(uri, &self.mesh.checkpoint_output(&cp))
+            let out = self.mesh.checkpoint_output(&cp).map_err(to_mcp)?;
+            json_contents(uri, &out)
         } else if uri == BUNDLE_URI {
             json_contents(uri, &self.mesh.bundle_summary())
         } else if uri == ALERTS_URI {

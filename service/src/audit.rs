@@ -1,35 +1,149 @@
 //! `meshos audit verify`: re-derives every ledger leaf from the stored records, rebuilds each
-//! tenant's Merkle tree and checks every signed checkpoint against it.
+//! tenant's Merkle tree and checks every signed checkpoint and every signed tenant log list
+//! against it.
+//!
+//! What passes is a store whose every leaf is either covered by a signature or part of a short
+//! unsigned tail (see [`TailPolicy`]), where:
+//! - every checkpoint verifies with the deployment's key, names its tenant's origin, agrees
+//!   with the columns stored beside it, hashes to the root of the re-derived leaves at its
+//!   size and is RFC 6962-consistent with the checkpoint before it;
+//! - every tenant log list verifies, the lists run 0, 1, 2, … without a gap, no list drops or
+//!   shrinks a log an earlier one named, and every (tenant, size, root) a list names is still
+//!   the root of that tenant's first `size` leaves. So a tenant log that was deleted, or cut
+//!   back together with its checkpoints, fails, as does a record forged where a signature or
+//!   a list still covers it.
+//!
+//! What no local audit can see: the whole store rolled back consistently (newest lists,
+//! checkpoints and leaves all removed together) to an earlier state. Catching that needs a
+//! signed list kept outside the store (a witness, or the auditor's own copy of one).
 
-use meshos_evidence::{NoteVerifier, tree_root};
+use std::collections::{BTreeMap, BTreeSet};
+
+use meshos_evidence::{Hash, LogList, MerkleTree, NoteVerifier, hash_to_hex, verify_consistency};
 use meshos_store::{Store, StoreError};
+
+use crate::checkpoints::log_list_origin;
+
+/// How many leaves after the newest signed tenant log list the audit accepts, and over how
+/// long they were appended. The server signs a checkpoint and a list every second, so a log it
+/// was writing when it was killed ends in up to about a second of unsigned leaves; a longer
+/// unsigned tail means the signatures after it were deleted (or the server could not sign).
+/// Unsigned leaves are re-derived like the others but are not evidence yet: the report names
+/// them as a warning either way. The timestamps are the ledger's own (unsigned) ones, so this
+/// bounds what a crash leaves, not what an attacker who also rewrites times can hide: with
+/// `max_leaves: Some(0)` nothing unsigned passes (right for a server that stopped cleanly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TailPolicy {
+    /// At most this many unsigned leaves per tenant (`None`: no count limit).
+    pub max_leaves: Option<u64>,
+    /// The unsigned leaves of a tenant were all appended within this many seconds of each
+    /// other (by the ledger's timestamps).
+    pub max_seconds: u64,
+}
+
+impl Default for TailPolicy {
+    fn default() -> Self {
+        TailPolicy {
+            max_leaves: None,
+            max_seconds: 10,
+        }
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct AuditReport {
     pub tenants: usize,
     pub leaves: u64,
     pub checkpoints: usize,
+    /// Signed tenant log lists verified.
+    pub log_lists: usize,
+    /// What passed but is worth knowing (unsigned tails).
+    pub warnings: Vec<String>,
     /// The first problem found, naming the record or checkpoint.
     pub failure: Option<String>,
 }
 
-/// Verifies the ledgers of `tenants` (every tenant when empty); stops at the first mismatch.
+/// Verifies the ledgers of `tenants` (every tenant when empty) with the default tail policy.
 pub async fn verify(
     store: &Store,
     verifier: &NoteVerifier,
     origin_prefix: &str,
     tenants: &[String],
 ) -> Result<AuditReport, StoreError> {
-    let tenants = if tenants.is_empty() {
-        store.ledger_tenants().await?
+    verify_with(
+        store,
+        verifier,
+        origin_prefix,
+        tenants,
+        TailPolicy::default(),
+    )
+    .await
+}
+
+/// Verifies the ledgers of `tenants` (every tenant when empty); stops at the first mismatch.
+pub async fn verify_with(
+    store: &Store,
+    verifier: &NoteVerifier,
+    origin_prefix: &str,
+    tenants: &[String],
+    tail: TailPolicy,
+) -> Result<AuditReport, StoreError> {
+    let mut report = AuditReport::default();
+    let lists = match verify_log_lists(store, verifier, origin_prefix, &mut report).await? {
+        Ok(lists) => lists,
+        Err(failure) => {
+            report.failure = Some(failure);
+            return Ok(report);
+        }
+    };
+    let with_ledger: BTreeSet<String> = store.ledger_tenants().await?.into_iter().collect();
+    if lists.count == 0 {
+        for tenant in &with_ledger {
+            if store.latest_checkpoint(tenant).await?.is_some() {
+                report.failure = Some(
+                    "no signed tenant log list is stored although checkpoints are: the lists were \
+                     deleted, or no `meshos serve` that writes them has run on this store yet \
+                     (start it once)"
+                        .into(),
+                );
+                return Ok(report);
+            }
+        }
+    }
+    let tenants: Vec<String> = if tenants.is_empty() {
+        // A tenant only a list still names is audited too: that is how a deleted log shows.
+        with_ledger
+            .iter()
+            .chain(lists.signed.keys())
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect()
     } else {
         tenants.to_vec()
     };
-    let mut report = AuditReport::default();
     for tenant in &tenants {
         report.tenants += 1;
-        if let Some(failure) =
-            verify_tenant(store, verifier, origin_prefix, tenant, &mut report).await?
+        let signed = lists.signed.get(tenant).map(Vec::as_slice).unwrap_or(&[]);
+        if !with_ledger.contains(tenant)
+            && let Some(last) = signed.last()
+        {
+            report.failure = Some(format!(
+                "tenant {tenant}: signed tenant log list #{} names its log with {} leaves, but the log is gone (deleted)",
+                last.seq, last.size
+            ));
+            return Ok(report);
+        }
+        if let Some(failure) = verify_tenant(
+            store,
+            verifier,
+            origin_prefix,
+            tenant,
+            signed,
+            tail,
+            &mut report,
+        )
+        .await?
         {
             report.failure = Some(failure);
             return Ok(report);
@@ -38,11 +152,100 @@ pub async fn verify(
     Ok(report)
 }
 
+/// One (size, root) a tenant log list signed for a tenant.
+#[derive(Debug, Clone)]
+struct Listed {
+    seq: u64,
+    size: u64,
+    root: Hash,
+}
+
+struct Lists {
+    count: usize,
+    /// Per tenant, each distinct size any list named, ascending.
+    signed: BTreeMap<String, Vec<Listed>>,
+}
+
+/// Every stored list: signature, origin, sequence without gaps, no log dropped or shrunk.
+async fn verify_log_lists(
+    store: &Store,
+    verifier: &NoteVerifier,
+    origin_prefix: &str,
+    report: &mut AuditReport,
+) -> Result<Result<Lists, String>, StoreError> {
+    let origin = log_list_origin(origin_prefix);
+    let mut signed: BTreeMap<String, Vec<Listed>> = BTreeMap::new();
+    let mut previous: Option<LogList> = None;
+    let stored = store.log_lists().await?;
+    let count = stored.len();
+    for row in stored {
+        let label = format!("tenant log list #{}", row.seq);
+        let list = match verifier.verify_note(&row.note).and_then(LogList::parse) {
+            Ok(l) => l,
+            Err(e) => return Ok(Err(format!("{label} has no valid signature: {e}"))),
+        };
+        if list.origin != origin || list.seq != row.seq {
+            return Ok(Err(format!(
+                "{label} signs {:?} #{}, expected {origin:?} #{}",
+                list.origin, list.seq, row.seq
+            )));
+        }
+        let expected = previous.as_ref().map_or(0, |p| p.seq + 1);
+        if list.seq != expected {
+            return Ok(Err(format!(
+                "tenant log list #{expected} is missing (the next stored one is #{}): lists were deleted",
+                list.seq
+            )));
+        }
+        if let Some(prev) = &previous {
+            for old in &prev.logs {
+                match list.get(&old.name) {
+                    None => {
+                        return Ok(Err(format!(
+                            "{label} drops tenant {} that list #{} named with {} leaves",
+                            old.name, prev.seq, old.size
+                        )));
+                    }
+                    Some(now) if now.size < old.size => {
+                        return Ok(Err(format!(
+                            "{label} names tenant {} with {} leaves, but list #{} named {}: the log shrank",
+                            old.name, now.size, prev.seq, old.size
+                        )));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        for l in &list.logs {
+            let seen = signed.entry(l.name.clone()).or_default();
+            match seen.last() {
+                Some(last) if last.size == l.size && last.root != l.root => {
+                    return Ok(Err(format!(
+                        "{label} names tenant {} at size {} with another root than list #{}",
+                        l.name, l.size, last.seq
+                    )));
+                }
+                Some(last) if last.size == l.size => {}
+                _ => seen.push(Listed {
+                    seq: list.seq,
+                    size: l.size,
+                    root: l.root,
+                }),
+            }
+        }
+        report.log_lists += 1;
+        previous = Some(list);
+    }
+    Ok(Ok(Lists { count, signed }))
+}
+
 async fn verify_tenant(
     store: &Store,
     verifier: &NoteVerifier,
     origin_prefix: &str,
     tenant: &str,
+    listed: &[Listed],
+    tail: TailPolicy,
     report: &mut AuditReport,
 ) -> Result<Option<String>, StoreError> {
     let size = store.ledger_size(tenant).await?;
@@ -53,7 +256,7 @@ async fn verify_tenant(
             entries.len()
         )));
     }
-    let mut leaves = Vec::with_capacity(entries.len());
+    let mut tree = MerkleTree::new();
     for (expected, entry) in entries.iter().enumerate() {
         if entry.index != expected as u64 {
             return Ok(Some(format!(
@@ -80,11 +283,12 @@ async fn verify_tenant(
                 "{what} does not match its ledger leaf: the record was changed after it was logged"
             )));
         }
-        leaves.push(entry.leaf_hash);
+        tree.push(entry.leaf_hash);
         report.leaves += 1;
     }
 
     let origin = format!("{origin_prefix}/{tenant}");
+    let mut previous: Option<(u64, Hash)> = None;
     for stored in store.checkpoints(tenant).await? {
         let label = format!("tenant {tenant}: checkpoint of size {}", stored.size);
         let cp = match verifier.verify_checkpoint(&stored.note) {
@@ -97,18 +301,102 @@ async fn verify_tenant(
                 cp.origin
             )));
         }
-        if cp.size != stored.size || cp.size > size {
+        if cp.size != stored.size || cp.root != stored.root {
             return Ok(Some(format!(
-                "{label} commits to {} leaves but the ledger has {size}",
+                "{label}: the stored size/root_hash columns ({}, {}) differ from what its note signs ({}, {})",
+                stored.size,
+                hash_to_hex(&stored.root),
+                cp.size,
+                hash_to_hex(&cp.root)
+            )));
+        }
+        if cp.size > size {
+            return Ok(Some(format!(
+                "{label} commits to {} leaves but the ledger has {size}: the log was cut back",
                 cp.size
             )));
         }
-        if tree_root(&leaves[..cp.size as usize]) != cp.root {
+        if tree.root(cp.size).ok() != Some(cp.root) {
             return Ok(Some(format!(
                 "{label}: the ledger's leaves no longer hash to the signed root (a leaf hash was altered or reordered)"
             )));
         }
+        // What an auditor holding only the notes checks: the log between two signatures only
+        // grew. Implied by the two roots above, checked the standard way all the same.
+        if let Some((old_size, old_root)) = previous {
+            let consistent = tree.consistency_proof(old_size, cp.size).and_then(|proof| {
+                verify_consistency(old_size, cp.size, &old_root, &cp.root, &proof)
+            });
+            if let Err(e) = consistent {
+                return Ok(Some(format!(
+                    "{label} is not consistent with the checkpoint of size {old_size} before it: {e}"
+                )));
+            }
+        }
+        previous = Some((cp.size, cp.root));
         report.checkpoints += 1;
+    }
+
+    let label = |l: &Listed| {
+        format!(
+            "tenant {tenant}: signed tenant log list #{} names its log with {} leaves",
+            l.seq, l.size
+        )
+    };
+    // The newest (longest) first: it says how much was cut.
+    if let Some(l) = listed.last()
+        && l.size > size
+    {
+        return Ok(Some(format!(
+            "{} but the ledger has {size}: the log was cut back",
+            label(l)
+        )));
+    }
+    for l in listed {
+        let label = label(l);
+        if tree.root(l.size).ok() != Some(l.root) {
+            return Ok(Some(format!(
+                "{label}, and the ledger's first {} leaves no longer hash to the root it signs (a leaf was forged or altered)",
+                l.size
+            )));
+        }
+    }
+
+    // Covered means named by a list: a checkpoint only counts once a list names it, because
+    // deleting the newest lists (to hide a deleted tenant) must turn what the other tenants
+    // appended since into an unsigned tail, not leave it covered by their own checkpoints.
+    let covered = listed.last().map_or(0, |l| l.size);
+    if covered < size {
+        let unsigned = &entries[covered as usize..];
+        let count = unsigned.len() as u64;
+        let span_ms = match (unsigned.first(), unsigned.last()) {
+            (Some(a), Some(b)) => b.created_at_ms.saturating_sub(a.created_at_ms).max(0),
+            _ => 0,
+        };
+        let what = format!(
+            "tenant {tenant}: {count} leaves (indexes {covered}..{size}) appended over {:.1} s are not covered by a signed tenant log list",
+            span_ms as f64 / 1000.0
+        );
+        if let Some(max) = tail.max_leaves
+            && count > max
+        {
+            return Ok(Some(format!(
+                "{what}, more than the {max} allowed (--max-unsigned-leaves)"
+            )));
+        }
+        if span_ms > (tail.max_seconds as i64).saturating_mul(1000) {
+            return Ok(Some(format!(
+                "{what}: more than the {} s a killed signer leaves (--max-unsigned-seconds), so later checkpoints or lists were deleted or never signed",
+                tail.max_seconds
+            )));
+        }
+        report
+            .warnings
+            .push(format!("{what}; they are not evidence yet"));
     }
     Ok(None)
 }
+
+#[cfg(test)]
+#[path = "audit_tests.rs"]
+mod tests;

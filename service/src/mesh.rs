@@ -96,6 +96,9 @@ pub struct Mesh {
     /// Each tenant's tree frontier as of its last checkpoint, so the next one hashes only the
     /// leaves appended since (re-reading the whole log every second starved the checks).
     pub(crate) frontiers: std::sync::Mutex<HashMap<String, Frontier>>,
+    /// The newest tenant log list this process has seen, so that one deleted from under a
+    /// running server is noticed instead of continued from an older one.
+    pub(crate) log_list_seq: std::sync::Mutex<Option<u64>>,
 }
 
 /// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
@@ -208,6 +211,7 @@ impl MeshBuilder {
             live,
             rate_limiter: RateLimiter::new(),
             frontiers: Default::default(),
+            log_list_seq: Default::default(),
         })
     }
 }

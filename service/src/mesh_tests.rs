@@ -449,6 +449,8 @@ async fn operators_answer_approval_requests_once_and_the_answer_is_evidence() {
         .verify_checkpoint(&ev.checkpoint.text)
         .unwrap();
     ev.records[1].inclusion_proof.verify(&cp.root).unwrap();
+    // The server's tick: evidence_fetch signs a checkpoint, the tick lists it.
+    m.refresh_checkpoints().await.unwrap();
     let report = audit::verify(&m.store, &m.signer.verifier(), "meshos.test/ledger", &[])
         .await
         .unwrap();

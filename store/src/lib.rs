@@ -4,9 +4,10 @@
 //! default, a file under the data directory) and PostgreSQL (scale-out). Each backend has its own
 //! migrations, run at connect. Every query is scoped by tenant: callers pass the tenant of the
 //! authenticated principal and nothing here reads across tenants except the auditor's
-//! `ledger_tenants`. This crate does no policy, trust or signing logic; it stores what it is
-//! given and appends ledger leaves in the same transaction as the records they cover, so an
-//! acknowledged record is always provable.
+//! `ledger_tenants` and the deployment-wide tenant log lists. This crate does no policy, trust or
+//! signing logic; it stores what it is given and appends ledger leaves in the same transaction as
+//! the records they cover, so an acknowledged record is always provable. Checkpoints and tenant
+//! log lists are append-only: nothing here updates or deletes them.
 
 mod budget;
 mod facts_cache;
@@ -117,6 +118,14 @@ pub struct StoredCheckpoint {
     pub tenant: String,
     pub size: u64,
     pub root: Hash,
+    pub note: String,
+    pub created_at_ms: i64,
+}
+
+/// A signed list of every tenant log (see migration 0007); `seq` repeats the note's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredLogList {
+    pub seq: u64,
     pub note: String,
     pub created_at_ms: i64,
 }
@@ -709,6 +718,42 @@ impl Store {
         .await?;
         rows.iter().map(checkpoint_from_row).collect()
     }
+
+    // ---- tenant log lists ---------------------------------------------------------------
+
+    /// Saves a signed list of the tenant logs; `false` when another writer (a second server on
+    /// the same store) already saved one with this sequence number. Lists, like checkpoints,
+    /// are never updated or deleted.
+    pub async fn save_log_list(&self, list: &StoredLogList) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO tenant_log_lists (seq, note, created_at_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (seq) DO NOTHING",
+        )
+        .bind(list.seq as i64)
+        .bind(&list.note)
+        .bind(list.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn latest_log_list(&self) -> Result<Option<StoredLogList>, StoreError> {
+        let row = sqlx::query(
+            "SELECT seq, note, created_at_ms FROM tenant_log_lists ORDER BY seq DESC LIMIT 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| log_list_from_row(&r)).transpose()
+    }
+
+    /// Every stored list, oldest first.
+    pub async fn log_lists(&self) -> Result<Vec<StoredLogList>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, note, created_at_ms FROM tenant_log_lists ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(log_list_from_row).collect()
+    }
 }
 
 /// The index of a one-row append.
@@ -901,6 +946,14 @@ fn checkpoint_from_row(r: &AnyRow) -> Result<StoredCheckpoint, StoreError> {
         tenant: r.try_get("tenant")?,
         size: r.try_get::<i64, _>("size")? as u64,
         root: hash_from_hex(&root).map_err(|e| corrupt("checkpoints.root_hash", e))?,
+        note: r.try_get("note")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}
+
+fn log_list_from_row(r: &AnyRow) -> Result<StoredLogList, StoreError> {
+    Ok(StoredLogList {
+        seq: r.try_get::<i64, _>("seq")? as u64,
         note: r.try_get("note")?,
         created_at_ms: r.try_get("created_at_ms")?,
     })

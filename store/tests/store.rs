@@ -4,8 +4,8 @@
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
     Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, Store, StoreError,
-    StoredAlert, StoredCheckpoint, StoredControl, StoredHealAction, StoredIncident, StoredSignal,
-    TrustPoint, UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
+    StoredAlert, StoredCheckpoint, StoredControl, StoredHealAction, StoredIncident, StoredLogList,
+    StoredSignal, TrustPoint, UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
 };
 use meshos_types::{
     DecisionRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord, Obligation,
@@ -983,6 +983,73 @@ both_backends!(
     incidents_transitions_actions_and_controls,
     floats_in_record_json_verify_after_the_round_trip,
 );
+
+/// Tenant log lists round-trip, a sequence number is taken once, and neither lists nor
+/// checkpoints can be updated or deleted through the database (the append-only triggers).
+async fn log_lists_and_checkpoints_are_append_only(store: &Store, url: &str) {
+    let t = tenant("append-only");
+    store
+        .append_events(&[event(&t, "a", Outcome::Ok)])
+        .await
+        .unwrap();
+    let cp = StoredCheckpoint {
+        tenant: t.clone(),
+        size: 1,
+        root: tree_root(&store.ledger_leaf_hashes(&t, 1).await.unwrap()),
+        note: "origin\n1\nroot\n\n— sig\n".into(),
+        created_at_ms: 5,
+    };
+    store.save_checkpoint(&cp).await.unwrap();
+    // Other tests' runs may have left lists in a shared PostgreSQL: continue after them.
+    let seq = store
+        .latest_log_list()
+        .await
+        .unwrap()
+        .map_or(0, |l| l.seq + 1);
+    let list = StoredLogList {
+        seq,
+        note: format!("list {t}\n"),
+        created_at_ms: 7,
+    };
+    assert!(store.save_log_list(&list).await.unwrap());
+    let again = StoredLogList {
+        note: "another writer".into(),
+        ..list.clone()
+    };
+    assert!(!store.save_log_list(&again).await.unwrap());
+    assert_eq!(store.latest_log_list().await.unwrap(), Some(list.clone()));
+    assert_eq!(store.log_lists().await.unwrap().last(), Some(&list));
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for sql in [
+        format!("DELETE FROM checkpoints WHERE tenant = '{t}'"),
+        format!("UPDATE checkpoints SET root_hash = 'x' WHERE tenant = '{t}'"),
+        format!("DELETE FROM tenant_log_lists WHERE seq = {seq}"),
+        format!("UPDATE tenant_log_lists SET note = 'x' WHERE seq = {seq}"),
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    pool.close().await;
+    assert_eq!(store.latest_checkpoint(&t).await.unwrap(), Some(cp));
+    assert_eq!(store.latest_log_list().await.unwrap(), Some(list));
+}
+
+#[tokio::test]
+async fn log_lists_and_checkpoints_are_append_only_on_sqlite() {
+    let (s, dir) = sqlite().await;
+    log_lists_and_checkpoints_are_append_only(&s, &sqlite_url_for_data_dir(dir.path())).await;
+}
+
+#[tokio::test]
+async fn log_lists_and_checkpoints_are_append_only_on_postgres() {
+    let s = postgres().await;
+    log_lists_and_checkpoints_are_append_only(&s, &postgres_url()).await;
+}
 
 #[tokio::test]
 async fn sqlite_runs_in_wal_mode_and_survives_reopen() {

@@ -81,3 +81,52 @@ async def test_changed_verdict_is_named(make_server, meshos):
     proc = verify(meshos)
     assert proc.returncode != 0, f"audit verify passed a tampered store\n{describe(proc)}"
     assert victim in proc.stdout + proc.stderr, f"audit verify does not name decision {victim}\n{describe(proc)}"
+
+
+def attacker(meshos) -> sqlite3.Connection:
+    """A connection with the append-only triggers dropped, as someone with write access would."""
+    db = sqlite3.connect(meshos.data_dir / "meshos.db")
+    for trigger in ("checkpoints_no_update", "checkpoints_no_delete", "tenant_log_lists_no_update",
+                    "tenant_log_lists_no_delete"):
+        db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+    return db
+
+
+async def test_deleted_tenant_is_named(make_server, meshos):
+    """Issue 16 item 4 (c): a whole tenant deleted is still named by the signed tenant log list."""
+    await populate(make_server, meshos, "tamper-keep")
+    await populate(make_server, meshos, "tamper-gone")
+    proc = verify(meshos)
+    assert proc.returncode == 0, describe(proc)
+    assert "signed tenant log lists verified" in proc.stdout, describe(proc)
+
+    db = attacker(meshos)
+    for table in ("events", "decisions", "ledger", "ledger_heads", "checkpoints"):
+        db.execute(f"DELETE FROM {table} WHERE tenant = 'tamper-gone'")
+    db.commit()
+    db.close()
+
+    proc = verify(meshos)
+    assert proc.returncode == 1, f"audit verify passed a store with a tenant deleted\n{describe(proc)}"
+    assert proc.stdout.startswith("FAIL: tenant tamper-gone: signed tenant log list #"), describe(proc)
+    assert "the log is gone (deleted)" in proc.stdout, describe(proc)
+
+
+async def test_log_cut_back_with_its_checkpoints_is_named(make_server, meshos):
+    """Issue 16 item 4 (b): truncating a log together with its checkpoints fails."""
+    await populate(make_server, meshos, "tamper-cut")
+    db = attacker(meshos)
+    (size,) = db.execute("SELECT size FROM ledger_heads WHERE tenant = 'tamper-cut'").fetchone()
+    keep = size - 2
+    db.execute("DELETE FROM events WHERE tenant = 'tamper-cut' AND ledger_index >= ?", (keep,))
+    db.execute("DELETE FROM decisions WHERE tenant = 'tamper-cut' AND ledger_index >= ?", (keep,))
+    db.execute("DELETE FROM ledger WHERE tenant = 'tamper-cut' AND idx >= ?", (keep,))
+    db.execute("UPDATE ledger_heads SET size = ? WHERE tenant = 'tamper-cut'", (keep,))
+    db.execute("DELETE FROM checkpoints WHERE tenant = 'tamper-cut' AND size > ?", (keep,))
+    db.commit()
+    db.close()
+
+    proc = verify(meshos)
+    assert proc.returncode == 1, f"audit verify passed a truncated log\n{describe(proc)}"
+    assert f"names its log with {size} leaves but the ledger has {keep}: the log was cut back" in proc.stdout, \
+        describe(proc)
