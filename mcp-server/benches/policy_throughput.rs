@@ -57,6 +57,9 @@ enum Door {
     /// `GET /v1/whoami` with the bearer token: the authenticated trivial request the checks
     /// are compared with.
     Whoami,
+    /// `GET /healthz` with the bearer token (the server ignores it; it pings the database): the
+    /// floor issue 15 was measured against, for comparison.
+    Healthz,
 }
 
 /// One client on its own keep-alive HTTP/1.1 connection: an MCP session, or a REST client.
@@ -193,8 +196,13 @@ impl Session {
                 );
                 return;
             }
-            Door::Whoami => {
-                let (status, body) = self.rest("/v1/whoami", None).await;
+            Door::Whoami | Door::Healthz => {
+                let path = if self.door == Door::Whoami {
+                    "/v1/whoami"
+                } else {
+                    "/healthz"
+                };
+                let (status, body) = self.rest(path, None).await;
                 assert!(
                     status == 200,
                     "unexpected response: HTTP {status}: {}",
@@ -519,6 +527,12 @@ async fn run() {
     let pii = serde_json::json!({"agent_id":"bench-agent","action":"llm.complete","model":"gpt-4o-mini","region":"aws:eu-west-1","content":prompt});
     let scenarios = [
         (
+            "healthz",
+            "GET /healthz with a bearer token (pings the database; the floor issue 15 measured)",
+            Door::Healthz,
+            serde_json::Value::Null,
+        ),
+        (
             "whoami",
             "GET /v1/whoami with a bearer token (the authenticated floor checks are compared with)",
             Door::Whoami,
@@ -574,7 +588,7 @@ async fn run() {
             continue;
         }
         let params = Arc::new(match door {
-            Door::Whoami => String::new(),
+            Door::Whoami | Door::Healthz => String::new(),
             Door::Rest => args.to_string(),
             Door::Mcp if args.is_null() => PING.to_string(),
             Door::Mcp => serde_json::json!({"name":"policy_check","arguments":args}).to_string(),
