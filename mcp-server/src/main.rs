@@ -408,14 +408,7 @@ async fn serve(
     allowed_hosts.extend(extra_hosts);
 
     spawn_trust_flusher(&mesh);
-    let upkeep = mesh.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        loop {
-            tick.tick().await;
-            upkeep.housekeeping().await;
-        }
-    });
+    spawn_upkeep(&mesh);
 
     // Cancelling this ends open MCP streams (SSE GETs of older protocol versions), which would
     // otherwise keep graceful shutdown waiting for clients that never hang up.
@@ -462,6 +455,19 @@ async fn serve(
     }
     mesh.shut_down().await;
     Ok(())
+}
+
+/// Signs checkpoints and expires budget reservations once a second, for as long as the process
+/// lives (`serve` and `mcp` alike: records a stdio server appends are signed too).
+fn spawn_upkeep(mesh: &Arc<Mesh>) {
+    let upkeep = mesh.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            upkeep.housekeeping().await;
+        }
+    });
 }
 
 /// Runs the live trust runtime's side effects (history, signals, alerts, webhooks,
@@ -556,6 +562,7 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
     tracing::info!(tenant = %principal.tenant, role = %principal.role, "meshos mcp on stdio");
     spawn_bundle_watch(mesh.clone());
     spawn_trust_flusher(&mesh);
+    spawn_upkeep(&mesh);
     let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
         .serve(rmcp::transport::stdio())
         .await

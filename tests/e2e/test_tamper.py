@@ -130,3 +130,21 @@ async def test_log_cut_back_with_its_checkpoints_is_named(make_server, meshos):
     assert proc.returncode == 1, f"audit verify passed a truncated log\n{describe(proc)}"
     assert f"names its log with {size} leaves but the ledger has {keep}: the log was cut back" in proc.stdout, \
         describe(proc)
+
+
+async def test_a_stdio_session_longer_than_the_unsigned_tail_verifies(meshos, tmp_path):
+    """`meshos mcp` signs checkpoints as `serve` does, so a store an agent has worked on over
+    stdio for longer than the audit's unsigned-tail allowance verifies — while the session is
+    still open, not only after a clean exit."""
+    import anyio
+
+    from meshos_e2e import stdio_client_for
+
+    token = meshos.token("stdio-tail", "operator")
+    async with stdio_client_for(meshos, token, tmp_path / "mcp.log") as client:
+        await call_ok(client, "record_event", {"agent_id": "w", "kind": "tool.call", "outcome": "ok"})
+        await anyio.sleep(12)
+        await call_ok(client, "record_event", {"agent_id": "w", "kind": "tool.call", "outcome": "ok"})
+        await anyio.sleep(2.5)
+        proc = verify(meshos)
+    assert proc.returncode == 0, describe(proc)
