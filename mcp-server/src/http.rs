@@ -23,6 +23,7 @@ use crate::auth::PrincipalCache;
 use crate::checked::parse_named;
 use crate::mcp::MeshMcp;
 use crate::rest;
+use crate::sessions::{SessionGuard, SessionLimits, guard_sessions};
 use meshos_service::bundle_source::ReloadOutcome;
 use meshos_service::{EventInput, IngestDoor, Mesh, MeshError};
 
@@ -472,15 +473,21 @@ pub fn router(
 ) -> Router {
     let mcp_mesh = mesh.clone();
     let origins = Arc::new(allowed_hosts.clone());
+    let sessions = Arc::new(LocalSessionManager::default());
+    let guard = Arc::new(SessionGuard::new(
+        sessions.clone(),
+        SessionLimits::default(),
+    ));
     let mcp = StreamableHttpService::new(
         move || Ok(MeshMcp::new(mcp_mesh.clone(), None)),
-        Arc::new(LocalSessionManager::default()),
+        sessions,
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(allowed_hosts)
             .with_cancellation_token(shutdown),
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn_with_state(guard, guard_sessions))
         .layer(middleware::from_fn_with_state(
             origins,
             require_allowed_origin,

@@ -11,6 +11,7 @@ mod incidents_cli;
 mod mcp;
 mod policy_cli;
 mod rest;
+mod sessions;
 
 use meshos_demo as demo;
 use meshos_service::{Limits, Mesh, TrustSetup, audit};

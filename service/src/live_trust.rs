@@ -38,6 +38,9 @@ use crate::webhook::{DeliveryOutcome, WebhookEndpoint, WebhookSender};
 const REBUILD_LOOKBACK_HALF_LIVES: f64 = 10.0;
 /// Most records of each kind a rebuild reads.
 const REBUILD_MAX_RECORDS: u32 = 20_000;
+/// Agents held in memory by default: about 2.6 KB each, so some 50 MB at most. One token
+/// inventing agent ids used to grow the server without bound.
+pub const DEFAULT_MAX_LIVE_AGENTS: usize = 20_000;
 /// How often a changed score is written to the history.
 const HISTORY_INTERVAL: Duration = Duration::from_secs(1);
 /// Notifications are coalesced over this long, so a burst of events is one update per agent.
@@ -93,6 +96,9 @@ pub struct LiveTrust {
     drift_config: DriftConfig,
     sla: SlaPolicy,
     agents: Mutex<HashMap<AgentKey, Arc<OnceCell<Mutex<AgentLive>>>>>,
+    /// At most this many agents are held; the least recently active are evicted past it and
+    /// rebuilt from the store when they are next touched.
+    max_agents: usize,
     pending: Mutex<Pending>,
     wake: Notify,
     subscribers: Mutex<Subscribers>,
@@ -161,11 +167,42 @@ impl LiveTrust {
             drift_config,
             sla,
             agents: Mutex::new(HashMap::new()),
+            max_agents: DEFAULT_MAX_LIVE_AGENTS,
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
             subscribers: Mutex::new(Subscribers::default()),
             webhooks,
             sender,
+        }
+    }
+
+    /// Holds at most `n` agents in memory (at least 1).
+    pub fn with_max_agents(mut self, n: usize) -> LiveTrust {
+        self.max_agents = n.max(1);
+        self
+    }
+
+    /// How many agents are held in memory now.
+    pub fn agents_held(&self) -> usize {
+        lock(&self.agents).len()
+    }
+
+    /// Makes room for one more agent: drops the least recently active tenth of those held.
+    /// Eviction loses nothing: every record is in the store, a rebuild skips nothing it has
+    /// not counted (watermarks), and the SLA state resumes from the last stored alert.
+    fn evict_for_one_more(&self, agents: &mut HashMap<AgentKey, Arc<OnceCell<Mutex<AgentLive>>>>) {
+        if agents.len() < self.max_agents {
+            return;
+        }
+        let mut by_age: Vec<(i64, AgentKey)> = agents
+            .iter()
+            .filter_map(|(k, cell)| cell.get().map(|live| (lock(live).newest_ms, k.clone())))
+            .collect();
+        by_age.sort_unstable();
+        let drop = (self.max_agents / 10).max(agents.len() + 1 - self.max_agents);
+        for (_, k) in by_age.into_iter().take(drop) {
+            agents.remove(&k);
+            self.metrics.forget_trust_score(&k.0, &k.1);
         }
     }
 
@@ -176,10 +213,14 @@ impl LiveTrust {
         tenant: &str,
         agent: &str,
     ) -> Result<Arc<OnceCell<Mutex<AgentLive>>>, StoreError> {
-        let cell = lock(&self.agents)
-            .entry(key(tenant, agent))
-            .or_default()
-            .clone();
+        let cell = {
+            let mut agents = lock(&self.agents);
+            let k = key(tenant, agent);
+            if !agents.contains_key(&k) {
+                self.evict_for_one_more(&mut agents);
+            }
+            agents.entry(k).or_default().clone()
+        };
         cell.get_or_try_init(|| async { self.rebuild(tenant, agent).await.map(Mutex::new) })
             .await?;
         Ok(cell)

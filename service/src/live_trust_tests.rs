@@ -272,3 +272,60 @@ async fn a_latency_shift_becomes_a_stored_drift_signal() {
     assert!(ts.drift_signals.iter().any(|s| s.metric == "latency"));
     assert!(!ts.trend.points.is_empty());
 }
+
+/// One token inventing agent ids used to grow the server forever (~2.6 KB of live state and a
+/// metrics series per id). Past the limit the least recently active agents are evicted, and an
+/// evicted agent's score is rebuilt from the store, counting everything exactly once.
+#[tokio::test]
+async fn live_state_is_bounded_and_an_evicted_agent_rebuilds_its_score() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = meshos_store::Store::connect(&meshos_store::sqlite_url_for_data_dir(dir.path()))
+        .await
+        .unwrap();
+    let m = Mesh::builder(store, meshos_evidence::NoteSigner::generate("t").unwrap())
+        .limits(crate::Limits {
+            max_live_agents: 10,
+            ..crate::Limits::default()
+        })
+        .build()
+        .unwrap();
+    let p = operator("t");
+    m.record_events(&p, events("first", 20, Outcome::Ok, 20.0), IngestDoor::Rest)
+        .await
+        .unwrap();
+    m.record_events(
+        &p,
+        events("first", 20, Outcome::Error, 20.0),
+        IngestDoor::Rest,
+    )
+    .await
+    .unwrap();
+    let before = m.trust_score(&p, "first").await.unwrap();
+    for i in 0..40 {
+        m.record_events(
+            &p,
+            events(&format!("invented-{i}"), 1, Outcome::Ok, 20.0),
+            IngestDoor::Rest,
+        )
+        .await
+        .unwrap();
+        assert!(
+            m.live().agents_held() <= 10,
+            "{} held",
+            m.live().agents_held()
+        );
+    }
+    let series = m.metrics().encode();
+    let gauges = series
+        .lines()
+        .filter(|l| l.starts_with("meshos_trust_score{"))
+        .count();
+    assert!((1..=10).contains(&gauges), "{gauges} trust score series");
+    let after = m.trust_score(&p, "first").await.unwrap();
+    assert!(
+        (after.score - before.score).abs() < 1.0,
+        "rebuilt {} vs live {}",
+        after.score,
+        before.score
+    );
+}

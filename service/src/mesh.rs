@@ -74,6 +74,9 @@ pub struct Limits {
     pub max_latency_ms: f64,
     /// Largest `attributes` object of one event, as JSON bytes.
     pub max_attributes_bytes: usize,
+    /// Agents whose live trust state is held in memory (the least recently active are evicted
+    /// and rebuilt from the store on their next record).
+    pub max_live_agents: usize,
 }
 
 /// The service: everything a request handler needs, shared by all transports. Built with
@@ -131,6 +134,7 @@ impl Default for Limits {
             max_tokens: 1_000_000_000,
             max_latency_ms: 86_400_000.0,
             max_attributes_bytes: 64 * 1024,
+            max_live_agents: crate::live_trust::DEFAULT_MAX_LIVE_AGENTS,
         }
     }
 }
@@ -189,15 +193,18 @@ impl MeshBuilder {
             },
         };
         let metrics = Arc::new(Metrics::new());
-        let live = Arc::new(LiveTrust::new(
-            self.store.clone(),
-            metrics.clone(),
-            trust.params,
-            trust.drift,
-            trust.sla,
-            trust.webhooks,
-            trust.sender,
-        ));
+        let live = Arc::new(
+            LiveTrust::new(
+                self.store.clone(),
+                metrics.clone(),
+                trust.params,
+                trust.drift,
+                trust.sla,
+                trust.webhooks,
+                trust.sender,
+            )
+            .with_max_agents(self.limits.max_live_agents),
+        );
         Ok(Mesh {
             keys: Keys::from_seed(&self.signer.seed()),
             store: self.store,

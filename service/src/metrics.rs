@@ -227,6 +227,15 @@ impl Metrics {
         self.tool_seconds.get_or_create(&labels).observe(seconds);
     }
 
+    /// Drops an agent's trust gauge (it is no longer held live), so the series count stays
+    /// bounded by the agents held.
+    pub fn forget_trust_score(&self, tenant: &str, agent: &str) {
+        self.trust_scores.remove(&AgentLabels {
+            tenant: tenant.to_string(),
+            agent: agent.to_string(),
+        });
+    }
+
     pub fn set_trust_score(&self, tenant: &str, agent: &str, score: f64) {
         self.trust_scores
             .get_or_create(&AgentLabels {

@@ -92,3 +92,45 @@ def test_a_foreign_origin_is_refused_with_403_and_a_loopback_one_accepted(fleet)
     headers["Origin"] = f"http://localhost:{fleet.server.port}"
     status, _, body = http_request("POST", fleet.server.mcp_url, INITIALIZE, headers)
     assert status == 200, f"{status} {body[:300]!r}"
+
+
+def _open_session(fleet, token: str) -> tuple[int, str | None]:
+    status, headers, _ = http_request("POST", fleet.server.mcp_url, INITIALIZE, {**MCP_HEADERS, **bearer(token)})
+    return status, headers.get("mcp-session-id")
+
+
+def test_an_mcp_session_answers_only_the_token_that_opened_it(fleet):
+    """Another token (here another tenant's) holding a session id could receive that session's
+    notifications and delete it; to any other token the session does not exist."""
+    owner, other = fleet.meshos.token("acme", "operator"), fleet.tokens["globex-operator"]
+    status, session = _open_session(fleet, owner)
+    assert status == 200 and session, status
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}}
+    for method, body in [("POST", listing), ("GET", None), ("DELETE", None)]:
+        headers = {**MCP_HEADERS, **bearer(other), "Mcp-Session-Id": session}
+        status, _, raw = http_request(method, fleet.server.mcp_url, body, headers)
+        assert status == 404, (method, status, raw[:200])
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    headers = {**MCP_HEADERS, **bearer(owner), "Mcp-Session-Id": session}
+    status, _, _ = http_request("POST", fleet.server.mcp_url, initialized, headers)
+    assert status in (200, 202), status
+    status, _, raw = http_request("POST", fleet.server.mcp_url, listing, headers)
+    assert status == 200 and b"policy_check" in raw, (status, raw[:200])
+    status, _, _ = http_request("DELETE", fleet.server.mcp_url, None, headers)
+    assert status in (200, 202, 204), status
+
+
+def test_one_token_cannot_open_unbounded_mcp_sessions(fleet):
+    token = fleet.meshos.token("acme", "agent", agent="session-hog")
+    opened = [_open_session(fleet, token) for _ in range(64)]
+    assert all(status == 200 for status, _ in opened), [s for s, _ in opened]
+    status, _ = _open_session(fleet, token)
+    assert status == 429, status
+    # Closing one makes room again.
+    headers = {**MCP_HEADERS, **bearer(token), "Mcp-Session-Id": opened[0][1]}
+    status, _, _ = http_request("DELETE", fleet.server.mcp_url, None, headers)
+    assert status in (200, 202, 204), status
+    status, _ = _open_session(fleet, token)
+    assert status == 200, status
+    # Other tokens are not affected.
+    assert _open_session(fleet, fleet.operator)[0] == 200
