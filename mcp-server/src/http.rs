@@ -3,6 +3,7 @@
 //! Bearer authentication is a middleware that puts the `Principal` into request extensions,
 //! where both REST handlers and MCP tools (through rmcp's injected `http::request::Parts`) read it.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use axum::Router;
@@ -13,6 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json};
+use futures_util::FutureExt as _;
 use meshos_trust::otlp::{self, Encoding, MappedSpan, RejectedSpan, RpcCode};
 use meshos_types::{Principal, Role};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -75,6 +77,22 @@ fn origin_host(origin: &str) -> Option<&str> {
         return v6.split(']').next();
     }
     Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h)).filter(|h| !h.is_empty())
+}
+
+/// A panic while serving one request answers that request with a 500 (nothing was decided or
+/// acknowledged for it) instead of dropping its connection without a word.
+async fn isolate_panics(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!(%path, "request handler panicked; answered 500");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: the request failed unexpectedly and nothing was decided or stored; retry, and report it if it persists",
+            )
+        }
+    }
 }
 
 /// The token of an `Authorization: Bearer <token>` value. The scheme is case-insensitive
@@ -527,6 +545,7 @@ pub fn router(
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(protected)
+        .layer(middleware::from_fn(isolate_panics))
         .with_state(mesh)
 }
 
@@ -703,5 +722,32 @@ mod tests {
             Some("evil.example.com")
         );
         assert_eq!(origin_host("null"), None);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_and_the_next_request_is_served() {
+        use tower::ServiceExt as _;
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    // Stands for any bug that panics inside a handler.
+                    panic!("a handler bug");
+                    #[allow(unreachable_code)]
+                    "unreachable"
+                }),
+            )
+            .route("/fine", get(|| async { "ok" }))
+            .layer(middleware::from_fn(isolate_panics));
+        let get_ = |uri: &str| {
+            axum::http::Request::builder()
+                .uri(uri)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let boom = app.clone().oneshot(get_("/boom")).await.unwrap();
+        assert_eq!(boom.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let fine = app.oneshot(get_("/fine")).await.unwrap();
+        assert_eq!(fine.status(), StatusCode::OK);
     }
 }

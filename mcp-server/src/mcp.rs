@@ -4,9 +4,11 @@
 //! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
 
 use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures_util::FutureExt as _;
 use meshos_carbon::{RouteDecision, RouteRequest};
 use meshos_types::Principal;
 use rmcp::handler::server::router::prompt::PromptRouter;
@@ -94,9 +96,19 @@ impl MeshMcp {
         let result = async {
             let principal = self.principal(ctx)?;
             let input = args.0?;
-            work(self.mesh.clone(), principal, input)
+            // A panic fails this call alone, closed: nothing was decided or stored for it.
+            match AssertUnwindSafe(work(self.mesh.clone(), principal, input))
+                .catch_unwind()
                 .await
-                .map_err(|e| e.to_string())
+            {
+                Ok(done) => done.map_err(|e| e.to_string()),
+                Err(_) => {
+                    tracing::error!(tool, "tool call panicked; answered as an error");
+                    Err(format!(
+                        "internal error: {tool} failed unexpectedly and decided nothing; retry, and report it if it persists"
+                    ))
+                }
+            }
         }
         .await;
         self.mesh
