@@ -5,6 +5,7 @@
 mod auth;
 mod checked;
 mod config;
+mod conn_limits;
 mod diagnose_cli;
 mod http;
 mod incidents_cli;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use axum::serve::ListenerExt;
 use clap::{Parser, Subcommand};
 use meshos_evidence::{NoteSigner, NoteVerifier};
 use meshos_policy::Bundle;
@@ -432,13 +432,8 @@ async fn serve(
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    // The MCP reply is streamed as several small SSE writes; without TCP_NODELAY, Nagle's
-    // algorithm holds the last one until the client's delayed ACK (~40 ms per call).
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
+    let listener =
+        conn_limits::GuardedListener::new(listener, conn_limits::ConnectionLimits::default());
     tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle().current().version(), "meshos serving");
     let on_signal = shutdown.clone();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
