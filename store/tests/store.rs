@@ -428,22 +428,27 @@ async fn reservations_settle_release_and_expire(store: &Store) {
         }],
         settle: vec![settle],
     };
-    store
-        .append_events_with_spend(
-            &[event(&t, "a", Outcome::Ok)],
-            Some(spend(Settle::Decision("d1".into()), 550_000)),
-        )
-        .await
-        .unwrap();
-    let state = store
-        .counters(&t, std::slice::from_ref(&key))
-        .await
-        .unwrap()[0]
-        .1;
-    assert_eq!(
-        (state.cost_micro_usd, state.reserved_micro_usd),
-        (550_000, 0)
-    );
+    // An agent's event reporting `micro` of spend and settling as told.
+    let report = |agent: &'static str, settle: Settle, micro: i64| {
+        let change = spend(settle, micro);
+        let t = t.clone();
+        async move {
+            store
+                .append_events_with_spend(&[event(&t, agent, Outcome::Ok)], Some(change))
+                .await
+                .unwrap();
+        }
+    };
+    let spent_and_reserved = || async {
+        let state = store
+            .counters(&t, std::slice::from_ref(&key))
+            .await
+            .unwrap()[0]
+            .1;
+        (state.cost_micro_usd, state.reserved_micro_usd)
+    };
+    report("a", Settle::Decision("d1".into()), 550_000).await;
+    assert_eq!(spent_and_reserved().await, (550_000, 0));
     // An event without a decision id settles its agent's oldest reservation.
     assert_eq!(
         reserve("d3", "b", 200_000).await.unwrap(),
@@ -453,44 +458,15 @@ async fn reservations_settle_release_and_expire(store: &Store) {
         reserve("d4", "b", 200_000).await.unwrap(),
         ReservationOutcome::Reserved
     );
-    store
-        .append_events_with_spend(
-            &[event(&t, "b", Outcome::Ok)],
-            Some(spend(Settle::OldestOf("b".into()), 100_000)),
-        )
-        .await
-        .unwrap();
-    let state = store
-        .counters(&t, std::slice::from_ref(&key))
-        .await
-        .unwrap()[0]
-        .1;
-    assert_eq!(
-        (state.cost_micro_usd, state.reserved_micro_usd),
-        (650_000, 200_000)
-    );
+    report("b", Settle::OldestOf("b".into()), 100_000).await;
+    assert_eq!(spent_and_reserved().await, (650_000, 200_000));
     // Settling twice releases nothing more.
-    store
-        .append_events_with_spend(
-            &[event(&t, "b", Outcome::Ok)],
-            Some(spend(Settle::Decision("d3".into()), 0)),
-        )
-        .await
-        .unwrap();
-    let state = store
-        .counters(&t, std::slice::from_ref(&key))
-        .await
-        .unwrap()[0]
-        .1;
-    assert_eq!(state.reserved_micro_usd, 200_000);
+    report("b", Settle::Decision("d3".into()), 0).await;
+    assert_eq!(spent_and_reserved().await, (650_000, 200_000));
     // d4 expires a minute after it was made.
     assert_eq!(store.expire_reservations(at + 59_999).await.unwrap(), 0);
     assert!(store.expire_reservations(at + 60_000).await.unwrap() >= 1);
-    let state = store.counters(&t, &[key]).await.unwrap()[0].1;
-    assert_eq!(
-        (state.cost_micro_usd, state.reserved_micro_usd),
-        (650_000, 0)
-    );
+    assert_eq!(spent_and_reserved().await, (650_000, 0));
 }
 
 async fn trust_history_signals_and_alerts_round_trip(store: &Store) {
