@@ -143,7 +143,20 @@ pub struct Store {
 
 /// The SQLite URL of the embedded database inside a data directory.
 pub fn sqlite_url_for_data_dir(data_dir: &Path) -> String {
-    format!("sqlite://{}?mode=rwc", data_dir.join("meshos.db").display())
+    // Absolute, so a `host:port`-looking first segment (`data:1/…`) is not read as a host;
+    // `%`, `?` and `#` escaped, so they stay part of the path instead of starting the query.
+    let file = data_dir.join("meshos.db");
+    let file = std::path::absolute(&file).unwrap_or(file);
+    let mut path = String::new();
+    for c in file.display().to_string().chars() {
+        match c {
+            '%' => path.push_str("%25"),
+            '?' => path.push_str("%3F"),
+            '#' => path.push_str("%23"),
+            c => path.push(c),
+        }
+    }
+    format!("sqlite://{path}?mode=rwc")
 }
 
 /// Redacts the password of a database URL for messages and logs.

@@ -1105,3 +1105,21 @@ async fn replicas_on_postgres_cannot_promise_more_than_the_limit_together() {
         .1;
     assert_eq!(state.reserved_micro_usd, 10_000_000);
 }
+
+/// A data directory whose name holds `?`, `:`, `#` or `%` used to be unopenable.
+#[tokio::test]
+async fn a_data_dir_with_url_characters_in_its_name_opens() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("odd?name:1#x%20y");
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Store::connect(&sqlite_url_for_data_dir(&dir))
+        .await
+        .unwrap();
+    let t = tenant("odd");
+    store
+        .append_events(&[event(&t, "a", Outcome::Ok)])
+        .await
+        .unwrap();
+    store.close().await;
+    assert!(dir.join("meshos.db").exists());
+}
