@@ -79,6 +79,45 @@ fn origin_host(origin: &str) -> Option<&str> {
     Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h)).filter(|h| !h.is_empty())
 }
 
+/// Largest JSON-RPC body accepted on `/mcp` (rmcp's own limit).
+const MAX_MCP_BODY_BYTES: usize = 4 << 20;
+
+/// A `POST /mcp` whose body is not JSON gets the JSON-RPC parse error the spec asks for
+/// (HTTP 400, code -32700, `id: null`) rather than rmcp's plain-text 415.
+async fn jsonrpc_parse_errors(req: Request, next: Next) -> Response {
+    if req.method() != axum::http::Method::POST {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_MCP_BODY_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            return jsonrpc_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                -32600,
+                format!("request body unreadable or over {MAX_MCP_BODY_BYTES} bytes: {e}"),
+            );
+        }
+    };
+    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, format!("Parse error: {e}"));
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: String) -> Response {
+    (
+        status,
+        Json(serde_json::json!({
+            "jsonrpc": "2.0",
+            "id": null,
+            "error": { "code": code, "message": message },
+        })),
+    )
+        .into_response()
+}
+
 /// A panic while serving one request answers that request with a 500 (nothing was decided or
 /// acknowledged for it) instead of dropping its connection without a word.
 async fn isolate_panics(req: Request, next: Next) -> Response {
@@ -505,6 +544,7 @@ pub fn router(
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
+        .layer(middleware::from_fn(jsonrpc_parse_errors))
         .layer(middleware::from_fn_with_state(guard, guard_sessions))
         .layer(middleware::from_fn_with_state(
             origins,

@@ -606,7 +606,10 @@ impl ServerHandler for MeshMcp {
             .map_err(|m| McpError::invalid_request(m, None))?;
         let uri = request.uri.as_str();
         let to_mcp = |e: MeshError| match e {
-            MeshError::NotFound(m) => McpError::resource_not_found(m, None),
+            // The spec's resource-not-found error names the URI in `data`.
+            MeshError::NotFound(m) => {
+                McpError::resource_not_found(m, Some(serde_json::json!({ "uri": uri })))
+            }
             MeshError::Invalid { .. } | MeshError::Forbidden(_) => {
                 McpError::invalid_params(e.to_string(), None)
             }
@@ -647,7 +650,7 @@ impl ServerHandler for MeshMcp {
                 format!(
                     "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI}, {ALERTS_URI} or {TRUST_PREFIX}{{agent_id}}"
                 ),
-                None,
+                Some(serde_json::json!({ "uri": uri })),
             ))
         }
     }

@@ -1,5 +1,7 @@
 """HTTP answers 401 without a valid bearer token: /mcp and the REST endpoints."""
 
+import json
+
 import pytest
 
 from meshos_e2e import ALL_TOOLS, bearer, http_client, http_request
@@ -134,3 +136,11 @@ def test_one_token_cannot_open_unbounded_mcp_sessions(fleet):
     assert status == 200, status
     # Other tokens are not affected.
     assert _open_session(fleet, fleet.operator)[0] == 200
+
+
+def test_malformed_json_on_mcp_is_a_jsonrpc_parse_error(fleet):
+    headers = {**MCP_HEADERS, **bearer(fleet.operator)}
+    status, _, raw = http_request("POST", fleet.server.mcp_url, b'{"jsonrpc": "2.0", "id": 1, "meth', headers)
+    assert status == 400, (status, raw[:200])
+    body = json.loads(raw)
+    assert body["error"]["code"] == -32700 and body["id"] is None, body

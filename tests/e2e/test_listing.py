@@ -112,3 +112,13 @@ async def test_annotations_are_truthful(fleet):
         assert ann is not None, f"{name}: no annotations"
         assert ann.read_only_hint is read_only, f"{name}: readOnlyHint={ann.read_only_hint}, expected {read_only}"
         assert ann.destructive_hint is False, f"{name}: destructiveHint={ann.destructive_hint} (append-only store)"
+
+
+async def test_an_unknown_resource_is_an_error_naming_its_uri(fleet):
+    """The MCP spec's resource-not-found error carries the URI in `data`."""
+    from mcp.shared.exceptions import MCPError
+
+    async with http_client(fleet.server.mcp_url, fleet.operator) as client:
+        with pytest.raises(MCPError) as raised:
+            await client.read_resource("trust://nowhere")
+        assert raised.value.error.data == {"uri": "trust://nowhere"}, raised.value.error
