@@ -362,14 +362,15 @@ fn reservation(id: &str, agent: &str, micro: i64, limit: UsageLimit, at_ms: i64)
     }
 }
 
-async fn budget_reservations_hold_under_concurrency(store: &Store) {
-    let t = tenant("reserve");
+/// 64 agents race to reserve $0.50 each against a $10 team-day limit, spread over `replicas`
+/// (stores on one database); returns how many reservations were made and what the counter holds.
+async fn race_for_ten_dollars(replicas: &[Store], label: &str) -> (usize, (i64, i64)) {
+    let t = tenant(label);
     let at = 1_795_356_000_000; // 2026-11-22T14:00Z
-    let limit = team_limit("billing", "2026-11-22", 10_000_000); // $10
-    // 64 agents race for $0.50 each: exactly 20 fit.
+    let limit = team_limit("billing", "2026-11-22", 10_000_000);
     let mut racing = Vec::new();
     for i in 0..64 {
-        let store = store.clone();
+        let store = replicas[i % replicas.len()].clone();
         let t = t.clone();
         let limit = limit.clone();
         racing.push(tokio::spawn(async move {
@@ -389,16 +390,18 @@ async fn budget_reservations_hold_under_concurrency(store: &Store) {
             ReservationOutcome::Refused { over } => assert_eq!(over, vec![limit.key.clone()]),
         }
     }
-    assert_eq!(reserved, 20, "exactly the limit is promised");
-    let state = store
+    let state = replicas[0]
         .counters(&t, std::slice::from_ref(&limit.key))
         .await
         .unwrap()[0]
         .1;
-    assert_eq!(
-        (state.cost_micro_usd, state.reserved_micro_usd),
-        (0, 10_000_000)
-    );
+    (reserved, (state.cost_micro_usd, state.reserved_micro_usd))
+}
+
+async fn budget_reservations_hold_under_concurrency(store: &Store) {
+    let (reserved, held) = race_for_ten_dollars(std::slice::from_ref(store), "reserve").await;
+    assert_eq!(reserved, 20, "exactly the limit is promised");
+    assert_eq!(held, (0, 10_000_000));
 }
 
 async fn reservations_settle_release_and_expire(store: &Store) {
@@ -1073,37 +1076,9 @@ async fn unsupported_url_is_rejected() {
 #[tokio::test]
 async fn replicas_on_postgres_cannot_promise_more_than_the_limit_together() {
     let replicas = [postgres().await, postgres().await];
-    let t = tenant("replicas");
-    let at = 1_795_356_000_000;
-    let limit = team_limit("billing", "2026-11-22", 10_000_000);
-    let mut racing = Vec::new();
-    for i in 0..64 {
-        let store = replicas[i % 2].clone();
-        let t = t.clone();
-        let limit = limit.clone();
-        racing.push(tokio::spawn(async move {
-            store
-                .reserve_usage(
-                    &t,
-                    reservation(&format!("dec-{i}"), &format!("a{i}"), 500_000, limit, at),
-                )
-                .await
-                .unwrap()
-        }));
-    }
-    let mut reserved = 0;
-    for r in racing {
-        if r.await.unwrap() == ReservationOutcome::Reserved {
-            reserved += 1;
-        }
-    }
+    let (reserved, held) = race_for_ten_dollars(&replicas, "replicas").await;
     assert_eq!(reserved, 20);
-    let state = replicas[0]
-        .counters(&t, std::slice::from_ref(&limit.key))
-        .await
-        .unwrap()[0]
-        .1;
-    assert_eq!(state.reserved_micro_usd, 10_000_000);
+    assert_eq!(held, (0, 10_000_000));
 }
 
 /// A data directory whose name holds `?`, `:`, `#` or `%` used to be unopenable.
