@@ -83,7 +83,7 @@ impl Mesh {
         check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
         check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
         if let Some(attributes) = &ev.attributes {
-            let size = serde_json::to_string(attributes).map_or(usize::MAX, |s| s.len());
+            let size = json_size(attributes);
             if size > limits.max_attributes_bytes {
                 return Err(invalid(
                     at("attributes"),
@@ -222,4 +222,24 @@ fn spend_of(bundle: &Bundle, tenant: &str, records: &[EventRecord]) -> Vec<Usage
             }
         })
         .collect()
+}
+
+/// The size of a value's JSON, counted as it is written rather than built (every event pays
+/// for this check).
+fn json_size(value: &impl Serialize) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }

@@ -979,16 +979,12 @@ async fn a_control_set_by_another_process_holds_within_a_second() {
         .await
         .unwrap();
     other_process
-        .set_control(&meshos_store::StoredControl {
-            id: meshos_types::new_id("ctl"),
-            tenant: "acme".into(),
-            kind: "agent_quarantine".into(),
-            subject: "support-bot".into(),
-            spec: serde_json::json!({"agent": "support-bot"}),
-            incident_id: "inc_x".into(),
-            created_at_ms: 1,
-            cleared_at_ms: None,
-        })
+        .set_control(&heal_control(
+            "acme",
+            "agent_quarantine",
+            "support-bot",
+            serde_json::json!({"agent": "support-bot"}),
+        ))
         .await
         .unwrap();
     let started = std::time::Instant::now();
