@@ -15,6 +15,7 @@ use crate::live_trust::LiveTrust;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSender};
+use crate::witnesses::{WitnessEndpoint, Witnesses};
 use meshos_trust::TrustParams;
 use meshos_trust::drift::DriftConfig;
 use meshos_trust::sla::SlaPolicy;
@@ -102,6 +103,8 @@ pub struct Mesh {
     /// The newest tenant log list this process has seen, so that one deleted from under a
     /// running server is noticed instead of continued from an older one.
     pub(crate) log_list_seq: std::sync::Mutex<Option<u64>>,
+    /// The witnesses checkpoints are submitted to, and what each holds (`witnesses.rs`).
+    pub(crate) witnesses: Witnesses,
 }
 
 /// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
@@ -123,6 +126,7 @@ pub struct MeshBuilder {
     ledger_origin: String,
     limits: Limits,
     trust: Option<TrustSetup>,
+    witnesses: Vec<WitnessEndpoint>,
 }
 
 impl Default for Limits {
@@ -160,6 +164,13 @@ impl MeshBuilder {
 
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Witnesses to submit every new checkpoint to (default: none); see
+    /// [`Mesh::spawn_witness_submissions`].
+    pub fn witnesses(mut self, witnesses: Vec<WitnessEndpoint>) -> Self {
+        self.witnesses = witnesses;
         self
     }
 
@@ -219,6 +230,7 @@ impl MeshBuilder {
             rate_limiter: RateLimiter::new(),
             frontiers: Default::default(),
             log_list_seq: Default::default(),
+            witnesses: Witnesses::new(self.witnesses)?,
         })
     }
 }
@@ -235,6 +247,7 @@ impl Mesh {
             ledger_origin: "meshos/ledger".into(),
             limits: Limits::default(),
             trust: None,
+            witnesses: Vec::new(),
         }
     }
 
@@ -275,8 +288,9 @@ impl Mesh {
         }
     }
 
-    /// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and
-    /// closes the store. Webhooks still in flight are abandoned; their alerts are stored.
+    /// Writes what is still queued (trust history, signals, alerts; a last checkpoint and, for
+    /// up to 5 s, its witnesses' cosignatures) and closes the store. Webhooks still in flight
+    /// are abandoned; their alerts are stored.
     pub async fn shut_down(&self) {
         if let Err(e) = self.live.flush_once(true).await {
             tracing::warn!(error = %e, "final trust flush failed");
@@ -284,6 +298,7 @@ impl Mesh {
         if let Err(e) = self.refresh_checkpoints().await {
             tracing::warn!(error = %e, "final checkpoint failed");
         }
+        self.last_witness_round().await;
         self.store.close().await;
     }
 }

@@ -37,6 +37,14 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WitnessLabels {
+    /// The witness's `<key name>+<hex key id>` (configured, so bounded).
+    pub witness: String,
+    /// `cosigned`, `conflict`, `refused`, `unreachable`, `invalid` or `error`.
+    pub outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 10 µs … ~5 s.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
@@ -69,6 +77,8 @@ pub struct Metrics {
     /// 1 while this process holds the healer's leader lease and runs the healing loop.
     pub healer_leader: Gauge,
     pub healer_ticks: Counter,
+    /// Checkpoint submissions to witnesses, by witness and outcome.
+    pub witness_submissions: Family<WitnessLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -188,6 +198,12 @@ impl Metrics {
             "Healing loop ticks run by this process",
             healer_ticks.clone(),
         );
+        let witness_submissions = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "witness_submissions",
+            "Checkpoints submitted to witnesses, by witness and outcome (cosigned, conflict, refused, unreachable, invalid, error)",
+            witness_submissions.clone(),
+        );
         Metrics {
             registry,
             events_ingested,
@@ -207,6 +223,7 @@ impl Metrics {
             webhook_deliveries,
             healer_leader,
             healer_ticks,
+            witness_submissions,
         }
     }
 
@@ -275,6 +292,15 @@ impl Metrics {
             &self.webhook_deliveries,
             if delivered { "delivered" } else { "failed" },
         );
+    }
+
+    pub fn record_witness(&self, witness: &str, outcome: &str) {
+        self.witness_submissions
+            .get_or_create(&WitnessLabels {
+                witness: witness.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     pub fn encode(&self) -> String {
