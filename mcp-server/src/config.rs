@@ -76,6 +76,15 @@ pub struct CommonArgs {
     /// Origin prefix of the ledger checkpoints; the tenant is appended [default: meshos.local/ledger].
     #[arg(long, env = "MESHOS_LEDGER_ORIGIN", global = true)]
     pub ledger_origin: Option<String>,
+    /// Submit every new checkpoint to this C2SP tlog-witness and keep its cosignatures:
+    /// "<url> <witness verifier key>" (repeatable; more in the config file's [[witnesses]]).
+    #[arg(
+        long = "witness",
+        env = "MESHOS_WITNESSES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub witness: Vec<String>,
 }
 
 /// The optional TOML file.
@@ -95,6 +104,9 @@ pub struct FileConfig {
     pub allowed_hosts: Option<Vec<String>>,
     #[serde(default)]
     pub trust: TrustFileConfig,
+    /// `[[witnesses]]`: url and key of each witness checkpoints are submitted to.
+    #[serde(default)]
+    pub witnesses: Vec<crate::witness::WitnessFileConfig>,
 }
 
 /// The file's `[trust]` section (see the module doc).
@@ -152,6 +164,7 @@ pub struct Settings {
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub trust: TrustSettings,
+    pub witnesses: Vec<meshos_service::WitnessEndpoint>,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:7700";
@@ -206,6 +219,7 @@ impl Settings {
             bail!("sla_threshold must be between 0 and 100, got {sla_threshold}");
         }
         let trust = resolve_trust(sla_threshold, file.trust, args.webhook_url.as_deref(), env)?;
+        let witnesses = crate::witness::resolve_endpoints(&args.witness, file.witnesses)?;
         Ok(Settings {
             data_dir,
             database_url,
@@ -225,6 +239,7 @@ impl Settings {
             bind: file.bind,
             allowed_hosts: file.allowed_hosts,
             trust,
+            witnesses,
         })
     }
 
@@ -389,6 +404,7 @@ mod tests {
             webhook_url: None,
             policy_dir: None,
             ledger_origin: None,
+            witness: vec![],
         }
     }
 
@@ -460,6 +476,7 @@ mod trust_tests {
             webhook_url: None,
             policy_dir: None,
             ledger_origin: None,
+            witness: vec![],
         };
         (dir, args)
     }
