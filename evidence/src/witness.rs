@@ -48,7 +48,8 @@ pub enum WitnessError {
     StaleOld { old: u64, latest: u64 },
     #[error("the checkpoint has the size this witness last cosigned ({size}) but another root")]
     RootMismatch { size: u64 },
-    #[error("consistency proof does not verify: {0}")]
+    /// The proof's own words say what did not match (`proof does not verify: …`).
+    #[error("{0}")]
     BadProof(String),
 }
 

@@ -181,6 +181,8 @@ pub struct Witness {
     dir: PathBuf,
     /// Held from the check to the end of the write: the check and the update are one step.
     latest: tokio::sync::Mutex<HashMap<String, Checkpoint>>,
+    /// When a contradiction was last logged, per origin (at most one warning a minute each).
+    warned: std::sync::Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl Witness {
@@ -210,6 +212,7 @@ impl Witness {
             origin_prefix,
             dir,
             latest: tokio::sync::Mutex::new(latest),
+            warned: Default::default(),
         })
     }
 
@@ -235,8 +238,12 @@ impl Witness {
             Ok(cp) => cp,
             Err(e) => {
                 match &e {
-                    WitnessError::BadProof(_) | WitnessError::RootMismatch { .. } => {
-                        tracing::warn!(origin = %claimed.origin, held = held.map_or(0, |h| h.size), size = claimed.size, error = %e, note = %request.note, "a log-signed checkpoint contradicts what this witness cosigned");
+                    WitnessError::BadProof(_) | WitnessError::RootMismatch { .. }
+                        if self.first_warning_in_a_minute(&claimed.origin) =>
+                    {
+                        // Signed by the log and contradicting what it signed before: evidence
+                        // of a fork or a rollback, worth keeping in the log.
+                        tracing::warn!(origin = %claimed.origin, held = held.map_or(0, |h| h.size), size = claimed.size, error = %e, note = ?request.note, "a log-signed checkpoint contradicts what this witness cosigned");
                     }
                     _ => tracing::debug!(origin = %claimed.origin, error = %e, "refused"),
                 }
@@ -257,6 +264,18 @@ impl Witness {
         self.signer
             .cosign(text, unix_seconds())
             .map_err(|e| Refusal::Internal(e.to_string()))
+    }
+
+    fn first_warning_in_a_minute(&self, origin: &str) -> bool {
+        let now = std::time::Instant::now();
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        match warned.get(origin) {
+            Some(at) if now.duration_since(*at) < Duration::from_secs(60) => false,
+            _ => {
+                warned.insert(origin.to_string(), now);
+                true
+            }
+        }
     }
 
     fn state_path(&self, origin: &str) -> PathBuf {

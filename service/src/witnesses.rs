@@ -5,12 +5,13 @@
 //! (`checkpoint_cosignatures`, append-only).
 //!
 //! Nothing waits on a witness: each one has its own task, apart from checkpoint signing, so a
-//! witness that is down, slow or refusing costs a warning (at most one per 30 s per witness),
-//! a `meshos_witness_submissions_total{outcome}` count and a retry on the next tick. A witness
-//! that answers 409 with another size than the one this process thought it held (a store
-//! restored from a backup, another server on the store) is followed to that size; one that
-//! holds a larger tree than the log, or another root at the same size, means the log was
-//! rolled back or forked, and is reported as such, every time, without being "fixed".
+//! witness that is down, slow or refusing costs a warning (at most one per 30 s per witness and
+//! kind of failure), a `meshos_witness_submissions_total{witness,outcome}` count and a retry on
+//! the next tick. A witness that answers 409 with another size than the one this process
+//! thought it held (a store restored from a backup, another server on the store) is followed to
+//! that size; one that holds a larger tree than the log, or another root at the same size,
+//! means the log was rolled back or forked: that is logged as an error and counted as a
+//! `conflict`, never worked around.
 //!
 //! What is proven to a witness comes from the stored leaves, with the tree frontier at the
 //! size it last cosigned kept in memory (built from the leaves once per tenant after a
@@ -35,7 +36,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How much of a refusal's body a warning quotes.
 const QUOTED_BYTES: usize = 300;
-/// At most one warning per witness this often (every failure is counted in the metrics).
+/// At most one warning per witness and kind of failure this often (every failure is counted
+/// in the metrics).
 const WARN_EVERY: Duration = Duration::from_secs(30);
 /// How long shutdown waits for a last round of cosignatures.
 const SHUTDOWN_ROUND: Duration = Duration::from_secs(5);
@@ -99,8 +101,8 @@ struct Cursor {
 
 #[derive(Debug, Default)]
 struct Round {
-    last_warning: Option<Instant>,
-    suppressed: u64,
+    /// Per outcome: when it was last logged, and how many since were not.
+    warned: HashMap<&'static str, (Instant, u64)>,
 }
 
 /// The witnesses of a [`Mesh`] and what is known about each between rounds.
@@ -167,16 +169,17 @@ impl From<StoreError> for SubmitError {
 impl Round {
     fn warn(&mut self, witness: &str, tenant: &str, error: &SubmitError) {
         let now = Instant::now();
-        if self
-            .last_warning
-            .is_some_and(|t| now.duration_since(t) < WARN_EVERY)
+        if let Some((at, suppressed)) = self.warned.get_mut(error.outcome())
+            && now.duration_since(*at) < WARN_EVERY
         {
-            self.suppressed += 1;
+            *suppressed += 1;
             tracing::debug!(witness, tenant, %error, "checkpoint not cosigned");
             return;
         }
-        let suppressed = std::mem::take(&mut self.suppressed);
-        self.last_warning = Some(now);
+        let suppressed = self
+            .warned
+            .insert(error.outcome(), (now, 0))
+            .map_or(0, |(_, n)| n);
         if matches!(error, SubmitError::Conflict(_)) {
             tracing::error!(witness, tenant, %error, suppressed, "the witness refuses this log's history; run `meshos audit verify`");
         } else {
@@ -342,6 +345,13 @@ impl Mesh {
                         cosigned: false,
                     };
                     self.set_cursor(i, tenant, cursor.clone());
+                }
+                422 => {
+                    return Err(SubmitError::Conflict(format!(
+                        "tenant {tenant}: the witness refuses the consistency proof from size {held} to {} (HTTP 422: {}): this log's history differs from what it cosigned (a rollback or a fork)",
+                        latest.size,
+                        answer.trim().chars().take(QUOTED_BYTES).collect::<String>()
+                    )));
                 }
                 _ => return Err(refused(status, &answer)),
             }
