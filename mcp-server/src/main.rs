@@ -293,6 +293,12 @@ enum AuditCommand {
         /// than this many seconds (witnesses cosign within about a second when reachable).
         #[arg(long, default_value_t = 30)]
         max_uncosigned_seconds: u64,
+        /// Also ask each configured witness (--witness / [[witnesses]]) what it holds for every
+        /// tenant, by submitting the newest stored checkpoint as the log would: fails when a
+        /// witness has cosigned more than the store holds or another history (a rollback or a
+        /// fork, even one left idle). Writes nothing to the store.
+        #[arg(long)]
+        ask_witnesses: bool,
     },
     /// Print the verifier key of the data directory's ledger key (what `audit verify
     /// --verifier-key` and `witness serve --log-key` take).
@@ -650,6 +656,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     witnesses_required,
                     max_uncosigned_leaves,
                     max_uncosigned_seconds,
+                    ask_witnesses,
                 },
         } => {
             let tail = audit::TailPolicy {
@@ -662,7 +669,20 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 max_uncosigned_leaves,
                 max_uncosigned_seconds,
             )?;
-            audit_verify(&settings, tenant, verifier_key, tail, &witnesses).await
+            if ask_witnesses && settings.witnesses.is_empty() {
+                bail!(
+                    "--ask-witnesses: no witness is configured; give --witness \"<url> <key>\" or [[witnesses]] in the config file"
+                );
+            }
+            audit_verify(
+                &settings,
+                tenant,
+                verifier_key,
+                tail,
+                &witnesses,
+                ask_witnesses,
+            )
+            .await
         }
         Command::Audit {
             command: AuditCommand::VerifierKey,
@@ -829,13 +849,14 @@ async fn audit_verify(
     verifier_key: Option<String>,
     tail: audit::TailPolicy,
     witnesses: &audit::WitnessPolicy,
+    ask_witnesses: bool,
 ) -> anyhow::Result<i32> {
     let verifier = match verifier_key {
         Some(k) => NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?,
         None => ledger_verifier(settings)?,
     };
     let store = open_store(settings).await?;
-    let report = audit::verify_with_witnesses(
+    let mut report = audit::verify_with_witnesses(
         &store,
         &verifier,
         &settings.ledger_origin,
@@ -844,6 +865,13 @@ async fn audit_verify(
         witnesses,
     )
     .await?;
+    let mut asked = String::new();
+    if ask_witnesses && report.failure.is_none() {
+        match audit::ask_witnesses(&store, &settings.witnesses, &tenant).await? {
+            Ok(n) => asked = format!(", {n} witness views consistent with the store"),
+            Err(why) => report.failure = Some(why),
+        }
+    }
     store.close().await;
     // Warnings go to stderr so that stdout stays one OK or FAIL line.
     for warning in &report.warnings {
@@ -857,7 +885,7 @@ async fn audit_verify(
                 format!(", {} witness cosignatures verified", report.cosignatures)
             };
             println!(
-                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified, {} signed tenant log lists verified{cosigned}",
+                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified, {} signed tenant log lists verified{cosigned}{asked}",
                 report.tenants, report.leaves, report.checkpoints, report.log_lists
             );
             Ok(0)

@@ -20,7 +20,8 @@
 //! outside the store, so a store rolled back consistently (newest lists, checkpoints and leaves
 //! all removed together), which no local check can tell from an earlier honest store, gets no
 //! cosignature for what it signs after the rollback: its uncosigned tail grows until the audit
-//! fails. Without witness keys that rollback is not seen.
+//! fails. A store rolled back and then left alone has no such tail; [`ask_witnesses`] sees it
+//! by asking each witness what it holds. Without witnesses that rollback is not seen.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -500,6 +501,35 @@ async fn verify_tenant(
             .push(format!("{what}; they are not evidence yet"));
     }
     Ok(None)
+}
+
+/// Asks every witness, for every tenant (or those given), whether the tenant's newest stored
+/// checkpoint extends what it cosigned, by submitting it as the log would
+/// ([`crate::witnesses::ask_witness`]). Nothing is written to the store. The number of
+/// (tenant, witness) pairs found consistent, or the first that is not (a witness holding a
+/// larger tree or another history than the store: a rollback or a fork; or one that cannot be
+/// asked).
+pub async fn ask_witnesses(
+    store: &Store,
+    witnesses: &[crate::WitnessEndpoint],
+    tenants: &[String],
+) -> Result<Result<usize, String>, StoreError> {
+    let tenants = if tenants.is_empty() {
+        store.ledger_tenants().await?
+    } else {
+        tenants.to_vec()
+    };
+    let mut consistent = 0;
+    for tenant in &tenants {
+        for witness in witnesses {
+            match crate::witnesses::ask_witness(store, witness, tenant).await {
+                Ok(Some(_)) => consistent += 1,
+                Ok(None) => {}
+                Err(why) => return Ok(Err(why)),
+            }
+        }
+    }
+    Ok(Ok(consistent))
 }
 
 /// Every stored cosignature by a witness of the policy verifies over its checkpoint's note, and

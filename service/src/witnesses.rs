@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use meshos_evidence::{
     AddCheckpoint, Cosignature, CosignatureVerifier, Frontier, add_signatures, parse_size_body,
 };
-use meshos_store::{StoreError, StoredCheckpoint, StoredCosignature};
+use meshos_store::{Store, StoreError, StoredCheckpoint, StoredCosignature};
 use meshos_types::now_ms;
 
 use crate::mesh::{Mesh, MeshError};
@@ -117,12 +117,8 @@ pub(crate) struct Witnesses {
 
 impl Witnesses {
     pub(crate) fn new(endpoints: Vec<WitnessEndpoint>) -> Result<Witnesses, MeshError> {
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| MeshError::Internal(format!("witness HTTP client: {e}")))?;
+        let client =
+            http_client().map_err(|e| MeshError::Internal(format!("witness HTTP client: {e}")))?;
         Ok(Witnesses {
             rounds: endpoints.iter().map(|_| Default::default()).collect(),
             endpoints,
@@ -130,6 +126,14 @@ impl Witnesses {
             cursors: Default::default(),
         })
     }
+}
+
+fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 /// Why one checkpoint was not cosigned by one witness.
@@ -283,80 +287,35 @@ impl Mesh {
             return Ok(false);
         };
         let mut cursor = self.witness_cursor(i, endpoint, tenant).await?;
-        // A second try only after a 409 that named another size the log can prove from.
-        for _ in 0..2 {
-            let held = cursor.frontier.size();
-            if cursor.cosigned && held == latest.size {
-                return Ok(false);
-            }
-            if held > latest.size {
-                return Err(rolled_back(tenant, held, latest.size));
-            }
-            let appended = self
-                .store
-                .ledger_leaf_hashes_between(tenant, held, latest.size)
-                .await?;
-            let proof = cursor
-                .frontier
-                .consistency_proof(&appended)
-                .map_err(|e| SubmitError::Local(e.to_string()))?;
-            let body = AddCheckpoint {
-                old_size: held,
-                proof,
-                note: latest.note.clone(),
-            }
-            .body();
-            let (status, answer) = self.post(endpoint, body).await?;
-            match status {
-                200 => {
-                    let cosignature = verify_answer(endpoint, &latest, &answer)?;
-                    self.store
-                        .save_cosignature(&StoredCosignature {
-                            tenant: tenant.to_string(),
-                            size: latest.size,
-                            witness: endpoint.label(),
-                            signature: cosignature.line,
-                            created_at_ms: now_ms(),
-                        })
-                        .await?;
-                    for leaf in appended {
-                        cursor.frontier.push(leaf);
-                    }
-                    cursor.cosigned = true;
-                    self.set_cursor(i, tenant, cursor);
-                    return Ok(true);
-                }
-                409 => {
-                    let Some(size) = parse_size_body(&answer) else {
-                        return Err(refused(status, &answer));
-                    };
-                    if size == held {
-                        return Err(SubmitError::Conflict(format!(
-                            "tenant {tenant}: the witness holds another root at size {size}: this log's history differs from what it cosigned (a fork)"
-                        )));
-                    }
-                    if size > latest.size {
-                        return Err(rolled_back(tenant, size, latest.size));
-                    }
-                    // It knows the log at another size (a store restored from a backup,
-                    // another server on the store): prove from there.
-                    cursor = Cursor {
-                        frontier: self.frontier_at(tenant, size).await?,
-                        cosigned: false,
-                    };
-                    self.set_cursor(i, tenant, cursor.clone());
-                }
-                422 => {
-                    return Err(SubmitError::Conflict(format!(
-                        "tenant {tenant}: the witness refuses the consistency proof from size {held} to {} (HTTP 422: {}): this log's history differs from what it cosigned (a rollback or a fork)",
-                        latest.size,
-                        answer.trim().chars().take(QUOTED_BYTES).collect::<String>()
-                    )));
-                }
-                _ => return Err(refused(status, &answer)),
-            }
+        let exchanged = exchange(
+            &self.witnesses.client,
+            &self.store,
+            endpoint,
+            tenant,
+            &latest,
+            &mut cursor,
+        )
+        .await;
+        self.set_cursor(i, tenant, cursor);
+        let Some(cosignature) = exchanged? else {
+            return Ok(false);
+        };
+        let saved = self
+            .store
+            .save_cosignature(&StoredCosignature {
+                tenant: tenant.to_string(),
+                size: latest.size,
+                witness: endpoint.label(),
+                signature: cosignature.line,
+                created_at_ms: now_ms(),
+            })
+            .await;
+        if let Err(e) = saved {
+            // Read what is stored again next round rather than believe it cosigned.
+            self.lock_cursors().remove(&(i, tenant.to_string()));
+            return Err(e.into());
         }
-        Ok(false)
+        Ok(true)
     }
 
     /// What the witness holds for the tenant: remembered, or read back from the newest stored
@@ -377,7 +336,7 @@ impl Mesh {
             .await?
             .map(|c| c.size);
         Ok(Cursor {
-            frontier: self.frontier_at(tenant, held.unwrap_or(0)).await?,
+            frontier: frontier_at(&self.store, tenant, held.unwrap_or(0)).await?,
             cosigned: held.is_some(),
         })
     }
@@ -391,55 +350,6 @@ impl Mesh {
 
     fn set_cursor(&self, i: usize, tenant: &str, cursor: Cursor) {
         self.lock_cursors().insert((i, tenant.to_string()), cursor);
-    }
-
-    async fn frontier_at(&self, tenant: &str, size: u64) -> Result<Frontier, SubmitError> {
-        let mut frontier = Frontier::new();
-        for leaf in self.store.ledger_leaf_hashes(tenant, size).await? {
-            frontier.push(leaf);
-        }
-        if frontier.size() != size {
-            return Err(SubmitError::Conflict(format!(
-                "tenant {tenant}: the witness holds size {size} but the ledger has {} leaves: the log was cut back",
-                frontier.size()
-            )));
-        }
-        Ok(frontier)
-    }
-
-    /// POSTs an add-checkpoint body; the status and the answer (at most 64 KiB of it).
-    async fn post(
-        &self,
-        endpoint: &WitnessEndpoint,
-        body: String,
-    ) -> Result<(u16, String), SubmitError> {
-        let unreachable =
-            |e: reqwest::Error| SubmitError::Unreachable(crate::webhook::error_chain(&e));
-        let mut response = self
-            .witnesses
-            .client
-            .post(endpoint.add_checkpoint_url())
-            .body(body)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        let status = response.status().as_u16();
-        let mut answer = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
-            if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(SubmitError::Invalid(format!(
-                    "HTTP {status} with an answer longer than {MAX_ANSWER_BYTES} bytes"
-                )));
-            }
-            answer.extend_from_slice(&chunk);
-        }
-        match String::from_utf8(answer) {
-            Ok(text) => Ok((status, text)),
-            Err(e) if status == 200 => Err(SubmitError::Invalid(format!(
-                "the answer is not UTF-8 ({e})"
-            ))),
-            Err(e) => Ok((status, String::from_utf8_lossy(e.as_bytes()).into_owned())),
-        }
     }
 
     /// The cosignatures stored for a checkpoint that verify, over its note, with the key of a
@@ -477,6 +387,165 @@ impl Mesh {
             }
         }
         Ok(out)
+    }
+}
+
+/// One `add-checkpoint` exchange for the tenant's checkpoint `latest`, from what `cursor` says
+/// the witness holds: the witness's verified cosignature, with `cursor` moved to `latest`; or
+/// `None` when the witness already cosigned it, or answered 409 twice (the next round retries).
+/// A 409 naming a size the log can prove from moves `cursor` there and tries once more; one
+/// naming a larger tree (a rollback) or the same size (another root: a fork), and a 422, are
+/// conflicts.
+async fn exchange(
+    client: &reqwest::Client,
+    store: &Store,
+    endpoint: &WitnessEndpoint,
+    tenant: &str,
+    latest: &StoredCheckpoint,
+    cursor: &mut Cursor,
+) -> Result<Option<Cosignature>, SubmitError> {
+    for _ in 0..2 {
+        let held = cursor.frontier.size();
+        if cursor.cosigned && held == latest.size {
+            return Ok(None);
+        }
+        if held > latest.size {
+            return Err(rolled_back(tenant, held, latest.size));
+        }
+        let appended = store
+            .ledger_leaf_hashes_between(tenant, held, latest.size)
+            .await?;
+        let proof = cursor
+            .frontier
+            .consistency_proof(&appended)
+            .map_err(|e| SubmitError::Local(e.to_string()))?;
+        let body = AddCheckpoint {
+            old_size: held,
+            proof,
+            note: latest.note.clone(),
+        }
+        .body();
+        let (status, answer) = post(client, endpoint, body).await?;
+        match status {
+            200 => {
+                let cosignature = verify_answer(endpoint, latest, &answer)?;
+                for leaf in appended {
+                    cursor.frontier.push(leaf);
+                }
+                cursor.cosigned = true;
+                return Ok(Some(cosignature));
+            }
+            409 => {
+                let Some(size) = parse_size_body(&answer) else {
+                    return Err(refused(status, &answer));
+                };
+                if size == held {
+                    return Err(SubmitError::Conflict(format!(
+                        "tenant {tenant}: the witness holds another root at size {size}: this log's history differs from what it cosigned (a fork)"
+                    )));
+                }
+                if size > latest.size {
+                    return Err(rolled_back(tenant, size, latest.size));
+                }
+                // It knows the log at another size (a store restored from a backup, another
+                // server on the store, an auditor asking from 0): prove from there.
+                *cursor = Cursor {
+                    frontier: frontier_at(store, tenant, size).await?,
+                    cosigned: false,
+                };
+            }
+            422 => {
+                return Err(SubmitError::Conflict(format!(
+                    "tenant {tenant}: the witness refuses the consistency proof from size {held} to {} (HTTP 422: {}): this log's history differs from what it cosigned (a rollback or a fork)",
+                    latest.size,
+                    answer.trim().chars().take(QUOTED_BYTES).collect::<String>()
+                )));
+            }
+            _ => return Err(refused(status, &answer)),
+        }
+    }
+    Ok(None)
+}
+
+/// What an auditor learns from a witness about one tenant's log, without writing anything: the
+/// tenant's newest stored checkpoint is submitted as the log would, from size 0, and the
+/// witness's 409 says which size it holds; the log then proves consistency from there. `Ok`
+/// (the witness's new cosignature) means the witness's view is a prefix of this store's log;
+/// `Ok(None)` that the tenant has no checkpoint. A witness holding a larger tree (the store was
+/// rolled back), another root at a size, or a history the stored leaves do not extend, and one
+/// that cannot be asked, are errors saying so. Submitting moves the witness forward along this
+/// store's own consistent history, as the log's next round would.
+pub async fn ask_witness(
+    store: &Store,
+    endpoint: &WitnessEndpoint,
+    tenant: &str,
+) -> Result<Option<Cosignature>, String> {
+    let Some(latest) = store
+        .latest_checkpoint(tenant)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let client = http_client().map_err(|e| e.to_string())?;
+    let mut cursor = Cursor {
+        frontier: Frontier::new(),
+        cosigned: false,
+    };
+    match exchange(&client, store, endpoint, tenant, &latest, &mut cursor).await {
+        Ok(Some(cosignature)) => Ok(Some(cosignature)),
+        Ok(None) => Err(format!(
+            "tenant {tenant}: witness {} answered 409 twice; ask again",
+            endpoint.label()
+        )),
+        Err(e) => Err(format!("witness {}: {e}", endpoint.label())),
+    }
+}
+
+/// The tree of the tenant's first `size` leaves, as a frontier to prove consistency from.
+async fn frontier_at(store: &Store, tenant: &str, size: u64) -> Result<Frontier, SubmitError> {
+    let mut frontier = Frontier::new();
+    for leaf in store.ledger_leaf_hashes(tenant, size).await? {
+        frontier.push(leaf);
+    }
+    if frontier.size() != size {
+        return Err(SubmitError::Conflict(format!(
+            "tenant {tenant}: the witness holds size {size} but the ledger has {} leaves: the log was cut back",
+            frontier.size()
+        )));
+    }
+    Ok(frontier)
+}
+
+/// POSTs an add-checkpoint body; the status and the answer (at most 64 KiB of it).
+async fn post(
+    client: &reqwest::Client,
+    endpoint: &WitnessEndpoint,
+    body: String,
+) -> Result<(u16, String), SubmitError> {
+    let unreachable = |e: reqwest::Error| SubmitError::Unreachable(crate::webhook::error_chain(&e));
+    let mut response = client
+        .post(endpoint.add_checkpoint_url())
+        .body(body)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let mut answer = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if answer.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(SubmitError::Invalid(format!(
+                "HTTP {status} with an answer longer than {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+        answer.extend_from_slice(&chunk);
+    }
+    match String::from_utf8(answer) {
+        Ok(text) => Ok((status, text)),
+        Err(e) if status == 200 => Err(SubmitError::Invalid(format!(
+            "the answer is not UTF-8 ({e})"
+        ))),
+        Err(e) => Ok((status, String::from_utf8_lossy(e.as_bytes()).into_owned())),
     }
 }
 

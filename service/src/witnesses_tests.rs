@@ -493,3 +493,58 @@ fn witness_endpoints_and_policies_are_checked() {
     assert!(WitnessPolicy::new(vec![v.clone(), v.clone()], None).is_err());
     assert_eq!(WitnessPolicy::new(vec![v], None).unwrap().required, 1);
 }
+
+#[tokio::test]
+async fn an_auditor_asking_the_witness_sees_a_rollback_the_store_cannot_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = log_key();
+    let (w, e) = start_witness("witness.test/w", &log).await;
+    let m = mesh_with(dir.path(), &log, vec![e.clone()]).await;
+    grow(&m, "t", 3).await;
+    grow(&m, "u", 1).await;
+    assert_eq!(m.submit_to_witnesses().await, 2);
+    let ask = |m: Arc<Mesh>, e: WitnessEndpoint| async move {
+        crate::audit::ask_witnesses(&m.store, &[e], &[])
+            .await
+            .unwrap()
+    };
+    // Consistent: asked from 0, the witness names the size it holds and gets the proof.
+    assert_eq!(ask(m.clone(), e.clone()).await, Ok(2));
+    grow(&m, "t", 2).await;
+    assert_eq!(ask(m.clone(), e.clone()).await, Ok(2), "it moves forward");
+    assert_eq!(w.state.lock().unwrap()[&format!("{PREFIX}/t")].size, 5);
+    let stored = m.store.cosignatures("t").await.unwrap().len();
+    assert_eq!(stored, 1, "asking stores nothing");
+
+    // The witness holds more of the log than the store: rolled back, even if idle.
+    let origin = format!("{PREFIX}/t");
+    let bigger: Vec<_> = (0..9u8).map(|i| meshos_evidence::leaf_hash(&[i])).collect();
+    w.state.lock().unwrap().insert(
+        origin.clone(),
+        Checkpoint {
+            origin: origin.clone(),
+            size: 9,
+            root: tree_root(&bigger),
+        },
+    );
+    let why = ask(m.clone(), e.clone()).await.unwrap_err();
+    assert!(
+        why.contains("rolled back") && why.contains(&e.label()),
+        "{why}"
+    );
+    // Another history at a size the store has: a fork.
+    w.state.lock().unwrap().insert(
+        origin.clone(),
+        Checkpoint {
+            origin: origin.clone(),
+            size: 4,
+            root: tree_root(&bigger[..4]),
+        },
+    );
+    let why = ask(m.clone(), e.clone()).await.unwrap_err();
+    assert!(why.contains("HTTP 422"), "{why}");
+    // A witness that cannot be asked fails the question too.
+    let down = WitnessEndpoint::new("http://127.0.0.1:9", &e.verifier.verifier_key()).unwrap();
+    let why = ask(m.clone(), down).await.unwrap_err();
+    assert!(why.contains("unreachable"), "{why}");
+}

@@ -164,6 +164,10 @@ async def test_checkpoints_are_cosigned_and_audit_verify_requires_the_witness(me
         assert "not witnessed yet" in proc.stderr, describe(proc)
         proc = audit(meshos, *both, "--witnesses-required", "1", "--max-uncosigned-leaves", "0")
         assert proc.returncode == 0 and not proc.stderr, describe(proc)
+        # Asked directly, the witness holds nothing this store contradicts.
+        witness_flag = ("--witness", f"http://127.0.0.1:{port} {witness_vkey}")
+        proc = audit(meshos, *strict, *witness_flag, "--ask-witnesses")
+        assert proc.returncode == 0 and "2 witness views consistent" in proc.stdout, describe(proc)
         bad = audit(meshos, "--witness-key", log_vkey)
         assert bad.returncode == 2 and "witness verifier key" in bad.stderr, describe(bad)
 
@@ -220,6 +224,11 @@ async def test_a_rolled_back_store_is_refused_by_the_witness_and_fails_the_audit
             shutil.copy2(f, meshos.data_dir / f.name)
         proc = audit(meshos, *strict)
         assert proc.returncode == 0, f"the rolled-back store should pass every local check\n{describe(proc)}"
+        # Only the witness knows better: asked, it holds more than the store.
+        proc = audit(meshos, *strict, *flag, "--ask-witnesses")
+        assert proc.returncode == 1, describe(proc)
+        assert f"the witness has cosigned size {witnessed} but this log's newest checkpoint has size {held}" \
+            in proc.stdout and "rolled back" in proc.stdout, describe(proc)
 
         # The log signs a different history; the witness holds a larger tree: 409, nothing cosigned.
         server = make_server(*flag)
