@@ -36,7 +36,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ANSWER_BYTES: usize = 64 * 1024;
 /// How much of a refusal's body a warning quotes.
 const QUOTED_BYTES: usize = 300;
-/// At most one warning per witness and kind of failure this often (every failure is counted
+/// At most one warning per witness and kind of failure (`SubmitError::kind`) this often (every failure is counted
 /// in the metrics).
 const WARN_EVERY: Duration = Duration::from_secs(30);
 /// How long shutdown waits for a last round of cosignatures.
@@ -141,9 +141,10 @@ fn http_client() -> Result<reqwest::Client, reqwest::Error> {
 enum SubmitError {
     #[error("unreachable: {0}")]
     Unreachable(String),
-    /// The witness holds a history this log contradicts.
-    #[error("{0}")]
-    Conflict(String),
+    /// The witness holds a history this log contradicts: (`rollback`, `fork`, `proof` or
+    /// `cut-back`, what happened).
+    #[error("{1}")]
+    Conflict(&'static str, String),
     #[error("refused with HTTP {status}: {body}")]
     Refused { status: u16, body: String },
     #[error("answered without a valid cosignature by its key: {0}")]
@@ -156,10 +157,19 @@ impl SubmitError {
     fn outcome(&self) -> &'static str {
         match self {
             SubmitError::Unreachable(_) => "unreachable",
-            SubmitError::Conflict(_) => "conflict",
+            SubmitError::Conflict(..) => "conflict",
             SubmitError::Refused { .. } => "refused",
             SubmitError::Invalid(_) => "invalid",
             SubmitError::Local(_) => "error",
+        }
+    }
+
+    /// What warnings are rate-limited by: the outcome, and for a conflict which one, so that a
+    /// rollback reported a moment ago does not hide the rejected proof that follows it.
+    fn kind(&self) -> &'static str {
+        match self {
+            SubmitError::Conflict(kind, _) => kind,
+            other => other.outcome(),
         }
     }
 }
@@ -173,7 +183,7 @@ impl From<StoreError> for SubmitError {
 impl Round {
     fn warn(&mut self, witness: &str, tenant: &str, error: &SubmitError) {
         let now = Instant::now();
-        if let Some((at, suppressed)) = self.warned.get_mut(error.outcome())
+        if let Some((at, suppressed)) = self.warned.get_mut(error.kind())
             && now.duration_since(*at) < WARN_EVERY
         {
             *suppressed += 1;
@@ -182,9 +192,9 @@ impl Round {
         }
         let suppressed = self
             .warned
-            .insert(error.outcome(), (now, 0))
+            .insert(error.kind(), (now, 0))
             .map_or(0, |(_, n)| n);
-        if matches!(error, SubmitError::Conflict(_)) {
+        if matches!(error, SubmitError::Conflict(..)) {
             tracing::error!(witness, tenant, %error, suppressed, "the witness refuses this log's history; run `meshos audit verify`");
         } else {
             tracing::warn!(witness, tenant, %error, suppressed, "checkpoint not cosigned; retrying every second");
@@ -440,9 +450,12 @@ async fn exchange(
                     return Err(refused(status, &answer));
                 };
                 if size == held {
-                    return Err(SubmitError::Conflict(format!(
-                        "tenant {tenant}: the witness holds another root at size {size}: this log's history differs from what it cosigned (a fork)"
-                    )));
+                    return Err(SubmitError::Conflict(
+                        "fork",
+                        format!(
+                            "tenant {tenant}: the witness holds another root at size {size}: this log's history differs from what it cosigned (a fork)"
+                        ),
+                    ));
                 }
                 if size > latest.size {
                     return Err(rolled_back(tenant, size, latest.size));
@@ -455,11 +468,14 @@ async fn exchange(
                 };
             }
             422 => {
-                return Err(SubmitError::Conflict(format!(
-                    "tenant {tenant}: the witness refuses the consistency proof from size {held} to {} (HTTP 422: {}): this log's history differs from what it cosigned (a rollback or a fork)",
-                    latest.size,
-                    answer.trim().chars().take(QUOTED_BYTES).collect::<String>()
-                )));
+                return Err(SubmitError::Conflict(
+                    "proof",
+                    format!(
+                        "tenant {tenant}: the witness refuses the consistency proof from size {held} to {} (HTTP 422: {}): this log's history differs from what it cosigned (a rollback or a fork)",
+                        latest.size,
+                        answer.trim().chars().take(QUOTED_BYTES).collect::<String>()
+                    ),
+                ));
             }
             _ => return Err(refused(status, &answer)),
         }
@@ -509,10 +525,13 @@ async fn frontier_at(store: &Store, tenant: &str, size: u64) -> Result<Frontier,
         frontier.push(leaf);
     }
     if frontier.size() != size {
-        return Err(SubmitError::Conflict(format!(
-            "tenant {tenant}: the witness holds size {size} but the ledger has {} leaves: the log was cut back",
-            frontier.size()
-        )));
+        return Err(SubmitError::Conflict(
+            "cut-back",
+            format!(
+                "tenant {tenant}: the witness holds size {size} but the ledger has {} leaves: the log was cut back",
+                frontier.size()
+            ),
+        ));
     }
     Ok(frontier)
 }
@@ -569,9 +588,12 @@ fn refused(status: u16, answer: &str) -> SubmitError {
 }
 
 fn rolled_back(tenant: &str, held: u64, newest: u64) -> SubmitError {
-    SubmitError::Conflict(format!(
-        "tenant {tenant}: the witness has cosigned size {held} but this log's newest checkpoint has size {newest}: the log was rolled back"
-    ))
+    SubmitError::Conflict(
+        "rollback",
+        format!(
+            "tenant {tenant}: the witness has cosigned size {held} but this log's newest checkpoint has size {newest}: the log was rolled back"
+        ),
+    )
 }
 
 #[cfg(test)]

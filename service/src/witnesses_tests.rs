@@ -548,3 +548,24 @@ async fn an_auditor_asking_the_witness_sees_a_rollback_the_store_cannot_show() {
     let why = ask(m.clone(), down).await.unwrap_err();
     assert!(why.contains("unreachable"), "{why}");
 }
+
+#[test]
+fn warnings_are_limited_per_kind_so_a_new_kind_of_failure_is_always_reported() {
+    use super::{Round, SubmitError};
+    let mut round = Round::default();
+    let rollback = SubmitError::Conflict("rollback", "rolled back".into());
+    round.warn("w", "t", &rollback);
+    round.warn("w", "t", &rollback);
+    round.warn("w", "t", &SubmitError::Conflict("proof", "422".into()));
+    round.warn("w", "t", &SubmitError::Unreachable("down".into()));
+    assert_eq!(round.warned["rollback"].1, 1, "the repeat was suppressed");
+    assert_eq!(
+        round.warned["proof"].1, 0,
+        "another conflict is logged at once"
+    );
+    assert_eq!(round.warned["unreachable"].1, 0);
+    assert_eq!(
+        SubmitError::Conflict("proof", "x".into()).outcome(),
+        "conflict"
+    );
+}
