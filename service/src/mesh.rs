@@ -60,7 +60,7 @@ pub(crate) fn check_optional_id(
 }
 
 /// Limits applied to caller input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     pub max_content_bytes: usize,
     pub max_batch_events: usize,
@@ -123,6 +123,7 @@ pub struct MeshBuilder {
     ledger_origin: String,
     limits: Limits,
     trust: Option<TrustSetup>,
+    agent_metrics: bool,
 }
 
 impl Default for Limits {
@@ -163,6 +164,13 @@ impl MeshBuilder {
         self
     }
 
+    /// Export each live agent's trust score as its own metrics series, labelled with tenant
+    /// and agent (default: off — clients choose agent ids, so the series are theirs to grow).
+    pub fn agent_metrics(mut self, on: bool) -> Self {
+        self.agent_metrics = on;
+        self
+    }
+
     /// Trust tuning, SLA rules and alert webhooks (default: defaults, no webhooks).
     pub fn trust(mut self, trust: TrustSetup) -> Self {
         self.trust = Some(trust);
@@ -192,7 +200,7 @@ impl MeshBuilder {
                     .map_err(|e| MeshError::Internal(e.to_string()))?,
             },
         };
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_agent_series(self.agent_metrics));
         let live = Arc::new(
             LiveTrust::new(
                 self.store.clone(),
@@ -235,6 +243,7 @@ impl Mesh {
             ledger_origin: "meshos/ledger".into(),
             limits: Limits::default(),
             trust: None,
+            agent_metrics: false,
         }
     }
 
