@@ -1,7 +1,10 @@
 use super::*;
 use crate::scorers::Score;
 
-fn run(rows: &[(&str, &[(&str, bool, f64)])]) -> Vec<ItemScores> {
+/// (scorer, passed, value)
+type Row<'a> = (&'a str, bool, f64);
+
+fn run(rows: &[(&str, &[Row<'_>])]) -> Vec<ItemScores> {
     rows.iter()
         .map(|(id, scores)| ItemScores {
             item_id: id.to_string(),

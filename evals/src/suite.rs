@@ -683,19 +683,21 @@ fn check_openai(loader: &Loader<'_>, at: &str, t: &OpenAiTarget) -> Result<(), S
 fn load_dataset(loader: &Loader<'_>, value: &serde_yaml::Value) -> Result<Dataset, SuiteError> {
     match value {
         serde_yaml::Value::String(rel) => {
-            let (text, label) = loader.read("dataset", rel)?;
             let lower = rel.to_ascii_lowercase();
-            if lower.ends_with(".jsonl") || lower.ends_with(".ndjson") {
-                let items = parse_jsonl(&label, &text)?;
-                Dataset::new(DatasetSource::Jsonl { path: rel.clone() }, items)
-            } else if lower.ends_with(".csv") {
-                let items = parse_csv(&label, &text)?;
-                Dataset::new(DatasetSource::Csv { path: rel.clone() }, items)
-            } else {
-                Err(loader.at(
+            let jsonl = lower.ends_with(".jsonl") || lower.ends_with(".ndjson");
+            if !jsonl && !lower.ends_with(".csv") {
+                return Err(loader.at(
                     "dataset",
                     format!("`{rel}`: expected a .jsonl or .csv file (or an inline list of items)"),
-                ))
+                ));
+            }
+            let (text, label) = loader.read("dataset", rel)?;
+            if jsonl {
+                let items = parse_jsonl(&label, &text)?;
+                Dataset::new(DatasetSource::Jsonl { path: rel.clone() }, items)
+            } else {
+                let items = parse_csv(&label, &text)?;
+                Dataset::new(DatasetSource::Csv { path: rel.clone() }, items)
             }
         }
         serde_yaml::Value::Sequence(list) => {
