@@ -109,7 +109,7 @@ impl RunSummary {
                 format!("{}/{}", s.passed, s.items),
                 percent(s.pass_rate),
                 s.interval.map(interval_text).unwrap_or_default(),
-                format!("{:.3}", s.mean_value),
+                number(s.mean_value),
             );
         }
         let _ = writeln!(
@@ -133,6 +133,16 @@ impl RunSummary {
             );
         }
         out
+    }
+}
+
+/// A mean value readably: three decimals, or three significant digits for tiny numbers
+/// (costs in dollars per answer).
+fn number(x: f64) -> String {
+    if x != 0.0 && x.abs() < 0.001 {
+        format!("{x:.2e}")
+    } else {
+        format!("{x:.3}")
     }
 }
 
@@ -196,19 +206,20 @@ pub fn render_comparison(c: &Comparison) -> String {
         if let Some(v) = &s.value {
             let _ = writeln!(
                 out,
-                "  mean value {:.4} → {:.4} (Δ {:+.4}{}); Wilcoxon p = {:.4} ({:?}, adjusted {:.4}); rank-biserial r = {:+.3}{}",
-                v.baseline_mean,
-                v.candidate_mean,
-                v.mean_difference,
+                "  mean value {} → {} (Δ {}{}); Wilcoxon p = {:.4} ({}, adjusted {:.4}); rank-biserial r = {:+.3}{}",
+                number(v.baseline_mean),
+                number(v.candidate_mean),
+                number(v.mean_difference),
                 v.bootstrap
                     .as_ref()
                     .map(|b| format!(
-                        ", bootstrap CI [{:+.4}, {:+.4}]",
-                        b.interval.low, b.interval.high
+                        ", bootstrap CI [{}, {}]",
+                        number(b.interval.low),
+                        number(b.interval.high)
                     ))
                     .unwrap_or_default(),
                 v.wilcoxon.p_value,
-                v.wilcoxon.method,
+                v.wilcoxon.method.label(),
                 v.p_adjusted,
                 v.rank_biserial,
                 if v.higher_is_better {

@@ -134,6 +134,18 @@ pub enum WilcoxonMethod {
     NoDifferences,
 }
 
+impl WilcoxonMethod {
+    /// For people: `exact`, `exact with ties`, `normal approximation`, `no differences`.
+    pub fn label(self) -> &'static str {
+        match self {
+            WilcoxonMethod::Exact => "exact",
+            WilcoxonMethod::ExactWithTies => "exact with ties",
+            WilcoxonMethod::Normal => "normal approximation",
+            WilcoxonMethod::NoDifferences => "no differences",
+        }
+    }
+}
+
 /// The Wilcoxon signed-rank test of paired differences against a zero median shift.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WilcoxonResult {
