@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the test suite needs, idempotently and without questions:
 #   - PostgreSQL server (Debian package) for the store's tests and the e2e Postgres test,
-#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), and the official
-#     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test),
+#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), the official
+#     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test), and SciPy (the
+#     evals crate's statistics checked against it live),
 #   - the MCP Inspector CLI from npm (a second, independent MCP client).
 #
 # Works as root on a fresh Debian 12 machine. Run it again any time: it only installs what is missing.
@@ -20,6 +21,8 @@ INSPECTOR_VERSION="2.12.0"
 # The official OpenTelemetry Python SDK and OTLP/HTTP (protobuf) exporter, released together; the
 # MCP SDK already pulls opentelemetry-api at this version.
 OTEL_PY_VERSION="1.45.2"
+# Reference implementation of the paired tests in evals/src/stats.rs (wheels on PyPI; pulls numpy).
+SCIPY_VERSION="1.17.1"
 
 VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
 NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"
@@ -82,8 +85,9 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
 fi
 PY_STAMP="$VENV/.meshos-pins"
 PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION \
-opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"
-PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter'
+opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION \
+scipy==$SCIPY_VERSION"
+PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, scipy.stats'
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
     "$VENV/bin/python" -c "$PY_IMPORTS" >/dev/null 2>&1; then
     log "venv $VENV up to date ($PY_PINS)"
