@@ -701,6 +701,7 @@ fn load_dataset(loader: &Loader<'_>, value: &serde_yaml::Value) -> Result<Datase
             }
         }
         serde_yaml::Value::Sequence(list) => {
+            let lines = crate::yaml_lines::item_lines(loader.text, "dataset");
             let mut items = Vec::with_capacity(list.len());
             for (i, entry) in list.iter().enumerate() {
                 let path = format!("dataset[{i}]");
@@ -714,7 +715,7 @@ fn load_dataset(loader: &Loader<'_>, value: &serde_yaml::Value) -> Result<Datase
                 };
                 let item = item_from_object(map)
                     .map_err(|(field, message)| loader.at(&format!("{path}.{field}"), message))?;
-                let line = locate(loader.text, &path).map(|l| l.line);
+                let line = lines.get(i).copied();
                 items.push((
                     item,
                     ItemOrigin {

@@ -410,3 +410,19 @@ fn recorded_outputs_are_read_with_line_numbers() {
     .unwrap_err();
     assert!(e.to_string().contains("latency_ms"), "{e}");
 }
+
+#[test]
+fn a_large_inline_dataset_keeps_each_items_line() {
+    let mut items: String = (0..3000)
+        .map(|i| format!("  - id: i{i}\n    q: x\n"))
+        .collect();
+    items.push_str("  - id: i17\n    q: again\n");
+    let text = format!(
+        "id: s\ndescription: d\nagent_id: a\ndataset:\n{items}target: {{ type: recorded, path: out.jsonl }}\nscorers:\n  - {{ type: latency, max_ms: 1 }}\n"
+    );
+    let e = parse(&text).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "suites/t.yaml:6005: id: duplicate item id `i17` (first at suites/t.yaml:39); item ids must be unique"
+    );
+}

@@ -136,6 +136,36 @@ pub(crate) fn locate(text: &str, path: &str) -> Option<Location> {
     found
 }
 
+/// The 1-based line of every item of the block sequence at `path` (`dataset`), in one pass:
+/// what [`locate`] of `path[i]` gives for each i, without rescanning the text per item.
+pub(crate) fn item_lines(text: &str, path: &str) -> Vec<usize> {
+    let ps = pieces(text);
+    let Some(at) = locate(text, path) else {
+        return Vec::new();
+    };
+    // The key's piece, then its block: the pieces after it that are deeper, or dashes at its
+    // own indentation.
+    let Some(key) = ps
+        .iter()
+        .position(|p| !p.dash && p.line == at.line && Some(p.col + 1) == at.column)
+    else {
+        return Vec::new();
+    };
+    let indent = ps[key].col;
+    let block: Vec<&Piece<'_>> = ps[key + 1..]
+        .iter()
+        .take_while(|p| p.col > indent || (p.col == indent && p.dash))
+        .collect();
+    let Some(item_indent) = block.iter().map(|p| p.col).min() else {
+        return Vec::new();
+    };
+    block
+        .iter()
+        .filter(|p| p.dash && p.col == item_indent)
+        .map(|p| p.line)
+        .collect()
+}
+
 /// The byte offset of `key:` inside a one-line flow mapping written after a key or dash.
 fn find_in_flow(text: &str, key: &str) -> Option<usize> {
     let open = text.find('{')?;
@@ -240,6 +270,18 @@ target:
     fn finds_keys_inside_a_flow_mapping() {
         assert_eq!(at("sample.seed"), Some((16, Some(20))));
         assert_eq!(at("sample.size"), Some((16, Some(11))));
+    }
+
+    #[test]
+    fn item_lines_agree_with_locating_each_item() {
+        let lines = item_lines(SUITE, "dataset");
+        assert_eq!(lines, vec![4, 6]);
+        for (i, line) in lines.iter().enumerate() {
+            assert_eq!(at(&format!("dataset[{i}]")).map(|l| l.0), Some(*line));
+        }
+        assert_eq!(item_lines(SUITE, "scorers"), vec![9, 11]);
+        assert!(item_lines(SUITE, "nope").is_empty());
+        assert!(item_lines(SUITE, "id").is_empty());
     }
 
     #[test]
