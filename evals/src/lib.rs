@@ -7,3 +7,5 @@
 //! ledger and turns their results into `eval` events.
 
 pub mod output;
+pub mod target;
+pub mod run;
