@@ -6,6 +6,7 @@
 //! not touch the store, the ledger or trust: `meshos-service` records runs, appends them to the
 //! ledger and turns their results into `eval` events.
 
+pub mod judge_client;
 pub mod output;
-pub mod target;
 pub mod run;
+pub mod target;

@@ -215,5 +215,8 @@ fn seeded_sample_is_stable_and_uniformish() {
         }
     }
     // Each index is drawn with probability 3/10: 1500 expected out of 5000.
-    assert!(counts.iter().all(|&c| (1350..1650).contains(&c)), "{counts:?}");
+    assert!(
+        counts.iter().all(|&c| (1350..1650).contains(&c)),
+        "{counts:?}"
+    );
 }

@@ -270,10 +270,12 @@ impl Disk {
         })?;
         bytes.push(b'\n');
         // The file is opened for append: the write lands at the end whatever the read cursor.
-        self.file.write_all(&bytes).map_err(|source| CacheError::Io {
-            path: self.path.clone(),
-            source,
-        })?;
+        self.file
+            .write_all(&bytes)
+            .map_err(|source| CacheError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
         self.index.insert(key, (self.end, bytes.len() as u32));
         self.end += bytes.len() as u64;
         Ok(())
@@ -412,7 +414,8 @@ mod tests {
             .append(true)
             .open(&path)
             .unwrap_or_else(|e| panic!("{e}"));
-        f.write_all(b"{\"key\":\"02").unwrap_or_else(|e| panic!("{e}"));
+        f.write_all(b"{\"key\":\"02")
+            .unwrap_or_else(|e| panic!("{e}"));
         drop(f);
         let cache = Cache::open_dir(dir.path(), 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(cache.get(&[1; 32]).ok().flatten(), Some(out.clone()));

@@ -169,7 +169,10 @@ mod tests {
         .await;
         assert_eq!(attempts, 3);
         assert_eq!(calls, 3);
-        assert!(matches!(result, Err(TargetError::Status { status: 503, .. })));
+        assert!(matches!(
+            result,
+            Err(TargetError::Status { status: 503, .. })
+        ));
 
         // A permanent error is not retried.
         let (result, attempts) = with_retries(&policy, Duration::from_secs(1), &cancel, || {

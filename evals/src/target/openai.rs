@@ -12,6 +12,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -70,6 +72,8 @@ impl OpenAiTargetConfig {
 #[derive(Clone)]
 pub(crate) struct OpenAiEndpoint {
     client: Client<OpenAIConfig>,
+    http: reqwest_013::Client,
+    openai_config: OpenAIConfig,
     pub(crate) config: OpenAiTargetConfig,
 }
 
@@ -104,14 +108,13 @@ impl OpenAiEndpoint {
             .with_org_id("")
             .with_project_id("");
         let http = super::http_client()?;
-        let service = BoundedService {
-            http: http.clone(),
-            max_bytes: config.max_response_bytes,
-        };
-        // `build` gives the client our reqwest client (it builds requests with it); the service
-        // replaces the default executor and, with it, async-openai's retry layer.
-        let client = Client::build(http, openai_config).with_http_service(service);
-        Ok(OpenAiEndpoint { client, config })
+        let client = client_over(&http, &openai_config, config.max_response_bytes, None);
+        Ok(OpenAiEndpoint {
+            client,
+            http,
+            openai_config,
+            config,
+        })
     }
 
     pub(crate) fn identity(&self) -> String {
@@ -147,15 +150,31 @@ impl OpenAiEndpoint {
             include_usage: Some(true),
             include_obfuscation: None,
         });
-        let mut stream = self
-            .client
+        // async-openai reads a stream's body in a task of its own and reports a failed read as
+        // text only, so a streamed call gets a client of its own whose service raises this flag
+        // when it cuts the body off (a client is a few Arcs; the connection pool is shared).
+        let tripped = Arc::new(AtomicBool::new(false));
+        let client = client_over(
+            &self.http,
+            &self.openai_config,
+            limit,
+            Some(tripped.clone()),
+        );
+        let too_large = |e: OpenAIError| {
+            if tripped.load(Ordering::SeqCst) {
+                TargetError::TooLarge { limit }
+            } else {
+                map_error(e, limit)
+            }
+        };
+        let mut stream = client
             .chat()
             .create_stream(request)
             .await
-            .map_err(|e| map_error(e, limit))?;
+            .map_err(too_large)?;
         let mut out = Assembled::default();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| map_error(e, limit))?;
+            let chunk = chunk.map_err(too_large)?;
             if !chunk.model.is_empty() {
                 out.model = Some(chunk.model);
             }
@@ -369,16 +388,7 @@ fn map_error(e: OpenAIError, limit: u64) -> TargetError {
             truncate_utf8(&mut content, 512);
             TargetError::Decode(format!("{e}: {content}"))
         }
-        // eventsource-stream reports a failed body read as text only, so the limit is
-        // recognised by its message.
-        OpenAIError::StreamError(e) => {
-            let message = e.to_string();
-            if message.contains(TOO_LARGE_MARK) {
-                TargetError::TooLarge { limit }
-            } else {
-                TargetError::Transport(format!("stream: {message}"))
-            }
-        }
+        OpenAIError::StreamError(e) => TargetError::Transport(format!("stream: {e}")),
         OpenAIError::InvalidArgument(m) => TargetError::Config(m),
         other => TargetError::Transport(other.to_string()),
     }
@@ -394,21 +404,36 @@ fn truncate_utf8(s: &mut String, max: usize) {
     }
 }
 
-const TOO_LARGE_MARK: &str = "response body exceeds the limit of";
-
 #[derive(Debug, thiserror::Error)]
-#[error("{TOO_LARGE_MARK} {0} bytes")]
+#[error("response body exceeds the limit of {0} bytes")]
 struct BodyTooLarge(u64);
 
 fn chain_has_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(e);
     while let Some(err) = current {
-        if err.is::<BodyTooLarge>() || err.to_string().contains(TOO_LARGE_MARK) {
+        if err.is::<BodyTooLarge>() {
             return true;
         }
         current = err.source();
     }
     false
+}
+
+/// An async-openai client over our reqwest client and [`BoundedService`]. `Client::build` gives
+/// it our reqwest client (it builds requests with it); `with_http_service` replaces the default
+/// executor and, with it, async-openai's retry layer.
+fn client_over(
+    http: &reqwest_013::Client,
+    config: &OpenAIConfig,
+    max_bytes: u64,
+    tripped: Option<Arc<AtomicBool>>,
+) -> Client<OpenAIConfig> {
+    let service = BoundedService {
+        http: http.clone(),
+        max_bytes,
+        tripped,
+    };
+    Client::build(http.clone(), config.clone()).with_http_service(service)
 }
 
 /// The HTTP service under async-openai: one attempt, non-success statuses as
@@ -417,6 +442,8 @@ fn chain_has_too_large(e: &(dyn std::error::Error + 'static)) -> bool {
 struct BoundedService {
     http: reqwest_013::Client,
     max_bytes: u64,
+    /// Raised when a body is cut off (per-call clients only).
+    tripped: Option<Arc<AtomicBool>>,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -436,6 +463,7 @@ impl tower::Service<HttpRequestFactory> for BoundedService {
     fn call(&mut self, factory: HttpRequestFactory) -> Self::Future {
         let http = self.http.clone();
         let max_bytes = self.max_bytes;
+        let tripped = self.tripped.clone();
         Box::pin(async move {
             let request = factory.build().await?;
             let response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
@@ -458,6 +486,9 @@ impl tower::Service<HttpRequestFactory> for BoundedService {
                 let chunk = chunk.map_err(BoxError::from)?;
                 seen += chunk.len() as u64;
                 if seen > max_bytes {
+                    if let Some(flag) = &tripped {
+                        flag.store(true, Ordering::SeqCst);
+                    }
                     return Err(BoxError::from(BodyTooLarge(max_bytes)));
                 }
                 Ok(chunk)

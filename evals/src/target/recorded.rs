@@ -124,13 +124,13 @@ impl Target for RecordedTarget {
     }
 
     fn complete<'a>(&'a self, request: &'a ChatRequest) -> TargetFuture<'a> {
-        let answer = self
-            .outputs
-            .get(&request.item_id)
-            .cloned()
-            .ok_or_else(|| TargetError::MissingItem {
-                item_id: request.item_id.clone(),
-            });
+        let answer =
+            self.outputs
+                .get(&request.item_id)
+                .cloned()
+                .ok_or_else(|| TargetError::MissingItem {
+                    item_id: request.item_id.clone(),
+                });
         Box::pin(std::future::ready(answer))
     }
 }
@@ -183,7 +183,10 @@ mod tests {
         let path = f.path().to_path_buf();
         let err = RecordedTarget::open(&RecordedTargetConfig { path: path.clone() });
         let message = err.err().map(|e| e.to_string()).unwrap_or_default();
-        assert!(message.contains(&format!("{}:2", path.display())), "{message}");
+        assert!(
+            message.contains(&format!("{}:2", path.display())),
+            "{message}"
+        );
         assert!(message.contains("twice"), "{message}");
 
         let f = file_with("{\"id\":\"a\"}\n");
