@@ -47,6 +47,11 @@ impl FakeServer {
         Some(FakeServer { child, port })
     }
 
+    /// The server process's id (the bench reads its CPU time).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The OpenAI API base (`…/v1`).
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}/v1", self.port)
