@@ -102,6 +102,32 @@ async fn non_streaming_answer_with_usage_and_cost() {
 }
 
 #[tokio::test]
+async fn the_api_key_comes_from_the_named_variable_and_only_then() {
+    let server = server!();
+    openai(&server, false)
+        .complete(&ask("1", "no key"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        server.stats()["last_authorization"],
+        serde_json::Value::Null
+    );
+
+    let var = "MESHOS_EVALS_TEST_API_KEY";
+    // SAFETY: nextest runs each test in its own process; nothing else reads the environment now.
+    unsafe { std::env::set_var(var, "sk-test-1") };
+    let mut config = OpenAiTargetConfig::new(server.base_url(), "m");
+    config.api_key_env = Some(var.into());
+    let target = OpenAiTarget::new(config).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!target.identity().contains("sk-test-1"));
+    target
+        .complete(&ask("2", "with key"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(server.stats()["last_authorization"], "Bearer sk-test-1");
+}
+
+#[tokio::test]
 async fn streaming_answer_is_assembled_from_deltas() {
     let server = server!();
     let out = openai(&server, true)

@@ -465,7 +465,17 @@ impl tower::Service<HttpRequestFactory> for BoundedService {
         let max_bytes = self.max_bytes;
         let tripped = self.tripped.clone();
         Box::pin(async move {
-            let request = factory.build().await?;
+            let mut request = factory.build().await?;
+            // async-openai sends `Authorization: Bearer ` even with no key; a keyless local
+            // server gets no Authorization header at all instead.
+            let auth = reqwest_013::header::AUTHORIZATION;
+            if request
+                .headers()
+                .get(&auth)
+                .is_some_and(|v| v.as_bytes().trim_ascii() == b"Bearer")
+            {
+                request.headers_mut().remove(&auth);
+            }
             let response = http.execute(request).await.map_err(OpenAIError::Reqwest)?;
             if !response.status().is_success() {
                 return Err(OpenAIError::Boxed(Box::new(status_error(response).await)));

@@ -27,7 +27,8 @@ Or for every request: `--delay-ms`, or the admin endpoint.
 
 POST /agent        an agent endpoint for the HTTP target: {item_id, messages, tools?} ->
                    {text: "ITEM_ID: LAST USER MESSAGE [key=<X-Agent-Key header>]", tool_calls, ...}
-GET  /stats        {"requests", "chat_requests", "max_concurrent", "in_flight", "statuses"}
+GET  /stats        {"requests", "chat_requests", "max_concurrent", "in_flight", "statuses",
+                    "last_authorization"}
 POST /admin/reset  zero the counters
 POST /admin/config {"delay_ms": N}
 """
@@ -63,6 +64,7 @@ class State:
             self.max_concurrent = 0
             self.statuses = {}
             self.seen = {}
+            self.last_authorization = None
 
     def enter(self, chat):
         with self.lock:
@@ -92,6 +94,7 @@ class State:
                 "in_flight": self.in_flight,
                 "max_concurrent": self.max_concurrent,
                 "statuses": dict(self.statuses),
+                "last_authorization": self.last_authorization,
             }
 
 
@@ -180,6 +183,8 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         chat = self.path in ("/v1/chat/completions", "/agent")
         state.enter(chat)
+        if chat:
+            state.last_authorization = self.headers.get("Authorization")
         self.counted = not chat
         if not chat:
             try:
