@@ -144,9 +144,17 @@ fn main() {
             measure(&target, &server, c, n, delay_ms).await;
         }
 
+        // Streaming answers (SSE, deltas assembled) at the highest concurrency.
+        let c = concurrency.iter().copied().max().unwrap_or(64);
+        let mut streaming = OpenAiTargetConfig::new(server.base_url(), "fake-model");
+        streaming.stream = true;
+        let streaming: Arc<dyn Target> =
+            Arc::new(OpenAiTarget::new(streaming).unwrap_or_else(|e| panic!("{e}")));
+        print!("streaming, ");
+        measure(&streaming, &server, c, c * 80, delay_ms).await;
+
         // The ceiling of the pair (Python server + runner) with no delay at all: what limits
         // the figures above once the delay is no longer the bottleneck.
-        let c = concurrency.iter().copied().max().unwrap_or(64);
         server.request("POST", "/admin/config", r#"{"delay_ms": 0}"#);
         print!("no delay, ");
         measure(&target, &server, c, 5000, 0).await;

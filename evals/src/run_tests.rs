@@ -220,3 +220,26 @@ fn seeded_sample_is_stable_and_uniformish() {
         "{counts:?}"
     );
 }
+
+/// The service spawns runs and judge calls on tokio: their futures must be `Send`.
+#[test]
+fn run_and_judge_futures_are_send() {
+    fn assert_send<T: Send>(_: &T) {}
+    let runner = Runner::new(Arc::new(Scripted::default()), config(1));
+    let mut sink = Vec::new();
+    let run = runner.run(requests(&["a"]), &mut sink);
+    assert_send(&run);
+    let mut channel = tokio::sync::mpsc::channel::<ItemResult>(1).0;
+    let run = runner.run(requests(&["a"]), &mut channel);
+    assert_send(&run);
+    let judge = crate::judge_client::JudgeClient::new(crate::judge_client::JudgeConfig::new(
+        crate::target::OpenAiTargetConfig::new("http://127.0.0.1:9/v1", "m"),
+    ))
+    .unwrap_or_else(|e| panic!("{e}"));
+    let item = serde_json::json!({});
+    let out = Output::default();
+    let grade = judge.grade("r", &item, &out, crate::judge_client::Scale::Unit);
+    assert_send(&grade);
+    let compare = judge.compare("r", &item, &out, &out);
+    assert_send(&compare);
+}
