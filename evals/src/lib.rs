@@ -7,3 +7,4 @@
 //! ledger and turns their results into `eval` events.
 
 pub mod output;
+pub mod schedule;
