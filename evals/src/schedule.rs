@@ -135,8 +135,7 @@ impl CronSchedule {
                 let just_before = self
                     .schedule
                     .after(&now)
-                    .rev()
-                    .next()
+                    .next_back()
                     .map(|t| t.with_timezone(&Utc).timestamp_millis());
                 latest = just_before.or(latest);
             }

@@ -113,7 +113,6 @@ pub struct ServerLimits {
     pub connections: ConnectionLimits,
 }
 
-
 /// A configured count or size, or the default; zero is refused.
 fn positive(value: Option<usize>, default: usize, key: &str) -> anyhow::Result<usize> {
     match value {
