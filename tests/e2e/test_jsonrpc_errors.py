@@ -1,10 +1,11 @@
-"""JSON-RPC errors per the spec on both transports (issue 16, item 9).
+"""JSON-RPC errors per the spec on both transports (issue 16, item 9), and cursors refused.
 
 Input that is not a JSON-RPC message gets the JSON-RPC 2.0 error for it: -32700 (`"id": null`) for
 input that is not JSON, -32600 for JSON that is not one JSON-RPC message (with its id when
 readable), -32602 for an MCP request whose params do not fit. Over stdio each such line is
 answered and the session goes on; over HTTP the answer is a 400 with the error. Every reply is
-read with the official MCP SDK's own JSON-RPC types.
+read with the official MCP SDK's own JSON-RPC types. A list cursor this server never issued is
+refused with -32602 instead of being read as "the first page".
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import subprocess
 import threading
 
 import pytest
+from mcp.shared.exceptions import MCPError
 from mcp.types.jsonrpc import JSONRPCError, JSONRPCResponse, jsonrpc_message_adapter
 
-from meshos_e2e import REPO_ROOT, bearer, http_request
+from meshos_e2e import REPO_ROOT, bearer, http_client, http_request, stdio_client_for
 
 MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
@@ -154,3 +156,28 @@ def test_http_answers_malformed_bodies_with_a_jsonrpc_error(fleet, sent, code, i
     assert status == 400, (status, raw[:200])
     assert hdrs.get("content-type", "").startswith("application/json"), hdrs
     check_error(raw, code, id_, sent)
+
+
+LISTS = ["list_tools", "list_prompts", "list_resources", "list_resource_templates"]
+
+
+async def check_cursors_refused(client) -> None:
+    for name in LISTS:
+        listing = getattr(client, name)
+        await listing()  # without a cursor: the one and only page
+        with pytest.raises(MCPError) as raised:
+            await listing(cursor="bogus-cursor")
+        assert raised.value.code == -32602, f"{name}: {raised.value.error}"
+        assert "cursor" in raised.value.message, f"{name}: {raised.value.error}"
+
+
+@pytest.mark.anyio
+async def test_http_refuses_cursors_it_never_issued(fleet):
+    async with http_client(fleet.server.mcp_url, fleet.operator) as client:
+        await check_cursors_refused(client)
+
+
+@pytest.mark.anyio
+async def test_stdio_refuses_cursors_it_never_issued(fleet, tmp_path):
+    async with stdio_client_for(fleet.meshos, fleet.tokens["stdio-operator"], tmp_path / "mcp.log") as client:
+        await check_cursors_refused(client)
