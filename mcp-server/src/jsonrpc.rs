@@ -9,9 +9,9 @@
 //!   that is not a string, `params` that is not structured, an `id` that is not a string or an
 //!   integer, neither a method nor a result or error) → -32600 invalid request, with the message's
 //!   `id` when it has a readable one, else `"id": null`;
-//! - a request for an MCP method whose params do not fit it → -32602 invalid params with its id
-//!   (rmcp would read it as an unknown custom method and answer -32601; the same notification it
-//!   would ignore).
+//! - a request for an MCP method whose params do not fit it (tools, prompts, resources,
+//!   completion) → -32602 invalid params with its id (rmcp would read it as an unknown custom
+//!   method and answer -32601; the same notification it would ignore).
 //!
 //! A well-formed notification whose params do not fit, and a response of any shape, are never
 //! answered on stdio (JSON-RPC forbids answering the first; answering the second is how two peers
@@ -20,13 +20,10 @@
 
 use rmcp::model::{
     CallToolRequestMethod, CancelledNotificationMethod, ClientJsonRpcMessage, ClientNotification,
-    ClientRequest, CompleteRequestMethod, ConstString, DiscoverRequestMethod, ErrorCode,
-    GetPromptRequestMethod, InitializeResultMethod, InitializedNotificationMethod, JsonRpcMessage,
-    ListPromptsRequestMethod, ListResourceTemplatesRequestMethod, ListResourcesRequestMethod,
-    ListToolsRequestMethod, NumberOrString, PingRequestMethod, ProgressNotificationMethod,
-    ReadResourceRequestMethod, RequestId, RootsListChangedNotificationMethod,
-    SetLevelRequestMethod, SubscribeRequestMethod, SubscriptionsListenRequestMethod,
-    UnsubscribeRequestMethod,
+    ClientRequest, CompleteRequestMethod, ConstString, ErrorCode, GetPromptRequestMethod,
+    JsonRpcMessage, ListPromptsRequestMethod, ListResourceTemplatesRequestMethod,
+    ListResourcesRequestMethod, ListToolsRequestMethod, NumberOrString, ProgressNotificationMethod,
+    ReadResourceRequestMethod, RequestId,
 };
 use serde::Deserialize as _;
 use serde_json::Value;
@@ -78,28 +75,22 @@ impl Rejection {
     }
 }
 
-/// The MCP requests and notifications a client sends that rmcp reads into typed messages.
+/// The MCP requests and notifications a client sends in every protocol version we serve, which
+/// rmcp reads into typed messages. Not the lifecycle methods (`initialize`, `ping`,
+/// `logging/setLevel`, `resources/subscribe`, ...): 2026-07-28 removed them, and a stateless request
+/// for one must get rmcp's -32601, whatever its params.
 fn is_mcp_method(method: &str) -> bool {
     [
-        InitializeResultMethod::VALUE,
-        PingRequestMethod::VALUE,
-        DiscoverRequestMethod::VALUE,
         CompleteRequestMethod::VALUE,
-        SetLevelRequestMethod::VALUE,
         GetPromptRequestMethod::VALUE,
         ListPromptsRequestMethod::VALUE,
         ListResourcesRequestMethod::VALUE,
         ListResourceTemplatesRequestMethod::VALUE,
         ReadResourceRequestMethod::VALUE,
-        SubscriptionsListenRequestMethod::VALUE,
-        SubscribeRequestMethod::VALUE,
-        UnsubscribeRequestMethod::VALUE,
         CallToolRequestMethod::VALUE,
         ListToolsRequestMethod::VALUE,
         CancelledNotificationMethod::VALUE,
         ProgressNotificationMethod::VALUE,
-        InitializedNotificationMethod::VALUE,
-        RootsListChangedNotificationMethod::VALUE,
     ]
     .contains(&method)
 }

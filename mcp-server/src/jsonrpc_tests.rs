@@ -88,13 +88,24 @@ fn an_mcp_request_whose_params_do_not_fit_is_invalid_params() {
     for input in [
         r#"{"jsonrpc":"2.0","id":10,"method":"tools/call","params":{"name":5}}"#,
         r#"{"jsonrpc":"2.0","id":10,"method":"resources/read","params":{}}"#,
-        r#"{"jsonrpc":"2.0","id":10,"method":"initialize"}"#,
         r#"{"jsonrpc":"2.0","id":10,"method":"tools/list","params":[1]}"#,
     ] {
         let r = rejected(input.as_bytes());
         assert_eq!(code(&r), -32602, "{input}: {r:?}");
         assert_eq!(r.to_json()["id"], 10, "{input}");
         assert!(r.answerable);
+    }
+}
+
+#[test]
+fn lifecycle_methods_are_left_to_rmcp() {
+    // 2026-07-28 removed them: a stateless request for one must get -32601 from rmcp, not -32602.
+    for input in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"_meta":{}}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{}}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{}}"#,
+    ] {
+        assert!(parse_client_message(input.as_bytes()).is_ok(), "{input}");
     }
 }
 
