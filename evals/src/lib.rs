@@ -9,4 +9,5 @@
 pub mod judge_client;
 pub mod output;
 pub mod run;
+pub mod schedule;
 pub mod target;
