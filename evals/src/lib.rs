@@ -20,24 +20,26 @@
 pub mod canonical;
 pub mod dataset;
 pub mod error;
+pub mod judge_client;
 pub mod output;
 pub mod prompt;
 pub mod report;
 pub mod rng;
+pub mod run;
+pub mod schedule;
 pub mod scorers;
 pub mod stats;
 pub mod suite;
+pub mod target;
 mod yaml_lines;
 
 pub use dataset::{Dataset, Item};
 pub use error::SuiteError;
 pub use output::{Output, ToolCall};
 pub use prompt::{PromptTemplate, RenderedPrompt};
-
+pub use report::RunSummary;
 pub use scorers::{
     CheckError, ItemScores, Judge, OutputCheck, Score, ScoreContext, ScoreError, Scorer, ScorerSpec,
 };
-
-pub use report::RunSummary;
 pub use stats::{CompareOptions, Comparison, compare};
 pub use suite::{Suite, TargetConfig, load_recorded_outputs};

@@ -81,9 +81,11 @@ fn origin_host(origin: &str) -> Option<&str> {
     Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h)).filter(|h| !h.is_empty())
 }
 
-/// A `POST /mcp` whose body is not JSON gets the JSON-RPC parse error the spec asks for
-/// (HTTP 400, code -32700, `id: null`) rather than rmcp's plain-text 415.
-async fn jsonrpc_parse_errors(
+/// A `POST /mcp` whose body is not a JSON-RPC message gets the JSON-RPC error the spec asks for
+/// (HTTP 400: -32700 for a body that is not JSON, -32600 for JSON that is not one JSON-RPC
+/// message, -32602 for an MCP request whose params do not fit; see `jsonrpc.rs`) rather than
+/// rmcp's plain-text 415.
+async fn jsonrpc_errors(
     Extension(limits): Extension<ServerLimits>,
     req: Request,
     next: Next,
@@ -103,8 +105,8 @@ async fn jsonrpc_parse_errors(
             );
         }
     };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, format!("Parse error: {e}"));
+    if let Err(rejection) = crate::jsonrpc::parse_client_message(&bytes) {
+        return (StatusCode::BAD_REQUEST, Json(rejection.to_json())).into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
@@ -573,7 +575,7 @@ pub fn router(
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(jsonrpc_parse_errors))
+        .layer(middleware::from_fn(jsonrpc_errors))
         .layer(middleware::from_fn_with_state(guard, guard_sessions))
         .layer(middleware::from_fn_with_state(
             origins,

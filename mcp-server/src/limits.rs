@@ -15,7 +15,7 @@
 //! max_attributes_bytes = 65536      # one event's attributes, as JSON
 //! max_live_agents = 20000           # agents whose live trust state is kept in memory
 //! max_request_body_bytes = 2097152  # REST bodies (/v1/events, /v1/policy/check, …)
-//! max_mcp_body_bytes = 4194304      # one JSON-RPC message on POST /mcp
+//! max_mcp_body_bytes = 4194304      # one JSON-RPC message on POST /mcp or one meshos mcp line
 //! max_events_decoded_bytes = 8388608  # a gzip/deflate /v1/events body, inflated
 //! max_otlp_body_bytes = 16777216    # an OTLP export on the wire
 //! max_otlp_decoded_bytes = 67108864 # an OTLP export, inflated
@@ -71,7 +71,7 @@ pub struct LimitsFile {
 pub struct BodyLimits {
     /// A REST body (JSON) on the wire.
     pub request_bytes: usize,
-    /// One JSON-RPC message on `POST /mcp`.
+    /// One JSON-RPC message on `POST /mcp`, or one line of `meshos mcp`.
     pub mcp_bytes: usize,
     /// A compressed `/v1/events` body once inflated.
     pub events_decoded_bytes: usize,
@@ -112,7 +112,6 @@ pub struct ServerLimits {
     pub sessions: SessionLimits,
     pub connections: ConnectionLimits,
 }
-
 
 /// A configured count or size, or the default; zero is refused.
 fn positive(value: Option<usize>, default: usize, key: &str) -> anyhow::Result<usize> {

@@ -10,11 +10,13 @@ mod conn_limits;
 mod diagnose_cli;
 mod http;
 mod incidents_cli;
+mod jsonrpc;
 mod limits;
 mod mcp;
 mod policy_cli;
 mod rest;
 mod sessions;
+mod stdio;
 
 use meshos_demo as demo;
 use meshos_service::{Mesh, TrustSetup, audit};
@@ -598,7 +600,11 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
     spawn_trust_flusher(&mesh);
     spawn_upkeep(&mesh);
     let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::StdioTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            settings.limits.bodies.mcp_bytes,
+        ))
         .await
         .context("MCP handshake on stdio failed")?;
     service.waiting().await?;
