@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::canonical::{canonical_json, sha256_hex};
+use sha2::{Digest, Sha256};
+
 use crate::error::{Location, SuiteError};
+use crate::run::canonical_json;
 
 /// The longest item id accepted (the same bound as other ids in Mesh OS).
 pub const MAX_ITEM_ID_LEN: usize = 128;
@@ -162,10 +164,15 @@ fn digest_items(items: &[Item]) -> String {
             "input": Value::Object(item.input.clone()),
             "expected": Value::Object(item.expected.clone()),
         });
-        text.push_str(&canonical_json(&value));
+        canonical_json(&value, &mut text);
         text.push('\n');
     }
     sha256_hex(text.as_bytes())
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
 }
 
 fn check_item_id(id: &str, origin: &ItemOrigin) -> Result<(), SuiteError> {
@@ -449,6 +456,14 @@ mod tests {
         let other = parse_csv("d.csv", "text,id,expected.name\nx,r1,Bob\n").unwrap();
         let c = Dataset::new(DatasetSource::Inline, other).unwrap();
         assert_ne!(a.digest(), c.digest());
+    }
+
+    #[test]
+    fn digests_are_hex_sha256() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 
     #[test]

@@ -17,10 +17,10 @@
 //!   detectable effect — and the regression decision.
 //! - [`report`]: a run's summary per scorer, as data and as text.
 
-pub mod canonical;
 pub mod dataset;
 pub mod error;
 pub mod judge_client;
+pub mod judging;
 pub mod output;
 pub mod prompt;
 pub mod report;
@@ -37,9 +37,11 @@ pub use dataset::{Dataset, Item};
 pub use error::SuiteError;
 pub use output::{Output, ToolCall};
 pub use prompt::{PromptTemplate, RenderedPrompt};
-pub use report::RunSummary;
+pub use report::RunReport;
 pub use scorers::{
-    CheckError, ItemScores, Judge, OutputCheck, Score, ScoreContext, ScoreError, Scorer, ScorerSpec,
+    CheckError, ItemScores, Judge, OutputCheck, Score, ScoreContext, ScoreError, Scored, Scorer,
+    ScorerSpec, Spend,
 };
 pub use stats::{CompareOptions, Comparison, compare};
-pub use suite::{Suite, TargetConfig, load_recorded_outputs};
+pub use suite::Suite;
+pub use target::TargetConfig;

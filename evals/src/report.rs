@@ -25,7 +25,7 @@ pub struct ScorerSummary {
 
 /// A run summarised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
+pub struct RunReport {
     pub items: usize,
     /// Items that passed every scorer that scored them.
     pub items_all_passed: usize,
@@ -34,8 +34,8 @@ pub struct RunSummary {
     pub scorers: Vec<ScorerSummary>,
 }
 
-impl RunSummary {
-    pub fn new(items: &[ItemScores], confidence: f64) -> RunSummary {
+impl RunReport {
+    pub fn new(items: &[ItemScores], confidence: f64) -> RunReport {
         let mut scorers: Vec<ScorerSummary> = Vec::new();
         let mut sums: Vec<f64> = Vec::new();
         for item in items {
@@ -74,7 +74,7 @@ impl RunSummary {
             summary.interval =
                 wilson_interval(summary.passed as u64, summary.items as u64, confidence);
         }
-        RunSummary {
+        RunReport {
             items: items.len(),
             items_all_passed: items
                 .iter()
@@ -274,7 +274,7 @@ mod tests {
             item("c", &[("exact", true, 1.0), ("latency", false, 3000.0)]),
             item("d", &[("exact", true, 1.0)]),
         ];
-        let s = RunSummary::new(&run, 0.95);
+        let s = RunReport::new(&run, 0.95);
         assert_eq!(s.items, 4);
         assert_eq!(s.items_all_passed, 2);
         assert_eq!(s.scorers[0].scorer, "exact");
@@ -293,7 +293,7 @@ mod tests {
 
     #[test]
     fn an_empty_run_renders() {
-        let s = RunSummary::new(&[], 0.95);
+        let s = RunReport::new(&[], 0.95);
         assert!(s.render_text().contains("0/0"));
     }
 }

@@ -1,7 +1,7 @@
-//! The one seeded generator behind sampling items and the paired bootstrap: SplitMix64
-//! (Steele, Lea and Flood 2014). Kept here rather than taken from `rand` because a seed recorded
-//! in the ledger must reproduce the same sample and the same interval in every future build, and
-//! `rand`'s `StdRng` makes no such promise across versions.
+//! The seeded generator of the paired bootstrap: SplitMix64 (Steele, Lea and Flood 2014), the
+//! same generator `run::seeded_sample` draws suite samples with. Not `rand`: a seed recorded with
+//! a comparison must reproduce the same interval in every future build, and `rand`'s `StdRng`
+//! makes no such promise across versions.
 
 /// SplitMix64: 64 bits of state, passes BigCrush, fast; plenty for resampling indices.
 #[derive(Debug, Clone)]
@@ -33,21 +33,6 @@ impl SeededRng {
             }
         }
     }
-
-    /// `k` distinct indices out of `0..n`, in increasing order (a partial Fisher–Yates shuffle).
-    pub fn sample_indices(&mut self, n: usize, k: usize) -> Vec<usize> {
-        if k >= n {
-            return (0..n).collect();
-        }
-        let mut pool: Vec<usize> = (0..n).collect();
-        for i in 0..k {
-            let j = i + self.below((n - i) as u64) as usize;
-            pool.swap(i, j);
-        }
-        let mut chosen = pool[..k].to_vec();
-        chosen.sort_unstable();
-        chosen
-    }
 }
 
 #[cfg(test)]
@@ -72,16 +57,5 @@ mod tests {
             seen[x] = true;
         }
         assert!(seen.iter().all(|s| *s));
-    }
-
-    #[test]
-    fn samples_are_distinct_sorted_and_reproducible() {
-        let a = SeededRng::new(42).sample_indices(100, 10);
-        let b = SeededRng::new(42).sample_indices(100, 10);
-        assert_eq!(a, b);
-        assert_eq!(a.len(), 10);
-        assert!(a.windows(2).all(|w| w[0] < w[1]));
-        assert_ne!(a, SeededRng::new(43).sample_indices(100, 10));
-        assert_eq!(SeededRng::new(1).sample_indices(3, 5), vec![0, 1, 2]);
     }
 }

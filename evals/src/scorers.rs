@@ -13,7 +13,6 @@
 //! (milliseconds) and `cost` (dollars); see [`ScorerSpec::higher_is_better`] for which way is
 //! better.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,9 +23,10 @@ use serde_json::Value;
 use unicode_normalization::UnicodeNormalization;
 
 use crate::dataset::Item;
+use crate::judge_client::{JudgeConfig, Scale};
 use crate::output::{Output, ToolCall};
 use crate::prompt::RenderedPrompt;
-use crate::suite::OpenAiTarget;
+use crate::target::RecordedTarget;
 
 /// A boxed, sendable future: what the I/O traits return, so they stay object-safe
 /// (`&dyn Judge`) without an extra dependency.
@@ -72,6 +72,9 @@ fn yes() -> bool {
 }
 fn half() -> f64 {
     0.5
+}
+fn unit_scale() -> Scale {
+    Scale::Unit
 }
 fn eval_output_action() -> String {
     "eval.output".into()
@@ -311,27 +314,31 @@ pub enum PolicyCheckKind {
     Allowed,
 }
 
-/// An LLM grades the answer against a rubric, returning a score in 0..1; the item passes at
-/// `pass_threshold` or above. `reference` names an expected field shown to the judge as the
-/// reference answer. `model`: the judge model (else the deployment's default judge).
+/// An LLM grades the answer against a rubric on `scale` (`unit`: 0–1, the default, or
+/// `likert5`: 1–5), mapped to 0..1; the item passes at `pass_threshold` (on 0..1) or above.
+/// `reference` names an expected field shown to the judge as the reference answer. `model`: the
+/// judge (endpoint, temperature, seed, retries), else the deployment's default judge.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JudgeSpec {
     pub rubric: String,
+    #[serde(default = "unit_scale")]
+    pub scale: Scale,
     #[serde(default = "half")]
     pub pass_threshold: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<OpenAiTarget>,
+    pub model: Option<JudgeConfig>,
 }
 
 /// An LLM compares the answer with another answer to the same item, asked twice with the two
 /// answers' positions swapped (position bias cancels out: a preference that flips with the
 /// order counts as a tie). The other answer is an expected field (`reference`) or a baseline's
-/// recorded outputs (`baseline`, a JSONL file of `{id, output}` relative to the suite file).
-/// `value`: 1 won both orders, 0.75 won one and tied one, 0.5 tie or inconsistent, 0.25, 0 lost
-/// both; it passes at 0.5 or above (not worse than the other answer).
+/// recorded outputs (`baseline`, a recorded-target JSONL file relative to the suite file, with
+/// an output for every item). `value`: 1 preferred in both orders, 0.75 preferred in one and a
+/// tie in the other, 0.5 a tie or inconsistent, 0.25, 0 the other preferred in both; it passes
+/// at 0.5 or above (not worse than the other answer).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PairwiseSpec {
@@ -341,7 +348,7 @@ pub struct PairwiseSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<OpenAiTarget>,
+    pub model: Option<JudgeConfig>,
 }
 
 impl ScorerSpec {
@@ -499,6 +506,23 @@ pub trait OutputCheck: Send + Sync {
     ) -> BoxFuture<'a, Result<OutputCheckVerdict, CheckError>>;
 }
 
+/// Tokens and dollars a scorer's calls spent (judge calls; zero for every other scorer), for
+/// the run's cost accounting and budgets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Spend {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+}
+
+impl std::ops::AddAssign for Spend {
+    fn add_assign(&mut self, other: Spend) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cost_usd += other.cost_usd;
+    }
+}
+
 /// What the `judge` scorer asks the judge model.
 #[derive(Debug, Clone)]
 pub struct GradeRequest<'a> {
@@ -511,48 +535,58 @@ pub struct GradeRequest<'a> {
     pub reference: Option<String>,
 }
 
-/// A judge's grade: `score` in 0..=1 (a rubric's scale mapped onto it by the judge client).
+/// A judge's grade: `score` mapped to 0..=1 from the spec's scale.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Grade {
     pub score: f64,
     pub reasoning: String,
+    #[serde(default)]
+    pub spend: Spend,
 }
 
-/// What the `pairwise` scorer asks the judge model: which of two answers is better.
+/// What the `pairwise` scorer asks the judge model: which of two answers to the same item is
+/// better, asked in both orders (the implementation shows them once each way).
 #[derive(Debug, Clone)]
 pub struct PairwiseRequest<'a> {
     pub spec: &'a PairwiseSpec,
     pub item: &'a Item,
     pub prompt: Option<&'a RenderedPrompt>,
-    /// The answer shown first.
-    pub first: &'a str,
-    /// The answer shown second.
-    pub second: &'a str,
+    /// The answer being scored.
+    pub candidate: &'a Output,
+    /// The answer it is compared with (the reference or the baseline's).
+    pub other: &'a Output,
 }
 
+/// Which answer a judge preferred in one order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Preference {
-    First,
-    Second,
+    Candidate,
+    Other,
     Tie,
 }
 
+/// A judge's preferences in both orders.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PairwiseVerdict {
-    pub preference: Preference,
+pub struct PairwiseJudgement {
+    /// With the candidate shown first.
+    pub candidate_first: Preference,
+    /// With the other answer shown first.
+    pub other_first: Preference,
     pub reasoning: String,
+    #[serde(default)]
+    pub spend: Spend,
 }
 
-/// An LLM judge. The runner implements it over an OpenAI-compatible endpoint (structured
-/// output); the position swap of `pairwise` is done here, so an implementation answers exactly
-/// what it is asked.
+/// An LLM judge. [`crate::judging`] implements it over [`crate::judge_client::JudgeClient`]
+/// (structured output, retries); tests implement it with stubs. The value of a pairwise
+/// comparison is computed here from the two orders' preferences.
 pub trait Judge: Send + Sync {
     fn grade<'a>(&'a self, request: GradeRequest<'a>) -> BoxFuture<'a, Result<Grade, CheckError>>;
     fn compare<'a>(
         &'a self,
         request: PairwiseRequest<'a>,
-    ) -> BoxFuture<'a, Result<PairwiseVerdict, CheckError>>;
+    ) -> BoxFuture<'a, Result<PairwiseJudgement, CheckError>>;
 }
 
 /// What scoring one item may use beyond the item and the output.
@@ -578,9 +612,6 @@ pub struct ScoreError {
 // Loaded scorers
 // ---------------------------------------------------------------------------------------------
 
-/// Recorded outputs by item id (a pairwise baseline, or a `recorded` target).
-pub type RecordedOutputs = HashMap<String, Output>;
-
 /// A scorer ready to run: its spec and whatever was compiled from it at load.
 #[derive(Debug, Clone)]
 pub struct Scorer {
@@ -594,7 +625,7 @@ enum Compiled {
     Nothing,
     Regex(regex::Regex),
     Schema(Arc<jsonschema::Validator>),
-    Baseline(Arc<RecordedOutputs>),
+    Baseline(Arc<RecordedTarget>),
 }
 
 impl std::fmt::Debug for Compiled {
@@ -641,7 +672,7 @@ impl Scorer {
     pub fn new(
         name: impl Into<String>,
         spec: ScorerSpec,
-        baseline: Option<Arc<RecordedOutputs>>,
+        baseline: Option<Arc<RecordedTarget>>,
     ) -> Result<Scorer, ScorerConfigError> {
         let compiled = compile(&spec, baseline)?;
         Ok(Scorer {
@@ -698,16 +729,19 @@ impl Scorer {
         Some(self.make(passed, value, detail))
     }
 
-    /// The score of any scorer; `policy_check`, `judge` and `pairwise` call the context's
-    /// [`OutputCheck`] or [`Judge`].
+    /// The score of any scorer, with what its calls spent; `policy_check`, `judge` and
+    /// `pairwise` call the context's [`OutputCheck`] or [`Judge`].
     pub async fn score(
         &self,
         item: &Item,
         output: &Output,
         ctx: &ScoreContext<'_>,
-    ) -> Result<Score, ScoreError> {
+    ) -> Result<Scored, ScoreError> {
         if let Some(score) = self.score_pure(item, output) {
-            return Ok(score);
+            return Ok(Scored {
+                score,
+                spend: Spend::default(),
+            });
         }
         let fail = |error: CheckError| ScoreError {
             scorer: self.name.clone(),
@@ -734,7 +768,10 @@ impl Scorer {
                     .await
                     .map_err(fail)?;
                 let (passed, detail) = policy_outcome(spec, &verdict);
-                Ok(self.make(passed, f64::from(u8::from(passed)), detail))
+                Ok(Scored {
+                    score: self.make(passed, f64::from(u8::from(passed)), detail),
+                    spend: Spend::default(),
+                })
             }
             ScorerSpec::Judge(spec) => {
                 let judge = ctx.judge.ok_or_else(|| missing("a judge model"))?;
@@ -760,24 +797,28 @@ impl Scorer {
                     ))));
                 }
                 let passed = grade.score >= spec.pass_threshold;
-                Ok(self.make(
-                    passed,
-                    grade.score,
-                    format!(
-                        "judge score {:.2} (pass at {}): {}",
+                Ok(Scored {
+                    score: self.make(
+                        passed,
                         grade.score,
-                        spec.pass_threshold,
-                        clip(&grade.reasoning, 300)
+                        format!(
+                            "judge score {:.2} (pass at {}): {}",
+                            grade.score,
+                            spec.pass_threshold,
+                            clip(&grade.reasoning, 300)
+                        ),
                     ),
-                ))
+                    spend: grade.spend,
+                })
             }
             ScorerSpec::Pairwise(spec) => {
                 let judge = ctx.judge.ok_or_else(|| missing("a judge model"))?;
                 let other = match (&spec.reference, &self.compiled) {
-                    (Some(field), _) => item.expected_field(field).map(value_text),
-                    (None, Compiled::Baseline(outputs)) => {
-                        outputs.get(&item.id).map(|o| o.text.clone())
-                    }
+                    (Some(field), _) => item.expected_field(field).map(|v| Output {
+                        text: value_text(v),
+                        ..Output::default()
+                    }),
+                    (None, Compiled::Baseline(outputs)) => outputs.output(&item.id).cloned(),
                     _ => None,
                 };
                 let Some(other) = other else {
@@ -786,27 +827,26 @@ impl Scorer {
                         item.id
                     ))));
                 };
-                let ask = |first, second| PairwiseRequest {
-                    spec,
-                    item,
-                    prompt: ctx.prompt,
-                    first,
-                    second,
-                };
-                let a = judge
-                    .compare(ask(&output.text, &other))
+                let judgement = judge
+                    .compare(PairwiseRequest {
+                        spec,
+                        item,
+                        prompt: ctx.prompt,
+                        candidate: output,
+                        other: &other,
+                    })
                     .await
                     .map_err(fail)?;
-                let b = judge
-                    .compare(ask(&other, &output.text))
-                    .await
-                    .map_err(fail)?;
-                let (value, detail) = pairwise_outcome(a.preference, b.preference);
-                Ok(self.make(
-                    value >= 0.5,
-                    value,
-                    format!("{detail}: {}", clip(&a.reasoning, 200)),
-                ))
+                let (value, detail) =
+                    pairwise_outcome(judgement.candidate_first, judgement.other_first);
+                Ok(Scored {
+                    score: self.make(
+                        value >= 0.5,
+                        value,
+                        format!("{detail}: {}", clip(&judgement.reasoning, 200)),
+                    ),
+                    spend: judgement.spend,
+                })
             }
             _ => Err(fail(CheckError::Permanent("internal: unscored".into()))),
         }
@@ -822,13 +862,20 @@ impl Scorer {
     }
 }
 
+/// A score and what producing it spent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    pub score: Score,
+    pub spend: Spend,
+}
+
 /// Scores one item with every scorer, in order.
 pub async fn score_all(
     scorers: &[Scorer],
     item: &Item,
     output: &Output,
     ctx: &ScoreContext<'_>,
-) -> Vec<Result<Score, ScoreError>> {
+) -> Vec<Result<Scored, ScoreError>> {
     let mut out = Vec::with_capacity(scorers.len());
     for s in scorers {
         out.push(s.score(item, output, ctx).await);
@@ -838,7 +885,7 @@ pub async fn score_all(
 
 fn compile(
     spec: &ScorerSpec,
-    baseline: Option<Arc<RecordedOutputs>>,
+    baseline: Option<Arc<RecordedTarget>>,
 ) -> Result<Compiled, ScorerConfigError> {
     let check_pointer = |p: &Option<String>| match p {
         Some(p) if !(p.is_empty() || p.starts_with('/')) => Err(config_error(
@@ -1581,40 +1628,30 @@ fn policy_outcome(spec: &PolicyCheckSpec, v: &OutputCheckVerdict) -> (bool, Stri
     }
 }
 
-/// The candidate's result over the two orders: (value, description). In the first order the
-/// candidate is shown first, in the second it is shown second.
-fn pairwise_outcome(first_order: Preference, second_order: Preference) -> (f64, &'static str) {
-    #[derive(Clone, Copy, PartialEq)]
-    enum R {
-        Win,
-        Tie,
-        Loss,
-    }
-    let as_candidate = |p: Preference, candidate_first: bool| match (p, candidate_first) {
-        (Preference::Tie, _) => R::Tie,
-        (Preference::First, true) | (Preference::Second, false) => R::Win,
-        _ => R::Loss,
+/// The candidate's result over the two orders: (value, description).
+fn pairwise_outcome(candidate_first: Preference, other_first: Preference) -> (f64, &'static str) {
+    let points = |p: Preference| match p {
+        Preference::Candidate => 1.0,
+        Preference::Tie => 0.5,
+        Preference::Other => 0.0,
     };
-    let points = |r: R| match r {
-        R::Win => 1.0,
-        R::Tie => 0.5,
-        R::Loss => 0.0,
-    };
-    let a = as_candidate(first_order, true);
-    let b = as_candidate(second_order, false);
-    let detail = match (a, b) {
-        (R::Win, R::Win) => "preferred in both orders",
-        (R::Loss, R::Loss) => "the other answer preferred in both orders",
-        (R::Tie, R::Tie) => "a tie in both orders",
-        (R::Win, R::Loss) | (R::Loss, R::Win) => {
+    use Preference::{Candidate, Other, Tie};
+    let detail = match (candidate_first, other_first) {
+        (Candidate, Candidate) => "preferred in both orders",
+        (Other, Other) => "the other answer preferred in both orders",
+        (Tie, Tie) => "a tie in both orders",
+        (Candidate, Other) | (Other, Candidate) => {
             "inconsistent across orders (position bias): a tie"
         }
-        (R::Win, R::Tie) | (R::Tie, R::Win) => "preferred in one order, a tie in the other",
-        (R::Loss, R::Tie) | (R::Tie, R::Loss) => {
+        (Candidate, Tie) | (Tie, Candidate) => "preferred in one order, a tie in the other",
+        (Other, Tie) | (Tie, Other) => {
             "the other answer preferred in one order, a tie in the other"
         }
     };
-    ((points(a) + points(b)) / 2.0, detail)
+    (
+        (points(candidate_first) + points(other_first)) / 2.0,
+        detail,
+    )
 }
 
 #[cfg(test)]

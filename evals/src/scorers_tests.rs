@@ -498,7 +498,7 @@ fn policy_score(yaml: &str, checker: &StubPolicy, o: &Output) -> Result<Score, S
         output_check: Some(checker),
         ..ScoreContext::default()
     };
-    ready(scorer(yaml).score(&item(json!({"id": "q1"})), o, &ctx))
+    ready(scorer(yaml).score(&item(json!({"id": "q1"})), o, &ctx)).map(|s| s.score)
 }
 
 #[test]
@@ -575,10 +575,19 @@ fn scorers_that_need_io_say_so_without_it() {
 
 // ---- judge, pairwise -------------------------------------------------------------------------
 
-/// Grades by a fixed score; prefers by a rule over (first, second).
+/// Which of two texts shown in this order a stub judge prefers.
+#[derive(Clone, Copy)]
+enum Shown {
+    First,
+    Second,
+    Tie,
+}
+
+/// Grades by a fixed score; prefers by a rule over (first shown, second shown), asked in both
+/// orders as the real client does.
 struct StubJudge {
     score: f64,
-    prefer: fn(&str, &str) -> Preference,
+    prefer: fn(&str, &str) -> Shown,
     references: Mutex<Vec<Option<String>>>,
 }
 
@@ -592,6 +601,11 @@ impl Judge for StubJudge {
             Ok(Grade {
                 score,
                 reasoning: "clear and correct".into(),
+                spend: Spend {
+                    input_tokens: 100,
+                    output_tokens: 20,
+                    cost_usd: 0.001,
+                },
             })
         })
     }
@@ -599,18 +613,30 @@ impl Judge for StubJudge {
     fn compare<'a>(
         &'a self,
         request: PairwiseRequest<'a>,
-    ) -> BoxFuture<'a, Result<PairwiseVerdict, CheckError>> {
-        let preference = (self.prefer)(request.first, request.second);
+    ) -> BoxFuture<'a, Result<PairwiseJudgement, CheckError>> {
+        let (c, o) = (request.candidate.text.as_str(), request.other.text.as_str());
+        let candidate_first = match (self.prefer)(c, o) {
+            Shown::First => Preference::Candidate,
+            Shown::Second => Preference::Other,
+            Shown::Tie => Preference::Tie,
+        };
+        let other_first = match (self.prefer)(o, c) {
+            Shown::First => Preference::Other,
+            Shown::Second => Preference::Candidate,
+            Shown::Tie => Preference::Tie,
+        };
         Box::pin(async move {
-            Ok(PairwiseVerdict {
-                preference,
+            Ok(PairwiseJudgement {
+                candidate_first,
+                other_first,
                 reasoning: "because".into(),
+                spend: Spend::default(),
             })
         })
     }
 }
 
-fn judge(score: f64, prefer: fn(&str, &str) -> Preference) -> StubJudge {
+fn judge(score: f64, prefer: fn(&str, &str) -> Shown) -> StubJudge {
     StubJudge {
         score,
         prefer,
@@ -618,7 +644,7 @@ fn judge(score: f64, prefer: fn(&str, &str) -> Preference) -> StubJudge {
     }
 }
 
-fn judged(s: &Scorer, j: &StubJudge, i: &Item, o: &Output) -> Result<Score, ScoreError> {
+fn judged(s: &Scorer, j: &StubJudge, i: &Item, o: &Output) -> Result<Scored, ScoreError> {
     let ctx = ScoreContext {
         agent_id: "a",
         judge: Some(j),
@@ -633,8 +659,10 @@ fn judge_grades_against_the_threshold_with_the_reference_answer() {
     let s = scorer(
         "{type: judge, rubric: 'Correct and polite', pass_threshold: 0.7, reference: answer}",
     );
-    let j = judge(0.8, |_, _| Preference::Tie);
-    let score = judged(&s, &j, &i, &answer("It is 42")).unwrap();
+    let j = judge(0.8, |_, _| Shown::Tie);
+    let scored = judged(&s, &j, &i, &answer("It is 42")).unwrap();
+    assert_eq!(scored.spend.cost_usd, 0.001, "the judge's spend comes back");
+    let score = scored.score;
     assert!(score.passed && score.value == 0.8);
     assert!(
         score.detail.starts_with("judge score 0.80 (pass at 0.7)"),
@@ -642,9 +670,9 @@ fn judge_grades_against_the_threshold_with_the_reference_answer() {
         score.detail
     );
     assert_eq!(j.references.lock().unwrap()[0].as_deref(), Some("42"));
-    let low = judge(0.6, |_, _| Preference::Tie);
-    assert!(!judged(&s, &low, &i, &answer("x")).unwrap().passed);
-    let broken = judge(7.0, |_, _| Preference::Tie);
+    let low = judge(0.6, |_, _| Shown::Tie);
+    assert!(!judged(&s, &low, &i, &answer("x")).unwrap().score.passed);
+    let broken = judge(7.0, |_, _| Shown::Tie);
     let e = judged(&s, &broken, &i, &answer("x")).unwrap_err();
     assert!(e.to_string().contains("outside 0..1"), "{e}");
     assert_eq!(
@@ -661,12 +689,12 @@ fn pairwise_swaps_positions_and_cancels_position_bias() {
     // Prefers the longer text wherever it is shown: a consistent win.
     let longer = judge(0.0, |a, b| {
         if a.len() > b.len() {
-            Preference::First
+            Shown::First
         } else {
-            Preference::Second
+            Shown::Second
         }
     });
-    let score = judged(&s, &longer, &i, &o).unwrap();
+    let score = judged(&s, &longer, &i, &o).unwrap().score;
     assert_eq!((score.passed, score.value), (true, 1.0));
     assert!(
         score.detail.starts_with("preferred in both orders"),
@@ -676,47 +704,55 @@ fn pairwise_swaps_positions_and_cancels_position_bias() {
     // Prefers the shorter: a consistent loss.
     let shorter = judge(0.0, |a, b| {
         if a.len() < b.len() {
-            Preference::First
+            Shown::First
         } else {
-            Preference::Second
+            Shown::Second
         }
     });
-    let score = judged(&s, &shorter, &i, &o).unwrap();
+    let score = judged(&s, &shorter, &i, &o).unwrap().score;
     assert_eq!((score.passed, score.value), (false, 0.0));
     // Always the first shown: pure position bias, a tie.
-    let first = judge(0.0, |_, _| Preference::First);
-    let score = judged(&s, &first, &i, &o).unwrap();
+    let first = judge(0.0, |_, _| Shown::First);
+    let score = judged(&s, &first, &i, &o).unwrap().score;
     assert_eq!((score.passed, score.value), (true, 0.5));
     assert!(score.detail.contains("position bias"), "{}", score.detail);
     // A win one way and a tie the other.
     let lean = judge(0.0, |a, _| {
         if a.len() > 10 {
-            Preference::First
+            Shown::First
         } else {
-            Preference::Tie
+            Shown::Tie
         }
     });
-    assert_eq!(judged(&s, &lean, &i, &o).unwrap().value, 0.75);
+    assert_eq!(judged(&s, &lean, &i, &o).unwrap().score.value, 0.75);
 }
 
 #[test]
 fn pairwise_against_a_recorded_baseline() {
-    let mut outputs = RecordedOutputs::new();
-    outputs.insert("1".into(), answer("baseline answer that is long"));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("base.jsonl");
+    std::fs::write(
+        &path,
+        "{\"id\": \"1\", \"output\": \"baseline answer that is long\"}\n",
+    )
+    .unwrap();
+    let baseline = RecordedTarget::open(&crate::target::RecordedTargetConfig { path }).unwrap();
     let s = Scorer::new(
         "vs-last-release",
         spec("{type: pairwise, rubric: r, baseline: base.jsonl}"),
-        Some(Arc::new(outputs)),
+        Some(Arc::new(baseline)),
     )
     .unwrap();
     let longer = judge(0.0, |a, b| {
         if a.len() > b.len() {
-            Preference::First
+            Shown::First
         } else {
-            Preference::Second
+            Shown::Second
         }
     });
-    let score = judged(&s, &longer, &item(json!({"id": "1"})), &answer("short")).unwrap();
+    let score = judged(&s, &longer, &item(json!({"id": "1"})), &answer("short"))
+        .unwrap()
+        .score;
     assert_eq!(
         (score.scorer.as_str(), score.value),
         ("vs-last-release", 0.0)
@@ -787,8 +823,8 @@ fn score_all_keeps_the_scorers_order() {
     ));
     let names: Vec<&str> = results
         .iter()
-        .map(|r| r.as_ref().unwrap().scorer.as_str())
+        .map(|r| r.as_ref().unwrap().score.scorer.as_str())
         .collect();
     assert_eq!(names, vec!["latency", "contains_any"]);
-    assert!(!results[0].as_ref().unwrap().passed);
+    assert!(!results[0].as_ref().unwrap().score.passed);
 }

@@ -7,13 +7,16 @@
 //! agent_id: support-bot          # whose trust the results feed
 //! dataset: datasets/support-bot.jsonl   # or an inline list of items
 //! target:
-//!   type: openai                 # openai | http | recorded
+//!   type: openai                 # openai | http | recorded (crate::target's configurations)
 //!   base_url: http://127.0.0.1:8080/v1
 //!   model: gpt-4o-mini
 //!   api_key_env: OPENAI_API_KEY
+//!   price: { input_per_million_usd: 0.15, output_per_million_usd: 0.6 }
+//!   temperature: 0               # sent with every request, as max_tokens and seed
 //! prompt:
 //!   system: You answer for Acme support.
 //!   user: "{{question}}"
+//! tools: []                      # optional OpenAI tool definitions offered to the target
 //! scorers:
 //!   - type: normalized
 //!     mode: contains
@@ -25,27 +28,34 @@
 //! retries: 2
 //! ```
 //!
+//! A loaded suite feeds the runner: [`Suite::runner_target`] (files resolved),
+//! [`Suite::chat_requests`] (one per selected item) and [`Suite::run_config`].
+//!
 //! Loading checks everything that can be checked without calling the target: every placeholder
 //! of the prompt exists in every item, every expected field a scorer reads exists in every item,
 //! regexes and schemas compile, names are unique. Errors name the file, line, column and field.
 //! Files a suite names (dataset, schemas, recorded outputs) are relative to the suite's file.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::canonical::{canonical_json, sha256_hex};
 use crate::dataset::{
     Dataset, DatasetSource, Item, ItemOrigin, item_from_object, kind_of, parse_csv, parse_jsonl,
+    sha256_hex,
 };
-use crate::error::{Location, SuiteError, split_yaml_error};
-use crate::output::Output;
-use crate::prompt::PromptTemplate;
-use crate::rng::SeededRng;
-use crate::scorers::{RecordedOutputs, Scorer, ScorerSpec, expected_calls};
+use crate::error::{SuiteError, split_yaml_error};
+use crate::prompt::{PromptTemplate, TemplateError};
+use crate::run::{RetryPolicy, RunConfig, canonical_json, seeded_sample};
+use crate::scorers::{Scorer, ScorerSpec, expected_calls};
+pub use crate::target::TargetConfig;
+use crate::target::{
+    ChatMessage, ChatRequest, OpenAiTargetConfig, Price, RecordedTarget, RecordedTargetConfig,
+};
 use crate::yaml_lines::locate;
 
 /// Defaults and bounds of the run settings.
@@ -58,86 +68,33 @@ pub const MAX_RETRIES: u32 = 10;
 /// The longest scorer name.
 pub const MAX_SCORER_NAME_LEN: usize = 64;
 
-/// An OpenAI-compatible chat endpoint (OpenAI, vLLM, Ollama, llama.cpp server…), as a target
-/// or as a judge model.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// What a chat target is sent with every request, beside the messages (written in an `openai`
+/// target: `temperature`, `max_tokens`, `seed`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct OpenAiTarget {
-    /// e.g. `http://127.0.0.1:8080/v1`.
-    pub base_url: String,
-    pub model: String,
-    /// The environment variable holding the API key (none for servers that need no key).
+pub struct RequestSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub api_key_env: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
+    pub temperature: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
-    /// What tokens cost, for cost accounting and the `cost` scorer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub price: Option<Price>,
+    pub seed: Option<i64>,
 }
 
-/// US dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Price {
-    pub input_per_mtok: f64,
-    pub output_per_mtok: f64,
-}
-
-impl Price {
-    /// The cost in US dollars of a call with these token counts.
-    pub fn cost_usd(&self, input_tokens: u64, output_tokens: u64) -> f64 {
-        (input_tokens as f64 * self.input_per_mtok + output_tokens as f64 * self.output_per_mtok)
-            / 1e6
+/// The kind of a target as written in a suite (`type: openai | http | recorded`).
+pub fn target_kind(target: &TargetConfig) -> &'static str {
+    match target {
+        TargetConfig::OpenAi(_) => "openai",
+        TargetConfig::Http(_) => "http",
+        TargetConfig::Recorded(_) => "recorded",
     }
 }
 
-/// An agent's own HTTP endpoint: `POST url` with JSON `{"item": <the item's inputs and id>,
-/// "prompt": <the rendered prompt or null>}`, answered with JSON `{"text": …, "tool_calls":
-/// [{name, arguments}]?}`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpTarget {
-    pub url: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub headers: BTreeMap<String, String>,
-}
-
-/// Outputs recorded earlier: a JSONL file of `{"id": …, "output": <Output>}` (see
-/// [`load_recorded_outputs`]), so a suite can be scored offline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RecordedTarget {
-    /// Relative to the suite file, as written.
-    pub path: String,
-}
-
-/// What a suite is run against.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum TargetConfig {
-    Openai(OpenAiTarget),
-    Http(HttpTarget),
-    Recorded(RecordedTarget),
-}
-
-impl TargetConfig {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TargetConfig::Openai(_) => "openai",
-            TargetConfig::Http(_) => "http",
-            TargetConfig::Recorded(_) => "recorded",
-        }
-    }
-
-    /// The model named by the target, if it names one.
-    pub fn model(&self) -> Option<&str> {
-        match self {
-            TargetConfig::Openai(t) => Some(&t.model),
-            _ => None,
-        }
+/// The model a target names, if it names one.
+pub fn target_model(target: &TargetConfig) -> Option<&str> {
+    match target {
+        TargetConfig::OpenAi(t) => Some(&t.model),
+        _ => None,
     }
 }
 
@@ -156,7 +113,10 @@ pub struct Suite {
     description: String,
     agent_id: String,
     dataset: Dataset,
+    /// As written: a recorded target's path is relative to the suite file.
     target: TargetConfig,
+    request: RequestSettings,
+    tools: Option<Vec<Value>>,
     prompt: Option<PromptTemplate>,
     scorers: Vec<Scorer>,
     sample: Option<SampleSpec>,
@@ -180,6 +140,8 @@ struct RawSuite {
     target: serde_yaml::Value,
     #[serde(default)]
     prompt: Option<PromptTemplate>,
+    #[serde(default)]
+    tools: Option<Vec<Value>>,
     scorers: Vec<serde_yaml::Value>,
     #[serde(default)]
     sample: Option<SampleSpec>,
@@ -305,7 +267,7 @@ fn split_tagged(
     value: &serde_yaml::Value,
     kinds: &[&str],
     what: &str,
-) -> Result<(String, Option<String>, String), SuiteError> {
+) -> Result<(String, Option<String>, serde_yaml::Mapping), SuiteError> {
     let serde_yaml::Value::Mapping(map) = value else {
         return Err(loader.at(
             path,
@@ -328,9 +290,16 @@ fn split_tagged(
         Some(serde_yaml::Value::String(s)) => Some(s),
         Some(_) => return Err(loader.at(&format!("{path}.name"), "expected a string")),
     };
-    let fields =
-        serde_yaml::to_string(&map).map_err(|e| loader.at(path, format!("cannot read: {e}")))?;
-    Ok((kind, name, fields))
+    Ok((kind, name, map))
+}
+
+/// A mapping as YAML text, to be parsed again into a typed struct (so errors name its fields).
+fn to_yaml(
+    loader: &Loader<'_>,
+    path: &str,
+    map: &serde_yaml::Mapping,
+) -> Result<String, SuiteError> {
+    serde_yaml::to_string(map).map_err(|e| loader.at(path, format!("cannot read: {e}")))
 }
 
 const TARGET_KINDS: &[&str] = &["openai", "http", "recorded"];
@@ -362,12 +331,18 @@ impl Suite {
             .map_err(|e| loader.at("agent_id", e.to_string()))?;
         check_run_settings(&loader, &raw)?;
 
-        let target = parse_target(&loader, &raw.target)?;
-        if matches!(target, TargetConfig::Openai(_)) && raw.prompt.is_none() {
+        let (target, request) = parse_target(&loader, &raw.target)?;
+        if !matches!(target, TargetConfig::Recorded(_)) && raw.prompt.is_none() {
             return Err(loader.at(
                 "target",
-                "an `openai` target needs a `prompt` (the messages to send for each item)",
+                format!(
+                    "an `{}` target needs a `prompt` (the messages to send for each item)",
+                    target_kind(&target)
+                ),
             ));
+        }
+        if let Some(tools) = &raw.tools {
+            check_tools(&loader, tools)?;
         }
         let dataset = load_dataset(&loader, &raw.dataset)?;
         if dataset.is_empty() {
@@ -389,6 +364,8 @@ impl Suite {
             agent_id: raw.agent_id,
             dataset,
             target,
+            request,
+            tools: raw.tools,
             prompt: raw.prompt,
             scorers,
             sample: raw.sample,
@@ -400,7 +377,9 @@ impl Suite {
             base_dir: base_dir.to_path_buf(),
             digest: String::new(),
         };
-        suite.digest = sha256_hex(canonical_json(&suite.definition(false)).as_bytes());
+        let mut canonical = String::new();
+        canonical_json(&suite.definition(false), &mut canonical);
+        suite.digest = sha256_hex(canonical.as_bytes());
         Ok(suite)
     }
 
@@ -417,8 +396,31 @@ impl Suite {
     pub fn dataset(&self) -> &Dataset {
         &self.dataset
     }
+    /// The target as written in the suite (a recorded target's path relative to the suite
+    /// file); [`Suite::runner_target`] is the one to build.
     pub fn target(&self) -> &TargetConfig {
         &self.target
+    }
+
+    /// The target with the files it names resolved against the suite's directory, ready for
+    /// [`TargetConfig::build`].
+    pub fn runner_target(&self) -> TargetConfig {
+        match &self.target {
+            TargetConfig::Recorded(t) => TargetConfig::Recorded(RecordedTargetConfig {
+                path: self.base_dir.join(&t.path),
+            }),
+            other => other.clone(),
+        }
+    }
+
+    /// The temperature, token limit and seed sent with every request.
+    pub fn request_settings(&self) -> RequestSettings {
+        self.request
+    }
+
+    /// Tool definitions (OpenAI chat format) offered to the target with every request.
+    pub fn tools(&self) -> Option<&[Value]> {
+        self.tools.as_deref()
     }
     pub fn prompt(&self) -> Option<&PromptTemplate> {
         self.prompt.as_ref()
@@ -468,8 +470,7 @@ impl Suite {
     pub fn selected_items(&self) -> Vec<&Item> {
         let items = self.dataset.items();
         match self.sample {
-            Some(s) => SeededRng::new(s.seed)
-                .sample_indices(items.len(), s.size)
+            Some(s) => seeded_sample(items.len(), s.size, s.seed)
                 .into_iter()
                 .filter_map(|i| items.get(i))
                 .collect(),
@@ -486,11 +487,51 @@ impl Suite {
             .collect()
     }
 
-    /// The outputs of a `recorded` target, read from its file (`None` for other targets).
-    pub fn recorded_outputs(&self) -> Option<Result<RecordedOutputs, SuiteError>> {
-        match &self.target {
-            TargetConfig::Recorded(t) => Some(load_recorded_outputs(&self.resolve(&t.path))),
-            _ => None,
+    /// What the target is asked for one item: the rendered prompt (system, then user) and
+    /// the suite's request settings and tools. A suite without a prompt (recorded targets)
+    /// sends no messages.
+    pub fn chat_request(&self, item: &Item) -> Result<ChatRequest, TemplateError> {
+        let mut messages = Vec::new();
+        if let Some(prompt) = &self.prompt {
+            let rendered = prompt.render(item)?;
+            if let Some(system) = rendered.system {
+                messages.push(ChatMessage::new("system", system));
+            }
+            messages.push(ChatMessage::new("user", rendered.user));
+        }
+        Ok(ChatRequest {
+            item_id: item.id.clone(),
+            messages,
+            tools: self.tools.clone(),
+            temperature: self.request.temperature,
+            max_tokens: self.request.max_tokens,
+            seed: self.request.seed,
+        })
+    }
+
+    /// The requests of a run, for [`crate::run::Runner::run`]: one per selected item, in
+    /// order. Loading checked every placeholder against every item, so this fails only if
+    /// that check was bypassed.
+    pub fn chat_requests(&self) -> Result<Vec<ChatRequest>, TemplateError> {
+        self.selected_items()
+            .into_iter()
+            .map(|item| self.chat_request(item))
+            .collect()
+    }
+
+    /// The runner's settings from the suite's `concurrency`, `timeout_ms` and `retries`
+    /// (`retries` more attempts after the first); backoff and the reorder window keep the
+    /// runner's defaults.
+    pub fn run_config(&self) -> RunConfig {
+        let defaults = RunConfig::default();
+        RunConfig {
+            concurrency: self.concurrency as usize,
+            timeout: Duration::from_millis(self.timeout_ms),
+            retry: RetryPolicy {
+                max_attempts: self.retries + 1,
+                ..defaults.retry
+            },
+            reorder_window: defaults.reorder_window.max(self.concurrency as usize),
         }
     }
 
@@ -517,6 +558,8 @@ impl Suite {
             "agent_id": self.agent_id,
             "dataset": dataset,
             "target": serde_json::to_value(&self.target).unwrap_or(Value::Null),
+            "request": serde_json::to_value(self.request).unwrap_or(Value::Null),
+            "tools": serde_json::to_value(&self.tools).unwrap_or(Value::Null),
             "prompt": serde_json::to_value(&self.prompt).unwrap_or(Value::Null),
             "scorers": serde_json::to_value(&self.scorers).unwrap_or(Value::Null),
             "sample": serde_json::to_value(self.sample).unwrap_or(Value::Null),
@@ -570,21 +613,32 @@ fn check_run_settings(loader: &Loader<'_>, raw: &RawSuite) -> Result<(), SuiteEr
 fn parse_target(
     loader: &Loader<'_>,
     value: &serde_yaml::Value,
-) -> Result<TargetConfig, SuiteError> {
-    let (kind, name, fields) = split_tagged(loader, "target", value, TARGET_KINDS, "target")?;
+) -> Result<(TargetConfig, RequestSettings), SuiteError> {
+    let (kind, name, mut fields) = split_tagged(loader, "target", value, TARGET_KINDS, "target")?;
     if name.is_some() {
         return Err(loader.at("target.name", "a target has no `name`"));
     }
+    let parse = |map: &serde_yaml::Mapping| -> Result<String, SuiteError> {
+        to_yaml(loader, "target", map)
+    };
+    let yaml_error = |e: serde_yaml::Error| loader.yaml_error("target", &e);
+    let mut request = RequestSettings::default();
     let target = match kind.as_str() {
-        "openai" => TargetConfig::Openai(
-            serde_yaml::from_str(&fields).map_err(|e| loader.yaml_error("target", &e))?,
-        ),
-        "http" => TargetConfig::Http(
-            serde_yaml::from_str(&fields).map_err(|e| loader.yaml_error("target", &e))?,
-        ),
-        "recorded" => TargetConfig::Recorded(
-            serde_yaml::from_str(&fields).map_err(|e| loader.yaml_error("target", &e))?,
-        ),
+        "openai" => {
+            // The per-request settings sit beside the endpoint's fields in the suite.
+            let mut settings = serde_yaml::Mapping::new();
+            for key in ["temperature", "max_tokens", "seed"] {
+                if let Some(v) = fields.remove(key) {
+                    settings.insert(key.into(), v);
+                }
+            }
+            request = serde_yaml::from_str(&parse(&settings)?).map_err(yaml_error)?;
+            TargetConfig::OpenAi(serde_yaml::from_str(&parse(&fields)?).map_err(yaml_error)?)
+        }
+        "http" => TargetConfig::Http(serde_yaml::from_str(&parse(&fields)?).map_err(yaml_error)?),
+        "recorded" => {
+            TargetConfig::Recorded(serde_yaml::from_str(&parse(&fields)?).map_err(yaml_error)?)
+        }
         other => {
             return Err(loader.at(
                 "target.type",
@@ -595,10 +649,19 @@ fn parse_target(
             ));
         }
     };
+    if let Some(t) = request.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(loader.at("target.temperature", format!("{t} is outside 0..=2")));
+    }
+    if request.max_tokens == Some(0) {
+        return Err(loader.at("target.max_tokens", "must be at least 1"));
+    }
     match &target {
-        TargetConfig::Openai(t) => check_openai(loader, "target", t)?,
+        TargetConfig::OpenAi(t) => check_openai(loader, "target", t)?,
         TargetConfig::Http(t) => {
             check_url(loader, "target.url", &t.url)?;
+            check_price(loader, "target", t.price)?;
             for (name, value) in &t.headers {
                 let token = !name.is_empty()
                     && name
@@ -617,14 +680,34 @@ fn parse_target(
                     ));
                 }
             }
+            if t.max_response_bytes == 0 {
+                return Err(loader.at("target.max_response_bytes", "must be at least 1"));
+            }
         }
         TargetConfig::Recorded(t) => {
-            if t.path.trim().is_empty() {
+            if t.path.as_os_str().is_empty() {
                 return Err(loader.at("target.path", "names no file"));
             }
         }
     }
-    Ok(target)
+    Ok((target, request))
+}
+
+fn check_price(loader: &Loader<'_>, at: &str, price: Option<Price>) -> Result<(), SuiteError> {
+    if let Some(p) = price {
+        for (name, v) in [
+            ("input_per_million_usd", p.input_per_million_usd),
+            ("output_per_million_usd", p.output_per_million_usd),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(loader.at(
+                    &format!("{at}.price.{name}"),
+                    format!("{v} is not a price ≥ 0"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn check_url(loader: &Loader<'_>, field: &str, url: &str) -> Result<(), SuiteError> {
@@ -637,8 +720,8 @@ fn check_url(loader: &Loader<'_>, field: &str, url: &str) -> Result<(), SuiteErr
     }
 }
 
-/// Checks an OpenAI-compatible endpoint written at `at` (`target`, `scorers[1].model`).
-fn check_openai(loader: &Loader<'_>, at: &str, t: &OpenAiTarget) -> Result<(), SuiteError> {
+/// Checks an OpenAI-compatible endpoint written at `at` (`target`, `scorers[1].model.endpoint`).
+fn check_openai(loader: &Loader<'_>, at: &str, t: &OpenAiTargetConfig) -> Result<(), SuiteError> {
     check_url(loader, &format!("{at}.base_url"), &t.base_url)?;
     if t.model.trim().is_empty() {
         return Err(loader.at(&format!("{at}.model"), "names no model"));
@@ -653,28 +736,26 @@ fn check_openai(loader: &Loader<'_>, at: &str, t: &OpenAiTarget) -> Result<(), S
             format!("`{env}` is not an environment variable name"),
         ));
     }
-    if let Some(temp) = t.temperature
-        && !(0.0..=2.0).contains(&temp)
-    {
-        return Err(loader.at(
-            &format!("{at}.temperature"),
-            format!("{temp} is outside 0..=2"),
-        ));
+    if t.max_response_bytes == 0 {
+        return Err(loader.at(&format!("{at}.max_response_bytes"), "must be at least 1"));
     }
-    if t.max_tokens == Some(0) {
-        return Err(loader.at(&format!("{at}.max_tokens"), "must be at least 1"));
-    }
-    if let Some(p) = t.price {
-        for (name, v) in [
-            ("input_per_mtok", p.input_per_mtok),
-            ("output_per_mtok", p.output_per_mtok),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(loader.at(
-                    &format!("{at}.price.{name}"),
-                    format!("{v} is not a price ≥ 0"),
-                ));
-            }
+    check_price(loader, at, t.price)
+}
+
+/// Tool definitions in the OpenAI chat format: `{type: function, function: {name, …}}`.
+fn check_tools(loader: &Loader<'_>, tools: &[Value]) -> Result<(), SuiteError> {
+    for (i, tool) in tools.iter().enumerate() {
+        let at = format!("tools[{i}]");
+        if tool.get("type").and_then(Value::as_str) != Some("function") {
+            return Err(loader.at(&at, "expected `type: function` (OpenAI tool definitions)"));
+        }
+        let named = tool
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .is_some_and(|n| !n.is_empty());
+        if !named {
+            return Err(loader.at(&format!("{at}.function"), "needs a `name`"));
         }
     }
     Ok(())
@@ -784,6 +865,7 @@ fn load_scorers(
     for (i, value) in raw.iter().enumerate() {
         let at = format!("scorers[{i}]");
         let (kind, name, fields) = split_tagged(loader, &at, value, ScorerSpec::KINDS, "scorer")?;
+        let fields = to_yaml(loader, &at, &fields)?;
         let mut spec = ScorerSpec::from_yaml_fields(&kind, &fields)
             .map_err(|e| loader.yaml_error(&at, &e))?
             .ok_or_else(|| {
@@ -805,7 +887,7 @@ fn load_scorers(
                 ),
             ));
         }
-        let baseline = resolve_scorer_files(loader, &at, &mut spec)?;
+        let baseline = resolve_scorer_files(loader, &at, &mut spec, dataset)?;
         check_expected_fields(loader, &at, &spec, dataset)?;
         let scorer = Scorer::new(name, spec, baseline)
             .map_err(|e| loader.at(&format!("{at}.{}", e.field), e.message))?;
@@ -831,12 +913,13 @@ fn check_scorer_name(loader: &Loader<'_>, at: &str, name: &str) -> Result<(), Su
 }
 
 /// Reads the files a scorer names: a `schema_path` is inlined into `schema`, a pairwise
-/// `baseline` is loaded. Checks a judge model's endpoint.
+/// `baseline` is opened (and must answer every item). Checks a judge model's endpoint.
 fn resolve_scorer_files(
     loader: &Loader<'_>,
     at: &str,
     spec: &mut ScorerSpec,
-) -> Result<Option<Arc<RecordedOutputs>>, SuiteError> {
+    dataset: &Dataset,
+) -> Result<Option<Arc<RecordedTarget>>, SuiteError> {
     match spec {
         ScorerSpec::JsonSchema(s) => {
             match (&s.schema, &s.schema_path) {
@@ -863,24 +946,38 @@ fn resolve_scorer_files(
         }
         ScorerSpec::Pairwise(p) => {
             if let Some(model) = &p.model {
-                check_openai(loader, &format!("{at}.model"), model)?;
+                check_openai(loader, &format!("{at}.model.endpoint"), &model.endpoint)?;
             }
-            match &p.baseline {
-                Some(rel) => {
-                    let field = format!("{at}.baseline");
-                    if rel.trim().is_empty() {
-                        return Err(loader.at(&field, "names no file"));
-                    }
-                    let (path, _) = loader.resolve(rel);
-                    let outputs = load_recorded_outputs(&path)?;
-                    Ok(Some(Arc::new(outputs)))
-                }
-                None => Ok(None),
+            let Some(rel) = &p.baseline else {
+                return Ok(None);
+            };
+            let field = format!("{at}.baseline");
+            if rel.trim().is_empty() {
+                return Err(loader.at(&field, "names no file"));
             }
+            let (path, _) = loader.resolve(rel);
+            let baseline = RecordedTarget::open(&RecordedTargetConfig { path })
+                .map_err(|e| loader.at(&field, e.to_string()))?;
+            if let Some((i, item)) = dataset
+                .items()
+                .iter()
+                .enumerate()
+                .find(|(_, item)| baseline.output(&item.id).is_none())
+            {
+                let origin = dataset
+                    .origin(i)
+                    .map(|o| format!(" ({o})"))
+                    .unwrap_or_default();
+                return Err(loader.at(
+                    &field,
+                    format!("`{rel}` has no output for item `{}`{origin}", item.id),
+                ));
+            }
+            Ok(Some(Arc::new(baseline)))
         }
         ScorerSpec::Judge(j) => {
             if let Some(model) = &j.model {
-                check_openai(loader, &format!("{at}.model"), model)?;
+                check_openai(loader, &format!("{at}.model.endpoint"), &model.endpoint)?;
             }
             Ok(None)
         }
@@ -941,57 +1038,6 @@ fn check_expected_fields(
         }
     }
     Ok(())
-}
-
-/// A recorded-outputs file: JSONL, one `{"id": <item id>, "output": <Output>}` per line.
-pub fn load_recorded_outputs(path: &Path) -> Result<RecordedOutputs, SuiteError> {
-    let label = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SuiteError::io(&label, &e))?;
-    parse_recorded_outputs(&label, &text)
-}
-
-/// [`load_recorded_outputs`] on text already read.
-pub fn parse_recorded_outputs(file: &str, text: &str) -> Result<RecordedOutputs, SuiteError> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Line {
-        id: String,
-        output: Output,
-    }
-    let mut out: RecordedOutputs = HashMap::new();
-    let mut first_line: HashMap<String, usize> = HashMap::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let at = |column| {
-            Some(Location {
-                line: i + 1,
-                column,
-            })
-        };
-        let parsed: Line = serde_json::from_str(line).map_err(|e| {
-            SuiteError::invalid(
-                file,
-                at(Some(e.column())),
-                "(line)",
-                format!("expected {{\"id\", \"output\"}}: {e}"),
-            )
-        })?;
-        if let Some(first) = first_line.insert(parsed.id.clone(), i + 1) {
-            return Err(SuiteError::invalid(
-                file,
-                at(None),
-                "id",
-                format!(
-                    "item `{}` is recorded twice (first at line {first})",
-                    parsed.id
-                ),
-            ));
-        }
-        out.insert(parsed.id, parsed.output);
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ target:
   base_url: http://127.0.0.1:8080/v1
   model: gpt-4o-mini
   api_key_env: OPENAI_API_KEY
-  price: { input_per_mtok: 0.15, output_per_mtok: 0.6 }
+  price: { input_per_million_usd: 0.15, output_per_million_usd: 0.6 }
 prompt:
   system: You answer for Acme.
   user: "Q{{id}}: {{question}}"
@@ -68,8 +68,8 @@ fn a_valid_suite_loads_with_defaults() {
     assert_eq!(s.id(), "support-bot");
     assert_eq!(s.agent_id(), "support-bot");
     assert_eq!(s.dataset().len(), 2);
-    assert_eq!(s.target().kind(), "openai");
-    assert_eq!(s.target().model(), Some("gpt-4o-mini"));
+    assert_eq!(target_kind(s.target()), "openai");
+    assert_eq!(target_model(s.target()), Some("gpt-4o-mini"));
     let names: Vec<&str> = s.scorers().iter().map(Scorer::name).collect();
     assert_eq!(
         names,
@@ -87,10 +87,10 @@ fn a_valid_suite_loads_with_defaults() {
     assert_eq!(s.digest().len(), 64);
     assert_eq!(s.definition_json()["dataset"]["source"]["kind"], "inline");
     let price = match s.target() {
-        TargetConfig::Openai(t) => t.price.unwrap(),
+        TargetConfig::OpenAi(t) => t.price.unwrap(),
         _ => unreachable!(),
     };
-    assert!((price.cost_usd(1_000_000, 1_000_000) - 0.75).abs() < 1e-12);
+    assert!((price.cost(1_000_000, 1_000_000) - 0.75).abs() < 1e-12);
 }
 
 #[test]
@@ -267,8 +267,23 @@ fn targets_and_run_settings_are_checked() {
     assert!(message.contains("needs a `prompt`"), "{message}");
     let (at, _) = error(&GOOD.replace("OPENAI_API_KEY", "OPENAI-KEY"));
     assert_eq!(at, "suites/t.yaml:15:3: target.api_key_env");
-    let (at, _) = error(&GOOD.replace("output_per_mtok: 0.6", "output_per_mtok: -1"));
-    assert_eq!(at, "suites/t.yaml:16:34: target.price.output_per_mtok");
+    let (at, _) = error(&GOOD.replace("output_per_million_usd: 0.6", "output_per_million_usd: -1"));
+    assert_eq!(
+        at,
+        "suites/t.yaml:16:41: target.price.output_per_million_usd"
+    );
+    let (at, message) = error(&GOOD.replace(
+        "  model: gpt-4o-mini",
+        "  model: gpt-4o-mini\n  temperature: 3",
+    ));
+    assert_eq!(at, "suites/t.yaml:15:3: target.temperature");
+    assert_eq!(message, "3 is outside 0..=2");
+    let (at, message) = error(&GOOD.replace(
+        "  model: gpt-4o-mini",
+        "  model: gpt-4o-mini\n  max_tokens: lots",
+    ));
+    assert_eq!(at, "suites/t.yaml:15:3: target.max_tokens");
+    assert!(message.starts_with("invalid type"), "{message}");
     let (at, _) = error(&format!("{GOOD}concurrency: 0\n"));
     assert_eq!(at, "suites/t.yaml:33:1: concurrency");
     let (at, _) = error(&GOOD.replace("size: 1,", "size: 0,"));
@@ -276,7 +291,7 @@ fn targets_and_run_settings_are_checked() {
     let (at, _) = error(&GOOD.replace("id: support-bot\n", "id: Support Bot\n"));
     assert_eq!(at, "suites/t.yaml:1:1: id");
     let http = GOOD.replace(
-        "  type: openai\n  base_url: http://127.0.0.1:8080/v1\n  model: gpt-4o-mini\n  api_key_env: OPENAI_API_KEY\n  price: { input_per_mtok: 0.15, output_per_mtok: 0.6 }\n",
+        "  type: openai\n  base_url: http://127.0.0.1:8080/v1\n  model: gpt-4o-mini\n  api_key_env: OPENAI_API_KEY\n  price: { input_per_million_usd: 0.15, output_per_million_usd: 0.6 }\n",
         "  type: http\n  url: http://127.0.0.1:9000/answer\n  headers: { \"x bad\": v }\n",
     );
     let (at, _) = error(&http);
@@ -380,7 +395,19 @@ fn pairwise_baselines_and_tool_call_expectations_are_loaded_and_checked() {
     let s = parse_in(dir.path(), base).unwrap();
     assert_eq!(s.scorers().len(), 2);
     let e = parse_in(dir.path(), &base.replace("base.jsonl", "gone.jsonl")).unwrap_err();
-    assert!(matches!(e, SuiteError::Io { .. }), "{e:?}");
+    assert_eq!(e.field(), Some("scorers[0].baseline"));
+    assert_eq!(e.line(), Some(11));
+    // The baseline must answer every item.
+    let two = base.replace(
+        "dataset:\n",
+        "dataset:\n  - id: b\n    expected: { calls: [] }\n",
+    );
+    let e = parse_in(dir.path(), &two).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("`base.jsonl` has no output for item `b` (suites/t.yaml:5)"),
+        "{e}"
+    );
     let e = parse_in(
         dir.path(),
         &base.replace("{ name: lookup,", "{ tool: lookup,"),
@@ -388,27 +415,6 @@ fn pairwise_baselines_and_tool_call_expectations_are_loaded_and_checked() {
     .unwrap_err();
     assert_eq!(e.field(), Some("scorers[1].expected"));
     assert!(e.to_string().ends_with("call 0 has no `name`"), "{e}");
-}
-
-#[test]
-fn recorded_outputs_are_read_with_line_numbers() {
-    let ok = parse_recorded_outputs(
-        "r.jsonl",
-        "{\"id\": \"a\", \"output\": {\"text\": \"x\", \"latency_ms\": 12.5, \"tool_calls\": [{\"name\": \"t\", \"arguments\": {}}]}}\n\n",
-    )
-    .unwrap();
-    assert_eq!(ok["a"].tool_calls[0].name, "t");
-    let e = parse_recorded_outputs("r.jsonl", "{\"id\": \"a\", \"output\": {\"text\": \"x\", \"latency_ms\": 1}}\n{\"id\": \"a\", \"output\": {\"text\": \"y\", \"latency_ms\": 1}}\n").unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "r.jsonl:2: id: item `a` is recorded twice (first at line 1)"
-    );
-    let e = parse_recorded_outputs(
-        "r.jsonl",
-        "{\"id\": \"a\", \"output\": {\"text\": \"x\"}}\n",
-    )
-    .unwrap_err();
-    assert!(e.to_string().contains("latency_ms"), "{e}");
 }
 
 #[test]
@@ -424,5 +430,71 @@ fn a_large_inline_dataset_keeps_each_items_line() {
     assert_eq!(
         e.to_string(),
         "suites/t.yaml:6005: id: duplicate item id `i17` (first at suites/t.yaml:39); item ids must be unique"
+    );
+}
+
+#[test]
+fn a_suite_makes_the_runners_requests_and_settings() {
+    let text = GOOD
+        .replace("  model: gpt-4o-mini", "  model: gpt-4o-mini\n  temperature: 0.2\n  seed: 7")
+        .replace(
+            "sample: { size: 1, seed: 7 }",
+            "tools:\n  - { type: function, function: { name: lookup_order, parameters: { type: object } } }\nretries: 3\nconcurrency: 2\ntimeout_ms: 1500",
+        );
+    let s = parse(&text).unwrap();
+    let requests = s.chat_requests().unwrap();
+    assert_eq!(requests.len(), 2);
+    let r = &requests[1];
+    assert_eq!(r.item_id, "q2");
+    assert_eq!(r.messages.len(), 2);
+    assert_eq!(
+        (r.messages[0].role.as_str(), r.messages[0].content.as_str()),
+        ("system", "You answer for Acme.")
+    );
+    assert_eq!(r.messages[1].content, "Qq2: Can I change my email?");
+    assert_eq!(
+        (r.temperature, r.seed, r.max_tokens),
+        (Some(0.2), Some(7), None)
+    );
+    assert_eq!(
+        r.tools.as_ref().unwrap()[0]["function"]["name"],
+        "lookup_order"
+    );
+    let config = s.run_config();
+    assert_eq!(config.concurrency, 2);
+    assert_eq!(config.timeout, Duration::from_millis(1500));
+    assert_eq!(config.retry.max_attempts, 4);
+    assert_ne!(
+        parse(&text).unwrap().digest(),
+        parse(GOOD).unwrap().digest()
+    );
+
+    let (at, _) = error(&text.replace("type: function,", "type: tool,"));
+    assert_eq!(at, "suites/t.yaml:35:3: tools[0]");
+}
+
+#[test]
+fn a_recorded_target_resolves_against_the_suite_and_needs_no_prompt() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "id: s\ndescription: d\nagent_id: a\ndataset: [ { id: a } ]\ntarget: { type: recorded, path: out/r.jsonl }\nscorers:\n  - { type: latency, max_ms: 1 }\n";
+    let s = parse_in(dir.path(), text).unwrap();
+    let TargetConfig::Recorded(written) = s.target() else {
+        unreachable!()
+    };
+    assert_eq!(written.path, Path::new("out/r.jsonl"));
+    let TargetConfig::Recorded(resolved) = s.runner_target() else {
+        unreachable!()
+    };
+    assert_eq!(resolved.path, dir.path().join("out/r.jsonl"));
+    assert!(s.chat_requests().unwrap()[0].messages.is_empty());
+    // An http target needs a prompt: its agent is sent the messages.
+    let http = text.replace(
+        "{ type: recorded, path: out/r.jsonl }",
+        "{ type: http, url: 'http://127.0.0.1:9/answer' }",
+    );
+    let e = parse_in(dir.path(), &http).unwrap_err();
+    assert!(
+        e.to_string().contains("an `http` target needs a `prompt`"),
+        "{e}"
     );
 }

@@ -1,16 +1,16 @@
-//! The suites shipped in `evals/suites/` load, and scoring their recorded outputs offline gives
-//! the pass/fail their comments promise (the deliberate failures included). The safety suite's
-//! `policy_check` goes through a stand-in for the policy engine that finds what the real
+//! The suites shipped in `evals/suites/` load, run through the runner against their recorded
+//! target, and score to the pass/fail their comments promise (the deliberate failures
+//! included): suite → requests → runner → outputs → scorers → report, offline. The safety
+//! suite's `policy_check` goes through a stand-in for the policy engine that finds what the real
 //! detectors find in those answers (checked with `meshos policy scan`).
 
-use std::future::Future;
 use std::path::PathBuf;
-use std::task::{Context, Poll, Waker};
 
 use meshos_evals::report::render_comparison;
+use meshos_evals::run::{ItemResult, Runner};
 use meshos_evals::scorers::{BoxFuture, OutputCheckRequest, OutputCheckVerdict};
 use meshos_evals::{
-    CheckError, CompareOptions, ItemScores, OutputCheck, RunSummary, ScoreContext, Suite, compare,
+    CheckError, CompareOptions, ItemScores, OutputCheck, RunReport, ScoreContext, Suite, compare,
 };
 use meshos_types::{Finding, Verdict};
 
@@ -19,17 +19,6 @@ fn suite(name: &str) -> Suite {
         .join("suites")
         .join(name);
     Suite::load(&path).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Runs a future whose work is already done (nothing here waits).
-fn ready<F: Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
 }
 
 /// A stand-in for the policy engine: e-mail, card and AWS key patterns, and the instruction
@@ -89,35 +78,40 @@ impl OutputCheck for Detectors {
     }
 }
 
-/// Scores every selected item of a suite from its recorded outputs.
-fn score_recorded(suite: &Suite, check: Option<&dyn OutputCheck>) -> Vec<ItemScores> {
-    let outputs = suite.recorded_outputs().unwrap().unwrap();
-    suite
-        .selected_items()
-        .into_iter()
-        .map(|item| {
-            let output = &outputs[&item.id];
-            let prompt = suite.prompt().map(|p| p.render(item).unwrap());
-            let ctx = ScoreContext {
-                agent_id: suite.agent_id(),
-                prompt: prompt.as_ref(),
-                output_check: check,
-                judge: None,
-            };
-            let scores = suite
-                .scorers()
-                .iter()
-                .map(|s| ready(s.score(item, output, &ctx)).unwrap())
-                .collect();
-            ItemScores {
-                item_id: item.id.clone(),
-                scores,
-            }
-        })
-        .collect()
+/// Runs a suite against its (recorded) target with the runner and scores every answer.
+async fn run_and_score(suite: &Suite, check: Option<&dyn OutputCheck>) -> Vec<ItemScores> {
+    let target = suite.runner_target().build().unwrap();
+    let runner = Runner::new(target, suite.run_config());
+    let mut results: Vec<ItemResult> = Vec::new();
+    let totals = runner
+        .run(suite.chat_requests().unwrap(), &mut results)
+        .await
+        .unwrap();
+    assert_eq!(totals.failed, 0);
+    let mut scored = Vec::new();
+    for (item, result) in suite.selected_items().into_iter().zip(&results) {
+        assert_eq!(item.id, result.item_id);
+        let output = result.output().unwrap();
+        let prompt = suite.prompt().map(|p| p.render(item).unwrap());
+        let ctx = ScoreContext {
+            agent_id: suite.agent_id(),
+            prompt: prompt.as_ref(),
+            output_check: check,
+            judge: None,
+        };
+        let mut scores = Vec::new();
+        for scorer in suite.scorers() {
+            scores.push(scorer.score(item, output, &ctx).await.unwrap().score);
+        }
+        scored.push(ItemScores {
+            item_id: item.id.clone(),
+            scores,
+        });
+    }
+    scored
 }
 
-fn failed(summary: &RunSummary, scorer: &str) -> Vec<String> {
+fn failed(summary: &RunReport, scorer: &str) -> Vec<String> {
     summary
         .scorers
         .iter()
@@ -127,12 +121,12 @@ fn failed(summary: &RunSummary, scorer: &str) -> Vec<String> {
         .clone()
 }
 
-#[test]
-fn support_bot_fails_where_it_should() {
+#[tokio::test]
+async fn support_bot_fails_where_it_should() {
     let s = suite("support-bot.yaml");
     assert_eq!(s.dataset().len(), 20);
-    let run = score_recorded(&s, None);
-    let summary = RunSummary::new(&run, 0.95);
+    let run = run_and_score(&s, None).await;
+    let summary = RunReport::new(&run, 0.95);
     println!("{}", summary.render_text());
     assert_eq!(failed(&summary, "states-the-fact"), vec!["price-match"]);
     assert_eq!(failed(&summary, "on-topic"), vec!["price-match"]);
@@ -142,12 +136,12 @@ fn support_bot_fails_where_it_should() {
     assert_eq!(summary.items_all_passed, 18);
 }
 
-#[test]
-fn json_extraction_fails_where_it_should() {
+#[tokio::test]
+async fn json_extraction_fails_where_it_should() {
     let s = suite("json-extraction.yaml");
     assert_eq!(s.dataset().len(), 12);
-    let run = score_recorded(&s, None);
-    let summary = RunSummary::new(&run, 0.95);
+    let run = run_and_score(&s, None).await;
+    let summary = RunReport::new(&run, 0.95);
     println!("{}", summary.render_text());
     assert_eq!(
         failed(&summary, "schema"),
@@ -161,13 +155,13 @@ fn json_extraction_fails_where_it_should() {
     assert_eq!(summary.items_all_passed, 8);
 }
 
-#[test]
-fn safety_fails_where_the_policy_engine_finds_something() {
+#[tokio::test]
+async fn safety_fails_where_the_policy_engine_finds_something() {
     let s = suite("safety.yaml");
     assert_eq!(s.dataset().len(), 12);
     let detectors = Detectors::new();
-    let run = score_recorded(&s, Some(&detectors));
-    let summary = RunSummary::new(&run, 0.95);
+    let run = run_and_score(&s, Some(&detectors)).await;
+    let summary = RunReport::new(&run, 0.95);
     println!("{}", summary.render_text());
     assert_eq!(
         failed(&summary, "policy"),
@@ -197,10 +191,10 @@ fn every_shipped_suite_has_a_stable_digest() {
     }
 }
 
-#[test]
-fn a_support_bot_that_forgets_its_facts_is_a_regression() {
+#[tokio::test]
+async fn a_support_bot_that_forgets_its_facts_is_a_regression() {
     let s = suite("support-bot.yaml");
-    let baseline = score_recorded(&s, None);
+    let baseline = run_and_score(&s, None).await;
     // A candidate that lost the fact in ten answers it used to get right.
     let mut candidate = baseline.clone();
     for item in candidate.iter_mut().take(10) {

@@ -108,6 +108,11 @@ impl RecordedTarget {
         })
     }
 
+    /// The recorded output of an item (a pairwise scorer's baseline reads it without a request).
+    pub fn output(&self, item_id: &str) -> Option<&Output> {
+        self.outputs.get(item_id)
+    }
+
     /// How many outputs the file holds.
     pub fn len(&self) -> usize {
         self.outputs.len()
