@@ -23,7 +23,7 @@ pub const MAX_ITEM_ID_LEN: usize = 128;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
     pub id: String,
-    /// The item's input fields: what prompts are rendered from and what an HTTP target receives.
+    /// The item's input fields: what prompts are rendered from (and what a judge is shown).
     pub input: Map<String, Value>,
     /// What scorers compare the output with. Never sent to a target.
     #[serde(default)]
@@ -31,7 +31,7 @@ pub struct Item {
 }
 
 impl Item {
-    /// The item as a target may see it: `{"id": …, <inputs>…}`, without `expected`.
+    /// The item without its answers: `{"id": …, <inputs>…}`, no `expected`.
     pub fn input_json(&self) -> Value {
         let mut map = self.input.clone();
         map.insert("id".into(), Value::String(self.id.clone()));
