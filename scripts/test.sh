@@ -55,6 +55,11 @@ eval "$PG_ENV"
 export MESHOS_TEST_DATABASE_URL
 log "MESHOS_TEST_DATABASE_URL set (PostgreSQL on 127.0.0.1:${MESHOS_PG_PORT:-55432})"
 
+# The evals crate's SciPy test writes its values here; tests/e2e/test_evals_scipy.py checks them
+# against SciPy live.
+export MESHOS_SCIPY_DUMP="$CARGO_TARGET_DIR/meshos-evals-scipy.json"
+rm -f "$MESHOS_SCIPY_DUMP"
+
 BUILT=1
 step "cargo build" cargo build --workspace || BUILT=0
 if [ "$BUILT" -eq 1 ]; then

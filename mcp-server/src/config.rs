@@ -26,6 +26,15 @@
 //! events = ["sla.breach", "sla.recovery"]   # optional: default every event
 //! ```
 //!
+//! Limits on what clients send live in `[limits]` (every key, its default and its meaning:
+//! `limits.rs`). Metrics settings live in `[metrics]`:
+//!
+//! ```toml
+//! [metrics]
+//! bind = "127.0.0.1:9464"   # also serve /metrics here, with no token (flag --metrics-bind)
+//! agent_labels = false      # one trust-score series per agent (flag --metrics-agent-labels)
+//! ```
+//!
 //! `--webhook-url` / `MESHOS_WEBHOOK_URL` adds one more endpoint (all tenants, all events) keyed
 //! with `MESHOS_WEBHOOK_SECRET`. A missing secret variable is a start-up error naming it.
 
@@ -40,6 +49,8 @@ use meshos_trust::sla::{BREACH_EVENT, RECOVERY_EVENT, SlaPolicy, SlaRule};
 use serde::Deserialize;
 
 use meshos_service::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSecret};
+
+use crate::limits::{LimitsFile, ServerLimits};
 
 /// Settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]
@@ -107,6 +118,18 @@ pub struct FileConfig {
     /// `[[witnesses]]`: url and key of each witness checkpoints are submitted to.
     #[serde(default)]
     pub witnesses: Vec<crate::witness::WitnessFileConfig>,
+    #[serde(default)]
+    pub limits: LimitsFile,
+    #[serde(default)]
+    pub metrics: MetricsFileConfig,
+}
+
+/// The file's `[metrics]` section (see the module doc).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsFileConfig {
+    pub bind: Option<String>,
+    pub agent_labels: Option<bool>,
 }
 
 /// The file's `[trust]` section (see the module doc).
@@ -158,13 +181,17 @@ pub struct Settings {
     pub database_url: String,
     pub log_json: bool,
     pub log: String,
-    pub max_content_bytes: usize,
     pub policy_dir: Option<PathBuf>,
     pub ledger_origin: String,
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub trust: TrustSettings,
     pub witnesses: Vec<meshos_service::WitnessEndpoint>,
+    pub limits: ServerLimits,
+    /// A second address serving `/metrics` with no token (for a scraper on a private network).
+    pub metrics_bind: Option<String>,
+    /// Per-agent trust-score series, labelled with tenant and agent.
+    pub metrics_agent_labels: bool,
 }
 
 pub const DEFAULT_BIND: &str = "127.0.0.1:7700";
@@ -220,6 +247,7 @@ impl Settings {
         }
         let trust = resolve_trust(sla_threshold, file.trust, args.webhook_url.as_deref(), env)?;
         let witnesses = crate::witness::resolve_endpoints(&args.witness, file.witnesses)?;
+        let limits = ServerLimits::resolve(file.limits, max_content_bytes)?;
         Ok(Settings {
             data_dir,
             database_url,
@@ -229,7 +257,6 @@ impl Settings {
                 .clone()
                 .or(file.log)
                 .unwrap_or_else(|| "info".into()),
-            max_content_bytes,
             policy_dir: args.policy_dir.clone().or(file.policy_dir),
             ledger_origin: args
                 .ledger_origin
@@ -240,6 +267,9 @@ impl Settings {
             allowed_hosts: file.allowed_hosts,
             trust,
             witnesses,
+            limits,
+            metrics_bind: file.metrics.bind,
+            metrics_agent_labels: file.metrics.agent_labels.unwrap_or(false),
         })
     }
 
@@ -421,7 +451,7 @@ mod tests {
         a.config = Some(path);
         let s = Settings::resolve(&a).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/from/file"));
-        assert_eq!(s.max_content_bytes, 10);
+        assert_eq!(s.limits.service.max_content_bytes, 10);
         assert_eq!(s.bind_addr(None).unwrap().port(), 9999);
         assert_eq!(s.bind_addr(Some("127.0.0.1:1234")).unwrap().port(), 1234);
         a.data_dir = Some(PathBuf::from("/from/flag"));
@@ -441,7 +471,7 @@ mod tests {
     fn defaults_apply_without_file() {
         let s = Settings::resolve(&args()).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("meshos-data"));
-        assert_eq!(s.max_content_bytes, 1024 * 1024);
+        assert_eq!(s.limits.service.max_content_bytes, 1024 * 1024);
         assert_eq!(s.bind_addr(None).unwrap().to_string(), DEFAULT_BIND);
     }
 

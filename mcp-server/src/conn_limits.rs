@@ -3,9 +3,14 @@
 //! Without these, about 20,000 idle connections (no token needed: nothing is sent) took the
 //! server from 175 to 872 MB and made `/healthz` time out. Here the listener accepts at most
 //! `max_connections` at once (the rest wait in the kernel's backlog), a connection that sends
-//! nothing within `header_timeout` of being accepted is closed, and one with no traffic in
+//! nothing within `header_timeout` of being accepted is closed, one that has not sent a
+//! request's whole header block within `header_timeout` of starting it is closed (a client
+//! trickling one byte every few seconds kept its slot forever), and one with no traffic in
 //! either direction for `idle_timeout` is closed (an MCP event stream stays open: the server
 //! writes a keep-alive every 15 s).
+//!
+//! [`serve`] is the accept loop: axum's own sets no timer on hyper, so hyper's header read
+//! timeout could not be turned on through it.
 
 use std::future::Future;
 use std::io;
@@ -15,6 +20,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -24,7 +33,8 @@ use tokio::time::{Instant, Sleep};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionLimits {
     pub max_connections: usize,
-    /// Time a new connection has to send its first byte.
+    /// Time a new connection has to send its first byte, and any request to send its whole
+    /// header block.
     pub header_timeout: Duration,
     /// Time a connection may pass with no byte read or written.
     pub idle_timeout: Duration,
@@ -57,11 +67,9 @@ impl GuardedListener {
     }
 }
 
-impl axum::serve::Listener for GuardedListener {
-    type Io = GuardedStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+impl GuardedListener {
+    /// The next connection, once one of the `max_connections` slots is free.
+    pub async fn accept(&mut self) -> (GuardedStream, SocketAddr) {
         // The semaphore is never closed; should acquiring fail anyway, go on unguarded
         // rather than stop accepting.
         let permit = self.permits.clone().acquire_owned().await.ok();
@@ -90,10 +98,37 @@ impl axum::serve::Listener for GuardedListener {
             }
         }
     }
+}
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
+/// Serves `app` on every connection `listener` accepts (HTTP/1.1, keep-alive, header read
+/// timeout) until `signal` completes; then stops accepting and returns once the open
+/// connections have finished their requests (the caller bounds that wait).
+pub async fn serve(
+    mut listener: GuardedListener,
+    app: Router,
+    signal: impl Future<Output = ()>,
+) -> io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut signal = std::pin::pin!(signal);
+    loop {
+        let (stream, addr) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut signal => break,
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(listener.limits.header_timeout)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%addr, error = %e, "connection ended with an error");
+            }
+        });
     }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 /// A connection holding its slot until it is dropped, closed when it stays quiet too long.
@@ -186,14 +221,18 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn serve(limits: ConnectionLimits) -> SocketAddr {
+    async fn start(limits: ConnectionLimits) -> SocketAddr {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
         tokio::spawn(async move {
-            axum::serve(GuardedListener::new(listener, limits), app)
-                .await
-                .unwrap();
+            serve(
+                GuardedListener::new(listener, limits),
+                app,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
         addr
     }
@@ -213,7 +252,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_connection_is_closed_and_gives_its_slot_back() {
-        let addr = serve(ConnectionLimits {
+        let addr = start(ConnectionLimits {
             max_connections: 1,
             header_timeout: Duration::from_millis(300),
             idle_timeout: Duration::from_secs(60),
@@ -234,7 +273,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_idle_keep_alive_connection_is_closed() {
-        let addr = serve(ConnectionLimits {
+        let addr = start(ConnectionLimits {
             max_connections: 4,
             header_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_millis(300),
@@ -248,5 +287,40 @@ mod tests {
             .unwrap()
             .unwrap_or(0);
         assert_eq!(n, 0, "the server closes a connection idle past its limit");
+    }
+
+    /// Slowloris: a client that keeps sending a header byte just inside the idle limit, and
+    /// never finishes its header block, used to keep its connection (and slot) forever.
+    #[tokio::test]
+    async fn a_header_trickled_byte_by_byte_is_cut_off() {
+        let addr = start(ConnectionLimits {
+            max_connections: 4,
+            header_timeout: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(60),
+        })
+        .await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        let started = std::time::Instant::now();
+        let mut closed = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if client.write_all(b"X-Slow: y\r\n").await.is_err() {
+                closed = true;
+                break;
+            }
+            let mut buf = [0u8; 512];
+            if let Ok(Ok(n)) =
+                tokio::time::timeout(Duration::from_millis(1), client.read(&mut buf)).await
+            {
+                // A 408 or a plain close: either way the server gave up on the header.
+                closed = n == 0 || String::from_utf8_lossy(&buf[..n]).contains("408");
+                if closed {
+                    break;
+                }
+            }
+        }
+        assert!(closed, "a trickled header kept its connection open");
+        assert!(started.elapsed() < Duration::from_secs(3));
     }
 }

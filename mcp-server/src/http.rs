@@ -22,10 +22,12 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use serde::Deserialize;
 
 use crate::auth::PrincipalCache;
+use crate::body_budget::{BodyBudget, reserve_body_room};
 use crate::checked::parse_named;
+use crate::limits::ServerLimits;
 use crate::mcp::MeshMcp;
 use crate::rest;
-use crate::sessions::{SessionGuard, SessionLimits, guard_sessions};
+use crate::sessions::{SessionGuard, guard_sessions};
 use meshos_service::bundle_source::ReloadOutcome;
 use meshos_service::{EventInput, IngestDoor, Mesh, MeshError};
 
@@ -79,28 +81,32 @@ fn origin_host(origin: &str) -> Option<&str> {
     Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h)).filter(|h| !h.is_empty())
 }
 
-/// Largest JSON-RPC body accepted on `/mcp` (rmcp's own limit).
-const MAX_MCP_BODY_BYTES: usize = 4 << 20;
-
-/// A `POST /mcp` whose body is not JSON gets the JSON-RPC parse error the spec asks for
-/// (HTTP 400, code -32700, `id: null`) rather than rmcp's plain-text 415.
-async fn jsonrpc_parse_errors(req: Request, next: Next) -> Response {
+/// A `POST /mcp` whose body is not a JSON-RPC message gets the JSON-RPC error the spec asks for
+/// (HTTP 400: -32700 for a body that is not JSON, -32600 for JSON that is not one JSON-RPC
+/// message, -32602 for an MCP request whose params do not fit; see `jsonrpc.rs`) rather than
+/// rmcp's plain-text 415.
+async fn jsonrpc_errors(
+    Extension(limits): Extension<ServerLimits>,
+    req: Request,
+    next: Next,
+) -> Response {
     if req.method() != axum::http::Method::POST {
         return next.run(req).await;
     }
+    let max = limits.bodies.mcp_bytes;
     let (parts, body) = req.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_MCP_BODY_BYTES).await {
+    let bytes = match axum::body::to_bytes(body, max).await {
         Ok(b) => b,
         Err(e) => {
             return jsonrpc_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 -32600,
-                format!("request body unreadable or over {MAX_MCP_BODY_BYTES} bytes: {e}"),
+                format!("request body unreadable or over {max} bytes: {e}"),
             );
         }
     };
-    if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-        return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, format!("Parse error: {e}"));
+    if let Err(rejection) = crate::jsonrpc::parse_client_message(&bytes) {
+        return (StatusCode::BAD_REQUEST, Json(rejection.to_json())).into_response();
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
@@ -187,15 +193,43 @@ async fn healthz(State(mesh): State<Arc<Mesh>>) -> Response {
     }
 }
 
-async fn metrics(State(mesh): State<Arc<Mesh>>) -> Response {
+fn metrics_text(text: String) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        mesh.metrics().encode(),
+        text,
     )
         .into_response()
+}
+
+/// `GET /metrics` on the main address: operators, admins and auditors, each seeing only its own
+/// tenant's labelled series (agents' trust scores, when they are exported at all).
+async fn metrics(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(principal): Extension<Principal>,
+) -> Response {
+    if principal.role == Role::Agent {
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "an agent token cannot read /metrics; expected an operator, admin or auditor token",
+        );
+    }
+    metrics_text(mesh.metrics().encode_for_tenant(&principal.tenant))
+}
+
+/// `GET /metrics` on the separate metrics address (`[metrics] bind`): every series, no token —
+/// that address is meant for a scraper on a private network.
+async fn all_metrics(State(mesh): State<Arc<Mesh>>) -> Response {
+    metrics_text(mesh.metrics().encode())
+}
+
+/// The app of the separate metrics address.
+pub fn metrics_router(mesh: Arc<Mesh>) -> Router {
+    Router::new()
+        .route("/metrics", get(all_metrics))
+        .with_state(mesh)
 }
 
 #[derive(Deserialize)]
@@ -262,19 +296,17 @@ pub fn parse_event_batch(body: &[u8]) -> Result<Vec<EventInput>, String> {
         .collect()
 }
 
-/// Largest a compressed `/v1/events` body may inflate to.
-const MAX_EVENTS_DECODED_BYTES: usize = 8 << 20;
-
 async fn ingest_events(
     State(mesh): State<Arc<Mesh>>,
     Extension(principal): Extension<Principal>,
+    Extension(limits): Extension<ServerLimits>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let coding = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok());
-    let body = match otlp::decompress(&body, coding, MAX_EVENTS_DECODED_BYTES) {
+    let body = match otlp::decompress(&body, coding, limits.bodies.events_decoded_bytes) {
         Ok(b) => b,
         Err(e) => {
             let status = match e {
@@ -305,11 +337,6 @@ async fn ingest_events(
 }
 
 // ---- OTLP/HTTP traces ------------------------------------------------------------------------
-
-/// Largest OTLP request body accepted on the wire (the OpenTelemetry Collector's default is 20 MiB).
-const MAX_OTLP_BODY_BYTES: usize = 16 << 20;
-/// Largest an OTLP body may inflate to, so a small gzip body cannot exhaust memory.
-const MAX_OTLP_DECODED_BYTES: usize = 64 << 20;
 
 fn otlp_reply(status: StatusCode, encoding: Encoding, body: Vec<u8>) -> Response {
     (
@@ -408,6 +435,7 @@ where
 async fn ingest_traces(
     State(mesh): State<Arc<Mesh>>,
     Extension(principal): Extension<Principal>,
+    Extension(limits): Extension<ServerLimits>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -430,10 +458,14 @@ async fn ingest_traces(
     let (request, decoded_len) = match otlp::decompress(
         &body,
         header_text(header::CONTENT_ENCODING),
-        MAX_OTLP_DECODED_BYTES,
+        limits.bodies.otlp_decoded_bytes,
     )
-    .and_then(|raw| Ok((otlp::decode_request(&raw, encoding)?, raw.len())))
-    {
+    .and_then(|raw| {
+        Ok((
+            otlp::decode_request_within(&raw, encoding, &limits.otlp)?,
+            raw.len(),
+        ))
+    }) {
         Ok(decoded) => decoded,
         Err(e) => {
             let (status, code) = match e {
@@ -527,14 +559,13 @@ pub fn router(
     mesh: Arc<Mesh>,
     allowed_hosts: Vec<String>,
     shutdown: tokio_util::sync::CancellationToken,
+    limits: ServerLimits,
 ) -> Router {
     let mcp_mesh = mesh.clone();
     let origins = Arc::new(allowed_hosts.clone());
     let sessions = Arc::new(LocalSessionManager::default());
-    let guard = Arc::new(SessionGuard::new(
-        sessions.clone(),
-        SessionLimits::default(),
-    ));
+    let guard = Arc::new(SessionGuard::new(sessions.clone(), limits.sessions));
+    let budget = Arc::new(BodyBudget::new(limits.bodies));
     let mcp = StreamableHttpService::new(
         move || Ok(MeshMcp::new(mcp_mesh.clone(), None)),
         sessions,
@@ -544,7 +575,7 @@ pub fn router(
     );
     let protected = Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(jsonrpc_parse_errors))
+        .layer(middleware::from_fn(jsonrpc_errors))
         .layer(middleware::from_fn_with_state(guard, guard_sessions))
         .layer(middleware::from_fn_with_state(
             origins,
@@ -553,8 +584,9 @@ pub fn router(
         .route("/v1/events", post(ingest_events))
         .route(
             "/v1/traces",
-            post(ingest_traces).layer(DefaultBodyLimit::max(MAX_OTLP_BODY_BYTES)),
+            post(ingest_traces).layer(DefaultBodyLimit::max(limits.bodies.otlp_bytes)),
         )
+        .route("/metrics", get(metrics))
         .route("/v1/policy/reload", post(reload_policy))
         .route("/v1/policy/check", post(rest::policy_check))
         .route("/v1/whoami", get(rest::whoami))
@@ -574,6 +606,9 @@ pub fn router(
             "/v1/incidents/{incident_id}/release",
             post(rest::incident_release),
         )
+        .layer(DefaultBodyLimit::max(limits.bodies.request_bytes))
+        // Inside the bearer check: a client without a token reserves no room.
+        .layer(middleware::from_fn_with_state(budget, reserve_body_room))
         .layer(middleware::from_fn_with_state(
             AuthState {
                 mesh: mesh.clone(),
@@ -583,8 +618,8 @@ pub fn router(
         ));
     Router::new()
         .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
         .merge(protected)
+        .layer(Extension(limits))
         .layer(middleware::from_fn(isolate_panics))
         .with_state(mesh)
 }

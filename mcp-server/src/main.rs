@@ -3,20 +3,24 @@
 //! serves lives in `meshos-service` (and the capability crates beneath it).
 
 mod auth;
+mod body_budget;
 mod checked;
 mod config;
 mod conn_limits;
 mod diagnose_cli;
 mod http;
 mod incidents_cli;
+mod jsonrpc;
+mod limits;
 mod mcp;
 mod policy_cli;
 mod rest;
 mod sessions;
+mod stdio;
 mod witness;
 
 use meshos_demo as demo;
-use meshos_service::{Limits, Mesh, TrustSetup, audit};
+use meshos_service::{Mesh, TrustSetup, audit};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,6 +74,15 @@ enum Command {
         /// approvals, verification.
         #[arg(long, env = "MESHOS_HEALER")]
         healer: bool,
+        /// Also serve /metrics on this address, every series and no token (for a scraper on a
+        /// private network); on the main address /metrics needs an operator, admin or auditor
+        /// token and shows only that tenant's labelled series. [config: [metrics] bind]
+        #[arg(long, env = "MESHOS_METRICS_BIND")]
+        metrics_bind: Option<String>,
+        /// Export each live agent's trust score as its own series, labelled with tenant and
+        /// agent (off by default: clients choose agent ids). [config: [metrics] agent_labels]
+        #[arg(long, env = "MESHOS_METRICS_AGENT_LABELS")]
+        metrics_agent_labels: bool,
     },
     /// Speak MCP over stdin/stdout (for Claude Desktop, Claude Code and other local clients).
     Mcp {
@@ -389,11 +402,8 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .witnesses(settings.witnesses.clone())
         .bundle(bundle)
         .ledger_origin(settings.ledger_origin.clone())
-        .limits(Limits {
-            max_content_bytes: settings.max_content_bytes,
-            max_batch_events: 10_000,
-            ..Limits::default()
-        })
+        .limits(settings.limits.service)
+        .agent_metrics(settings.metrics_agent_labels)
         .trust(TrustSetup {
             params: TrustParams {
                 sla_threshold: settings.trust.sla.default_threshold(),
@@ -460,20 +470,27 @@ async fn serve(
             shutdown.child_token(),
         ));
     }
-    let app = http::router(mesh.clone(), allowed_hosts, shutdown.child_token());
+    let app = http::router(
+        mesh.clone(),
+        allowed_hosts,
+        shutdown.child_token(),
+        settings.limits,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
-    let listener =
-        conn_limits::GuardedListener::new(listener, conn_limits::ConnectionLimits::default());
+    let listener = conn_limits::GuardedListener::new(listener, settings.limits.connections);
+    if let Some(metrics_bind) = &settings.metrics_bind {
+        serve_metrics(mesh.clone(), metrics_bind, settings.limits.connections).await?;
+    }
     tracing::info!(%addr, database = %redact_url(&settings.database_url), bundle = %mesh.bundle().current().version(), "meshos serving");
     let on_signal = shutdown.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let server = conn_limits::serve(listener, app, async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
         on_signal.cancel();
     });
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
         result = &mut server => result?,
         _ = async {
@@ -482,6 +499,29 @@ async fn serve(
         } => tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the grace period; closing them"),
     }
     mesh.shut_down().await;
+    Ok(())
+}
+
+/// Serves `/metrics` (every series, no token) on the separate metrics address until the process
+/// ends.
+async fn serve_metrics(
+    mesh: Arc<Mesh>,
+    bind: &str,
+    limits: conn_limits::ConnectionLimits,
+) -> anyhow::Result<()> {
+    let addr: std::net::SocketAddr = bind.parse().with_context(|| {
+        format!("metrics address {bind:?} is not HOST:PORT, e.g. 127.0.0.1:9464")
+    })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for /metrics"))?;
+    let listener = conn_limits::GuardedListener::new(listener, limits);
+    tracing::info!(%addr, "metrics served without a token");
+    tokio::spawn(conn_limits::serve(
+        listener,
+        http::metrics_router(mesh),
+        std::future::pending(),
+    ));
     Ok(())
 }
 
@@ -594,7 +634,11 @@ async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Resu
     spawn_trust_flusher(&mesh);
     spawn_upkeep(&mesh);
     let service = mcp::MeshMcp::new(mesh.clone(), Some(principal))
-        .serve(rmcp::transport::stdio())
+        .serve(stdio::StdioTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+            settings.limits.bodies.mcp_bytes,
+        ))
         .await
         .context("MCP handshake on stdio failed")?;
     service.waiting().await?;
@@ -610,9 +654,16 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             bind,
             allowed_hosts,
             healer,
-        } => serve(&settings, bind, allowed_hosts, healer)
-            .await
-            .map(|_| 0),
+            metrics_bind,
+            metrics_agent_labels,
+        } => {
+            let mut settings = settings;
+            settings.metrics_bind = metrics_bind.or(settings.metrics_bind);
+            settings.metrics_agent_labels |= metrics_agent_labels;
+            serve(&settings, bind, allowed_hosts, healer)
+                .await
+                .map(|_| 0)
+        }
         Command::Mcp { token } => serve_stdio(&settings, token).await.map(|_| 0),
         Command::Token {
             command:
@@ -988,7 +1039,12 @@ fn policy_check(
     input: meshos_service::PolicyCheckInput,
 ) -> anyhow::Result<i32> {
     let bundle = policy_cli::load_bundle(settings.policy_dir.as_deref())?;
-    let out = policy_cli::check(&bundle, tenant, input, settings.max_content_bytes)?;
+    let out = policy_cli::check(
+        &bundle,
+        tenant,
+        input,
+        settings.limits.service.max_content_bytes,
+    )?;
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)
 }

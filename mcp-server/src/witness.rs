@@ -8,7 +8,8 @@
 //! renamed and the directory synced) and only then answers with its cosignature line. One
 //! request is checked and persisted at a time, so two concurrent submissions cannot roll the
 //! stored size back. Bodies are read up to 64 KiB (413 past that) on a listener with at most
-//! 256 connections, each closed when silent 10 s after accept or idle 60 s.
+//! 256 connections, each closed when it has not sent a request's headers within 10 s or is
+//! idle 60 s.
 //!
 //! The log side (the `--witness` setting, `[[witnesses]]` in the config file) is resolved here
 //! too, into the service's [`WitnessEndpoint`]s.
@@ -35,7 +36,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::Settings;
-use crate::conn_limits::{ConnectionLimits, GuardedListener};
+use crate::conn_limits::{self, ConnectionLimits, GuardedListener};
 
 /// Largest `add-checkpoint` body read: 63 proof lines and a checkpoint with up to 100
 /// signature lines fit many times over.
@@ -400,9 +401,12 @@ async fn serve(witness: Witness, addr: SocketAddr) -> anyhow::Result<()> {
         "meshos witness serving"
     );
     let app = router(Arc::new(witness));
-    axum::serve(GuardedListener::new(listener, LIMITS), app)
-        .with_graceful_shutdown(crate::shutdown_signal())
-        .await?;
+    conn_limits::serve(
+        GuardedListener::new(listener, LIMITS),
+        app,
+        crate::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

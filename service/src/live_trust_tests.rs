@@ -287,6 +287,7 @@ async fn live_state_is_bounded_and_an_evicted_agent_rebuilds_its_score() {
             max_live_agents: 10,
             ..crate::Limits::default()
         })
+        .agent_metrics(true)
         .build()
         .unwrap();
     let p = operator("t");

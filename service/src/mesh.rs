@@ -61,7 +61,7 @@ pub(crate) fn check_optional_id(
 }
 
 /// Limits applied to caller input.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     pub max_content_bytes: usize,
     pub max_batch_events: usize,
@@ -127,6 +127,7 @@ pub struct MeshBuilder {
     limits: Limits,
     trust: Option<TrustSetup>,
     witnesses: Vec<WitnessEndpoint>,
+    agent_metrics: bool,
 }
 
 impl Default for Limits {
@@ -174,6 +175,13 @@ impl MeshBuilder {
         self
     }
 
+    /// Export each live agent's trust score as its own metrics series, labelled with tenant
+    /// and agent (default: off — clients choose agent ids, so the series are theirs to grow).
+    pub fn agent_metrics(mut self, on: bool) -> Self {
+        self.agent_metrics = on;
+        self
+    }
+
     /// Trust tuning, SLA rules and alert webhooks (default: defaults, no webhooks).
     pub fn trust(mut self, trust: TrustSetup) -> Self {
         self.trust = Some(trust);
@@ -203,7 +211,7 @@ impl MeshBuilder {
                     .map_err(|e| MeshError::Internal(e.to_string()))?,
             },
         };
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::with_agent_series(self.agent_metrics));
         let live = Arc::new(
             LiveTrust::new(
                 self.store.clone(),
@@ -248,6 +256,7 @@ impl Mesh {
             limits: Limits::default(),
             trust: None,
             witnesses: Vec::new(),
+            agent_metrics: false,
         }
     }
 

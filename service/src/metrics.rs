@@ -1,4 +1,10 @@
 //! Prometheus metrics (OpenMetrics text on `/metrics`).
+//!
+//! Every label takes its values from a fixed set (verdicts, tool names, doors, signal kinds),
+//! except the per-agent trust gauge, whose `tenant` and `agent` labels a client chooses. That
+//! gauge is therefore off unless the deployment asks for it ([`Metrics::with_agent_series`]),
+//! bounded by the agents held live when on, and served to a token only for its own tenant
+//! ([`Metrics::encode_for_tenant`]).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -79,6 +85,8 @@ pub struct Metrics {
     pub healer_ticks: Counter,
     /// Checkpoint submissions to witnesses, by witness and outcome.
     pub witness_submissions: Family<WitnessLabels, Counter>,
+    /// Whether `trust_scores` carries one series per agent.
+    agent_series: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -94,7 +102,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Metrics without per-agent series.
     pub fn new() -> Metrics {
+        Self::with_agent_series(false)
+    }
+
+    /// `agent_series`: export each live agent's trust score as a `meshos_trust_score` series
+    /// labelled with its tenant and agent id.
+    pub fn with_agent_series(agent_series: bool) -> Metrics {
         let mut registry = Registry::with_prefix("meshos");
         let events_ingested = Counter::default();
         let decisions = Family::<DecisionLabels, Counter>::default();
@@ -224,6 +239,7 @@ impl Metrics {
             healer_leader,
             healer_ticks,
             witness_submissions,
+            agent_series,
         }
     }
 
@@ -254,6 +270,9 @@ impl Metrics {
     }
 
     pub fn set_trust_score(&self, tenant: &str, agent: &str, score: f64) {
+        if !self.agent_series {
+            return;
+        }
         self.trust_scores
             .get_or_create(&AgentLabels {
                 tenant: tenant.to_string(),
@@ -303,11 +322,64 @@ impl Metrics {
             .inc();
     }
 
+    /// Every series, for a scraper on the metrics address.
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// Every series except those labelled with another tenant: what a tenant's token sees.
+    pub fn encode_for_tenant(&self, tenant: &str) -> String {
+        let all = self.encode();
+        // Tenant and agent ids are restricted to `[A-Za-z0-9._:@/-]` (`validate_id`), so a label
+        // value never holds a quote or a newline and a line test is exact.
+        let mine = format!("{{tenant=\"{tenant}\"");
+        let mut out = String::with_capacity(all.len());
+        for line in all.lines() {
+            let labelled = !line.starts_with('#') && line.contains("{tenant=\"");
+            if !labelled || line.contains(&mine) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agent_series_are_off_unless_asked_for() {
+        let off = Metrics::new();
+        off.set_trust_score("acme", "bot-1", 80.0);
+        assert!(!off.encode().contains("bot-1"));
+        let on = Metrics::with_agent_series(true);
+        on.set_trust_score("acme", "bot-1", 80.0);
+        assert!(on.encode().contains("agent=\"bot-1\""));
+    }
+
+    #[test]
+    fn a_tenant_sees_its_own_agent_series_and_no_other_tenants() {
+        let m = Metrics::with_agent_series(true);
+        m.set_trust_score("acme", "bot-1", 80.0);
+        m.set_trust_score("acme2", "bot-2", 70.0);
+        m.record_ingest("rest", 3, 0.01);
+        let acme = m.encode_for_tenant("acme");
+        assert!(acme.contains("agent=\"bot-1\""), "{acme}");
+        assert!(!acme.contains("bot-2"), "{acme}");
+        assert!(
+            acme.contains("meshos_ingest_events_total{door=\"rest\"} 3"),
+            "{acme}"
+        );
+        let other = m.encode_for_tenant("acme2");
+        assert!(
+            other.contains("bot-2") && !other.contains("bot-1"),
+            "{other}"
+        );
     }
 }

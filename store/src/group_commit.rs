@@ -118,6 +118,7 @@ impl PreparedRow {
             LedgerRecord::Approval(a) => &a.tenant,
             LedgerRecord::Reidentification(r) => &r.tenant,
             LedgerRecord::IncidentTransition(t) => &t.tenant,
+            LedgerRecord::EvalRun(r) => &r.tenant,
         }
     }
 
@@ -128,6 +129,7 @@ impl PreparedRow {
             LedgerRecord::Approval(a) => a.created_at_ms,
             LedgerRecord::Reidentification(r) => r.created_at_ms,
             LedgerRecord::IncidentTransition(t) => t.created_at_ms,
+            LedgerRecord::EvalRun(r) => r.finished_at_ms,
         }
     }
 
@@ -191,7 +193,9 @@ impl PreparedRow {
                 .bind(a.created_at_ms)
                 .bind(index),
             // `table()` refused this row before any statement was built.
-            LedgerRecord::Reidentification(_) | LedgerRecord::IncidentTransition(_) => q,
+            LedgerRecord::Reidentification(_)
+            | LedgerRecord::IncidentTransition(_)
+            | LedgerRecord::EvalRun(_) => q,
         }
     }
 

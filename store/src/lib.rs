@@ -11,6 +11,7 @@
 //! them.
 
 mod budget;
+mod evals;
 mod facts_cache;
 mod group_commit;
 mod healer;
@@ -18,6 +19,7 @@ mod privacy;
 mod trust;
 mod usage;
 
+pub use evals::{StoredEvalResult, StoredEvalRun, StoredEvalSchedule};
 pub use healer::{LeaderLease, StoredControl, StoredHealAction, StoredIncident, readable_controls};
 pub use privacy::SealedPseudonym;
 
@@ -80,6 +82,9 @@ pub enum StoreError {
         id: String,
         expected: i64,
     },
+    /// A run (or other unit of work) was asked to finish when it was not running.
+    #[error("{what} {id:?} is not running (unknown, or already finished)")]
+    NotRunning { what: &'static str, id: String },
     /// An append shared its transaction with others (group commit) and that transaction
     /// failed as a whole; every append in it gets the same error and none was stored.
     #[error("{0}")]
@@ -599,6 +604,10 @@ impl Store {
                 .incident_transition(tenant, &entry.record_id)
                 .await?
                 .map(|(t, _)| LedgerRecord::IncidentTransition(t)),
+            "eval_run" => self
+                .eval_run_record(tenant, &entry.record_id)
+                .await?
+                .map(LedgerRecord::EvalRun),
             other => return Err(corrupt("ledger.record_type", other)),
         })
     }

@@ -4,13 +4,13 @@
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
     Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, Store, StoreError,
-    StoredAlert, StoredCheckpoint, StoredControl, StoredCosignature, StoredHealAction,
-    StoredIncident, StoredLogList, StoredSignal, TrustPoint, UsageIncrement, UsageKey, UsageLimit,
-    sqlite_url_for_data_dir,
+    StoredAlert, StoredCheckpoint, StoredControl, StoredCosignature, StoredEvalResult,
+    StoredEvalSchedule, StoredHealAction, StoredIncident, StoredLogList, StoredSignal, TrustPoint,
+    UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
 };
 use meshos_types::{
-    DecisionRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord, Obligation,
-    Outcome, Reason, ReidentificationRecord, Role, Verdict, new_id,
+    DecisionRecord, EvalRunRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord,
+    Obligation, Outcome, Reason, ReidentificationRecord, Role, Verdict, new_id,
 };
 
 fn postgres_url() -> String {
@@ -937,6 +937,154 @@ async fn floats_in_record_json_verify_after_the_round_trip(store: &Store) {
     assert_eq!(leaf_hash(&record.canonical_bytes()), entries[0].leaf_hash);
 }
 
+/// An eval run is stored running, its results stored, finished once with its ledger leaf
+/// (re-derivable from the row), and its schedule is claimed by one caller per fire.
+async fn eval_runs_results_schedules_and_baselines(store: &Store) {
+    let t = tenant("evals");
+    let mut run = EvalRunRecord {
+        id: new_id("evr"),
+        tenant: t.clone(),
+        suite_id: "support-bot".into(),
+        suite_digest: "ab".repeat(32),
+        dataset_digest: "cd".repeat(32),
+        target: "recorded:support.jsonl".into(),
+        model: None,
+        agent_id: "support-bot".into(),
+        trigger: "manual".into(),
+        status: "running".into(),
+        items: 0,
+        items_passed: 0,
+        items_failed: 0,
+        scores: serde_json::json!({}),
+        input_tokens: 0,
+        output_tokens: 0,
+        cost_usd: 0.0,
+        started_at_ms: 1_000,
+        finished_at_ms: 0,
+    };
+    store.insert_eval_run(&run).await.unwrap();
+    let results: Vec<StoredEvalResult> = (0..1_200)
+        .map(|i| StoredEvalResult {
+            item_id: format!("item-{i:04}"),
+            passed: i % 3 != 0,
+            error: (i == 7).then(|| "HTTP 500 after 3 attempts".to_string()),
+            latency_ms: 12.5,
+            input_tokens: 10,
+            output_tokens: 20,
+            cost_usd: 0.000_1,
+            scores: serde_json::json!([{"scorer": "exact", "passed": i % 3 != 0, "value": 1.0 / 3.0}]),
+            raw: (i == 0).then(|| serde_json::json!({"input": "hi", "output": "hello"})),
+        })
+        .collect();
+    store
+        .insert_eval_results(&t, &run.id, &results)
+        .await
+        .unwrap();
+    let back = store.eval_results(&t, &run.id).await.unwrap();
+    assert_eq!(back.len(), 1_200);
+    assert_eq!(back[0], results[0]);
+    assert_eq!(back[7].error.as_deref(), Some("HTTP 500 after 3 attempts"));
+    assert!(
+        store
+            .eval_results(&tenant("other"), &run.id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let running = store.eval_run(&t, &run.id).await.unwrap().unwrap();
+    assert!(!running.is_finished());
+    run.status = "completed".into();
+    run.items = 1_200;
+    run.items_passed = 800;
+    run.items_failed = 1;
+    run.scores =
+        serde_json::json!({"exact": {"passed": 800, "total": 1200, "pass_rate": 2.0 / 3.0}});
+    run.model = Some("gpt-test".into());
+    run.finished_at_ms = 2_000;
+    let index = store.finish_eval_run(&run).await.unwrap();
+    let err = store.finish_eval_run(&run).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotRunning { .. }), "{err}");
+    let entries = store.ledger_entries(&t, index, index + 1).await.unwrap();
+    let record = store.ledger_record(&t, &entries[0]).await.unwrap().unwrap();
+    assert_eq!(record, LedgerRecord::EvalRun(run.clone()));
+    assert_eq!(leaf_hash(&record.canonical_bytes()), entries[0].leaf_hash);
+    let listed = store.eval_runs(&t, Some("support-bot"), 10).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].ledger_index, Some(index));
+    assert!(
+        store
+            .eval_runs(&t, Some("other-suite"), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(store.eval_baseline(&t, "support-bot").await.unwrap(), None);
+    store
+        .pin_eval_baseline(&t, "support-bot", &run.id, 3_000)
+        .await
+        .unwrap();
+    store
+        .pin_eval_baseline(&t, "support-bot", "evr_later", 4_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .eval_baseline(&t, "support-bot")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("evr_later")
+    );
+
+    let schedule = StoredEvalSchedule {
+        id: new_id("evs"),
+        tenant: t.clone(),
+        suite_id: "support-bot".into(),
+        cron: "0 */5 * * * *".into(),
+        timezone: "Europe/Paris".into(),
+        catch_up: "once".into(),
+        created_at_ms: 1_000,
+        last_fire_ms: None,
+        running_run_id: None,
+        version: 0,
+    };
+    store.insert_eval_schedule(&schedule).await.unwrap();
+    let read = store.eval_schedules(Some(&t)).await.unwrap();
+    assert_eq!(read, vec![schedule.clone()]);
+    // Two replicas read the same version: one claim wins.
+    assert!(
+        store
+            .claim_eval_schedule_fire(&read[0], 300_000, Some("evr_a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .claim_eval_schedule_fire(&read[0], 300_000, Some("evr_b"))
+            .await
+            .unwrap()
+    );
+    let after = store.eval_schedules(Some(&t)).await.unwrap().remove(0);
+    assert_eq!(after.running_run_id.as_deref(), Some("evr_a"));
+    assert_eq!(after.last_fire_ms, Some(300_000));
+    store
+        .release_eval_schedule(&t, &after.id, "evr_a")
+        .await
+        .unwrap();
+    let released = store.eval_schedules(Some(&t)).await.unwrap().remove(0);
+    assert_eq!(released.running_run_id, None);
+    assert!(
+        !store
+            .remove_eval_schedule(&tenant("other"), &schedule.id)
+            .await
+            .unwrap()
+    );
+    assert!(store.remove_eval_schedule(&t, &schedule.id).await.unwrap());
+    assert!(store.eval_schedules(Some(&t)).await.unwrap().is_empty());
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -962,6 +1110,7 @@ both_backends!(
     call_relations_group_events_by_agent_tool_model_region,
     incidents_transitions_actions_and_controls,
     floats_in_record_json_verify_after_the_round_trip,
+    eval_runs_results_schedules_and_baselines,
 );
 
 /// Tenant log lists round-trip, a sequence number is taken once, and neither lists nor

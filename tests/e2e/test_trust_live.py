@@ -230,10 +230,13 @@ async def test_agent_tokens_cannot_watch_other_agents(fleet, uid):
 
 
 @pytest.mark.anyio
-async def test_history_gives_a_trend_and_metrics_carry_the_gauge(fleet, uid):
+async def test_history_gives_a_trend_and_metrics_carry_the_gauge(meshos, make_server, uid):
+    # Per-agent series are opt-in (issue 16: clients choose agent ids).
+    server = make_server("--metrics-agent-labels")
+    operator = meshos.token("acme", "operator")
     agent = f"trend-{uid}"
-    post_events(fleet.server, fleet.operator, events(agent, 20, "ok"))
-    async with http_client(fleet.server.mcp_url, fleet.operator) as client:
+    post_events(server, operator, events(agent, 20, "ok"))
+    async with http_client(server.mcp_url, operator) as client:
         deadline = time.monotonic() + 10
         while True:
             ts = await call_ok(client, "trust_score", {"agent_id": agent})
@@ -242,7 +245,7 @@ async def test_history_gives_a_trend_and_metrics_carry_the_gauge(fleet, uid):
             await anyio.sleep(0.2)
     assert ts["trend"]["points"], ts["trend"]
     assert ts["trend"]["direction"] in {"rising", "falling", "steady"}
-    status, _, raw = http_request("GET", f"{fleet.server.base_url}/metrics")
+    status, _, raw = http_request("GET", f"{server.base_url}/metrics", headers=bearer(operator))
     assert status == 200
     text = raw.decode()
     gauge = [

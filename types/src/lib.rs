@@ -10,12 +10,14 @@ use std::fmt;
 use std::str::FromStr;
 
 mod control;
+mod eval_run;
 mod signal;
 
 pub use control::{
     BudgetLimits, CANARY_SHARE_KEY, CapScope, Control, ControlError, ControlKind, ControlRequest,
     OverlayEffect, action_matches, heal_control_names,
 };
+pub use eval_run::EvalRunRecord;
 pub use signal::{DriftSignal, SLA_BREACH, SLA_RECOVERY, SlaAlert};
 
 use schemars::JsonSchema;
@@ -379,6 +381,7 @@ pub enum LedgerRecord {
     Approval(ApprovalRecord),
     Reidentification(ReidentificationRecord),
     IncidentTransition(IncidentTransitionRecord),
+    EvalRun(EvalRunRecord),
 }
 
 impl LedgerRecord {
@@ -389,6 +392,7 @@ impl LedgerRecord {
             LedgerRecord::Approval(a) => &a.id,
             LedgerRecord::Reidentification(r) => &r.id,
             LedgerRecord::IncidentTransition(t) => &t.id,
+            LedgerRecord::EvalRun(r) => &r.id,
         }
     }
 
@@ -399,6 +403,7 @@ impl LedgerRecord {
             LedgerRecord::Approval(_) => "approval",
             LedgerRecord::Reidentification(_) => "reidentification",
             LedgerRecord::IncidentTransition(_) => "incident_transition",
+            LedgerRecord::EvalRun(_) => "eval_run",
         }
     }
 
