@@ -162,14 +162,26 @@ impl AddCheckpoint {
     }
 
     /// The witness's checks, in the spec's order, given the keys it trusts for the claimed
-    /// origin and the checkpoint it last cosigned for that origin (`None`: never). Returns
-    /// the verified checkpoint, which the witness must store (atomically with this check)
-    /// before it answers with a cosignature of the note's text.
+    /// origin and the checkpoint it last cosigned for that origin (`None`: never): [`verify`]
+    /// then [`check_against`]. Returns the verified checkpoint, which the witness must store
+    /// (atomically with the second step) before it answers with a cosignature of the note's
+    /// text.
+    ///
+    /// [`verify`]: AddCheckpoint::verify
+    /// [`check_against`]: AddCheckpoint::check_against
     pub fn check(
         &self,
         trusted: &[NoteVerifier],
         latest: Option<&Checkpoint>,
     ) -> Result<Checkpoint, WitnessError> {
+        let cp = self.verify(trusted)?;
+        self.check_against(&cp, latest)?;
+        Ok(cp)
+    }
+
+    /// The checkpoint, if the note carries a valid signature by one of `trusted` (403
+    /// otherwise). Needs no state, so a witness can do it before it takes its lock.
+    pub fn verify(&self, trusted: &[NoteVerifier]) -> Result<Checkpoint, WitnessError> {
         let claimed = self.claimed()?;
         let mut why = String::from("no trusted key is configured for this origin");
         let mut verified = None;
@@ -182,12 +194,20 @@ impl AddCheckpoint {
                 Err(e) => why = format!("{}: {e}", key.verifier_key()),
             }
         }
-        let Some(cp) = verified else {
-            return Err(WitnessError::Untrusted {
-                origin: claimed.origin,
-                why,
-            });
-        };
+        verified.ok_or(WitnessError::Untrusted {
+            origin: claimed.origin,
+            why,
+        })
+    }
+
+    /// The checks against what the witness holds for the origin (`latest`) of a verified
+    /// checkpoint `cp`: `old` at most its size (400), `old` the size held (409), the same
+    /// root at the same size (409), the consistency proof from the held root (422).
+    pub fn check_against(
+        &self,
+        cp: &Checkpoint,
+        latest: Option<&Checkpoint>,
+    ) -> Result<(), WitnessError> {
         if self.old_size > cp.size {
             return Err(WitnessError::OldAfterNew {
                 old: self.old_size,
@@ -210,8 +230,7 @@ impl AddCheckpoint {
             // Nothing cosigned yet: the old size is 0, whose proof must be empty.
             None => verify_consistency(0, cp.size, &cp.root, &cp.root, &self.proof)
                 .map_err(|e| WitnessError::BadProof(e.to_string())),
-        }?;
-        Ok(cp)
+        }
     }
 }
 

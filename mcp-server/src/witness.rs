@@ -233,10 +233,12 @@ impl Witness {
         if !self.knows(&claimed.origin) {
             return Err(WitnessError::UnknownOrigin(claimed.origin).into());
         }
+        // The signature first, without the lock: a note may repeat a valid line up to 100 times.
+        let checkpoint = request.verify(&self.logs)?;
         let mut latest = self.latest.lock().await;
         let held = latest.get(&claimed.origin);
-        let checkpoint = match request.check(&self.logs, held) {
-            Ok(cp) => cp,
+        match request.check_against(&checkpoint, held) {
+            Ok(()) => {}
             Err(e) => {
                 match &e {
                     WitnessError::BadProof(_) | WitnessError::RootMismatch { .. }
@@ -250,7 +252,7 @@ impl Witness {
                 }
                 return Err(e.into());
             }
-        };
+        }
         if held != Some(&checkpoint) {
             let path = self.state_path(&checkpoint.origin);
             let note = request.note.clone();
