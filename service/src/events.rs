@@ -34,6 +34,8 @@ pub enum IngestDoor {
     Rest,
     /// `POST /v1/traces`: spans mapped to events.
     Otlp,
+    /// An eval run's results, recorded for the suite's agent.
+    Eval,
 }
 
 impl IngestDoor {
@@ -42,6 +44,7 @@ impl IngestDoor {
             IngestDoor::Mcp => "mcp",
             IngestDoor::Rest => "rest",
             IngestDoor::Otlp => "otlp",
+            IngestDoor::Eval => "eval",
         }
     }
 

@@ -102,6 +102,8 @@ pub struct Mesh {
     /// The newest tenant log list this process has seen, so that one deleted from under a
     /// running server is noticed instead of continued from an older one.
     pub(crate) log_list_seq: std::sync::Mutex<Option<u64>>,
+    /// Where eval suites are read from (`<dir>/<id>.yaml`).
+    pub(crate) evals_dir: Option<std::path::PathBuf>,
 }
 
 /// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
@@ -124,6 +126,7 @@ pub struct MeshBuilder {
     limits: Limits,
     trust: Option<TrustSetup>,
     agent_metrics: bool,
+    evals_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Limits {
@@ -168,6 +171,12 @@ impl MeshBuilder {
     /// and agent (default: off — clients choose agent ids, so the series are theirs to grow).
     pub fn agent_metrics(mut self, on: bool) -> Self {
         self.agent_metrics = on;
+        self
+    }
+
+    /// The directory eval suites are read from (default: none; evals refuse to run).
+    pub fn evals_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.evals_dir = Some(dir.into());
         self
     }
 
@@ -227,6 +236,7 @@ impl MeshBuilder {
             rate_limiter: RateLimiter::new(),
             frontiers: Default::default(),
             log_list_seq: Default::default(),
+            evals_dir: self.evals_dir,
         })
     }
 }
@@ -244,6 +254,7 @@ impl Mesh {
             limits: Limits::default(),
             trust: None,
             agent_metrics: false,
+            evals_dir: None,
         }
     }
 
