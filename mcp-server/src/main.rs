@@ -367,7 +367,11 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
             .with_context(|| format!("policy bundle {} was rejected", dir.display()))?,
         None => PolicyBundle::fixed(Bundle::embedded_default()?),
     };
-    Ok(Mesh::builder(store, signer)
+    let mut builder = Mesh::builder(store, signer);
+    if let Some(dir) = &settings.evals_dir {
+        builder = builder.evals_dir(dir.clone());
+    }
+    Ok(builder
         .bundle(bundle)
         .ledger_origin(settings.ledger_origin.clone())
         .limits(settings.limits.service)
@@ -425,6 +429,12 @@ async fn serve(
     // otherwise keep graceful shutdown waiting for clients that never hang up.
     let shutdown = tokio_util::sync::CancellationToken::new();
     spawn_bundle_watch(mesh.clone());
+    // Eval schedules fire on the replica holding their lease, healer or not.
+    tokio::spawn(meshos_service::eval_scheduler::run(
+        mesh.clone(),
+        Duration::from_secs(1),
+        shutdown.child_token(),
+    ));
     if healer {
         let h = meshos_service::healer_host::build(
             mesh.clone(),

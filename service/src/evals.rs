@@ -17,7 +17,7 @@ use meshos_evals::scorers::{
     CheckError, OutputCheck, OutputCheckRequest, OutputCheckVerdict, ScoreContext, score_all,
 };
 use meshos_evals::target::{OpenAiTargetConfig, TargetConfig};
-use meshos_evals::{Comparison, CompareOptions, ItemScores, Suite, compare};
+use meshos_evals::{CompareOptions, Comparison, ItemScores, Suite, compare};
 use meshos_store::{StoredEvalResult, StoredEvalRun, StoredSignal};
 use meshos_trust::EventInput;
 use meshos_types::{EvalRunRecord, Outcome, Principal, new_id, now_ms, validate_id};
@@ -120,9 +120,8 @@ impl OutputCheck for BundleCheck<'_> {
                 estimated_tokens: None,
                 estimated_cost_usd: None,
             };
-            let evaluation =
-                evaluate_check(&ctx, self.tenant, &input, &CheckControls::default())
-                    .map_err(|e| CheckError::Permanent(e.to_string()))?;
+            let evaluation = evaluate_check(&ctx, self.tenant, &input, &CheckControls::default())
+                .map_err(|e| CheckError::Permanent(e.to_string()))?;
             Ok(OutputCheckVerdict {
                 decision: evaluation.decision,
                 findings: evaluation.findings,
@@ -515,9 +514,7 @@ impl Mesh {
             .eval_suite(&runs[0].record.suite_id)
             .map(|s| s.lower_is_better())
             .unwrap_or_else(|_| vec!["latency".into(), "cost".into()]);
-        let base = self
-            .stored_item_scores(&principal.tenant, baseline)
-            .await?;
+        let base = self.stored_item_scores(&principal.tenant, baseline).await?;
         let cand = self
             .stored_item_scores(&principal.tenant, candidate)
             .await?;
@@ -607,7 +604,8 @@ impl ScoringSink<'_> {
                 }
             }
         }
-        let passed = output.is_some() && scorer_errors.is_empty() && scores.iter().all(|s| s.passed);
+        let passed =
+            output.is_some() && scorer_errors.is_empty() && scores.iter().all(|s| s.passed);
         if output.is_none() {
             c.items_failed += 1;
         } else if passed {
@@ -736,3 +734,7 @@ fn scores_json(report: &RunReport) -> Value {
     }
     Value::Object(out)
 }
+
+#[cfg(test)]
+#[path = "evals_tests.rs"]
+mod tests;
