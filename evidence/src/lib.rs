@@ -7,6 +7,9 @@
 //! - C2SP `tlog-checkpoint` bodies and C2SP `signed-note` signatures with
 //!   Ed25519, byte-compatible with Go's `golang.org/x/mod/sumdb/note`, so that
 //!   standard transparency-log tooling can verify what this log publishes;
+//! - C2SP `tlog-cosignature` v1 (Ed25519): a witness's timestamped cosignature of a
+//!   checkpoint, one more signature line on its note, and the `tlog-witness`
+//!   `add-checkpoint` request with the checks a witness makes before it cosigns;
 //! - a JSON-friendly inclusion proof bundle;
 //! - `MerkleTree`, cached subtree roots for prefix roots and consistency proofs in
 //!   O(log n), and `LogList`, the signed list of a deployment's logs.
@@ -17,20 +20,24 @@
 //! first, so that erasing the key erases the data without breaking proofs.
 
 mod checkpoint;
+mod cosignature;
 mod error;
 mod log_list;
 mod merkle;
 mod note;
 mod proof;
 mod tree;
+mod witness;
 
 pub use checkpoint::Checkpoint;
+pub use cosignature::{Cosignature, CosignatureSigner, CosignatureVerifier};
 pub use error::EvidenceError;
 pub use log_list::{LogList, LogListEntry};
 pub use merkle::{
     Frontier, Hash, consistency_proof, empty_root, inclusion_proof, leaf_hash, node_hash,
     tree_root, verify_consistency, verify_inclusion,
 };
-pub use note::{NoteSigner, NoteVerifier};
+pub use note::{NoteSigner, NoteVerifier, add_signatures, note_text};
 pub use proof::{InclusionProof, hash_from_hex, hash_to_hex};
 pub use tree::MerkleTree;
+pub use witness::{AddCheckpoint, MAX_PROOF_LINES, WitnessError, parse_size_body};

@@ -97,6 +97,77 @@ impl Frontier {
     }
 }
 
+impl Frontier {
+    /// The RFC 6962 consistency proof from this frontier's tree to that tree with `appended`
+    /// leaves added: the same hashes as [`consistency_proof`] over all the leaves, from only
+    /// the old tree's perfect subtrees (which every node of the proof inside the old tree is)
+    /// and the new leaves. A log that keeps the frontier of the size a witness last cosigned
+    /// proves its next checkpoint to it by reading only the leaves appended since.
+    pub fn consistency_proof(&self, appended: &[Hash]) -> Result<Vec<Hash>, EvidenceError> {
+        let old = self.size;
+        if old == 0 || appended.is_empty() {
+            return Ok(Vec::new());
+        }
+        // (start, len, root) of each perfect subtree of the old tree, left to right.
+        let mut perfect = Vec::with_capacity(self.stack.len());
+        let mut start = 0u64;
+        for (root, height) in &self.stack {
+            let len = 1u64 << height;
+            perfect.push((start, len, *root));
+            start += len;
+        }
+        let old_node = |start: u64, len: u64| {
+            perfect
+                .iter()
+                .find(|(s, l, _)| *s == start && *l == len)
+                .map(|(_, _, root)| *root)
+                .ok_or_else(|| {
+                    EvidenceError::ProofMismatch(format!(
+                        "no perfect subtree {start}..{} in a frontier of size {old}",
+                        start + len
+                    ))
+                })
+        };
+        // Leaves `start..end` of the new tree, all appended ones.
+        let new_node = |start: u64, end: u64| {
+            let from = usize::try_from(start - old).unwrap_or(usize::MAX);
+            let to = usize::try_from(end - old).unwrap_or(usize::MAX);
+            appended
+                .get(from..to)
+                .map(tree_root)
+                .ok_or(EvidenceError::IndexOutOfRange {
+                    index: end,
+                    size: old + appended.len() as u64,
+                })
+        };
+        // The loop of `consistency_proof` over (start, len) of the new tree.
+        let (mut start, mut len, mut m) = (0u64, old + appended.len() as u64, old);
+        let mut old_root_known = true;
+        let mut proof = Vec::new();
+        loop {
+            if m == len {
+                if !old_root_known {
+                    proof.push(old_node(start, len)?);
+                }
+                break;
+            }
+            let k = 1u64 << (63 - (len - 1).leading_zeros());
+            if m <= k {
+                proof.push(new_node(start + k, start + len)?);
+                len = k;
+            } else {
+                proof.push(old_node(start, k)?);
+                m -= k;
+                start += k;
+                len -= k;
+                old_root_known = false;
+            }
+        }
+        proof.reverse();
+        Ok(proof)
+    }
+}
+
 /// RFC 6962 Merkle Tree Hash over already-hashed leaves.
 pub fn tree_root(leaves: &[Hash]) -> Hash {
     let mut frontier = Frontier::new();

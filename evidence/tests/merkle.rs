@@ -561,3 +561,34 @@ fn hex_helpers_round_trip_and_reject_bad_input() {
         );
     }
 }
+
+#[test]
+fn a_frontier_proves_consistency_from_its_size_with_only_the_appended_leaves() {
+    use meshos_evidence::Frontier;
+    let leaves: Vec<Hash> = (0u32..70).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    for old in 0..=70usize {
+        let mut frontier = Frontier::new();
+        for leaf in &leaves[..old] {
+            frontier.push(*leaf);
+        }
+        for new in old..=70usize {
+            let proof = frontier
+                .consistency_proof(&leaves[old..new])
+                .expect("a proof");
+            assert_eq!(
+                proof,
+                consistency_proof(&leaves[..new], old as u64).expect("a proof"),
+                "{old}->{new}"
+            );
+        }
+    }
+    // The reference tree's published proofs come out of it too.
+    let reference = reference_leaves();
+    let mut frontier = Frontier::new();
+    for leaf in &reference[..3] {
+        frontier.push(*leaf);
+    }
+    let proof = frontier.consistency_proof(&reference[3..8]).expect("proof");
+    verify_consistency(3, 8, &h(REFERENCE_ROOTS[3]), &h(REFERENCE_ROOTS[8]), &proof)
+        .expect("verifies against the reference roots");
+}

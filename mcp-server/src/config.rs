@@ -90,6 +90,15 @@ pub struct CommonArgs {
     /// Directory of eval suites (`<id>.yaml`) [default: ./evals/suites when it exists].
     #[arg(long, env = "MESHOS_EVALS_DIR", global = true)]
     pub evals_dir: Option<PathBuf>,
+    /// Submit every new checkpoint to this C2SP tlog-witness and keep its cosignatures:
+    /// "<url> <witness verifier key>" (repeatable; more in the config file's [[witnesses]]).
+    #[arg(
+        long = "witness",
+        env = "MESHOS_WITNESSES",
+        value_delimiter = ',',
+        global = true
+    )]
+    pub witness: Vec<String>,
 }
 
 /// The optional TOML file.
@@ -110,6 +119,9 @@ pub struct FileConfig {
     pub allowed_hosts: Option<Vec<String>>,
     #[serde(default)]
     pub trust: TrustFileConfig,
+    /// `[[witnesses]]`: url and key of each witness checkpoints are submitted to.
+    #[serde(default)]
+    pub witnesses: Vec<crate::witness::WitnessFileConfig>,
     #[serde(default)]
     pub limits: LimitsFile,
     #[serde(default)]
@@ -180,6 +192,7 @@ pub struct Settings {
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub trust: TrustSettings,
+    pub witnesses: Vec<meshos_service::WitnessEndpoint>,
     pub limits: ServerLimits,
     /// A second address serving `/metrics` with no token (for a scraper on a private network).
     pub metrics_bind: Option<String>,
@@ -239,6 +252,7 @@ impl Settings {
             bail!("sla_threshold must be between 0 and 100, got {sla_threshold}");
         }
         let trust = resolve_trust(sla_threshold, file.trust, args.webhook_url.as_deref(), env)?;
+        let witnesses = crate::witness::resolve_endpoints(&args.witness, file.witnesses)?;
         let limits = ServerLimits::resolve(file.limits, max_content_bytes)?;
         Ok(Settings {
             data_dir,
@@ -263,6 +277,7 @@ impl Settings {
             bind: file.bind,
             allowed_hosts: file.allowed_hosts,
             trust,
+            witnesses,
             limits,
             metrics_bind: file.metrics.bind,
             metrics_agent_labels: file.metrics.agent_labels.unwrap_or(false),
@@ -431,6 +446,7 @@ mod tests {
             policy_dir: None,
             ledger_origin: None,
             evals_dir: None,
+            witness: vec![],
         }
     }
 
@@ -503,6 +519,7 @@ mod trust_tests {
             policy_dir: None,
             ledger_origin: None,
             evals_dir: None,
+            witness: vec![],
         };
         (dir, args)
     }

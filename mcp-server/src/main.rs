@@ -17,6 +17,7 @@ mod policy_cli;
 mod rest;
 mod sessions;
 mod stdio;
+mod witness;
 
 use meshos_demo as demo;
 use meshos_service::{Mesh, TrustSetup, audit};
@@ -103,6 +104,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// A C2SP tlog-witness that cosigns this deployment's checkpoints, and its key.
+    Witness {
+        #[command(subcommand)]
+        command: witness::WitnessCommand,
     },
     /// Healing incidents: list, show (with the timeline), approve or deny a plan, release controls.
     Incidents {
@@ -284,7 +290,32 @@ enum AuditCommand {
         /// the server signs every second, so only a kill leaves a short unsigned tail.
         #[arg(long, default_value_t = 10)]
         max_unsigned_seconds: u64,
+        /// Require cosignatures by this witness (its cosigner verifier key, `meshos witness key
+        /// show`), repeatable: every stored cosignature by it must verify, and each tenant's
+        /// log must be covered by a checkpoint it cosigned but for a short uncosigned tail.
+        #[arg(long = "witness-key")]
+        witness_keys: Vec<String>,
+        /// How many of the --witness-key witnesses must cosign a checkpoint [default: all].
+        #[arg(long, requires = "witness_keys")]
+        witnesses_required: Option<usize>,
+        /// With --witness-key: fail when a tenant has more leaves than this after its newest
+        /// cosigned checkpoint; default no count limit.
+        #[arg(long, requires = "witness_keys")]
+        max_uncosigned_leaves: Option<u64>,
+        /// With --witness-key: fail when a tenant's uncosigned leaves were appended over more
+        /// than this many seconds (witnesses cosign within about a second when reachable).
+        #[arg(long, default_value_t = 30)]
+        max_uncosigned_seconds: u64,
+        /// Also ask each configured witness (--witness / [[witnesses]]) what it holds for every
+        /// tenant, by submitting the newest stored checkpoint as the log would: fails when a
+        /// witness has cosigned more than the store holds or another history (a rollback or a
+        /// fork, even one left idle). Writes nothing to the store.
+        #[arg(long)]
+        ask_witnesses: bool,
     },
+    /// Print the verifier key of the data directory's ledger key (what `audit verify
+    /// --verifier-key` and `witness serve --log-key` take).
+    VerifierKey,
 }
 
 /// How long in-flight requests get to finish after SIGTERM/Ctrl-C.
@@ -372,6 +403,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         builder = builder.evals_dir(dir.clone());
     }
     Ok(builder
+        .witnesses(settings.witnesses.clone())
         .bundle(bundle)
         .ledger_origin(settings.ledger_origin.clone())
         .limits(settings.limits.service)
@@ -389,7 +421,7 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
         .build()?)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -504,8 +536,10 @@ async fn serve_metrics(
 }
 
 /// Signs checkpoints and expires budget reservations once a second, for as long as the process
-/// lives (`serve` and `mcp` alike: records a stdio server appends are signed too).
+/// lives (`serve` and `mcp` alike: records a stdio server appends are signed too), and submits
+/// new checkpoints to the configured witnesses in tasks of their own.
 fn spawn_upkeep(mesh: &Arc<Mesh>) {
+    mesh.spawn_witness_submissions();
     let upkeep = mesh.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -679,14 +713,45 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                     verifier_key,
                     max_unsigned_leaves,
                     max_unsigned_seconds,
+                    witness_keys,
+                    witnesses_required,
+                    max_uncosigned_leaves,
+                    max_uncosigned_seconds,
+                    ask_witnesses,
                 },
         } => {
             let tail = audit::TailPolicy {
                 max_leaves: max_unsigned_leaves,
                 max_seconds: max_unsigned_seconds,
             };
-            audit_verify(&settings, tenant, verifier_key, tail).await
+            let witnesses = witness_policy(
+                &witness_keys,
+                witnesses_required,
+                max_uncosigned_leaves,
+                max_uncosigned_seconds,
+            )?;
+            if ask_witnesses && settings.witnesses.is_empty() {
+                bail!(
+                    "--ask-witnesses: no witness is configured; give --witness \"<url> <key>\" or [[witnesses]] in the config file"
+                );
+            }
+            audit_verify(
+                &settings,
+                tenant,
+                verifier_key,
+                tail,
+                &witnesses,
+                ask_witnesses,
+            )
+            .await
         }
+        Command::Audit {
+            command: AuditCommand::VerifierKey,
+        } => {
+            println!("{}", ledger_verifier(&settings)?.verifier_key());
+            Ok(0)
+        }
+        Command::Witness { command } => witness::run(&settings, command).await,
     }
 }
 
@@ -801,29 +866,73 @@ fn diagnose(
     Ok(0)
 }
 
+/// What `audit verify --witness-key …` requires (nothing without a key).
+fn witness_policy(
+    keys: &[String],
+    required: Option<usize>,
+    max_leaves: Option<u64>,
+    max_seconds: u64,
+) -> anyhow::Result<audit::WitnessPolicy> {
+    if keys.is_empty() {
+        return Ok(audit::WitnessPolicy::default());
+    }
+    let keys = keys
+        .iter()
+        .map(|k| {
+            meshos_evidence::CosignatureVerifier::parse(k.trim())
+                .with_context(|| format!("--witness-key {k:?} is not a witness verifier key"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(audit::WitnessPolicy {
+        max_leaves,
+        max_seconds,
+        ..audit::WitnessPolicy::new(keys, required)
+            .map_err(|e| anyhow::anyhow!("--witness-key: {e}"))?
+    })
+}
+
+/// The data directory's ledger verifier; an error (not a new key) when there is none.
+fn ledger_verifier(settings: &Settings) -> anyhow::Result<NoteVerifier> {
+    let path = settings.data_dir.join(KEY_FILE);
+    if !path.exists() {
+        bail!(
+            "no ledger key at {}; pass --data-dir or --verifier-key",
+            path.display()
+        );
+    }
+    Ok(load_or_create_signer(&settings.data_dir)?.verifier())
+}
+
 /// `meshos audit verify`
 async fn audit_verify(
     settings: &Settings,
     tenant: Vec<String>,
     verifier_key: Option<String>,
     tail: audit::TailPolicy,
+    witnesses: &audit::WitnessPolicy,
+    ask_witnesses: bool,
 ) -> anyhow::Result<i32> {
     let verifier = match verifier_key {
         Some(k) => NoteVerifier::parse(&k).context("--verifier-key is not a valid verifier key")?,
-        None => {
-            let path = settings.data_dir.join(KEY_FILE);
-            if !path.exists() {
-                bail!(
-                    "no ledger key at {}; pass --data-dir or --verifier-key",
-                    path.display()
-                );
-            }
-            load_or_create_signer(&settings.data_dir)?.verifier()
-        }
+        None => ledger_verifier(settings)?,
     };
     let store = open_store(settings).await?;
-    let report =
-        audit::verify_with(&store, &verifier, &settings.ledger_origin, &tenant, tail).await?;
+    let mut report = audit::verify_with_witnesses(
+        &store,
+        &verifier,
+        &settings.ledger_origin,
+        &tenant,
+        tail,
+        witnesses,
+    )
+    .await?;
+    let mut asked = String::new();
+    if ask_witnesses && report.failure.is_none() {
+        match audit::ask_witnesses(&store, &settings.witnesses, &tenant).await? {
+            Ok(n) => asked = format!(", {n} witness views consistent with the store"),
+            Err(why) => report.failure = Some(why),
+        }
+    }
     store.close().await;
     // Warnings go to stderr so that stdout stays one OK or FAIL line.
     for warning in &report.warnings {
@@ -831,8 +940,13 @@ async fn audit_verify(
     }
     match report.failure {
         None => {
+            let cosigned = if witnesses.witnesses.is_empty() {
+                String::new()
+            } else {
+                format!(", {} witness cosignatures verified", report.cosignatures)
+            };
             println!(
-                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified, {} signed tenant log lists verified",
+                "OK: {} tenant ledger(s), {} records re-derived, {} signed checkpoints verified, {} signed tenant log lists verified{cosigned}{asked}",
                 report.tenants, report.leaves, report.checkpoints, report.log_lists
             );
             Ok(0)

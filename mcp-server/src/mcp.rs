@@ -694,7 +694,7 @@ impl ServerHandler for MeshMcp {
                 .checkpoint_for(&principal.tenant, &leaves)
                 .await
                 .map_err(to_mcp)?;
-            let out = self.mesh.checkpoint_output(&cp).map_err(to_mcp)?;
+            let out = self.mesh.checkpoint_output(&cp).await.map_err(to_mcp)?;
             json_contents(uri, &out)
         } else if uri == BUNDLE_URI {
             json_contents(uri, &self.mesh.bundle_summary())

@@ -13,14 +13,23 @@
 //!   back together with its checkpoints, fails, as does a record forged where a signature or
 //!   a list still covers it.
 //!
-//! What no local audit can see: the whole store rolled back consistently (newest lists,
-//! checkpoints and leaves all removed together) to an earlier state. Catching that needs a
-//! signed list kept outside the store (a witness, or the auditor's own copy of one).
+//! With witness keys ([`WitnessPolicy`], `--witness-key`), every stored cosignature by one of
+//! them must verify over its checkpoint's note, and each tenant's log must be covered by a
+//! checkpoint cosigned by enough of them, but for a short uncosigned tail. A witness only
+//! cosigns a checkpoint consistent with the last one it cosigned, and it keeps that state
+//! outside the store, so a store rolled back consistently (newest lists, checkpoints and leaves
+//! all removed together), which no local check can tell from an earlier honest store, gets no
+//! cosignature for what it signs after the rollback: its uncosigned tail grows until the audit
+//! fails. A store rolled back and then left alone has no such tail; [`ask_witnesses`] sees it
+//! by asking each witness what it holds. Without witnesses that rollback is not seen.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use meshos_evidence::{Hash, LogList, MerkleTree, NoteVerifier, hash_to_hex, verify_consistency};
-use meshos_store::{Store, StoreError};
+use meshos_evidence::{
+    CosignatureVerifier, Hash, LogList, MerkleTree, NoteVerifier, add_signatures, hash_to_hex,
+    verify_consistency,
+};
+use meshos_store::{LedgerEntry, Store, StoreError};
 
 use crate::checkpoints::log_list_origin;
 
@@ -50,6 +59,71 @@ impl Default for TailPolicy {
     }
 }
 
+/// Which witnesses must have cosigned each tenant's log, and how much of it may be
+/// uncosigned. The default (no witness keys) requires nothing.
+///
+/// A checkpoint counts as cosigned when `required` of the `witnesses` cosigned it (distinct
+/// keys, each cosignature verified over the checkpoint's note). The leaves after the newest
+/// cosigned checkpoint of a tenant are its uncosigned tail: a witness cosigns within about a
+/// second of a checkpoint's signing when it is reachable, so a running or killed server leaves
+/// a short tail; a longer one means the witnesses were unreachable, refused the log's history
+/// (a rollback or a fork), or their cosignatures were deleted. As for [`TailPolicy`], the
+/// tail's span is measured with the ledger's own timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WitnessPolicy {
+    pub witnesses: Vec<CosignatureVerifier>,
+    /// How many of `witnesses` must cosign a checkpoint (at least 1, at most their number).
+    pub required: usize,
+    /// At most this many uncosigned leaves per tenant (`None`: no count limit).
+    pub max_leaves: Option<u64>,
+    /// The uncosigned leaves of a tenant were all appended within this many seconds.
+    pub max_seconds: u64,
+}
+
+impl Default for WitnessPolicy {
+    fn default() -> Self {
+        WitnessPolicy {
+            witnesses: Vec::new(),
+            required: 0,
+            max_leaves: None,
+            max_seconds: 30,
+        }
+    }
+}
+
+impl WitnessPolicy {
+    /// `required` of `witnesses` (all of them when `None`), with the default tail limits.
+    pub fn new(
+        witnesses: Vec<CosignatureVerifier>,
+        required: Option<usize>,
+    ) -> Result<WitnessPolicy, String> {
+        let required = required.unwrap_or(witnesses.len());
+        if witnesses.is_empty() {
+            return Err("no witness key given".into());
+        }
+        if required == 0 || required > witnesses.len() {
+            return Err(format!(
+                "{required} cosignatures required but {} witness key(s) given; expected 1 to {}",
+                witnesses.len(),
+                witnesses.len()
+            ));
+        }
+        for (i, w) in witnesses.iter().enumerate() {
+            if witnesses[..i]
+                .iter()
+                .any(|v| v.key_label() == w.key_label())
+            {
+                return Err(format!("witness key {} is given twice", w.verifier_key()));
+            }
+        }
+        Ok(WitnessPolicy {
+            witnesses,
+            required,
+            ..WitnessPolicy::default()
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct AuditReport {
     pub tenants: usize,
@@ -57,6 +131,8 @@ pub struct AuditReport {
     pub checkpoints: usize,
     /// Signed tenant log lists verified.
     pub log_lists: usize,
+    /// Witness cosignatures verified (by the keys of the [`WitnessPolicy`]).
+    pub cosignatures: usize,
     /// What passed but is worth knowing (unsigned tails).
     pub warnings: Vec<String>,
     /// The first problem found, naming the record or checkpoint.
@@ -87,6 +163,26 @@ pub async fn verify_with(
     origin_prefix: &str,
     tenants: &[String],
     tail: TailPolicy,
+) -> Result<AuditReport, StoreError> {
+    verify_with_witnesses(
+        store,
+        verifier,
+        origin_prefix,
+        tenants,
+        tail,
+        &WitnessPolicy::default(),
+    )
+    .await
+}
+
+/// [`verify_with`], also requiring the witness cosignatures of `witnesses`.
+pub async fn verify_with_witnesses(
+    store: &Store,
+    verifier: &NoteVerifier,
+    origin_prefix: &str,
+    tenants: &[String],
+    tail: TailPolicy,
+    witnesses: &WitnessPolicy,
 ) -> Result<AuditReport, StoreError> {
     let mut report = AuditReport::default();
     let lists = match verify_log_lists(store, verifier, origin_prefix, &mut report).await? {
@@ -140,7 +236,7 @@ pub async fn verify_with(
             origin_prefix,
             tenant,
             signed,
-            tail,
+            (tail, witnesses),
             &mut report,
         )
         .await?
@@ -245,7 +341,7 @@ async fn verify_tenant(
     origin_prefix: &str,
     tenant: &str,
     listed: &[Listed],
-    tail: TailPolicy,
+    (tail, witnesses): (TailPolicy, &WitnessPolicy),
     report: &mut AuditReport,
 ) -> Result<Option<String>, StoreError> {
     let size = store.ledger_size(tenant).await?;
@@ -289,6 +385,8 @@ async fn verify_tenant(
 
     let origin = format!("{origin_prefix}/{tenant}");
     let mut previous: Option<(u64, Hash)> = None;
+    // (size, note) of every checkpoint verified, for the cosignatures.
+    let mut notes: BTreeMap<u64, String> = BTreeMap::new();
     for stored in store.checkpoints(tenant).await? {
         let label = format!("tenant {tenant}: checkpoint of size {}", stored.size);
         let cp = match verifier.verify_checkpoint(&stored.note) {
@@ -335,6 +433,7 @@ async fn verify_tenant(
         }
         previous = Some((cp.size, cp.root));
         report.checkpoints += 1;
+        notes.insert(cp.size, stored.note);
     }
 
     let label = |l: &Listed| {
@@ -360,6 +459,13 @@ async fn verify_tenant(
                 l.size
             )));
         }
+    }
+
+    if !witnesses.witnesses.is_empty()
+        && let Some(failure) =
+            verify_cosignatures(store, tenant, &notes, &entries, witnesses, report).await?
+    {
+        return Ok(Some(failure));
     }
 
     // Covered means named by a list: a checkpoint only counts once a list names it, because
@@ -394,6 +500,143 @@ async fn verify_tenant(
             .warnings
             .push(format!("{what}; they are not evidence yet"));
     }
+    Ok(None)
+}
+
+/// Asks every witness, for every tenant (or those given), whether the tenant's newest stored
+/// checkpoint extends what it cosigned, by submitting it as the log would
+/// ([`crate::witnesses::ask_witness`]). Nothing is written to the store. The number of
+/// (tenant, witness) pairs found consistent, or the first that is not (a witness holding a
+/// larger tree or another history than the store: a rollback or a fork; or one that cannot be
+/// asked).
+pub async fn ask_witnesses(
+    store: &Store,
+    witnesses: &[crate::WitnessEndpoint],
+    tenants: &[String],
+) -> Result<Result<usize, String>, StoreError> {
+    let tenants = if tenants.is_empty() {
+        store.ledger_tenants().await?
+    } else {
+        tenants.to_vec()
+    };
+    let mut consistent = 0;
+    for tenant in &tenants {
+        for witness in witnesses {
+            match crate::witnesses::ask_witness(store, witness, tenant).await {
+                Ok(Some(_)) => consistent += 1,
+                Ok(None) => {}
+                Err(why) => return Ok(Err(why)),
+            }
+        }
+    }
+    Ok(Ok(consistent))
+}
+
+/// Every stored cosignature by a witness of the policy verifies over its checkpoint's note, and
+/// the leaves after the newest checkpoint cosigned by `required` of them form a short tail.
+async fn verify_cosignatures(
+    store: &Store,
+    tenant: &str,
+    notes: &BTreeMap<u64, String>,
+    entries: &[LedgerEntry],
+    policy: &WitnessPolicy,
+    report: &mut AuditReport,
+) -> Result<Option<String>, StoreError> {
+    // Per checkpoint size, which of the policy's witnesses cosigned it.
+    let mut cosigned_by: BTreeMap<u64, BTreeSet<usize>> = BTreeMap::new();
+    for row in store.cosignatures(tenant).await? {
+        let Some(w) = policy
+            .witnesses
+            .iter()
+            .position(|w| w.key_label() == row.witness)
+        else {
+            continue;
+        };
+        let witness = &policy.witnesses[w];
+        let label = format!(
+            "tenant {tenant}: the cosignature of the checkpoint of size {} by witness {}",
+            row.size, row.witness
+        );
+        let Some(note) = notes.get(&row.size) else {
+            return Ok(Some(format!(
+                "{label} is for a checkpoint that is not stored"
+            )));
+        };
+        let verified = add_signatures(note, &format!("{}\n", row.signature))
+            .and_then(|cosigned| witness.verify(&cosigned));
+        match verified {
+            Ok(c) if c.line == row.signature => {}
+            Ok(_) => {
+                return Ok(Some(format!("{label} holds more than one signature line")));
+            }
+            Err(e) => {
+                return Ok(Some(format!(
+                    "{label} does not verify ({e}): it was forged or altered"
+                )));
+            }
+        }
+        cosigned_by.entry(row.size).or_default().insert(w);
+        report.cosignatures += 1;
+    }
+
+    let size = entries.len() as u64;
+    let covered = cosigned_by
+        .iter()
+        .rev()
+        .find(|(_, by)| by.len() >= policy.required)
+        .map_or(0, |(size, _)| *size);
+    if covered >= size {
+        return Ok(None);
+    }
+    let unsigned = &entries[covered as usize..];
+    let count = unsigned.len() as u64;
+    let span_ms = match (unsigned.first(), unsigned.last()) {
+        (Some(a), Some(b)) => b.created_at_ms.saturating_sub(a.created_at_ms).max(0),
+        _ => 0,
+    };
+    let since = if covered == 0 {
+        "no checkpoint is cosigned".to_string()
+    } else {
+        format!("the newest cosigned checkpoint has size {covered}")
+    };
+    let newest = match notes.last_key_value() {
+        Some((&newest, _)) if newest > covered => {
+            let missing: Vec<String> = policy
+                .witnesses
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !cosigned_by.get(&newest).is_some_and(|by| by.contains(i)))
+                .map(|(_, w)| w.key_label())
+                .collect();
+            format!(
+                "; the newest checkpoint, of size {newest}, lacks the cosignature of {}",
+                missing.join(", ")
+            )
+        }
+        _ => String::new(),
+    };
+    let what = format!(
+        "tenant {tenant}: {count} leaves (indexes {covered}..{size}) appended over {:.1} s are not covered by a checkpoint cosigned by {} of the {} witness key(s) ({since}{newest})",
+        span_ms as f64 / 1000.0,
+        policy.required,
+        policy.witnesses.len(),
+    );
+    if let Some(max) = policy.max_leaves
+        && count > max
+    {
+        return Ok(Some(format!(
+            "{what}, more than the {max} allowed (--max-uncosigned-leaves)"
+        )));
+    }
+    if span_ms > (policy.max_seconds as i64).saturating_mul(1000) {
+        return Ok(Some(format!(
+            "{what}: more than the {} s allowed (--max-uncosigned-seconds), so the witnesses were unreachable, refused this log's history (a rollback or a fork), or their cosignatures were deleted",
+            policy.max_seconds
+        )));
+    }
+    report
+        .warnings
+        .push(format!("{what}; they are not witnessed yet"));
     Ok(None)
 }
 

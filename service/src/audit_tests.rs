@@ -393,7 +393,7 @@ async fn a_checkpoint_signed_after_a_reader_read_the_size_is_not_tampering() {
     grow(&m, "t", 3).await;
     let leaves = m.store.ledger_leaf_hashes("t", 3).await.unwrap();
     let cp = m.checkpoint_for("t", &leaves[..2]).await.unwrap();
-    assert_eq!(m.checkpoint_output(&cp).unwrap().size, 2);
+    assert_eq!(m.checkpoint_output(&cp).await.unwrap().size, 2);
     let report = audit(
         &m,
         TailPolicy {

@@ -27,6 +27,12 @@ pub struct CheckpointOutput {
     pub root_hash: String,
     /// Verifier key of the signer (Go `sumdb/note` format).
     pub verifier_key: String,
+    /// Witness cosignatures of this checkpoint (C2SP tlog-cosignature v1 signature lines), by
+    /// the witnesses this server is configured with, each verified over `text`: append them
+    /// to `text` for the cosigned note. Empty until a witness has cosigned this checkpoint
+    /// (within about a second of its signing), or when no witness is configured.
+    #[serde(default)]
+    pub cosignatures: Vec<String>,
 }
 
 /// The origin line of a deployment's tenant log lists: `<prefix> tenant logs`. A tenant's
@@ -353,8 +359,9 @@ impl Mesh {
         Ok(())
     }
 
-    /// What clients are served about a checkpoint, every field taken from the verified note.
-    pub fn checkpoint_output(
+    /// What clients are served about a checkpoint, every field taken from the verified note
+    /// (and the cosignatures that verify over it).
+    pub async fn checkpoint_output(
         &self,
         stored: &StoredCheckpoint,
     ) -> Result<CheckpointOutput, MeshError> {
@@ -365,6 +372,7 @@ impl Mesh {
             size: cp.size,
             root_hash: hash_to_hex(&cp.root),
             verifier_key: self.signer.verifier_key(),
+            cosignatures: self.verified_cosignatures(stored).await?,
         })
     }
 }

@@ -136,7 +136,7 @@ impl Mesh {
         }
         Ok(EvidenceFetchOutput {
             records: out,
-            checkpoint: self.checkpoint_output(&checkpoint)?,
+            checkpoint: self.checkpoint_output(&checkpoint).await?,
         })
     }
 }

@@ -5,8 +5,9 @@
 //!
 //! It owns the state that lives between requests: the live trust of every agent, the per-tenant
 //! keys (derived from the ledger key in one place), the rate limiter, the policy bundle in force
-//! and its hot reload, signed webhook delivery, checkpoint signing, the healer host (leader lease
-//! and the server's side of `HealerPorts`) and ledger audit.
+//! and its hot reload, signed webhook delivery, checkpoint signing and their submission to
+//! witnesses, the healer host (leader lease and the server's side of `HealerPorts`) and ledger
+//! audit.
 
 pub mod approvals;
 pub mod audit;
@@ -29,6 +30,7 @@ pub mod routing;
 pub mod trust;
 pub mod vault;
 pub mod webhook;
+pub mod witnesses;
 
 #[doc(hidden)]
 pub mod test_support;
@@ -41,3 +43,4 @@ pub use mesh::{Limits, Mesh, MeshBuilder, MeshError, TrustSetup};
 pub use policy_check::*;
 pub use pseudonyms::*;
 pub use trust::*;
+pub use witnesses::WitnessEndpoint;

@@ -15,6 +15,7 @@ use crate::live_trust::LiveTrust;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
 use crate::webhook::{DeliveryOptions, WebhookEndpoint, WebhookSender};
+use crate::witnesses::{WitnessEndpoint, Witnesses};
 use meshos_trust::TrustParams;
 use meshos_trust::drift::DriftConfig;
 use meshos_trust::sla::SlaPolicy;
@@ -104,6 +105,8 @@ pub struct Mesh {
     pub(crate) log_list_seq: std::sync::Mutex<Option<u64>>,
     /// Where eval suites are read from (`<dir>/<id>.yaml`).
     pub(crate) evals_dir: Option<std::path::PathBuf>,
+    /// The witnesses checkpoints are submitted to, and what each holds (`witnesses.rs`).
+    pub(crate) witnesses: Witnesses,
 }
 
 /// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
@@ -125,6 +128,7 @@ pub struct MeshBuilder {
     ledger_origin: String,
     limits: Limits,
     trust: Option<TrustSetup>,
+    witnesses: Vec<WitnessEndpoint>,
     agent_metrics: bool,
     evals_dir: Option<std::path::PathBuf>,
 }
@@ -164,6 +168,13 @@ impl MeshBuilder {
 
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Witnesses to submit every new checkpoint to (default: none); see
+    /// [`Mesh::spawn_witness_submissions`].
+    pub fn witnesses(mut self, witnesses: Vec<WitnessEndpoint>) -> Self {
+        self.witnesses = witnesses;
         self
     }
 
@@ -237,6 +248,7 @@ impl MeshBuilder {
             frontiers: Default::default(),
             log_list_seq: Default::default(),
             evals_dir: self.evals_dir,
+            witnesses: Witnesses::new(self.witnesses)?,
         })
     }
 }
@@ -253,6 +265,7 @@ impl Mesh {
             ledger_origin: "meshos/ledger".into(),
             limits: Limits::default(),
             trust: None,
+            witnesses: Vec::new(),
             agent_metrics: false,
             evals_dir: None,
         }
@@ -295,8 +308,9 @@ impl Mesh {
         }
     }
 
-    /// Writes what is still queued (trust history, signals, alerts; a last checkpoint) and
-    /// closes the store. Webhooks still in flight are abandoned; their alerts are stored.
+    /// Writes what is still queued (trust history, signals, alerts; a last checkpoint and, for
+    /// up to 5 s, its witnesses' cosignatures) and closes the store. Webhooks still in flight
+    /// are abandoned; their alerts are stored.
     pub async fn shut_down(&self) {
         if let Err(e) = self.live.flush_once(true).await {
             tracing::warn!(error = %e, "final trust flush failed");
@@ -304,6 +318,7 @@ impl Mesh {
         if let Err(e) = self.refresh_checkpoints().await {
             tracing::warn!(error = %e, "final checkpoint failed");
         }
+        self.last_witness_round().await;
         self.store.close().await;
     }
 }

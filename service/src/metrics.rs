@@ -43,6 +43,14 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WitnessLabels {
+    /// The witness's `<key name>+<hex key id>` (configured, so bounded).
+    pub witness: String,
+    /// `cosigned`, `conflict`, `refused`, `unreachable`, `invalid` or `error`.
+    pub outcome: String,
+}
+
 fn latency_histogram() -> Histogram {
     // 10 µs … ~5 s.
     Histogram::new(exponential_buckets(0.000_01, 2.0, 20))
@@ -75,6 +83,8 @@ pub struct Metrics {
     /// 1 while this process holds the healer's leader lease and runs the healing loop.
     pub healer_leader: Gauge,
     pub healer_ticks: Counter,
+    /// Checkpoint submissions to witnesses, by witness and outcome.
+    pub witness_submissions: Family<WitnessLabels, Counter>,
     /// Whether `trust_scores` carries one series per agent.
     agent_series: bool,
 }
@@ -203,6 +213,12 @@ impl Metrics {
             "Healing loop ticks run by this process",
             healer_ticks.clone(),
         );
+        let witness_submissions = Family::<WitnessLabels, Counter>::default();
+        registry.register(
+            "witness_submissions",
+            "Checkpoints submitted to witnesses, by witness and outcome (cosigned, conflict, refused, unreachable, invalid, error)",
+            witness_submissions.clone(),
+        );
         Metrics {
             registry,
             events_ingested,
@@ -222,6 +238,7 @@ impl Metrics {
             webhook_deliveries,
             healer_leader,
             healer_ticks,
+            witness_submissions,
             agent_series,
         }
     }
@@ -294,6 +311,15 @@ impl Metrics {
             &self.webhook_deliveries,
             if delivered { "delivered" } else { "failed" },
         );
+    }
+
+    pub fn record_witness(&self, witness: &str, outcome: &str) {
+        self.witness_submissions
+            .get_or_create(&WitnessLabels {
+                witness: witness.to_string(),
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Every series, for a scraper on the metrics address.

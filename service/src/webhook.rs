@@ -314,7 +314,7 @@ async fn describe_failure(status: StatusCode, mut response: reqwest::Response) -
 }
 
 /// reqwest's own message is one level deep ("error sending request"); the cause is below it.
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

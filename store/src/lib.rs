@@ -6,8 +6,9 @@
 //! authenticated principal and nothing here reads across tenants except the auditor's
 //! `ledger_tenants` and the deployment-wide tenant log lists. This crate does no policy, trust or
 //! signing logic; it stores what it is given and appends ledger leaves in the same transaction as
-//! the records they cover, so an acknowledged record is always provable. Checkpoints and tenant
-//! log lists are append-only: nothing here updates or deletes them.
+//! the records they cover, so an acknowledged record is always provable. Checkpoints, their
+//! witness cosignatures and tenant log lists are append-only: nothing here updates or deletes
+//! them.
 
 mod budget;
 mod evals;
@@ -124,6 +125,17 @@ pub struct StoredCheckpoint {
     pub size: u64,
     pub root: Hash,
     pub note: String,
+    pub created_at_ms: i64,
+}
+
+/// A witness's cosignature of a stored checkpoint (see migration 0008): `witness` is the
+/// `<key name>+<hex key id>` its signature line names, `signature` the line itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCosignature {
+    pub tenant: String,
+    pub size: u64,
+    pub witness: String,
+    pub signature: String,
     pub created_at_ms: i64,
 }
 
@@ -741,6 +753,72 @@ impl Store {
         rows.iter().map(checkpoint_from_row).collect()
     }
 
+    // ---- witness cosignatures -----------------------------------------------------------
+
+    /// Saves a witness's cosignature of the stored checkpoint `(tenant, size)`; `false` when
+    /// one by this witness is already stored for it (the first is kept). Never updated or
+    /// deleted.
+    pub async fn save_cosignature(&self, cosig: &StoredCosignature) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO checkpoint_cosignatures (tenant, size, witness, signature, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant, size, witness) DO NOTHING",
+        )
+        .bind(&cosig.tenant)
+        .bind(cosig.size as i64)
+        .bind(&cosig.witness)
+        .bind(&cosig.signature)
+        .bind(cosig.created_at_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Every cosignature of the tenant's checkpoints, by size, then witness.
+    pub async fn cosignatures(&self, tenant: &str) -> Result<Vec<StoredCosignature>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, size, witness, signature, created_at_ms FROM checkpoint_cosignatures \
+             WHERE tenant = $1 ORDER BY size, witness",
+        )
+        .bind(tenant)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cosignature_from_row).collect()
+    }
+
+    /// The cosignatures of one checkpoint, by witness.
+    pub async fn cosignatures_at(
+        &self,
+        tenant: &str,
+        size: u64,
+    ) -> Result<Vec<StoredCosignature>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, size, witness, signature, created_at_ms FROM checkpoint_cosignatures \
+             WHERE tenant = $1 AND size = $2 ORDER BY witness",
+        )
+        .bind(tenant)
+        .bind(size as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(cosignature_from_row).collect()
+    }
+
+    /// The witness's cosignature of the tenant's largest checkpoint it cosigned.
+    pub async fn latest_cosignature(
+        &self,
+        tenant: &str,
+        witness: &str,
+    ) -> Result<Option<StoredCosignature>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, size, witness, signature, created_at_ms FROM checkpoint_cosignatures \
+             WHERE tenant = $1 AND witness = $2 ORDER BY size DESC LIMIT 1",
+        )
+        .bind(tenant)
+        .bind(witness)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| cosignature_from_row(&r)).transpose()
+    }
+
     // ---- tenant log lists ---------------------------------------------------------------
 
     /// Saves a signed list of the tenant logs; `false` when another writer (a second server on
@@ -969,6 +1047,16 @@ fn checkpoint_from_row(r: &AnyRow) -> Result<StoredCheckpoint, StoreError> {
         size: r.try_get::<i64, _>("size")? as u64,
         root: hash_from_hex(&root).map_err(|e| corrupt("checkpoints.root_hash", e))?,
         note: r.try_get("note")?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}
+
+fn cosignature_from_row(r: &AnyRow) -> Result<StoredCosignature, StoreError> {
+    Ok(StoredCosignature {
+        tenant: r.try_get("tenant")?,
+        size: r.try_get::<i64, _>("size")? as u64,
+        witness: r.try_get("witness")?,
+        signature: r.try_get("signature")?,
         created_at_ms: r.try_get("created_at_ms")?,
     })
 }

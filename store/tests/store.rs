@@ -4,9 +4,9 @@
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
     Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, Store, StoreError,
-    StoredAlert, StoredCheckpoint, StoredControl, StoredEvalResult, StoredEvalSchedule,
-    StoredHealAction, StoredIncident, StoredLogList, StoredSignal, TrustPoint, UsageIncrement,
-    UsageKey, UsageLimit, sqlite_url_for_data_dir,
+    StoredAlert, StoredCheckpoint, StoredControl, StoredCosignature, StoredEvalResult,
+    StoredEvalSchedule, StoredHealAction, StoredIncident, StoredLogList, StoredSignal, TrustPoint,
+    UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
 };
 use meshos_types::{
     DecisionRecord, EvalRunRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord,
@@ -1178,6 +1178,120 @@ async fn log_lists_and_checkpoints_are_append_only_on_sqlite() {
 async fn log_lists_and_checkpoints_are_append_only_on_postgres() {
     let s = postgres().await;
     log_lists_and_checkpoints_are_append_only(&s, &postgres_url()).await;
+}
+
+/// Witness cosignatures: kept per (checkpoint, witness), the first kept, only for a stored
+/// checkpoint, read back newest-per-witness, and never updated or deleted.
+async fn cosignatures_are_kept_per_checkpoint_and_witness(store: &Store, url: &str) {
+    let t = tenant("cosig");
+    store
+        .append_events(&[event(&t, "a", Outcome::Ok), event(&t, "a", Outcome::Ok)])
+        .await
+        .unwrap();
+    for size in [1, 2] {
+        let cp = StoredCheckpoint {
+            tenant: t.clone(),
+            size,
+            root: tree_root(&store.ledger_leaf_hashes(&t, size).await.unwrap()),
+            note: format!("origin\n{size}\nroot\n\n— sig\n"),
+            created_at_ms: 5,
+        };
+        store.save_checkpoint(&cp).await.unwrap();
+    }
+    let cosig = |size: u64, witness: &str, line: &str| StoredCosignature {
+        tenant: t.clone(),
+        size,
+        witness: witness.into(),
+        signature: line.into(),
+        created_at_ms: 9,
+    };
+    assert_eq!(
+        store.latest_cosignature(&t, "w1+00000001").await.unwrap(),
+        None
+    );
+    assert!(
+        store
+            .save_cosignature(&cosig(1, "w1+00000001", "— w1 a"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_cosignature(&cosig(1, "w2+00000002", "— w2 b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .save_cosignature(&cosig(2, "w1+00000001", "— w1 c"))
+            .await
+            .unwrap()
+    );
+    // A second answer for the same checkpoint and witness keeps the first.
+    assert!(
+        !store
+            .save_cosignature(&cosig(2, "w1+00000001", "— w1 d"))
+            .await
+            .unwrap()
+    );
+    // Only a stored checkpoint can be cosigned.
+    assert!(
+        store
+            .save_cosignature(&cosig(3, "w1+00000001", "— w1 e"))
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        store.latest_cosignature(&t, "w1+00000001").await.unwrap(),
+        Some(cosig(2, "w1+00000001", "— w1 c"))
+    );
+    assert_eq!(
+        store.latest_cosignature(&t, "w2+00000002").await.unwrap(),
+        Some(cosig(1, "w2+00000002", "— w2 b"))
+    );
+    assert_eq!(
+        store.cosignatures_at(&t, 1).await.unwrap(),
+        vec![
+            cosig(1, "w1+00000001", "— w1 a"),
+            cosig(1, "w2+00000002", "— w2 b")
+        ]
+    );
+    assert_eq!(store.cosignatures(&t).await.unwrap().len(), 3);
+    assert!(
+        store
+            .cosignatures(&tenant("other"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(url).await.unwrap();
+    for sql in [
+        format!("DELETE FROM checkpoint_cosignatures WHERE tenant = '{t}'"),
+        format!("UPDATE checkpoint_cosignatures SET signature = 'x' WHERE tenant = '{t}'"),
+    ] {
+        let err = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("append-only"), "{sql}: {err}");
+    }
+    pool.close().await;
+    assert_eq!(store.cosignatures(&t).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn cosignatures_are_kept_per_checkpoint_and_witness_on_sqlite() {
+    let (s, dir) = sqlite().await;
+    cosignatures_are_kept_per_checkpoint_and_witness(&s, &sqlite_url_for_data_dir(dir.path()))
+        .await;
+}
+
+#[tokio::test]
+async fn cosignatures_are_kept_per_checkpoint_and_witness_on_postgres() {
+    let s = postgres().await;
+    cosignatures_are_kept_per_checkpoint_and_witness(&s, &postgres_url()).await;
 }
 
 #[tokio::test]

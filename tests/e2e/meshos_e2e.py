@@ -223,6 +223,84 @@ class MeshosServer:
         )
 
 
+class WitnessServer:
+    """`meshos witness serve --bind 127.0.0.1:<port>` as a child process, with its own data
+    directory (key file and state), trusting the given log verifier keys."""
+
+    def __init__(self, binary: Path, data_dir: Path, log_keys: list[str], port: int | None = None) -> None:
+        self.binary = Path(binary)
+        self.data_dir = Path(data_dir)
+        self.log_keys = log_keys
+        self.port = port or free_port()
+        self.log_path = self.data_dir.parent / f"witness-{self.port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log(self) -> str:
+        try:
+            return re.sub(r"\x1b\[[0-9;]*m", "", self.log_path.read_text(errors="replace"))
+        except FileNotFoundError:
+            return ""
+
+    def start(self, timeout: float = 30) -> None:
+        cmd = [str(self.binary), "witness", "serve", "--bind", f"127.0.0.1:{self.port}",
+               "--data-dir", str(self.data_dir)]
+        for key in self.log_keys:
+            cmd += ["--log-key", key]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=child_env(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"`{' '.join(cmd)}` exited with {self.proc.returncode}\n{self.log()[-3000:]}")
+            try:
+                if http_request("GET", f"{self.base_url}/healthz", timeout=2)[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"the witness did not answer /healthz within {timeout}s\n{self.log()[-3000:]}")
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+
+    def add_checkpoint(self, body: str | bytes) -> tuple[int, dict[str, str], bytes]:
+        return http_request("POST", f"{self.base_url}/add-checkpoint", body)
+
+
+def verify_cosignature(note: str, line: str, vkey: str) -> int:
+    """Check a C2SP tlog-cosignature/v1 line (`— <name> base64(key id || u64 time || Ed25519
+    signature)`) over the text of a signed checkpoint note with a `name+hexid+base64(0x04||key)`
+    witness key, independently of Mesh OS. Returns the cosignature's timestamp."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    name, key_id_hex, key_b64 = vkey.split("+", 2)
+    key = base64.b64decode(key_b64, validate=True)
+    assert len(key) == 33 and key[0] == 0x04, f"witness key {vkey!r} is not an Ed25519 cosignature/v1 (0x04) key"
+    key_id = hashlib.sha256(name.encode() + b"\n" + key).digest()[:4]
+    assert key_id.hex() == key_id_hex.lower(), f"witness key id {key_id_hex} does not match its key"
+    assert line.startswith(f"\u2014 {name} "), f"cosignature line {line!r} is not by {name}"
+    raw = base64.b64decode(line.rsplit(" ", 1)[1], validate=True)
+    assert len(raw) == 4 + 8 + 64 and raw[:4] == key_id, f"cosignature line {line!r}: {len(raw)} bytes, key id {raw[:4].hex()}"
+    timestamp = int.from_bytes(raw[4:12], "big")
+    text = note.rsplit("\n\n", 1)[0] + "\n"
+    message = f"cosignature/v1\ntime {timestamp}\n".encode() + text.encode()
+    Ed25519PublicKey.from_public_bytes(key[1:]).verify(raw[12:], message)
+    return timestamp
+
+
 # --- plain HTTP -----------------------------------------------------------------------------------
 
 
