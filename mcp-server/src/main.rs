@@ -8,6 +8,7 @@ mod checked;
 mod config;
 mod conn_limits;
 mod diagnose_cli;
+mod evals_cli;
 mod http;
 mod incidents_cli;
 mod jsonrpc;
@@ -109,6 +110,12 @@ enum Command {
     Witness {
         #[command(subcommand)]
         command: witness::WitnessCommand,
+    },
+    /// Evals: run a suite and print its scored report, list, show, compare runs, pin a
+    /// baseline, schedule suites on cron.
+    Evals {
+        #[command(subcommand)]
+        command: evals_cli::EvalsCommand,
     },
     /// Healing incidents: list, show (with the timeline), approve or deny a plan, release controls.
     Incidents {
@@ -694,6 +701,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 },
         } => reveal_pseudonym(&settings, pseudonym, tenant, reason).await,
         Command::Incidents { command } => incidents(&settings, command).await,
+        Command::Evals { command } => {
+            let mesh = build_mesh(&settings).await?;
+            evals_cli::evals_cli(mesh, command).await
+        }
         Command::Topology {
             file,
             tenant,
