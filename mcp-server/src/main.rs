@@ -3,7 +3,6 @@
 //! serves lives in `meshos-service` (and the capability crates beneath it).
 
 mod auth;
-mod checked;
 mod config;
 mod conn_limits;
 mod diagnose_cli;
@@ -13,6 +12,10 @@ mod mcp;
 mod policy_cli;
 mod rest;
 mod sessions;
+
+// The transport-free parsers live in the library (src/lib.rs); `crate::checked` and
+// `crate::event_batch` name them here as before.
+use meshos_mcp_server::{checked, event_batch};
 
 use meshos_demo as demo;
 use meshos_service::{Limits, Mesh, TrustSetup, audit};

@@ -7,8 +7,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::{
-    Mesh, MeshError, check_amount, check_count, check_id_at, check_json_no_nul, check_no_nul,
-    ensure_object, invalid,
+    Limits, Mesh, MeshError, check_amount, check_count, check_id_at, check_json_no_nul,
+    check_no_nul, ensure_object, invalid,
 };
 
 // ---- inputs and outputs ---------------------------------------------------------------
@@ -55,62 +55,64 @@ pub(crate) fn micro_usd(usd: f64) -> i64 {
     (usd * 1_000_000.0).round() as i64
 }
 
-impl Mesh {
-    pub(crate) fn validate_event(
-        &self,
-        i: usize,
-        ev: &EventInput,
-        batch: bool,
-    ) -> Result<(), MeshError> {
-        let at = |f: &str| {
-            if batch {
-                format!("events[{i}].{f}")
-            } else {
-                f.to_string()
-            }
-        };
-        check_id_at(at("agent_id"), &ev.agent_id)?;
-        if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+/// Checks one event against `limits` before anything is stored: ids, `kind`, the reported
+/// amounts, the size of `attributes` and text PostgreSQL cannot store. `batch` names fields
+/// `events[i].field` (REST, OTLP) instead of plainly (MCP).
+pub fn validate_event(
+    limits: &Limits,
+    i: usize,
+    ev: &EventInput,
+    batch: bool,
+) -> Result<(), MeshError> {
+    let at = |f: &str| {
+        if batch {
+            format!("events[{i}].{f}")
+        } else {
+            f.to_string()
+        }
+    };
+    check_id_at(at("agent_id"), &ev.agent_id)?;
+    if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+        return Err(invalid(
+            at("kind"),
+            "expected 1-128 characters, e.g. `tool_call`",
+        ));
+    }
+    check_no_nul(at("kind"), &ev.kind)?;
+    check_amount(at("latency_ms"), ev.latency_ms, limits.max_latency_ms)?;
+    check_amount(at("cost_usd"), ev.cost_usd, limits.max_cost_usd)?;
+    check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
+    check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
+    if let Some(attributes) = &ev.attributes {
+        let size = json_size(attributes);
+        if size > limits.max_attributes_bytes {
             return Err(invalid(
-                at("kind"),
-                "expected 1-128 characters, e.g. `tool_call`",
+                at("attributes"),
+                format!(
+                    "{size} bytes of JSON; expected at most {}",
+                    limits.max_attributes_bytes
+                ),
             ));
         }
-        check_no_nul(at("kind"), &ev.kind)?;
-        let limits = &self.limits;
-        check_amount(at("latency_ms"), ev.latency_ms, limits.max_latency_ms)?;
-        check_amount(at("cost_usd"), ev.cost_usd, limits.max_cost_usd)?;
-        check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
-        check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
-        if let Some(attributes) = &ev.attributes {
-            let size = json_size(attributes);
-            if size > limits.max_attributes_bytes {
-                return Err(invalid(
-                    at("attributes"),
-                    format!(
-                        "{size} bytes of JSON; expected at most {}",
-                        limits.max_attributes_bytes
-                    ),
-                ));
-            }
-            for (k, v) in attributes {
-                check_no_nul(format!("{} key {k:?}", at("attributes")), k)?;
-                check_json_no_nul(&format!("{}.{k}", at("attributes")), v)?;
-            }
+        for (k, v) in attributes {
+            check_no_nul(format!("{} key {k:?}", at("attributes")), k)?;
+            check_json_no_nul(&format!("{}.{k}", at("attributes")), v)?;
         }
-        for (name, v) in [
-            ("model", &ev.model),
-            ("tool", &ev.tool),
-            ("region", &ev.region),
-            ("decision_id", &ev.decision_id),
-        ] {
-            if let Some(v) = v {
-                check_id_at(at(name), v)?;
-            }
-        }
-        Ok(())
     }
+    for (name, v) in [
+        ("model", &ev.model),
+        ("tool", &ev.tool),
+        ("region", &ev.region),
+        ("decision_id", &ev.decision_id),
+    ] {
+        if let Some(v) = v {
+            check_id_at(at(name), v)?;
+        }
+    }
+    Ok(())
+}
 
+impl Mesh {
     /// Validates and durably stores a batch of events: all or none.
     pub async fn record_events(
         &self,
@@ -134,7 +136,7 @@ impl Mesh {
             ));
         }
         for (i, ev) in inputs.iter().enumerate() {
-            self.validate_event(i, ev, batch)?;
+            validate_event(&self.limits, i, ev, batch)?;
             principal
                 .may_act_for(&ev.agent_id, "record events")
                 .map_err(|e| MeshError::Forbidden(e.to_string()))?;
@@ -243,3 +245,4 @@ fn json_size(value: &impl Serialize) -> usize {
         Err(_) => usize::MAX,
     }
 }
+
