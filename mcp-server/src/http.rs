@@ -26,6 +26,7 @@ use crate::mcp::MeshMcp;
 use crate::rest;
 use crate::sessions::{SessionGuard, SessionLimits, guard_sessions};
 use meshos_service::bundle_source::ReloadOutcome;
+use meshos_service::events::storable_spans;
 use meshos_service::{EventInput, IngestDoor, Mesh, MeshError};
 
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -386,11 +387,13 @@ async fn ingest_traces(
     let warning = otlp::empty_export_warning(&request, decoded_len);
     let mapped = otlp::map_request(&request);
     let (permitted, forbidden) = permitted_spans(&principal, mapped.events);
+    let (storable, refused) = storable_spans(&mesh.limits(), permitted);
     let mut rejected = mapped.rejected;
     rejected.extend(forbidden);
+    rejected.extend(refused);
     let (m, p) = (&*mesh, &principal);
     let recording = record_in_chunks(
-        permitted,
+        storable,
         mesh.limits().max_batch_events,
         |events| async move {
             m.record_events(p, events, IngestDoor::Otlp)

@@ -2,6 +2,7 @@
 
 use meshos_policy::{Bundle, Scope};
 use meshos_store::{Settle, SpendChange, UsageIncrement};
+use meshos_trust::otlp::{MappedSpan, RejectedSpan};
 use meshos_types::{EventRecord, Principal, new_id, now_ms, rfc3339_ms};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -110,6 +111,30 @@ pub fn validate_event(
         }
     }
     Ok(())
+}
+
+/// Splits spans mapped from an OTLP export into those `validate_event` accepts and a rejection,
+/// with its reason, for each of the rest. The server stores spans in chunks, all or none, so
+/// a span the service refuses must be rejected on its own before it can fail its neighbours.
+pub fn storable_spans(
+    limits: &Limits,
+    spans: Vec<MappedSpan>,
+) -> (Vec<MappedSpan>, Vec<RejectedSpan>) {
+    let mut rejected = Vec::new();
+    let storable = spans
+        .into_iter()
+        .filter_map(|m| match validate_event(limits, 0, &m.event, false) {
+            Ok(()) => Some(m),
+            Err(e) => {
+                rejected.push(RejectedSpan {
+                    span: m.span,
+                    reason: e.to_string(),
+                });
+                None
+            }
+        })
+        .collect();
+    (storable, rejected)
 }
 
 impl Mesh {
@@ -246,3 +271,57 @@ fn json_size(value: &impl Serialize) -> usize {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use meshos_trust::otlp::SpanRef;
+    use meshos_types::Outcome;
+
+    use super::*;
+
+    fn span(n: usize, attributes: serde_json::Value) -> MappedSpan {
+        MappedSpan {
+            span: SpanRef {
+                trace_id: "5b".repeat(16),
+                span_id: format!("{n:016x}"),
+                name: "chat".into(),
+            },
+            event: EventInput {
+                agent_id: "support-bot".into(),
+                kind: "llm_call".into(),
+                outcome: Outcome::Ok,
+                latency_ms: Some(12.0),
+                input_tokens: None,
+                output_tokens: None,
+                cost_usd: None,
+                model: None,
+                tool: None,
+                region: None,
+                attributes: attributes.as_object().cloned(),
+                decision_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn a_span_the_service_refuses_is_rejected_alone() {
+        // Found by fuzzing (fuzz/regressions/otlp_protobuf/): a NUL in one span's attribute
+        // key, or a cost over the limit, failed every span of its chunk of up to 10,000.
+        let mut expensive = span(3, serde_json::json!({}));
+        expensive.event.cost_usd = Some(1e308);
+        let spans = vec![
+            span(1, serde_json::json!({"gen_ai.prompt": "fine"})),
+            span(2, serde_json::json!({"ope\u{0}n": "x"})),
+            expensive,
+            span(4, serde_json::json!({})),
+        ];
+        let (storable, rejected) = storable_spans(&Limits::default(), spans);
+        let ids = |s: &[MappedSpan]| s.iter().map(|m| m.span.span_id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&storable),
+            [format!("{:016x}", 1), format!("{:016x}", 4)]
+        );
+        assert_eq!(rejected.len(), 2);
+        assert!(rejected[0].reason.contains("NUL"), "{:?}", rejected[0]);
+        assert!(rejected[1].reason.contains("cost_usd"), "{:?}", rejected[1]);
+    }
+}
