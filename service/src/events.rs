@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::{
-    Limits, Mesh, MeshError, check_amount, check_count, check_id_at, check_json_no_nul,
-    check_no_nul, ensure_object, invalid,
+    Limits, Mesh, MeshError, check_amount, check_count, check_id_at, check_json_key,
+    check_json_storable, check_no_nul, ensure_object, invalid,
 };
 
 // ---- inputs and outputs ---------------------------------------------------------------
@@ -96,8 +96,8 @@ pub fn validate_event(
             ));
         }
         for (k, v) in attributes {
-            check_no_nul(format!("{} key {k:?}", at("attributes")), k)?;
-            check_json_no_nul(&format!("{}.{k}", at("attributes")), v)?;
+            check_json_key(format!("{} key {k:?}", at("attributes")), k)?;
+            check_json_storable(&format!("{}.{k}", at("attributes")), v)?;
         }
     }
     for (name, v) in [
@@ -300,6 +300,26 @@ mod tests {
                 decision_id: None,
             },
         }
+    }
+
+    #[test]
+    fn attributes_that_would_not_read_back_are_refused() {
+        // Found by fuzzing (fuzz/regressions/events_body/): stored as text, an object whose
+        // first key is serde_json's raw-value marker reads back as something else, or not at
+        // all, so the event's leaf could not be re-derived.
+        let token = "$serde_json::private::RawValue";
+        let top = serde_json::json!({ token: 300 });
+        assert!(serde_json::from_str::<serde_json::Value>(&top.to_string()).is_err());
+        let nested = serde_json::json!({"otel": { token: "[1]" }});
+        let read_back: serde_json::Value = serde_json::from_str(&nested.to_string()).unwrap();
+        assert_ne!(read_back, nested);
+        for attributes in [top, nested] {
+            let m = span(1, attributes);
+            let err = validate_event(&Limits::default(), 0, &m.event, false).unwrap_err();
+            assert!(err.to_string().contains("reserved"), "{err}");
+        }
+        let fine = span(1, serde_json::json!({"otel": {"x": [token]}}));
+        assert!(validate_event(&Limits::default(), 0, &fine.event, false).is_ok());
     }
 
     #[test]
