@@ -4,7 +4,6 @@
 
 mod auth;
 mod body_budget;
-mod checked;
 mod config;
 mod conn_limits;
 mod diagnose_cli;
@@ -19,6 +18,10 @@ mod rest;
 mod sessions;
 mod stdio;
 mod witness;
+
+// The transport-free parsers live in the library (src/lib.rs); `crate::checked` and
+// `crate::event_batch` name them here as before.
+use meshos_mcp_server::{checked, event_batch};
 
 use meshos_demo as demo;
 use meshos_service::{Mesh, TrustSetup, audit};

@@ -363,17 +363,37 @@ pub(crate) fn check_no_nul(field: impl Into<String>, value: &str) -> Result<(), 
     Ok(())
 }
 
-/// Every key and string inside a JSON value, checked with [`check_no_nul`].
-pub(crate) fn check_json_no_nul(field: &str, value: &serde_json::Value) -> Result<(), MeshError> {
+/// serde_json's marker for a raw value: with its `raw_value` feature (on in this build, through
+/// sqlx) an object whose first key is this token is read back as the JSON text its value holds,
+/// or refused, never as the object that was written.
+const SERDE_JSON_RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A key of a JSON object the store keeps as text: no NUL (PostgreSQL), and not serde_json's
+/// raw-value marker, or the object would not read back as written and its ledger leaf, re-derived
+/// by `audit verify`, would not match the one appended (found by fuzzing `/v1/events`).
+pub(crate) fn check_json_key(field: impl Into<String>, key: &str) -> Result<(), MeshError> {
+    let field = field.into();
+    if key == SERDE_JSON_RAW_VALUE_TOKEN {
+        return Err(invalid(
+            field,
+            "is reserved by the JSON library; expected another key",
+        ));
+    }
+    check_no_nul(field, key)
+}
+
+/// Every key and string inside a JSON value the store keeps as text: strings checked with
+/// [`check_no_nul`], keys with [`check_json_key`].
+pub(crate) fn check_json_storable(field: &str, value: &serde_json::Value) -> Result<(), MeshError> {
     match value {
         serde_json::Value::String(s) => check_no_nul(field, s),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_json_no_nul(&format!("{field}[{i}]"), v)),
+            .try_for_each(|(i, v)| check_json_storable(&format!("{field}[{i}]"), v)),
         serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            check_no_nul(format!("{field} key {k:?}"), k)?;
-            check_json_no_nul(&format!("{field}.{k}"), v)
+            check_json_key(format!("{field} key {k:?}"), k)?;
+            check_json_storable(&format!("{field}.{k}"), v)
         }),
         _ => Ok(()),
     }

@@ -78,7 +78,11 @@ enum Kind {
     AnyValue,
     ArrayValue,
     KeyValueList,
-    /// A message of a field this walker does not know (newer OTLP): counted, not entered.
+    /// `Resource.entity_refs`: its `id_keys` and `description_keys` are repeated strings,
+    /// which cost memory per item like messages do.
+    EntityRef,
+    /// A message of a field this walker does not know (newer OTLP), or an item of a repeated
+    /// scalar field: counted, not entered.
     Opaque,
 }
 
@@ -104,7 +108,8 @@ impl Kind {
             (AnyValue, 6) => KeyValueList,
             (ArrayValue, 1) => AnyValue,
             (KeyValueList, 1) => KeyValue,
-            (Resource, 3) => Opaque,
+            (Resource, 3) => EntityRef,
+            (EntityRef, 3 | 4) => Opaque,
             _ => return None,
         })
     }
@@ -165,7 +170,16 @@ fn walk(
                 }
                 None => return Ok(()),
             },
-            // Groups (3, 4) and unknown wire types: not OTLP; the decoder reports them.
+            // A group: no OTLP field is one, but the decoder skips a group in an unknown field
+            // and decodes what follows, so the walker must skip it too, not stop counting.
+            3 => match skip_group(buf, field, depth) {
+                Some(rest) => {
+                    buf = rest;
+                    continue;
+                }
+                None => return Ok(()),
+            },
+            // A stray end of group, or no wire type at all: the decoder refuses the body.
             _ => return Ok(()),
         };
         if buf.len() < payload {
@@ -174,6 +188,40 @@ fn walk(
         buf = &buf[payload..];
     }
     Ok(())
+}
+
+/// The bytes after the group of field `field` that starts `buf` (its start key already read),
+/// as the decoder skips it: nested fields and groups up to the end key of the same field.
+/// `None` if it is malformed or nested deeper than the decoder accepts (the decoder then
+/// refuses the body).
+fn skip_group(mut buf: &[u8], field: u64, depth: usize) -> Option<&[u8]> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    loop {
+        let (key, rest) = varint(buf)?;
+        buf = rest;
+        let payload = match key & 7 {
+            0 => {
+                buf = varint(buf)?.1;
+                continue;
+            }
+            1 => 8,
+            2 => {
+                let (len, rest) = varint(buf)?;
+                buf = rest;
+                usize::try_from(len).ok()?
+            }
+            3 => {
+                buf = skip_group(buf, key >> 3, depth + 1)?;
+                continue;
+            }
+            4 if key >> 3 == field => return Some(buf),
+            5 => 4,
+            _ => return None,
+        };
+        buf = buf.get(payload..)?;
+    }
 }
 
 fn varint(buf: &[u8]) -> Option<(u64, &[u8])> {
@@ -334,6 +382,8 @@ impl<'de> Visitor<'de> for Counter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::ExportTraceServiceRequest;
+    use prost::Message as _;
 
     fn small() -> DecodeLimits {
         DecodeLimits {
@@ -374,6 +424,52 @@ mod tests {
         assert!(check_protobuf(&empty_spans(3), &small()).is_ok());
         let err = check_protobuf(&empty_spans(4), &small()).unwrap_err();
         assert!(err.to_string().contains("more than 3 spans"), "{err}");
+    }
+
+    fn push_varint(out: &mut Vec<u8>, n: u64) {
+        push_len(out, n as usize);
+    }
+
+    /// `message` as field `field` (length-delimited) of its parent.
+    fn field(field: u64, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_varint(&mut out, field << 3 | 2);
+        push_len(&mut out, message.len());
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[test]
+    fn spans_after_a_skipped_group_are_counted() {
+        // A group in an unknown field of ScopeSpans (field 99): the decoder skips it and
+        // decodes the spans after it, which the walker once stopped counting at the group.
+        let mut scope = Vec::new();
+        push_varint(&mut scope, 99 << 3 | 3);
+        push_varint(&mut scope, 7 << 3 | 3); // a nested group
+        scope.extend_from_slice(&[0x08, 0x01]); // a varint inside it
+        push_varint(&mut scope, 7 << 3 | 4);
+        push_varint(&mut scope, 99 << 3 | 4);
+        for _ in 0..4 {
+            scope.extend_from_slice(&[0x12, 0x00]);
+        }
+        let body = field(1, &field(2, &scope));
+        let decoded = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), 4);
+        let err = check_protobuf(&body, &small()).unwrap_err();
+        assert!(err.to_string().contains("more than 3 spans"), "{err}");
+    }
+
+    #[test]
+    fn entity_ref_keys_are_counted() {
+        // Resource.entity_refs[].id_keys: repeated strings, 2 bytes each on the wire and a
+        // `String` each decoded; uncounted, 64 MB of them decoded to about a gigabyte.
+        let keys: Vec<u8> = [0x1a, 0x00].repeat(200);
+        let body = field(1, &field(1, &field(3, &keys)));
+        let decoded = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        let resource = decoded.resource_spans[0].resource.as_ref().unwrap();
+        assert_eq!(resource.entity_refs[0].id_keys.len(), 200);
+        let err = check_protobuf(&body, &small()).unwrap_err();
+        assert!(err.to_string().contains("more than 100 elements"), "{err}");
     }
 
     #[test]
