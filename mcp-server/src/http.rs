@@ -22,8 +22,8 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 
 use crate::auth::PrincipalCache;
 use crate::body_budget::{BodyBudget, reserve_body_room};
-use crate::limits::ServerLimits;
 use crate::event_batch::parse_event_batch;
+use crate::limits::ServerLimits;
 use crate::mcp::MeshMcp;
 use crate::rest;
 use crate::sessions::{SessionGuard, guard_sessions};
