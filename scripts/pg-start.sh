@@ -13,6 +13,9 @@
 #   MESHOS_PG_PORT      port (default 55432)
 #   MESHOS_PG_PASSWORD  password of the `meshos` superuser (default: random)
 #   MESHOS_PG_STATE     state file (default /tmp/meshos-pg-<port>.env)
+#   MESHOS_PG_DURABLE   1: keep PostgreSQL's durable defaults (fsync, synchronous_commit and
+#                       full_page_writes on) for durable ingest figures; otherwise all three are
+#                       off, which is fine for tests but not crash-safe
 set -euo pipefail
 
 PORT="${MESHOS_PG_PORT:-55432}"
@@ -85,9 +88,11 @@ as_pg "$PGBIN/initdb" -D "$DIR/data" -U "$DB_USER" --pwfile="$DIR/pwfile" \
     { cat "$DIR/initdb.log" >&2; exit 1; }
 rm -f "$DIR/pwfile"
 
-log "starting on 127.0.0.1:$PORT"
+DURABILITY="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+if [ "${MESHOS_PG_DURABLE:-0}" = 1 ]; then DURABILITY="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"; fi
+log "starting on 127.0.0.1:$PORT ($DURABILITY)"
 as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -l "$DIR/postgres.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $PORT -k $DIR $DURABILITY -c max_connections=200" \
     start >/dev/null
 
 URL_BASE="postgres://$DB_USER:$PASSWORD@127.0.0.1:$PORT"

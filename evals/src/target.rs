@@ -204,6 +204,22 @@ pub enum TargetConfig {
 }
 
 impl TargetConfig {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TargetConfig::OpenAi(_) => "openai",
+            TargetConfig::Http(_) => "http",
+            TargetConfig::Recorded(_) => "recorded",
+        }
+    }
+
+    /// The model asked, for the targets that name one.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            TargetConfig::OpenAi(c) => Some(&c.model),
+            TargetConfig::Http(_) | TargetConfig::Recorded(_) => None,
+        }
+    }
+
     /// Builds the target: reads the environment variables and files the configuration names.
     pub fn build(&self) -> Result<Arc<dyn Target>, TargetError> {
         Ok(match self {

@@ -1,10 +1,14 @@
-//! Room for request bodies being read at once, shared by every connection.
+//! Room for request bodies, and for decoding them, shared by every connection.
 //!
 //! Per-request limits bound one body; they do not bound two thousand connections each sending
-//! one at the same time (2,048 × 2 MiB is 4 GiB). Before its body is read, a request reserves
-//! its declared `Content-Length` (or, with none, its route's limit) from one budget, and
-//! gives it back when its handler answers. A request that finds no room within the configured
-//! wait gets a 503 with `Retry-After`, and nothing of it was read or stored.
+//! one at the same time (2,048 × 2 MiB is 4 GiB), nor what decoding costs: 128 gzip bodies of
+//! 30 KB each inflated and parsed took 4.4 GB. Before its body is read, a request reserves its
+//! declared `Content-Length` (or, with none, its route's limit) from one budget; before it is
+//! decoded, an ingest handler reserves what decoding will take (estimated from the inflated
+//! size, and for OTLP from the spans and elements counted on the encoded bytes). Both are given
+//! back when the handler answers. A request that finds no room within the configured wait gets
+//! a 503 with `Retry-After`; one that could never fit gets a 413. Either way nothing of it was
+//! stored.
 
 use std::sync::Arc;
 
@@ -24,7 +28,70 @@ pub struct BodyBudget {
     limits: BodyLimits,
 }
 
+/// Why decoding room was not given.
+#[derive(Debug)]
+pub enum NoRoom {
+    /// More than the whole budget: the request can never be decoded here.
+    TooLarge { needed: usize, budget: usize },
+    /// Not within the wait.
+    Busy { needed: usize, budget: usize },
+}
+
+impl NoRoom {
+    pub fn into_response(self) -> Response {
+        match self {
+            NoRoom::TooLarge { needed, budget } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(serde_json::json!({ "error": format!(
+                    "decoding this request would take about {needed} bytes of memory, more than the server's budget of {budget} ([limits] max_inflight_body_bytes); send fewer or smaller items per request"
+                )})),
+            )
+                .into_response(),
+            NoRoom::Busy { needed, budget } => busy(needed, budget),
+        }
+    }
+}
+
+fn busy(needed: usize, budget: usize) -> Response {
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({ "error": format!(
+            "the server is reading and decoding other requests; there was no room for this one's {needed} bytes (budget {budget}) in time; retry later"
+        )})),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    // The body may be unread: the connection cannot carry another request.
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Decoding room, given back when dropped (the permit is held for its `Drop`, never read).
+pub struct DecodingRoom<'a>(#[allow(dead_code)] Option<tokio::sync::SemaphorePermit<'a>>);
+
 impl BodyBudget {
+    /// Reserves `bytes` more for decoding a request whose body is already held.
+    pub async fn reserve_decoding(&self, bytes: usize) -> Result<DecodingRoom<'_>, NoRoom> {
+        let budget = self.limits.inflight_bytes;
+        if bytes == 0 {
+            return Ok(DecodingRoom(None));
+        }
+        if bytes > budget {
+            return Err(NoRoom::TooLarge {
+                needed: bytes,
+                budget,
+            });
+        }
+        match tokio::time::timeout(self.limits.wait, self.room.acquire_many(units(bytes))).await {
+            Ok(Ok(permit)) => Ok(DecodingRoom(Some(permit))),
+            _ => Err(NoRoom::Busy {
+                needed: bytes,
+                budget,
+            }),
+        }
+    }
+
     pub fn new(limits: BodyLimits) -> BodyBudget {
         BodyBudget {
             room: Semaphore::new(units(limits.inflight_bytes) as usize),
@@ -77,25 +144,7 @@ pub async fn reserve_body_room(
     let wanted = units(bytes);
     match tokio::time::timeout(budget.limits.wait, budget.room.acquire_many(wanted)).await {
         Ok(Ok(_room)) => next.run(req).await,
-        _ => {
-            let mut response = (
-                StatusCode::SERVICE_UNAVAILABLE,
-                axum::Json(serde_json::json!({
-                    "error": format!(
-                        "the server is reading {} bytes of other requests' bodies (limit {}), and there was no room for this one's {bytes} within {} ms; retry later",
-                        budget.limits.inflight_bytes
-                            .saturating_sub(budget.room.available_permits() * UNIT),
-                        budget.limits.inflight_bytes,
-                        budget.limits.wait.as_millis()
-                    )
-                })),
-            )
-                .into_response();
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            response
-        }
+        _ => busy(bytes, budget.limits.inflight_bytes),
     }
 }
 
@@ -187,5 +236,28 @@ mod tests {
         assert_eq!(first.await.unwrap().status(), StatusCode::OK);
         // The first gave its room back: the next one is served.
         assert_eq!(send(app).await.status(), StatusCode::OK);
+    }
+
+    /// Decoding room comes from the same budget: what is held for decoding is not there for
+    /// another body, a request larger than the whole budget is refused outright, and the room
+    /// comes back when the holder is done.
+    #[tokio::test]
+    async fn decoding_room_shares_the_budget_and_is_given_back() {
+        let budget = BodyBudget::new(BodyLimits {
+            inflight_bytes: 8 * UNIT,
+            wait: Duration::from_millis(100),
+            ..BodyLimits::default()
+        });
+        assert!(matches!(
+            budget.reserve_decoding(9 * UNIT).await,
+            Err(NoRoom::TooLarge { .. })
+        ));
+        let held = budget.reserve_decoding(6 * UNIT).await.unwrap();
+        assert!(matches!(
+            budget.reserve_decoding(4 * UNIT).await,
+            Err(NoRoom::Busy { .. })
+        ));
+        drop(held);
+        assert!(budget.reserve_decoding(8 * UNIT).await.is_ok());
     }
 }

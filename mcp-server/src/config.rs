@@ -87,6 +87,9 @@ pub struct CommonArgs {
     /// Origin prefix of the ledger checkpoints; the tenant is appended [default: meshos.local/ledger].
     #[arg(long, env = "MESHOS_LEDGER_ORIGIN", global = true)]
     pub ledger_origin: Option<String>,
+    /// Directory of eval suites (`<id>.yaml`) [default: ./evals/suites when it exists].
+    #[arg(long, env = "MESHOS_EVALS_DIR", global = true)]
+    pub evals_dir: Option<PathBuf>,
     /// Submit every new checkpoint to this C2SP tlog-witness and keep its cosignatures:
     /// "<url> <witness verifier key>" (repeatable; more in the config file's [[witnesses]]).
     #[arg(
@@ -111,6 +114,7 @@ pub struct FileConfig {
     sla_threshold: Option<toml::Value>,
     pub policy_dir: Option<PathBuf>,
     pub ledger_origin: Option<String>,
+    pub evals_dir: Option<PathBuf>,
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     #[serde(default)]
@@ -183,6 +187,8 @@ pub struct Settings {
     pub log: String,
     pub policy_dir: Option<PathBuf>,
     pub ledger_origin: String,
+    /// Where eval suites are read from, when there is such a directory.
+    pub evals_dir: Option<PathBuf>,
     pub bind: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
     pub trust: TrustSettings,
@@ -263,6 +269,11 @@ impl Settings {
                 .clone()
                 .or(file.ledger_origin)
                 .unwrap_or_else(|| "meshos.local/ledger".into()),
+            evals_dir: args
+                .evals_dir
+                .clone()
+                .or(file.evals_dir)
+                .or_else(|| Some(PathBuf::from("evals/suites")).filter(|d| d.is_dir())),
             bind: file.bind,
             allowed_hosts: file.allowed_hosts,
             trust,
@@ -434,6 +445,7 @@ mod tests {
             webhook_url: None,
             policy_dir: None,
             ledger_origin: None,
+            evals_dir: None,
             witness: vec![],
         }
     }
@@ -506,6 +518,7 @@ mod trust_tests {
             webhook_url: None,
             policy_dir: None,
             ledger_origin: None,
+            evals_dir: None,
             witness: vec![],
         };
         (dir, args)

@@ -17,11 +17,11 @@
 //! max_request_body_bytes = 2097152  # REST bodies (/v1/events, /v1/policy/check, …)
 //! max_mcp_body_bytes = 4194304      # one JSON-RPC message on POST /mcp or one meshos mcp line
 //! max_events_decoded_bytes = 8388608  # a gzip/deflate /v1/events body, inflated
-//! max_otlp_body_bytes = 16777216    # an OTLP export on the wire
-//! max_otlp_decoded_bytes = 67108864 # an OTLP export, inflated
-//! max_otlp_spans = 50000            # spans in one OTLP export
-//! max_otlp_elements = 1000000       # messages/values of any kind in one OTLP export
-//! max_inflight_body_bytes = 67108864  # request bodies being read at once, all clients together
+//! max_otlp_body_bytes = 8388608     # an OTLP export on the wire
+//! max_otlp_decoded_bytes = 25165824 # an OTLP export, inflated
+//! max_otlp_spans = 20000            # spans in one OTLP export
+//! max_otlp_elements = 200000        # messages/values of any kind in one OTLP export
+//! max_inflight_body_bytes = 184549376 # bodies being read and decoded at once, all clients
 //! body_wait_ms = 10000              # how long a body waits for room before a 503
 //! max_sessions_per_token = 64       # open MCP sessions per token
 //! max_sessions = 2000               # open MCP sessions in all
@@ -94,9 +94,11 @@ impl Default for BodyLimits {
             request_bytes: 2 << 20,
             mcp_bytes: 4 << 20,
             events_decoded_bytes: 8 << 20,
-            otlp_bytes: 16 << 20,
-            otlp_decoded_bytes: 64 << 20,
-            inflight_bytes: 64 << 20,
+            otlp_bytes: 8 << 20,
+            otlp_decoded_bytes: 24 << 20,
+            // Bodies and what decoding them takes (estimated per request): with a server's own
+            // ~50 MB, a default server stays within 256 MB however many requests arrive.
+            inflight_bytes: 176 << 20,
             wait: Duration::from_secs(10),
         }
     }

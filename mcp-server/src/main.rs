@@ -4,10 +4,10 @@
 
 mod auth;
 mod body_budget;
-mod checked;
 mod config;
 mod conn_limits;
 mod diagnose_cli;
+mod evals_cli;
 mod http;
 mod incidents_cli;
 mod jsonrpc;
@@ -18,6 +18,10 @@ mod rest;
 mod sessions;
 mod stdio;
 mod witness;
+
+// The transport-free parsers live in the library (src/lib.rs); `crate::checked` and
+// `crate::event_batch` name them here as before.
+use meshos_mcp_server::{checked, event_batch};
 
 use meshos_demo as demo;
 use meshos_service::{Mesh, TrustSetup, audit};
@@ -109,6 +113,12 @@ enum Command {
     Witness {
         #[command(subcommand)]
         command: witness::WitnessCommand,
+    },
+    /// Evals: run a suite and print its scored report, list, show, compare runs, pin a
+    /// baseline, schedule suites on cron.
+    Evals {
+        #[command(subcommand)]
+        command: evals_cli::EvalsCommand,
     },
     /// Healing incidents: list, show (with the timeline), approve or deny a plan, release controls.
     Incidents {
@@ -398,7 +408,11 @@ async fn build_mesh(settings: &Settings) -> anyhow::Result<Mesh> {
             .with_context(|| format!("policy bundle {} was rejected", dir.display()))?,
         None => PolicyBundle::fixed(Bundle::embedded_default()?),
     };
-    Ok(Mesh::builder(store, signer)
+    let mut builder = Mesh::builder(store, signer);
+    if let Some(dir) = &settings.evals_dir {
+        builder = builder.evals_dir(dir.clone());
+    }
+    Ok(builder
         .witnesses(settings.witnesses.clone())
         .bundle(bundle)
         .ledger_origin(settings.ledger_origin.clone())
@@ -457,6 +471,12 @@ async fn serve(
     // otherwise keep graceful shutdown waiting for clients that never hang up.
     let shutdown = tokio_util::sync::CancellationToken::new();
     spawn_bundle_watch(mesh.clone());
+    // Eval schedules fire on the replica holding their lease, healer or not.
+    tokio::spawn(meshos_service::eval_scheduler::run(
+        mesh.clone(),
+        Duration::from_secs(1),
+        shutdown.child_token(),
+    ));
     if healer {
         let h = meshos_service::healer_host::build(
             mesh.clone(),
@@ -684,6 +704,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
                 },
         } => reveal_pseudonym(&settings, pseudonym, tenant, reason).await,
         Command::Incidents { command } => incidents(&settings, command).await,
+        Command::Evals { command } => {
+            let mesh = build_mesh(&settings).await?;
+            evals_cli::evals_cli(mesh, command).await
+        }
         Command::Topology {
             file,
             tenant,

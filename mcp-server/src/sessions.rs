@@ -19,6 +19,8 @@ use meshos_types::Principal;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 const SESSION_HEADER: &str = "mcp-session-id";
+/// Owners' keys for sessions being opened, not yet named by rmcp.
+const PENDING: &str = "pending:";
 
 /// Limits on open MCP sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,28 +68,48 @@ impl SessionGuard {
             let sessions = self.manager.sessions.read().await;
             self.owners()
                 .keys()
-                .filter(|id| sessions.contains_key(id.as_str()))
+                .filter(|id| id.starts_with(PENDING) || sessions.contains_key(id.as_str()))
                 .cloned()
                 .collect()
         };
         self.owners().retain(|id, _| live.contains(id));
     }
 
+    /// Takes a slot for a session `token` is opening, under the same lock as the limit check
+    /// (checking, then opening, then recording let 64 concurrent `initialize`s past a limit of
+    /// 64): the slot is a placeholder until rmcp names the session.
+    fn reserve(&self, token: &str) -> Result<String, String> {
+        let mut owners = self.owners();
+        if let Some(why) = Self::limit_reached(&owners, token, self.limits) {
+            return Err(why);
+        }
+        let placeholder = format!("{PENDING}{}", uuid::Uuid::new_v4());
+        owners.insert(placeholder.clone(), token.to_string());
+        Ok(placeholder)
+    }
+
     /// Why a new session for `token` is refused, if it is.
     fn over_limit(&self, token: &str) -> Option<String> {
-        let owners = self.owners();
+        Self::limit_reached(&self.owners(), token, self.limits)
+    }
+
+    fn limit_reached(
+        owners: &HashMap<String, String>,
+        token: &str,
+        limits: SessionLimits,
+    ) -> Option<String> {
         let mine = owners.values().filter(|o| o.as_str() == token).count();
-        if mine >= self.limits.per_token {
+        if mine >= limits.per_token {
             return Some(format!(
                 "this token has {mine} open MCP sessions (limit {}); close one (DELETE /mcp) or let idle ones expire",
-                self.limits.per_token
+                limits.per_token
             ));
         }
-        if owners.len() >= self.limits.total {
+        if owners.len() >= limits.total {
             return Some(format!(
                 "the server holds {} MCP sessions (limit {}); try again later",
                 owners.len(),
-                self.limits.total
+                limits.total
             ));
         }
         None
@@ -134,20 +156,28 @@ pub async fn guard_sessions(
             if guard.over_limit(&token).is_some() {
                 guard.prune().await;
             }
-            if let Some(why) = guard.over_limit(&token) {
-                let mut r = json_reply(StatusCode::TOO_MANY_REQUESTS, why);
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
-                return r;
-            }
+            let placeholder = match guard.reserve(&token) {
+                Ok(p) => p,
+                Err(why) => {
+                    let mut r = json_reply(StatusCode::TOO_MANY_REQUESTS, why);
+                    let headers = r.headers_mut();
+                    headers.insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                    // The request's body is left unread: this connection cannot carry another.
+                    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    return r;
+                }
+            };
             let response = next.run(req).await;
+            let mut owners = guard.owners();
+            owners.remove(&placeholder);
             if let Some(id) = response
                 .headers()
                 .get(SESSION_HEADER)
                 .and_then(|v| v.to_str().ok())
             {
-                guard.owners().insert(id.to_string(), token);
+                owners.insert(id.to_string(), token);
             }
+            drop(owners);
             response
         }
     }

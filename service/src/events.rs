@@ -2,13 +2,14 @@
 
 use meshos_policy::{Bundle, Scope};
 use meshos_store::{Settle, SpendChange, UsageIncrement};
+use meshos_trust::otlp::{MappedSpan, RejectedSpan};
 use meshos_types::{EventRecord, Principal, new_id, now_ms, rfc3339_ms};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::mesh::{
-    Mesh, MeshError, check_amount, check_count, check_id_at, check_json_no_nul, check_no_nul,
-    ensure_object, invalid,
+    Limits, Mesh, MeshError, check_amount, check_count, check_id_at, check_json_key,
+    check_json_storable, check_no_nul, ensure_object, invalid,
 };
 
 // ---- inputs and outputs ---------------------------------------------------------------
@@ -34,6 +35,8 @@ pub enum IngestDoor {
     Rest,
     /// `POST /v1/traces`: spans mapped to events.
     Otlp,
+    /// An eval run's results, recorded for the suite's agent.
+    Eval,
 }
 
 impl IngestDoor {
@@ -42,6 +45,7 @@ impl IngestDoor {
             IngestDoor::Mcp => "mcp",
             IngestDoor::Rest => "rest",
             IngestDoor::Otlp => "otlp",
+            IngestDoor::Eval => "eval",
         }
     }
 
@@ -55,62 +59,88 @@ pub(crate) fn micro_usd(usd: f64) -> i64 {
     (usd * 1_000_000.0).round() as i64
 }
 
-impl Mesh {
-    pub(crate) fn validate_event(
-        &self,
-        i: usize,
-        ev: &EventInput,
-        batch: bool,
-    ) -> Result<(), MeshError> {
-        let at = |f: &str| {
-            if batch {
-                format!("events[{i}].{f}")
-            } else {
-                f.to_string()
-            }
-        };
-        check_id_at(at("agent_id"), &ev.agent_id)?;
-        if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+/// Checks one event against `limits` before anything is stored: ids, `kind`, the reported
+/// amounts, the size of `attributes` and text PostgreSQL cannot store. `batch` names fields
+/// `events[i].field` (REST, OTLP) instead of plainly (MCP).
+pub fn validate_event(
+    limits: &Limits,
+    i: usize,
+    ev: &EventInput,
+    batch: bool,
+) -> Result<(), MeshError> {
+    let at = |f: &str| {
+        if batch {
+            format!("events[{i}].{f}")
+        } else {
+            f.to_string()
+        }
+    };
+    check_id_at(at("agent_id"), &ev.agent_id)?;
+    if ev.kind.trim().is_empty() || ev.kind.len() > 128 {
+        return Err(invalid(
+            at("kind"),
+            "expected 1-128 characters, e.g. `tool_call`",
+        ));
+    }
+    check_no_nul(at("kind"), &ev.kind)?;
+    check_amount(at("latency_ms"), ev.latency_ms, limits.max_latency_ms)?;
+    check_amount(at("cost_usd"), ev.cost_usd, limits.max_cost_usd)?;
+    check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
+    check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
+    if let Some(attributes) = &ev.attributes {
+        let size = json_size(attributes);
+        if size > limits.max_attributes_bytes {
             return Err(invalid(
-                at("kind"),
-                "expected 1-128 characters, e.g. `tool_call`",
+                at("attributes"),
+                format!(
+                    "{size} bytes of JSON; expected at most {}",
+                    limits.max_attributes_bytes
+                ),
             ));
         }
-        check_no_nul(at("kind"), &ev.kind)?;
-        let limits = &self.limits;
-        check_amount(at("latency_ms"), ev.latency_ms, limits.max_latency_ms)?;
-        check_amount(at("cost_usd"), ev.cost_usd, limits.max_cost_usd)?;
-        check_count(at("input_tokens"), ev.input_tokens, limits.max_tokens)?;
-        check_count(at("output_tokens"), ev.output_tokens, limits.max_tokens)?;
-        if let Some(attributes) = &ev.attributes {
-            let size = json_size(attributes);
-            if size > limits.max_attributes_bytes {
-                return Err(invalid(
-                    at("attributes"),
-                    format!(
-                        "{size} bytes of JSON; expected at most {}",
-                        limits.max_attributes_bytes
-                    ),
-                ));
-            }
-            for (k, v) in attributes {
-                check_no_nul(format!("{} key {k:?}", at("attributes")), k)?;
-                check_json_no_nul(&format!("{}.{k}", at("attributes")), v)?;
-            }
+        for (k, v) in attributes {
+            check_json_key(format!("{} key {k:?}", at("attributes")), k)?;
+            check_json_storable(&format!("{}.{k}", at("attributes")), v)?;
         }
-        for (name, v) in [
-            ("model", &ev.model),
-            ("tool", &ev.tool),
-            ("region", &ev.region),
-            ("decision_id", &ev.decision_id),
-        ] {
-            if let Some(v) = v {
-                check_id_at(at(name), v)?;
-            }
-        }
-        Ok(())
     }
+    for (name, v) in [
+        ("model", &ev.model),
+        ("tool", &ev.tool),
+        ("region", &ev.region),
+        ("decision_id", &ev.decision_id),
+    ] {
+        if let Some(v) = v {
+            check_id_at(at(name), v)?;
+        }
+    }
+    Ok(())
+}
 
+/// Splits spans mapped from an OTLP export into those `validate_event` accepts and a rejection,
+/// with its reason, for each of the rest. The server stores spans in chunks, all or none, so
+/// a span the service refuses must be rejected on its own before it can fail its neighbours.
+pub fn storable_spans(
+    limits: &Limits,
+    spans: Vec<MappedSpan>,
+) -> (Vec<MappedSpan>, Vec<RejectedSpan>) {
+    let mut rejected = Vec::new();
+    let storable = spans
+        .into_iter()
+        .filter_map(|m| match validate_event(limits, 0, &m.event, false) {
+            Ok(()) => Some(m),
+            Err(e) => {
+                rejected.push(RejectedSpan {
+                    span: m.span,
+                    reason: e.to_string(),
+                });
+                None
+            }
+        })
+        .collect();
+    (storable, rejected)
+}
+
+impl Mesh {
     /// Validates and durably stores a batch of events: all or none.
     pub async fn record_events(
         &self,
@@ -134,7 +164,7 @@ impl Mesh {
             ));
         }
         for (i, ev) in inputs.iter().enumerate() {
-            self.validate_event(i, ev, batch)?;
+            validate_event(&self.limits, i, ev, batch)?;
             principal
                 .may_act_for(&ev.agent_id, "record events")
                 .map_err(|e| MeshError::Forbidden(e.to_string()))?;
@@ -241,5 +271,80 @@ fn json_size(value: &impl Serialize) -> usize {
     match serde_json::to_writer(&mut count, value) {
         Ok(()) => count.0,
         Err(_) => usize::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use meshos_trust::otlp::SpanRef;
+    use meshos_types::Outcome;
+
+    use super::*;
+
+    fn span(n: usize, attributes: serde_json::Value) -> MappedSpan {
+        MappedSpan {
+            span: SpanRef {
+                trace_id: "5b".repeat(16),
+                span_id: format!("{n:016x}"),
+                name: "chat".into(),
+            },
+            event: EventInput {
+                agent_id: "support-bot".into(),
+                kind: "llm_call".into(),
+                outcome: Outcome::Ok,
+                latency_ms: Some(12.0),
+                input_tokens: None,
+                output_tokens: None,
+                cost_usd: None,
+                model: None,
+                tool: None,
+                region: None,
+                attributes: attributes.as_object().cloned(),
+                decision_id: None,
+            },
+        }
+    }
+
+    #[test]
+    fn attributes_that_would_not_read_back_are_refused() {
+        // Found by fuzzing (fuzz/regressions/events_body/): stored as text, an object whose
+        // first key is serde_json's raw-value marker reads back as something else, or not at
+        // all, so the event's leaf could not be re-derived.
+        let token = "$serde_json::private::RawValue";
+        let top = serde_json::json!({ token: 300 });
+        assert!(serde_json::from_str::<serde_json::Value>(&top.to_string()).is_err());
+        let nested = serde_json::json!({"otel": { token: "[1]" }});
+        let read_back: serde_json::Value = serde_json::from_str(&nested.to_string()).unwrap();
+        assert_ne!(read_back, nested);
+        for attributes in [top, nested] {
+            let m = span(1, attributes);
+            let err = validate_event(&Limits::default(), 0, &m.event, false).unwrap_err();
+            assert!(err.to_string().contains("reserved"), "{err}");
+        }
+        let fine = span(1, serde_json::json!({"otel": {"x": [token]}}));
+        assert!(validate_event(&Limits::default(), 0, &fine.event, false).is_ok());
+    }
+
+    #[test]
+    fn a_span_the_service_refuses_is_rejected_alone() {
+        // Found by fuzzing (fuzz/regressions/otlp_protobuf/): a NUL in one span's attribute
+        // key, or a cost over the limit, failed every span of its chunk of up to 10,000.
+        let mut expensive = span(3, serde_json::json!({}));
+        expensive.event.cost_usd = Some(1e308);
+        let spans = vec![
+            span(1, serde_json::json!({"gen_ai.prompt": "fine"})),
+            span(2, serde_json::json!({"ope\u{0}n": "x"})),
+            expensive,
+            span(4, serde_json::json!({})),
+        ];
+        let (storable, rejected) = storable_spans(&Limits::default(), spans);
+        let ids = |s: &[MappedSpan]| s.iter().map(|m| m.span.span_id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            ids(&storable),
+            [format!("{:016x}", 1), format!("{:016x}", 4)]
+        );
+        assert_eq!(rejected.len(), 2);
+        assert!(rejected[0].reason.contains("NUL"), "{:?}", rejected[0]);
+        assert!(rejected[1].reason.contains("cost_usd"), "{:?}", rejected[1]);
     }
 }

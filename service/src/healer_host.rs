@@ -25,6 +25,76 @@ pub struct ServerPorts {
     pub alert_webhooks: Vec<WebhookEndpoint>,
 }
 
+impl ServerPorts {
+    /// A playbook's `run_eval` step: runs the named suite, or with `suite: default` every suite
+    /// of the agent, and waits for the results. The step fails when a run fails or still
+    /// regresses against its baseline, so the incident is not resolved on a suite that is
+    /// still worse.
+    async fn run_evals(
+        &self,
+        tenant: &str,
+        incident_id: &str,
+        suite: Option<String>,
+        agent: Option<String>,
+    ) -> Result<Value, String> {
+        let suites: Vec<String> = match suite.as_deref() {
+            Some(id) if id != "default" => vec![id.to_string()],
+            _ => {
+                let (all, _) = self.mesh.eval_suites().map_err(|e| e.to_string())?;
+                all.into_iter()
+                    .filter(|s| agent.as_deref().is_none_or(|a| s.agent_id == a))
+                    .map(|s| s.id)
+                    .collect()
+            }
+        };
+        if suites.is_empty() {
+            return Err(format!(
+                "no eval suite to run for agent {}",
+                agent.as_deref().unwrap_or("(any)")
+            ));
+        }
+        let principal = meshos_types::Principal {
+            token_id: format!("healer:{incident_id}"),
+            tenant: tenant.to_string(),
+            role: meshos_types::Role::Operator,
+            agent_id: None,
+        };
+        let mut runs = Vec::new();
+        for id in suites {
+            let options = crate::evals::EvalRunOptions {
+                trigger: Some(format!("healer:{incident_id}")),
+                ..Default::default()
+            };
+            let outcome = self
+                .mesh
+                .run_eval(&principal, &id, options)
+                .await
+                .map_err(|e| format!("eval suite {id}: {e}"))?;
+            if outcome.run.status != "completed" || outcome.regressed() {
+                return Err(format!(
+                    "eval suite {id} re-run {} is {}{}",
+                    outcome.run.id,
+                    outcome.run.status,
+                    if outcome.regressed() {
+                        " and still regressed against its baseline"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+            runs.push(json!({
+                "suite": id,
+                "run_id": outcome.run.id,
+                "items": outcome.run.items,
+                "items_passed": outcome.run.items_passed,
+                "ledger_index": outcome.ledger_index,
+                "regressed": false,
+            }));
+        }
+        Ok(json!({ "runs": runs }))
+    }
+}
+
 impl HealerPorts for ServerPorts {
     async fn trust_score(&self, tenant: &str, agent: &str) -> Option<f64> {
         let team = self
@@ -123,11 +193,8 @@ impl HealerPorts for ServerPorts {
                 Ok(json!({"message": message, "deliveries": delivered}))
             }
             ActionKind::RunEval => {
-                // No eval runner exists yet: the request is logged and the verification decides
-                // from live telemetry.
-                tracing::warn!(tenant, incident_id, suite = ?param("suite"), agent = ?param("agent"),
-                               "healer requested an eval run (no eval runner configured)");
-                Ok(json!({"requested": param("suite"), "agent": param("agent"), "runner": "none"}))
+                self.run_evals(tenant, incident_id, param("suite"), param("agent"))
+                    .await
             }
             other => Err(format!("`{other}` is not a delivery action")),
         }

@@ -66,7 +66,7 @@ pub struct IncidentOutput {
     pub incident: Value,
 }
 
-fn may_read(p: &Principal) -> Result<(), MeshError> {
+pub(crate) fn may_read(p: &Principal) -> Result<(), MeshError> {
     if p.role == Role::Agent {
         return Err(MeshError::Forbidden(
             "agents cannot read incidents; use an operator, admin or auditor token".into(),
@@ -76,7 +76,7 @@ fn may_read(p: &Principal) -> Result<(), MeshError> {
 }
 
 /// Only operators and admins change what the healer does.
-fn may_act(p: &Principal, what: &str) -> Result<(), MeshError> {
+pub(crate) fn may_act(p: &Principal, what: &str) -> Result<(), MeshError> {
     if matches!(p.role, Role::Operator | Role::Admin) {
         return Ok(());
     }

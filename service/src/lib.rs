@@ -13,6 +13,8 @@ pub mod approvals;
 pub mod audit;
 pub mod bundle_source;
 pub mod checkpoints;
+pub mod eval_scheduler;
+pub mod evals;
 pub mod events;
 pub mod evidence;
 pub mod healer_host;

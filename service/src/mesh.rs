@@ -103,6 +103,8 @@ pub struct Mesh {
     /// The newest tenant log list this process has seen, so that one deleted from under a
     /// running server is noticed instead of continued from an older one.
     pub(crate) log_list_seq: std::sync::Mutex<Option<u64>>,
+    /// Where eval suites are read from (`<dir>/<id>.yaml`).
+    pub(crate) evals_dir: Option<std::path::PathBuf>,
     /// The witnesses checkpoints are submitted to, and what each holds (`witnesses.rs`).
     pub(crate) witnesses: Witnesses,
 }
@@ -128,6 +130,7 @@ pub struct MeshBuilder {
     trust: Option<TrustSetup>,
     witnesses: Vec<WitnessEndpoint>,
     agent_metrics: bool,
+    evals_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Limits {
@@ -179,6 +182,12 @@ impl MeshBuilder {
     /// and agent (default: off — clients choose agent ids, so the series are theirs to grow).
     pub fn agent_metrics(mut self, on: bool) -> Self {
         self.agent_metrics = on;
+        self
+    }
+
+    /// The directory eval suites are read from (default: none; evals refuse to run).
+    pub fn evals_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.evals_dir = Some(dir.into());
         self
     }
 
@@ -238,6 +247,7 @@ impl MeshBuilder {
             rate_limiter: RateLimiter::new(),
             frontiers: Default::default(),
             log_list_seq: Default::default(),
+            evals_dir: self.evals_dir,
             witnesses: Witnesses::new(self.witnesses)?,
         })
     }
@@ -257,6 +267,7 @@ impl Mesh {
             trust: None,
             witnesses: Vec::new(),
             agent_metrics: false,
+            evals_dir: None,
         }
     }
 
@@ -352,17 +363,37 @@ pub(crate) fn check_no_nul(field: impl Into<String>, value: &str) -> Result<(), 
     Ok(())
 }
 
-/// Every key and string inside a JSON value, checked with [`check_no_nul`].
-pub(crate) fn check_json_no_nul(field: &str, value: &serde_json::Value) -> Result<(), MeshError> {
+/// serde_json's marker for a raw value: with its `raw_value` feature (on in this build, through
+/// sqlx) an object whose first key is this token is read back as the JSON text its value holds,
+/// or refused, never as the object that was written.
+const SERDE_JSON_RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
+/// A key of a JSON object the store keeps as text: no NUL (PostgreSQL), and not serde_json's
+/// raw-value marker, or the object would not read back as written and its ledger leaf, re-derived
+/// by `audit verify`, would not match the one appended (found by fuzzing `/v1/events`).
+pub(crate) fn check_json_key(field: impl Into<String>, key: &str) -> Result<(), MeshError> {
+    let field = field.into();
+    if key == SERDE_JSON_RAW_VALUE_TOKEN {
+        return Err(invalid(
+            field,
+            "is reserved by the JSON library; expected another key",
+        ));
+    }
+    check_no_nul(field, key)
+}
+
+/// Every key and string inside a JSON value the store keeps as text: strings checked with
+/// [`check_no_nul`], keys with [`check_json_key`].
+pub(crate) fn check_json_storable(field: &str, value: &serde_json::Value) -> Result<(), MeshError> {
     match value {
         serde_json::Value::String(s) => check_no_nul(field, s),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .try_for_each(|(i, v)| check_json_no_nul(&format!("{field}[{i}]"), v)),
+            .try_for_each(|(i, v)| check_json_storable(&format!("{field}[{i}]"), v)),
         serde_json::Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-            check_no_nul(format!("{field} key {k:?}"), k)?;
-            check_json_no_nul(&format!("{field}.{k}"), v)
+            check_json_key(format!("{field} key {k:?}"), k)?;
+            check_json_storable(&format!("{field}.{k}"), v)
         }),
         _ => Ok(()),
     }

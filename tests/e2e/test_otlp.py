@@ -273,6 +273,27 @@ async def test_otlp_json_with_hex_ids_and_partial_success(fleet, uid):
     assert status == 200 and json.loads(raw) == {}, (status, raw)
 
 
+@pytest.mark.anyio
+async def test_a_span_the_service_refuses_is_rejected_alone(fleet, uid):
+    """Spans are stored in chunks, all or none: one span whose event the service refuses (a NUL
+    in an attribute key, found by fuzzing; a cost over the limit) once failed its whole chunk."""
+    agent = f"otel-refused-{uid}"
+    trace_id = secrets.token_hex(16)
+    spans = [
+        json_span(trace_id, "00000000000000a1", "chat ok", {"gen_ai.agent.id": agent}),
+        json_span(trace_id, "00000000000000a2", "chat nul", {"gen_ai.agent.id": agent, "bad\u0000key": "x"}),
+        json_span(trace_id, "00000000000000a3", "chat dear", {"gen_ai.agent.id": agent, "llm.cost.total": 1e300}),
+        json_span(trace_id, "00000000000000a4", "chat ok too", {"gen_ai.agent.id": agent}),
+    ]
+    status, _, raw = post_traces(fleet.server, fleet.operator, json.dumps(json_export(spans)), "application/json")
+    assert status == 200, (status, raw[:500])
+    partial = json.loads(raw)["partialSuccess"]
+    assert int(partial["rejectedSpans"]) == 2, partial
+    assert "NUL" in partial["errorMessage"] and "cost_usd" in partial["errorMessage"], partial
+    stored = await events_of(fleet.server, fleet.operator, agent)
+    assert sorted(e["attributes"]["otel.span_id"] for e in stored) == ["00000000000000a1", "00000000000000a4"], stored
+
+
 def protobuf_export(agents: list[str]) -> ExportTraceServiceRequest:
     spans = []
     for n, agent in enumerate(agents):

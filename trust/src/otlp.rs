@@ -65,7 +65,7 @@ use prost::Message as _;
 use serde_json::{Map, Value as Json};
 
 use crate::EventInput;
-pub use crate::otlp_limits::DecodeLimits;
+pub use crate::otlp_limits::{Counts, DecodeLimits};
 
 pub use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
@@ -176,6 +176,19 @@ pub fn decompress<'a>(
     Ok(Cow::Owned(out))
 }
 
+/// Counts, on the encoded bytes, the spans and messages a request holds, refusing one past
+/// `limits`; what decoding it will cost can be estimated from the counts before it is decoded.
+pub fn count_request(
+    body: &[u8],
+    encoding: Encoding,
+    limits: &DecodeLimits,
+) -> Result<crate::otlp_limits::Counts, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => crate::otlp_limits::check_protobuf(body, limits),
+        Encoding::Json => crate::otlp_limits::check_json(body, limits),
+    }
+}
+
 /// Decodes an `ExportTraceServiceRequest` within the default [`DecodeLimits`].
 pub fn decode_request(
     body: &[u8],
@@ -191,10 +204,7 @@ pub fn decode_request_within(
     encoding: Encoding,
     limits: &DecodeLimits,
 ) -> Result<ExportTraceServiceRequest, OtlpError> {
-    match encoding {
-        Encoding::Protobuf => crate::otlp_limits::check_protobuf(body, limits)?,
-        Encoding::Json => crate::otlp_limits::check_json(body, limits)?,
-    }
+    count_request(body, encoding, limits)?;
     match encoding {
         Encoding::Protobuf => Ok(ExportTraceServiceRequest::decode(body)?),
         Encoding::Json => {

@@ -23,17 +23,21 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
+        // Decoded, a span costs about 2.2 KB and an attribute about 420 B: at these limits one
+        // request decodes to ~130 MB, within a default server's 256 MB (50,000 spans and
+        // 1,000,000 elements took 400-540 MB). The Collector batches 8,192 spans by default.
         DecodeLimits {
-            max_spans: 50_000,
-            max_elements: 1_000_000,
+            max_spans: 20_000,
+            max_elements: 200_000,
         }
     }
 }
 
-#[derive(Debug, Default)]
-struct Counts {
-    spans: usize,
-    elements: usize,
+/// What a request holds, as counted on its encoded bytes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub spans: usize,
+    pub elements: usize,
 }
 
 impl Counts {
@@ -74,7 +78,11 @@ enum Kind {
     AnyValue,
     ArrayValue,
     KeyValueList,
-    /// A message of a field this walker does not know (newer OTLP): counted, not entered.
+    /// `Resource.entity_refs`: its `id_keys` and `description_keys` are repeated strings,
+    /// which cost memory per item like messages do.
+    EntityRef,
+    /// A message of a field this walker does not know (newer OTLP), or an item of a repeated
+    /// scalar field: counted, not entered.
     Opaque,
 }
 
@@ -100,7 +108,8 @@ impl Kind {
             (AnyValue, 6) => KeyValueList,
             (ArrayValue, 1) => AnyValue,
             (KeyValueList, 1) => KeyValue,
-            (Resource, 3) => Opaque,
+            (Resource, 3) => EntityRef,
+            (EntityRef, 3 | 4) => Opaque,
             _ => return None,
         })
     }
@@ -111,9 +120,10 @@ const MAX_DEPTH: usize = 100;
 
 /// Counts an `ExportTraceServiceRequest`'s spans and messages; a body that is not well-formed
 /// protobuf is left for the decoder to report.
-pub fn check_protobuf(body: &[u8], limits: &DecodeLimits) -> Result<(), OtlpError> {
+pub fn check_protobuf(body: &[u8], limits: &DecodeLimits) -> Result<Counts, OtlpError> {
     let mut counts = Counts::default();
-    walk(body, Kind::Request, 0, limits, &mut counts)
+    walk(body, Kind::Request, 0, limits, &mut counts)?;
+    Ok(counts)
 }
 
 fn walk(
@@ -160,7 +170,16 @@ fn walk(
                 }
                 None => return Ok(()),
             },
-            // Groups (3, 4) and unknown wire types: not OTLP; the decoder reports them.
+            // A group: no OTLP field is one, but the decoder skips a group in an unknown field
+            // and decodes what follows, so the walker must skip it too, not stop counting.
+            3 => match skip_group(buf, field, depth) {
+                Some(rest) => {
+                    buf = rest;
+                    continue;
+                }
+                None => return Ok(()),
+            },
+            // A stray end of group, or no wire type at all: the decoder refuses the body.
             _ => return Ok(()),
         };
         if buf.len() < payload {
@@ -169,6 +188,40 @@ fn walk(
         buf = &buf[payload..];
     }
     Ok(())
+}
+
+/// The bytes after the group of field `field` that starts `buf` (its start key already read),
+/// as the decoder skips it: nested fields and groups up to the end key of the same field.
+/// `None` if it is malformed or nested deeper than the decoder accepts (the decoder then
+/// refuses the body).
+fn skip_group(mut buf: &[u8], field: u64, depth: usize) -> Option<&[u8]> {
+    if depth > MAX_DEPTH {
+        return None;
+    }
+    loop {
+        let (key, rest) = varint(buf)?;
+        buf = rest;
+        let payload = match key & 7 {
+            0 => {
+                buf = varint(buf)?.1;
+                continue;
+            }
+            1 => 8,
+            2 => {
+                let (len, rest) = varint(buf)?;
+                buf = rest;
+                usize::try_from(len).ok()?
+            }
+            3 => {
+                buf = skip_group(buf, key >> 3, depth + 1)?;
+                continue;
+            }
+            4 if key >> 3 == field => return Some(buf),
+            5 => 4,
+            _ => return None,
+        };
+        buf = buf.get(payload..)?;
+    }
 }
 
 fn varint(buf: &[u8]) -> Option<(u64, &[u8])> {
@@ -217,7 +270,7 @@ impl Place {
 
 /// Counts an OTLP/JSON request's spans and values; a body that is not JSON is left for the
 /// decoder to report.
-pub fn check_json(body: &[u8], limits: &DecodeLimits) -> Result<(), OtlpError> {
+pub fn check_json(body: &[u8], limits: &DecodeLimits) -> Result<Counts, OtlpError> {
     let mut counts = Counts::default();
     let mut de = serde_json::Deserializer::from_slice(body);
     let seed = Counter {
@@ -226,11 +279,12 @@ pub fn check_json(body: &[u8], limits: &DecodeLimits) -> Result<(), OtlpError> {
         limits,
         counts: &mut counts,
     };
-    match seed.deserialize(&mut de) {
-        Ok(()) => Ok(()),
+    let walked = seed.deserialize(&mut de);
+    match walked {
+        Ok(()) => Ok(counts),
         // Over a limit, or not JSON at all: in the second case the decoder says what is
         // wrong, with its path.
-        Err(_) => counts_error(&counts, limits).map_or(Ok(()), Err),
+        Err(_) => counts_error(&counts, limits).map_or(Ok(counts), Err),
     }
 }
 
@@ -328,6 +382,8 @@ impl<'de> Visitor<'de> for Counter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::otlp::ExportTraceServiceRequest;
+    use prost::Message as _;
 
     fn small() -> DecodeLimits {
         DecodeLimits {
@@ -368,6 +424,52 @@ mod tests {
         assert!(check_protobuf(&empty_spans(3), &small()).is_ok());
         let err = check_protobuf(&empty_spans(4), &small()).unwrap_err();
         assert!(err.to_string().contains("more than 3 spans"), "{err}");
+    }
+
+    fn push_varint(out: &mut Vec<u8>, n: u64) {
+        push_len(out, n as usize);
+    }
+
+    /// `message` as field `field` (length-delimited) of its parent.
+    fn field(field: u64, message: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        push_varint(&mut out, field << 3 | 2);
+        push_len(&mut out, message.len());
+        out.extend_from_slice(message);
+        out
+    }
+
+    #[test]
+    fn spans_after_a_skipped_group_are_counted() {
+        // A group in an unknown field of ScopeSpans (field 99): the decoder skips it and
+        // decodes the spans after it, which the walker once stopped counting at the group.
+        let mut scope = Vec::new();
+        push_varint(&mut scope, 99 << 3 | 3);
+        push_varint(&mut scope, 7 << 3 | 3); // a nested group
+        scope.extend_from_slice(&[0x08, 0x01]); // a varint inside it
+        push_varint(&mut scope, 7 << 3 | 4);
+        push_varint(&mut scope, 99 << 3 | 4);
+        for _ in 0..4 {
+            scope.extend_from_slice(&[0x12, 0x00]);
+        }
+        let body = field(1, &field(2, &scope));
+        let decoded = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), 4);
+        let err = check_protobuf(&body, &small()).unwrap_err();
+        assert!(err.to_string().contains("more than 3 spans"), "{err}");
+    }
+
+    #[test]
+    fn entity_ref_keys_are_counted() {
+        // Resource.entity_refs[].id_keys: repeated strings, 2 bytes each on the wire and a
+        // `String` each decoded; uncounted, 64 MB of them decoded to about a gigabyte.
+        let keys: Vec<u8> = [0x1a, 0x00].repeat(200);
+        let body = field(1, &field(1, &field(3, &keys)));
+        let decoded = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+        let resource = decoded.resource_spans[0].resource.as_ref().unwrap();
+        assert_eq!(resource.entity_refs[0].id_keys.len(), 200);
+        let err = check_protobuf(&body, &small()).unwrap_err();
+        assert!(err.to_string().contains("more than 100 elements"), "{err}");
     }
 
     #[test]
