@@ -8,18 +8,8 @@ import time
 from pathlib import Path
 
 from meshos_e2e import Meshos, MeshosServer, bearer, free_port, http_request
+from test_auth import INITIALIZE, MCP_HEADERS
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "meshos-e2e", "version": "0"},
-    },
-}
-MCP_HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
 
 
 def events(agent: str, n: int) -> dict:
