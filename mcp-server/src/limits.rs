@@ -18,7 +18,7 @@
 //! max_mcp_body_bytes = 4194304      # one JSON-RPC message on POST /mcp or one meshos mcp line
 //! max_events_decoded_bytes = 8388608  # a gzip/deflate /v1/events body, inflated
 //! max_otlp_body_bytes = 8388608     # an OTLP export on the wire
-//! max_otlp_decoded_bytes = 25165824 # an OTLP export, inflated
+//! max_otlp_decoded_bytes = 67108864 # an OTLP export, inflated
 //! max_otlp_spans = 20000            # spans in one OTLP export
 //! max_otlp_elements = 200000        # messages/values of any kind in one OTLP export
 //! max_inflight_body_bytes = 184549376 # bodies being read and decoded at once, all clients
@@ -95,7 +95,7 @@ impl Default for BodyLimits {
             mcp_bytes: 4 << 20,
             events_decoded_bytes: 8 << 20,
             otlp_bytes: 8 << 20,
-            otlp_decoded_bytes: 24 << 20,
+            otlp_decoded_bytes: 64 << 20,
             // Bodies and what decoding them takes (estimated per request): with a server's own
             // ~50 MB, a default server stays within 256 MB however many requests arrive.
             inflight_bytes: 176 << 20,

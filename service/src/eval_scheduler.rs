@@ -248,7 +248,9 @@ pub async fn run(mesh: Arc<Mesh>, every: Duration, shutdown: CancellationToken) 
                 tokio::select! { _ = shutdown.cancelled() => return, _ = tokio::time::sleep(retry) => continue }
             }
         };
-        tracing::info!("eval scheduler: leader lease taken; schedules fire here");
+        tracing::info!(
+            "eval scheduler: this replica holds the evals-scheduler lease; schedules fire here"
+        );
         loop {
             if !lease.is_held().await {
                 tracing::warn!("eval scheduler: leader lease lost");
