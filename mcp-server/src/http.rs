@@ -574,6 +574,14 @@ pub fn router(
             "/v1/incidents/{incident_id}/release",
             post(rest::incident_release),
         )
+        .route("/v1/evals/suites", get(rest::eval_suites))
+        .route("/v1/evals/suites/{suite_id}", get(rest::eval_suite))
+        .route("/v1/evals/runs", get(rest::eval_runs).post(rest::eval_run))
+        .route("/v1/evals/runs/{run_id}", get(rest::eval_run_show))
+        .route(
+            "/v1/evals/runs/{run_id}/baseline",
+            post(rest::eval_pin_baseline),
+        )
         .layer(DefaultBodyLimit::max(limits.bodies.request_bytes))
         // Inside the bearer check: a client without a token reserves no room.
         .layer(middleware::from_fn_with_state(budget, reserve_body_room))

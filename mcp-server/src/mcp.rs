@@ -1,7 +1,7 @@
-//! The MCP surface: five agent tools, three operator tools (approvals, re-identification), four
-//! incident tools (list, show, approve, deny),
-//! three resources and the `self_check` prompt, over any rmcp
-//! transport. Handlers only resolve the caller and translate results; the work is in `Mesh`.
+//! The MCP surface: five agent tools, three operator tools (approvals, re-identification), five
+//! incident tools (list, show, approve, deny, release), two eval tools (run, results), three
+//! resources plus one per eval suite, and the `self_check` prompt, over any rmcp transport.
+//! Handlers only resolve the caller and translate results; the work is in `Mesh`.
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -35,6 +35,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::checked::Checked;
+use meshos_service::eval_api::{EvalResultsInput, EvalResultsOutput, EvalRunInput, EvalRunOutput};
 use meshos_service::incidents::{
     IncidentDecideInput, IncidentListInput, IncidentListOutput, IncidentOutput,
     IncidentReleaseInput, IncidentShowInput,
@@ -137,7 +138,7 @@ impl MeshMcp {
         Self {
             mesh,
             fixed_principal,
-            tool_router: Self::tool_router() + Self::approval_router(),
+            tool_router: Self::tool_router() + Self::approval_router() + Self::eval_router(),
             prompt_router: Self::prompt_router(),
             legacy_subscriptions: Default::default(),
         }
@@ -262,6 +263,110 @@ impl MeshMcp {
         })
         .await
     }
+}
+
+#[tool_router(router = eval_router)]
+impl MeshMcp {
+    #[tool(
+        description = "Operators and admins: run an eval suite of the server (see the evals://suites \
+                       resources) against its target, or against another OpenAI-compatible endpoint. \
+                       Answers when the run ends, with per-scorer results, the paired comparison with \
+                       the suite's pinned baseline and whether it regressed; send a progressToken in \
+                       _meta to be told of every item. The run is stored, appended to the evidence \
+                       ledger and fed into the agent's trust score.",
+        annotations(
+            title = "Run eval suite",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = true
+        )
+    )]
+    async fn eval_run(
+        &self,
+        Parameters(args): Parameters<Checked<EvalRunInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<EvalRunOutput>, String> {
+        let (progress, notifier) = match ctx.meta.get_progress_token() {
+            Some(token) => {
+                let (sink, notifier) = progress_notifier(ctx.peer.clone(), token);
+                (Some(sink), Some(notifier))
+            }
+            None => (None, None),
+        };
+        // A client that cancels the call, or goes away, stops the run.
+        let cancel = ctx.ct.clone();
+        let result = self
+            .run("eval_run", &ctx, args, |mesh, p, input| async move {
+                mesh.eval_run_requested(&p, input, progress, Some(cancel))
+                    .await
+            })
+            .await;
+        if let Some(notifier) = notifier {
+            // The last progress goes out before the answer; a stuck peer does not hold it up.
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), notifier).await;
+        }
+        result
+    }
+
+    #[tool(
+        description = "Operators, admins and auditors: eval runs and their results. With run_id: the \
+                       run, a page of its item results (scores per scorer) and its paired comparison \
+                       with the pinned baseline or with compare_with; without: the tenant's runs, \
+                       newest first (optionally of one suite).",
+        annotations(
+            title = "Eval results",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn eval_results(
+        &self,
+        Parameters(args): Parameters<Checked<EvalResultsInput>>,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<Json<EvalResultsOutput>, String> {
+        self.run("eval_results", &ctx, args, |mesh, p, input| async move {
+            mesh.eval_results(&p, input).await
+        })
+        .await
+    }
+}
+
+/// Turns a run's progress into `notifications/progress` for `token`. The sink only stores the
+/// newest count; the task sends it at most every 100 ms, so a fast run does not flood the peer,
+/// and ends after sending the last count once the run drops the sink.
+fn progress_notifier(
+    peer: rmcp::Peer<RoleServer>,
+    token: rmcp::model::ProgressToken,
+) -> (
+    Arc<dyn meshos_evals::run::ProgressSink>,
+    tokio::task::JoinHandle<()>,
+) {
+    use meshos_evals::run::Progress;
+    let (tx, mut rx) = tokio::sync::watch::channel(None::<Progress>);
+    let task = tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let Some(p) = *rx.borrow_and_update() else {
+                continue;
+            };
+            let param = rmcp::model::ProgressNotificationParam::new(token.clone(), p.done as f64)
+                .with_total(p.total as f64)
+                .with_message(format!(
+                    "{} of {} items answered, {} unanswered",
+                    p.done, p.total, p.failed
+                ));
+            if peer.notify_progress(param).await.is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    });
+    let sink = Arc::new(move |p: Progress| {
+        let _ = tx.send(Some(p));
+    });
+    (sink, task)
 }
 
 #[tool_router(router = approval_router)]
@@ -435,7 +540,10 @@ impl MeshMcp {
     }
 
     #[tool(
-        description = "Operators only: reveal the original value behind a pseudonym from redacted                        content (`[EMAIL:psn_…]`). Needs a reason; every reveal is appended to the                        evidence ledger (who, which pseudonym, why — never the value) before the                        value is returned.",
+        description = "Operators only: reveal the original value behind a pseudonym from redacted \
+                       content (`[EMAIL:psn_…]`). Needs a reason; every reveal is appended to the \
+                       evidence ledger (who, which pseudonym, why — never the value) before the \
+                       value is returned.",
         annotations(
             title = "Re-identify pseudonym",
             read_only_hint = false,
@@ -530,6 +638,7 @@ fn watchable(uri: &str) -> bool {
 
 const CHECKPOINT_URI: &str = "evidence://checkpoint";
 const BUNDLE_URI: &str = "policy://bundle";
+const EVAL_SUITE_PREFIX: &str = "evals://suites/";
 
 fn json_contents(
     uri: &str,
@@ -631,7 +740,7 @@ impl ServerHandler for MeshMcp {
         _ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         refuse_cursor(request.as_ref())?;
-        Ok(ListResourcesResult::with_all_items(vec![
+        let mut resources = vec![
             Resource::new(CHECKPOINT_URI, "evidence-checkpoint")
                 .with_description("The latest signed checkpoint of your tenant's evidence ledger")
                 .with_mime_type("application/json"),
@@ -644,7 +753,21 @@ impl ServerHandler for MeshMcp {
                      subscribe to be told of new ones",
                 )
                 .with_mime_type("application/json"),
-        ]))
+        ];
+        // A deployment without a suites directory has no suites, not an error.
+        let (suites, _invalid) = self.mesh.eval_suites().unwrap_or_default();
+        resources.extend(suites.into_iter().map(|suite| {
+            Resource::new(
+                format!("{EVAL_SUITE_PREFIX}{}", suite.id),
+                format!("eval-suite-{}", suite.id),
+            )
+            .with_description(format!(
+                "Eval suite {}: {} ({} items; its baseline and latest runs)",
+                suite.id, suite.description, suite.items
+            ))
+            .with_mime_type("application/json")
+        }));
+        Ok(ListResourcesResult::with_all_items(resources))
     }
 
     async fn list_resource_templates(
@@ -656,6 +779,9 @@ impl ServerHandler for MeshMcp {
         Ok(ListResourceTemplatesResult::with_all_items(vec![
             ResourceTemplate::new("trust://agents/{agent_id}", "agent-trust")
                 .with_description("The live trust score of an agent, with its components")
+                .with_mime_type("application/json"),
+            ResourceTemplate::new(format!("{EVAL_SUITE_PREFIX}{{suite_id}}"), "eval-suite")
+                .with_description("An eval suite, its pinned baseline and its latest runs")
                 .with_mime_type("application/json"),
         ]))
     }
@@ -709,10 +835,17 @@ impl ServerHandler for MeshMcp {
                 .await
                 .map_err(to_mcp)?;
             json_contents(uri, &score)
+        } else if let Some(suite) = uri.strip_prefix(EVAL_SUITE_PREFIX) {
+            let view = self
+                .mesh
+                .eval_suite_view(&principal, suite)
+                .await
+                .map_err(to_mcp)?;
+            json_contents(uri, &view)
         } else {
             Err(McpError::resource_not_found(
                 format!(
-                    "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI}, {ALERTS_URI} or {TRUST_PREFIX}{{agent_id}}"
+                    "unknown resource {uri:?}; expected {CHECKPOINT_URI}, {BUNDLE_URI}, {ALERTS_URI}, {TRUST_PREFIX}{{agent_id}} or {EVAL_SUITE_PREFIX}{{suite_id}}"
                 ),
                 Some(serde_json::json!({ "uri": uri })),
             ))

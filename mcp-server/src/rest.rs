@@ -16,6 +16,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::checked::parse_named;
+use meshos_service::eval_api::{EvalResultsInput, EvalRunEntry, EvalRunInput};
 use meshos_service::incidents::{
     self, IncidentDecideInput, IncidentListInput, IncidentReleaseInput, IncidentShowInput,
 };
@@ -36,6 +37,7 @@ fn reply<T: Serialize>(result: Result<T, MeshError>) -> Response {
                 MeshError::NotFound(_) => StatusCode::NOT_FOUND,
                 MeshError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
                 MeshError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                MeshError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             };
             error_reply(status, e.to_string())
         }
@@ -219,4 +221,111 @@ pub async fn incident_release(
         note: b.note,
     };
     reply(incidents::release(&mesh, &p, input).await)
+}
+
+/// `GET /v1/evals/suites`: the suites directory's suites, and the errors of those that do not load.
+pub async fn eval_suites(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+) -> Response {
+    reply(mesh.eval_suite_list(&p))
+}
+
+/// `GET /v1/evals/suites/{suite_id}`: the `evals://suites/{id}` resource.
+pub async fn eval_suite(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(suite_id): Path<String>,
+) -> Response {
+    reply(mesh.eval_suite_view(&p, &suite_id).await)
+}
+
+/// `POST /v1/evals/runs` with an `eval_run` body: answers when the run ends.
+pub async fn eval_run(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    body: Bytes,
+) -> Response {
+    let input: EvalRunInput = match body_as(&body) {
+        Ok(input) => input,
+        Err(e) => return reply::<()>(Err(e)),
+    };
+    // The run goes on in its own task so that a client that hangs up cancels it (stored as
+    // cancelled, in the ledger) instead of dropping it half-written.
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _cancel_on_hang_up = cancel.clone().drop_guard();
+    let run =
+        tokio::spawn(async move { mesh.eval_run_requested(&p, input, None, Some(cancel)).await });
+    match run.await {
+        Ok(result) => reply(result),
+        Err(e) => reply::<()>(Err(MeshError::Internal(format!(
+            "the eval run failed: {e}"
+        )))),
+    }
+}
+
+/// `?suite=support-bot&limit=20`, or for one run `?after=item-0100&limit=100&compare_with=evr-…`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalRunsQuery {
+    #[serde(default)]
+    suite: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    after: Option<String>,
+    #[serde(default)]
+    compare_with: Option<String>,
+}
+
+/// `GET /v1/evals/runs`: the tenant's runs, newest first.
+pub async fn eval_runs(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<EvalRunsQuery>,
+) -> Response {
+    let input = EvalResultsInput {
+        run_id: None,
+        suite: q.suite,
+        limit: q.limit,
+        after: q.after,
+        compare_with: q.compare_with,
+    };
+    reply(mesh.eval_results(&p, input).await)
+}
+
+/// `GET /v1/evals/runs/{run_id}`: the run, a page of its results and its comparison.
+pub async fn eval_run_show(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(run_id): Path<String>,
+    Query(q): Query<EvalRunsQuery>,
+) -> Response {
+    if q.suite.is_some() {
+        return reply::<()>(Err(MeshError::Invalid {
+            field: "suite".into(),
+            message: "a run belongs to one suite; expected no suite filter here".into(),
+        }));
+    }
+    let input = EvalResultsInput {
+        run_id: Some(run_id),
+        suite: None,
+        limit: q.limit,
+        after: q.after,
+        compare_with: q.compare_with,
+    };
+    reply(mesh.eval_results(&p, input).await)
+}
+
+/// `POST /v1/evals/runs/{run_id}/baseline`: pins a completed run as its suite's baseline.
+pub async fn eval_pin_baseline(
+    State(mesh): State<Arc<Mesh>>,
+    Extension(p): Extension<Principal>,
+    Path(run_id): Path<String>,
+) -> Response {
+    reply(
+        mesh.pin_eval_baseline(&p, &run_id)
+            .await
+            .map(EvalRunEntry::from),
+    )
 }

@@ -705,7 +705,7 @@ impl ResultSink for ScoringSink<'_> {
     }
 }
 
-fn suite_info(s: &Suite) -> SuiteInfo {
+pub(crate) fn suite_info(s: &Suite) -> SuiteInfo {
     SuiteInfo {
         id: s.id().to_string(),
         description: s.description().to_string(),

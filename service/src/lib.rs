@@ -13,6 +13,7 @@ pub mod approvals;
 pub mod audit;
 pub mod bundle_source;
 pub mod checkpoints;
+pub mod eval_api;
 pub mod eval_scheduler;
 pub mod evals;
 pub mod events;

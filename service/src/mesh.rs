@@ -34,6 +34,9 @@ pub enum MeshError {
     Store(#[from] StoreError),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Refused for now, not for good: retry later.
+    #[error("busy: {0}")]
+    Busy(String),
 }
 
 pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> MeshError {
@@ -107,6 +110,9 @@ pub struct Mesh {
     pub(crate) evals_dir: Option<std::path::PathBuf>,
     /// The witnesses checkpoints are submitted to, and what each holds (`witnesses.rs`).
     pub(crate) witnesses: Witnesses,
+    /// Eval runs asked for over MCP or REST that may go at once (each holds a target's
+    /// connections and the run's scoring for minutes); more are refused as busy.
+    pub(crate) requested_eval_runs: Arc<tokio::sync::Semaphore>,
 }
 
 /// How the live trust runtime of a [`Mesh`] is tuned and where its alerts go.
@@ -249,6 +255,9 @@ impl MeshBuilder {
             log_list_seq: Default::default(),
             evals_dir: self.evals_dir,
             witnesses: Witnesses::new(self.witnesses)?,
+            requested_eval_runs: Arc::new(tokio::sync::Semaphore::new(
+                crate::eval_api::REQUESTED_EVAL_RUNS_AT_ONCE,
+            )),
         })
     }
 }

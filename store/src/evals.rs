@@ -352,6 +352,29 @@ impl Store {
         rows.iter().map(result_from_row).collect()
     }
 
+    /// One page of a run's item results, by item id: those after `after` (exclusive), at most
+    /// `limit`. A run can have more results than one reply should carry.
+    pub async fn eval_results_page(
+        &self,
+        tenant: &str,
+        run_id: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvalResult>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT item_id, passed, error, latency_ms, input_tokens, output_tokens, cost_usd, \
+             scores, raw FROM eval_results WHERE tenant = $1 AND run_id = $2 AND item_id > $3 \
+             ORDER BY item_id LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(run_id)
+        .bind(after.unwrap_or(""))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(result_from_row).collect()
+    }
+
     /// The run ledger position `entry` names, for audit re-derivation.
     pub(crate) async fn eval_run_record(
         &self,

@@ -992,6 +992,23 @@ async fn eval_runs_results_schedules_and_baselines(store: &Store) {
             .is_empty()
     );
 
+    // Paged by item id: every result exactly once, in order, across pages.
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .eval_results_page(&t, &run.id, after.as_deref(), 500)
+            .await
+            .unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 500);
+        after = page.last().map(|r| r.item_id.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, back);
+
     let running = store.eval_run(&t, &run.id).await.unwrap().unwrap();
     assert!(!running.is_finished());
     run.status = "completed".into();

@@ -35,7 +35,9 @@ FIVE_TOOLS = {"policy_check", "trust_score", "evidence_fetch", "carbon_route", "
 OPERATOR_TOOLS = {"approval_decide", "approvals_pending", "pseudonym_reveal"}
 # Incident tools added with the healing runtime (issue 6).
 INCIDENT_TOOLS = {"incident_list", "incident_show", "incident_approve", "incident_deny", "incident_release"}
-ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS | INCIDENT_TOOLS
+# Eval tools added with evals on cron (issue 17).
+EVAL_TOOLS = {"eval_run", "eval_results"}
+ALL_TOOLS = FIVE_TOOLS | OPERATOR_TOOLS | INCIDENT_TOOLS | EVAL_TOOLS
 VERDICTS = {"allow", "deny", "redact", "require_approval"}
 
 # How long one MCP session (connect + all calls of a test) may take before the test fails.

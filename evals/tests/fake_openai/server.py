@@ -23,7 +23,9 @@ request sees the next count):
   [[500 xN]]                 the first N requests get 500
   [[sleep MS]]               every request waits MS milliseconds before answering
   [[big N]]                  the answer's text is N bytes
-Or for every request: `--delay-ms`, or the admin endpoint.
+Or for every request: `--delay-ms`, or the admin endpoints (`POST /admin/config {"delay_ms"}`,
+`POST /admin/scenarios {"scenarios": {message: reply}}` replaces the scenario table, and with
+`"for_requests": N` only for the next N answers it gives, `POST /admin/reset`).
 
 POST /agent        an agent endpoint for the HTTP target: {item_id, messages, tools?} ->
                    {text: "ITEM_ID: LAST USER MESSAGE [key=<X-Agent-Key header>]", tool_calls, ...}
@@ -31,6 +33,7 @@ GET  /stats        {"requests", "chat_requests", "max_concurrent", "in_flight", 
                     "last_authorization"}
 POST /admin/reset  zero the counters
 POST /admin/config {"delay_ms": N}
+POST /admin/scenarios {"scenarios": {message: reply}, "for_requests": N?}
 """
 
 import argparse
@@ -54,7 +57,17 @@ class State:
         self.lock = threading.Lock()
         self.delay_ms = delay_ms
         self.scenarios = scenarios
+        # A temporary table for the next `flaky_left` scenario answers (a flaky model).
+        self.flaky = {}
+        self.flaky_left = 0
         self.reset()
+
+    def scenario(self, message):
+        with self.lock:
+            if self.flaky_left > 0 and message in self.flaky:
+                self.flaky_left -= 1
+                return self.flaky[message]
+        return self.scenarios.get(message, message)
 
     def reset(self):
         with self.lock:
@@ -194,6 +207,16 @@ class Handler(BaseHTTPRequestHandler):
             if self.path == "/admin/reset":
                 state.reset()
                 self.send_json(200, {"ok": True})
+            elif self.path == "/admin/scenarios":
+                # The "model" changes under a running server: for good, or with `for_requests`
+                # only for the next N answers from the table (then the old table answers again).
+                with state.lock:
+                    if "for_requests" in body:
+                        state.flaky = body.get("scenarios", {})
+                        state.flaky_left = int(body["for_requests"])
+                    else:
+                        state.scenarios = body.get("scenarios", {})
+                self.send_json(200, {"ok": True})
             elif self.path == "/admin/config":
                 if "delay_ms" in body:
                     state.delay_ms = int(body["delay_ms"])
@@ -267,7 +290,7 @@ class Handler(BaseHTTPRequestHandler):
                 raise ValueError(f"no tool named {name}")
             tool_calls = [{"id": f"call_{n}", "type": "function", "function": {"name": name, "arguments": json.dumps(json.loads(call.group(2)))}}]
         else:
-            text = state.scenarios.get(last, last)
+            text = state.scenario(last)
 
         prompt_tokens = sum(words(content_text(x.get("content"))) for x in messages)
         completion_tokens = words(text) + sum(words(c["function"]["arguments"]) for c in tool_calls)
