@@ -606,6 +606,15 @@ impl ScoringSink<'_> {
         }
         let passed =
             output.is_some() && scorer_errors.is_empty() && scores.iter().all(|s| s.passed);
+        // A wrong answer is an error of the agent; only an answer the policy refuses (a
+        // failed `policy_check` scorer) is a violation, which weighs three times as much.
+        let violated_policy = scores.iter().any(|s| {
+            !s.passed
+                && self.suite.scorers().iter().any(|sc| {
+                    sc.name() == s.scorer
+                        && matches!(sc.spec(), meshos_evals::scorers::ScorerSpec::PolicyCheck(_))
+                })
+        });
         if output.is_none() {
             c.items_failed += 1;
         } else if passed {
@@ -640,12 +649,12 @@ impl ScoringSink<'_> {
         c.events.push(EventInput {
             agent_id: self.suite.agent_id().to_string(),
             kind: "output_validation".into(),
-            outcome: if output.is_none() {
-                Outcome::Error
-            } else if passed {
+            outcome: if passed {
                 Outcome::Ok
-            } else {
+            } else if violated_policy {
                 Outcome::Violation
+            } else {
+                Outcome::Error
             },
             latency_ms: Some(result.latency_ms.max(0.0)),
             input_tokens: i64::try_from(input_tokens).ok(),

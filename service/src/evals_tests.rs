@@ -209,3 +209,61 @@ async fn auditors_read_runs_agents_do_not_and_only_operators_run() {
         Err(MeshError::Invalid { .. })
     ));
 }
+
+#[tokio::test]
+async fn a_wrong_answer_is_an_error_of_the_agent_and_only_an_answer_the_policy_refuses_a_violation()
+{
+    let dir = tempfile::tempdir().unwrap();
+    let m = mesh_with_suites(dir.path()).await;
+    let op = principal(Role::Operator);
+    for suite_id in ["support-bot", "safety"] {
+        let outcome = m
+            .run_eval(&op, suite_id, EvalRunOptions::default())
+            .await
+            .unwrap();
+        let suite = m.eval_suite(suite_id).unwrap();
+        let policy_scorers: Vec<&str> = suite
+            .scorers()
+            .iter()
+            .filter(|s| matches!(s.spec(), meshos_evals::scorers::ScorerSpec::PolicyCheck(_)))
+            .map(|s| s.name())
+            .collect();
+        let (_, results) = m.eval_run_results(&op, &outcome.run.id).await.unwrap();
+        let agent = suite.agent_id().to_string();
+        let events = m.store.recent_events("acme", &agent, 500).await.unwrap();
+        let mut seen = [0usize; 3];
+        for r in &results {
+            let refused_by_policy = r.scores.as_array().unwrap().iter().any(|s| {
+                s["passed"] == false && policy_scorers.contains(&s["scorer"].as_str().unwrap())
+            });
+            let expected = if r.passed {
+                Outcome::Ok
+            } else if refused_by_policy {
+                Outcome::Violation
+            } else {
+                Outcome::Error
+            };
+            let event = events
+                .iter()
+                .find(|(e, _)| {
+                    e.kind == "output_validation"
+                        && e.attributes["item_id"] == r.item_id.as_str()
+                        && e.attributes["run_id"] == outcome.run.id.as_str()
+                })
+                .unwrap_or_else(|| panic!("no event for item {}", r.item_id));
+            assert_eq!(
+                event.0.outcome, expected,
+                "item {} of {suite_id}",
+                r.item_id
+            );
+            seen[match expected {
+                Outcome::Ok => 0,
+                Outcome::Error => 1,
+                Outcome::Violation => 2,
+            }] += 1;
+        }
+        // Each suite has passing and failing items; only safety has answers the policy refuses.
+        assert!(seen[0] > 0 && seen[1] + seen[2] > 0, "{suite_id}: {seen:?}");
+        assert_eq!(seen[2] > 0, suite_id == "safety", "{suite_id}: {seen:?}");
+    }
+}

@@ -331,6 +331,22 @@ def http_request(
         return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
 
 
+def wait_for(predicate, what: str, timeout: float = 60, step=None, interval: float = 1.0):
+    """Calls `step(i)` (if given) then `predicate()` every `interval` seconds until the predicate
+    returns something truthy, which is returned; fails the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    i = 0
+    while time.monotonic() < deadline:
+        if step:
+            step(i)
+        i += 1
+        got = predicate()
+        if got:
+            return got
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 

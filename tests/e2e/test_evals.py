@@ -34,11 +34,11 @@ def support_scenarios(degrade_from: int | None = None) -> dict[str, str]:
 class FakeOpenAI:
     """evals/tests/fake_openai/server.py as a child process."""
 
-    def __init__(self, tmp: Path, scenarios: dict[str, str]) -> None:
+    def __init__(self, tmp: Path, scenarios: dict[str, str], delay_ms: int = 0) -> None:
         path = tmp / f"scenarios-{time.monotonic_ns()}.json"
         path.write_text(json.dumps(scenarios))
         self.proc = subprocess.Popen(
-            [sys.executable, str(FAKE_SERVER), "--port", "0", "--scenarios", str(path)],
+            [sys.executable, str(FAKE_SERVER), "--port", "0", "--scenarios", str(path), "--delay-ms", str(delay_ms)],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,

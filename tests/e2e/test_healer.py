@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from meshos_e2e import bearer, call_ok, http_client, http_request, tool_error
+from meshos_e2e import bearer, call_ok, http_client, http_request, tool_error, wait_for
 
 TENANT = "heal"
 
@@ -50,20 +50,6 @@ def show(meshos, incident_id) -> dict:
     proc = meshos.run("incidents", "show", "--tenant", TENANT, incident_id)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
-
-
-def wait_for(predicate, what: str, timeout: float = 60, step=None):
-    deadline = time.monotonic() + timeout
-    i = 0
-    while time.monotonic() < deadline:
-        if step:
-            step(i)
-        i += 1
-        got = predicate()
-        if got:
-            return got
-        time.sleep(1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.mark.anyio

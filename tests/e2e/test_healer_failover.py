@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 
-from meshos_e2e import Meshos, MeshosServer, bearer, http_request
+from meshos_e2e import Meshos, MeshosServer, bearer, http_request, wait_for
 from test_postgres import pg_url  # noqa: F401  (a fixture)
 
 TENANT = "heal-ha"
@@ -41,20 +41,6 @@ def traffic(server: MeshosServer, token: str, leaky: str | None, i: int) -> None
         {**bearer(token), "Content-Type": "application/json"},
     )
     assert status == 200, raw
-
-
-def wait_for(predicate, what: str, timeout: float, step=None):
-    deadline = time.monotonic() + timeout
-    i = 0
-    while time.monotonic() < deadline:
-        if step:
-            step(i)
-        i += 1
-        got = predicate()
-        if got:
-            return got
-        time.sleep(1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def incidents(cli: Meshos) -> list[dict]:
