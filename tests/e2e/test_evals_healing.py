@@ -125,7 +125,8 @@ def test_a_regression_lowers_trust_opens_an_incident_and_the_healer_resolves_it_
         model.stop()
 
 
-def scheduled_runs(cli: Meshos) -> list[dict]:
+def support_bot_runs(cli: Meshos) -> list[dict]:
+    """The tenant acme's runs of support-bot, newest first."""
     proc = cli.run("evals", "list", "--tenant", "acme", "--suite", "support-bot", "--limit", "500")
     assert proc.returncode == 0, proc.stderr
     return [r["run"] for r in json.loads(proc.stdout)["runs"]]
@@ -163,7 +164,7 @@ def test_a_one_second_schedule_fires_on_the_leader_only_and_survives_its_death(m
         assert not runs_in_log(second), second.log_tail()
 
         # Kill the leader mid-run.
-        wait_for(lambda: any(r["status"] == "running" for r in scheduled_runs(cli)), "a run in flight",
+        wait_for(lambda: any(r["status"] == "running" for r in support_bot_runs(cli)), "a run in flight",
                  timeout=30, interval=0.1)
         first.proc.kill()
         first.proc.wait(timeout=10)
@@ -171,7 +172,7 @@ def test_a_one_second_schedule_fires_on_the_leader_only_and_survives_its_death(m
         wait_for(lambda: len(runs_in_log(second)) >= 3, "three scheduled runs on the new leader", timeout=60)
         second.stop()
 
-        runs = sorted(scheduled_runs(cli), key=lambda r: (r["started_at_ms"], r["id"]))
+        runs = sorted(support_bot_runs(cli), key=lambda r: (r["started_at_ms"], r["id"]))
         assert all(r["trigger"] == f"schedule:{schedule}" for r in runs), runs
         # The run the stopped replica had going stays open for the next leader to close and redo.
         if runs[-1]["status"] == "running":
@@ -194,4 +195,54 @@ def test_a_one_second_schedule_fires_on_the_leader_only_and_survives_its_death(m
         for srv in (first, second):
             if srv is not None:
                 srv.stop()
+        model.stop()
+
+
+def test_network_runs_are_bounded_and_a_client_that_hangs_up_cancels_its_run(meshos, make_server, tmp_path):
+    import http.client
+    import threading
+
+    # Each answer takes 1.5 s, so a run lasts about 4.5 s.
+    model = FakeOpenAI(tmp_path, support_scenarios(), delay_ms=1500)
+    try:
+        suites = live_support_suite(tmp_path, model.url)
+        operator = meshos.token("acme", "operator")
+        server = make_server("--evals-dir", str(suites))
+        body = json.dumps({"suite": "support-bot"})
+        headers = {**bearer(operator), "Content-Type": "application/json"}
+
+        # A client that hangs up half-way.
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        conn.request("POST", "/v1/evals/runs", body, headers)
+        wait_for(lambda: any(r["status"] == "running" for r in support_bot_runs(meshos)), "the run to start",
+                 timeout=20, interval=0.1)
+        conn.sock.close()
+
+        def cancelled():
+            runs = support_bot_runs(meshos)
+            return runs if runs and runs[0]["status"] == "cancelled" else None
+
+        runs = wait_for(cancelled, "the run to be cancelled", timeout=20, interval=0.2)
+        assert runs[0]["items"] < 20, runs[0]
+        # Cancelled, it is still a finished record on the ledger.
+        assert meshos.run("audit", "verify").returncode == 0
+
+        # Four runs at once over the network; a fifth is refused as busy, not queued.
+        answers: list[int] = []
+
+        def run_one():
+            status, _ = rest(server, operator, "POST", "/v1/evals/runs", {"suite": "support-bot"})
+            answers.append(status)
+
+        threads = [threading.Thread(target=run_one) for _ in range(4)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: sum(r["status"] == "running" for r in support_bot_runs(meshos)) == 4, "four runs going",
+                 timeout=20, interval=0.1)
+        status, err = rest(server, operator, "POST", "/v1/evals/runs", {"suite": "support-bot"})
+        assert status == 429 and "retry" in err["error"], (status, err)
+        for t in threads:
+            t.join(timeout=60)
+        assert answers == [200] * 4, answers
+    finally:
         model.stop()
