@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use meshos_evals::Suite;
 use meshos_evals::report::render_comparison;
-use meshos_evals::run::Progress;
+use meshos_evals::run::{Cache, DEFAULT_MEMORY_ENTRIES as CACHE_MEMORY_ENTRIES, Progress};
 use meshos_service::Mesh;
 use meshos_service::evals::{EvalRunOptions, TargetOverride};
 use meshos_types::{Principal, Role};
@@ -42,6 +42,10 @@ pub enum EvalsCommand {
         /// Pin this run as the suite's baseline once it completes.
         #[arg(long)]
         pin_baseline: bool,
+        /// Answer requests identical to earlier ones (same target, model and messages) from the
+        /// cache in DATA_DIR/eval-cache instead of the target: to iterate on scorers cheaply.
+        #[arg(long)]
+        cache: bool,
     },
     /// The suites in the suites directory and the tenant's recent runs.
     List {
@@ -141,7 +145,7 @@ fn progress_bar() -> (
 }
 
 /// Runs the command; returns the process exit status.
-pub async fn evals_cli(mesh: Mesh, command: EvalsCommand) -> anyhow::Result<i32> {
+pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> anyhow::Result<i32> {
     match command {
         EvalsCommand::Run {
             suite,
@@ -152,8 +156,19 @@ pub async fn evals_cli(mesh: Mesh, command: EvalsCommand) -> anyhow::Result<i32>
             model,
             api_key_env,
             pin_baseline,
+            cache,
         } => {
             let principal = admin(&tenant);
+            let cache = if cache {
+                let dir = data_dir.join("eval-cache");
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("cannot create {}", dir.display()))?;
+                let opened = Cache::open_dir(&dir, CACHE_MEMORY_ENTRIES)
+                    .map_err(|e| anyhow::anyhow!("the eval cache in {}: {e}", dir.display()))?;
+                Some(Arc::new(opened))
+            } else {
+                None
+            };
             let (bar, progress) = progress_bar();
             let options = EvalRunOptions {
                 target: target_url.map(|base_url| TargetOverride {
@@ -162,6 +177,7 @@ pub async fn evals_cli(mesh: Mesh, command: EvalsCommand) -> anyhow::Result<i32>
                     api_key_env,
                 }),
                 progress: Some(progress),
+                cache: cache.clone(),
                 ..EvalRunOptions::default()
             };
             let outcome = if suite.ends_with(".yaml") || suite.ends_with(".yml") {
@@ -201,6 +217,13 @@ pub async fn evals_cli(mesh: Mesh, command: EvalsCommand) -> anyhow::Result<i32>
                     r.cost_usd,
                     outcome.ledger_index
                 );
+                if let Some(c) = &cache {
+                    let stats = c.stats();
+                    println!(
+                        "cache: {} answers from the cache, {} from the target ({} cached in all)",
+                        stats.hits, stats.misses, stats.entries_on_disk
+                    );
+                }
                 println!();
                 print!("{}", outcome.report.render_text());
                 match (&outcome.baseline_run_id, &outcome.comparison) {

@@ -706,7 +706,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Incidents { command } => incidents(&settings, command).await,
         Command::Evals { command } => {
             let mesh = build_mesh(&settings).await?;
-            evals_cli::evals_cli(mesh, command).await
+            evals_cli::evals_cli(mesh, &settings.data_dir, command).await
         }
         Command::Topology {
             file,

@@ -30,6 +30,17 @@ pub const REMOTE_KEY_ENV_PREFIX: &str = "MESHOS_EVALS_";
 const RESULTS_PAGE_MAX: u32 = 500;
 const RESULTS_PAGE_DEFAULT: u32 = 100;
 
+// The report and the comparison are the evals crate's types, which carry no schema of their own;
+// a client sees them as objects (`true`, what a bare JSON value gets, is not valid in
+// `properties` for every MCP client).
+fn json_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": "object" })
+}
+
+fn json_object_or_null(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({ "type": ["object", "null"] })
+}
+
 /// `eval_run` (MCP) and `POST /v1/evals/runs` (REST).
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,11 +64,11 @@ pub struct EvalRunOutput {
     pub run: EvalRunRecord,
     pub ledger_index: u64,
     /// Per scorer: items scored, pass rate with its confidence interval, mean value.
-    #[schemars(with = "serde_json::Value")]
+    #[schemars(schema_with = "json_object")]
     pub report: RunReport,
     pub baseline_run_id: Option<String>,
     /// The paired comparison with the baseline (McNemar / Wilcoxon / bootstrap, Holm-adjusted).
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(schema_with = "json_object_or_null")]
     pub comparison: Option<Comparison>,
     /// Some scorer is significantly worse than the baseline's.
     pub regressed: bool,
@@ -155,7 +166,7 @@ pub struct EvalResultsOutput {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compared_with: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schemars(with = "Option<serde_json::Value>")]
+    #[schemars(schema_with = "json_object_or_null")]
     pub comparison: Option<Comparison>,
 }
 

@@ -70,6 +70,10 @@ pub struct EvalRunOptions {
     pub run_id: Option<String>,
     /// The judge model for judge scorers that name none.
     pub default_judge: Option<JudgeConfig>,
+    /// Answers identical requests (same target, same request) from here instead of asking the
+    /// target again: for iterating on scorers, never for runs that judge the target now (the
+    /// scheduler, the healer and network callers do not set it).
+    pub cache: Option<Arc<meshos_evals::run::Cache>>,
 }
 
 /// A finished run.
@@ -270,6 +274,9 @@ impl Mesh {
         }
         if let Some(c) = options.cancel.clone() {
             runner = runner.with_cancel(c);
+        }
+        if let Some(c) = options.cache.clone() {
+            runner = runner.with_cache(c);
         }
         let check = BundleCheck { mesh: self, tenant };
         let mut sink = ScoringSink {

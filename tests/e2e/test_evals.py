@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from meshos_e2e import REPO_ROOT, Meshos
+from meshos_e2e import REPO_ROOT, Meshos, http_request
 
 FAKE_SERVER = REPO_ROOT / "evals/tests/fake_openai/server.py"
 SUITES = REPO_ROOT / "evals/suites"
@@ -121,3 +121,27 @@ def test_a_schedule_fires_from_serve(meshos: Meshos, make_server):
     assert runs[0]["run"]["trigger"] == f"schedule:{schedule['id']}"
     removed = meshos.run("evals", "schedule", "remove", schedule["id"], "--tenant", "acme")
     assert removed.returncode == 0, removed.stderr
+
+
+def test_a_cached_rerun_asks_the_target_nothing(meshos: Meshos, tmp_path: Path):
+    model = FakeOpenAI(tmp_path, support_scenarios())
+
+    def chat_requests() -> int:
+        status, _, raw = http_request("GET", model.url.removesuffix("/v1") + "/stats")
+        assert status == 200, raw
+        return json.loads(raw)["chat_requests"]
+
+    try:
+        first = run_suite(meshos, model.url, "--cache")
+        assert first.returncode == 0, first.stderr[-2000:]
+        assert "0 answers from the cache, 20 from the target" in first.stdout, first.stdout
+        second = run_suite(meshos, model.url, "--cache")
+        assert second.returncode == 0, second.stderr[-2000:]
+        assert "20 answers from the cache, 0 from the target" in second.stdout, second.stdout
+        assert chat_requests() == 20
+        # Without --cache the target is asked again.
+        third = run_suite(meshos, model.url)
+        assert third.returncode == 0 and "from the cache" not in third.stdout, third.stdout
+        assert chat_requests() == 40
+    finally:
+        model.stop()
