@@ -100,6 +100,7 @@ pub fn request_from_flags(
         // Offline there are no spend counters to weigh an estimate against.
         estimated_tokens: None,
         estimated_cost_usd: None,
+        arguments: None,
     })
 }
 
@@ -154,6 +155,9 @@ struct CaseState {
     /// Healer controls in force for the request, e.g. `[quarantined]`.
     #[serde(default)]
     heal_controls: Vec<String>,
+    /// The agent's trust score (0-100) as `context.trust_score`.
+    #[serde(default)]
+    trust_score: Option<i64>,
 }
 
 impl CaseState {
@@ -172,6 +176,7 @@ impl CaseState {
             }),
             heal_controls: self.heal_controls.clone(),
             redaction_keys: None,
+            trust_score: self.trust_score,
         }
     }
 }

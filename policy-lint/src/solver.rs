@@ -105,6 +105,9 @@ impl Cvc5 {
         let mut command = tokio::process::Command::new(&self.path);
         command
             .args(["--lang", "smt"])
+            // `like` with a wildcard on both sides of a literal (`"*/.ssh/*"`) becomes
+            // str.contains, which cvc5 decides only with its extended string solver.
+            .arg("--strings-exp")
             .arg(format!("--tlimit={QUERY_TIME_LIMIT_MS}"))
             .kill_on_drop(true);
         LocalSolver::from_command(&mut command).map_err(|e| LintError::SolverUnusable {

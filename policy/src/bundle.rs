@@ -241,6 +241,19 @@ pub(crate) struct SlicePolicies {
     pub reads: FactReads,
 }
 
+#[cfg(test)]
+impl SlicePolicies {
+    /// The slice has compiled policies, or one of its policies reads the tool arguments, which
+    /// only Cedar evaluates (so only slices of tool-call operations lose the compiled path).
+    pub(crate) fn compiled_unless_it_reads_arguments(&self) -> bool {
+        self.compiled.is_some()
+            || self
+                .cedar
+                .policies()
+                .any(|p| p.to_string().contains("context.arguments"))
+    }
+}
+
 /// Each policy's compiled form, or why it has none, by policy id.
 type CompiledPolicies = HashMap<PolicyId, Result<CompiledPolicy, CompileError>>;
 
@@ -279,6 +292,8 @@ pub struct Bundle {
     tenant_folders: BTreeSet<String>,
     models: ModelRegistry,
     budgets: BudgetConfig,
+    /// The schema's `ToolArguments` type, when it declares one (`arguments.rs`).
+    arguments: Option<crate::ArgumentSchema>,
     version: String,
     files: Vec<BundleFile>,
 }
@@ -303,6 +318,7 @@ const DEFAULT_BUNDLE: &[(&str, &str)] = &[
     default_file!("global/actions.cedar"),
     default_file!("global/data.cedar"),
     default_file!("global/heal.cedar"),
+    default_file!("global/gateway.cedar"),
     default_file!("regions/eu/residency.cedar"),
     default_file!("regions/us/ssn.cedar"),
     default_file!("teams/support/no-money.cedar"),
@@ -365,6 +381,13 @@ impl Bundle {
             Schema::from_cedarschema_str(&schema_file.text).map_err(|e| BundleError::Schema {
                 file: schema_file.name.clone(),
                 message: format!("{e:?}"),
+            })?;
+        let arguments =
+            crate::ArgumentSchema::from_schema_text(&schema_file.text).map_err(|message| {
+                BundleError::Schema {
+                    file: schema_file.name.clone(),
+                    message,
+                }
             })?;
         let org = match files.iter().find(|f| f.name == ORG_FILE) {
             Some(f) => parse_org(&f.text)?,
@@ -499,9 +522,15 @@ impl Bundle {
             tenant_folders,
             models,
             budgets,
+            arguments,
             version,
             files,
         })
+    }
+
+    /// The schema's `ToolArguments` type: what of a tool call's arguments policies can read.
+    pub fn argument_schema(&self) -> Option<&crate::ArgumentSchema> {
+        self.arguments.as_ref()
     }
 
     /// The registry of approved model versions (`models.toml`; empty without one).

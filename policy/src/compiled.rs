@@ -431,12 +431,21 @@ impl Compiler<'_> {
                 }
             }
             pst::Expr::GetAttr { expr, attr } => match &**expr {
+                pst::Expr::Var(pst::Var::Context) if cedar_only(attr) => {
+                    return Err(unsupported("an attribute only Cedar evaluates"));
+                }
                 pst::Expr::Var(pst::Var::Context) => match self.slot(attr) {
                     Some(i) => Node::Attr(i),
                     None => Node::AbsentAttr,
                 },
                 _ => return Err(unsupported("attribute of anything but `context`")),
             },
+            pst::Expr::HasAttr { expr, attrs }
+                if matches!(&**expr, pst::Expr::Var(pst::Var::Context))
+                    && cedar_only(&attrs.head) =>
+            {
+                return Err(unsupported("`has` on an attribute only Cedar evaluates"));
+            }
             pst::Expr::HasAttr { expr, attrs } => match (&**expr, attrs.tail.is_empty()) {
                 (pst::Expr::Var(pst::Var::Context), true) => match self.slot(&attrs.head) {
                     Some(i) => Node::Has(i),
@@ -466,6 +475,11 @@ impl Compiler<'_> {
     fn slot(&self, attr: &str) -> Option<usize> {
         self.attributes.iter().position(|a| *a == attr)
     }
+}
+
+/// `context.<attr>` is for Cedar alone (`CEDAR_ONLY_ATTRIBUTES`).
+fn cedar_only(attr: &str) -> bool {
+    crate::engine::CEDAR_ONLY_ATTRIBUTES.contains(&attr)
 }
 
 fn unsupported(what: &str) -> CompileError {

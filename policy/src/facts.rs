@@ -59,6 +59,8 @@ pub struct FactsNeeded<'b> {
     /// The bundle's limit in checks per rolling minute, when `rate_limit` (a `budget_cap`
     /// control may lower it, or set one where the bundle has none).
     pub rate_limit_per_minute: Option<u32>,
+    /// Work out the agent's trust score: a policy reads `trust_score`.
+    pub trust_score: bool,
 }
 
 /// What the caller fetched and worked out, in the form [`CheckRequest::with_facts`] takes.
@@ -71,6 +73,8 @@ pub struct Facts {
     /// Policy checks of this agent in the last minute, counting this one.
     pub checks_last_minute: i64,
     pub rate_limit_exceeded: bool,
+    /// The agent's trust score (0-100), rounded; `None` when not needed or not known.
+    pub trust_score: Option<i64>,
 }
 
 /// Which fact-bearing context attributes some policy of a slice reads.
@@ -79,6 +83,7 @@ pub(crate) struct FactReads {
     pub heal_controls: bool,
     pub budgets: bool,
     pub rate: bool,
+    pub trust: bool,
 }
 
 impl FactReads {
@@ -86,6 +91,7 @@ impl FactReads {
         heal_controls: true,
         budgets: true,
         rate: true,
+        trust: true,
     };
 
     /// Reads of one policy, from its Cedar text.
@@ -94,6 +100,7 @@ impl FactReads {
             heal_controls: mentions(text, "heal_controls"),
             budgets: mentions(text, "budget_exceeded"),
             rate: mentions(text, "checks_last_minute") || mentions(text, "rate_limit_exceeded"),
+            trust: mentions(text, "trust_score"),
         }
     }
 
@@ -102,6 +109,7 @@ impl FactReads {
             heal_controls: self.heal_controls || other.heal_controls,
             budgets: self.budgets || other.budgets,
             rate: self.rate || other.rate,
+            trust: self.trust || other.trust,
         }
     }
 }
@@ -156,6 +164,7 @@ impl Bundle {
             usage_lines,
             usage_counters,
             rate_limit: reads.rate,
+            trust_score: reads.trust,
             rate_limit_per_minute: if reads.rate {
                 self.budgets().checks_per_minute(req.agent_id)
             } else {
@@ -214,6 +223,7 @@ impl<'a> CheckRequest<'a> {
         self.checks_last_minute = facts.checks_last_minute;
         self.rate_limit_exceeded = facts.rate_limit_exceeded;
         self.heal_controls = facts.heal_controls.clone();
+        self.trust_score = facts.trust_score;
         self
     }
 }
@@ -408,6 +418,7 @@ mod tests {
             budgets: needs.assess(&[], &spent, Usage::default()),
             checks_last_minute: 601,
             rate_limit_exceeded: true,
+            trust_score: None,
         };
         let by_hand = CheckRequest {
             budget_exceeded: facts

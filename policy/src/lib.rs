@@ -15,6 +15,7 @@
 //! so they can be fetched in one round trip; [`CheckRequest::with_facts`] puts them into the
 //! request for [`evaluate`].
 
+mod arguments;
 mod budgets;
 mod bundle;
 mod compiled;
@@ -27,6 +28,7 @@ mod redact;
 #[doc(hidden)]
 pub mod test_support;
 
+pub use arguments::{ARGUMENTS_TYPE, ArgumentError, ArgumentSchema};
 pub use budgets::{
     BUDGETS_FILE, BudgetConfig, BudgetConfigError, BudgetLine, BudgetState, Metric, Period, Scope,
     Usage, assess,

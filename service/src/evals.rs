@@ -123,6 +123,7 @@ impl OutputCheck for BundleCheck<'_> {
                 region: None,
                 estimated_tokens: None,
                 estimated_cost_usd: None,
+                arguments: None,
             };
             let evaluation = evaluate_check(&ctx, self.tenant, &input, &CheckControls::default())
                 .map_err(|e| CheckError::Permanent(e.to_string()))?;

@@ -84,6 +84,7 @@ fn check(agent: &str, action: &str) -> PolicyCheckInput {
         region: None,
         estimated_tokens: None,
         estimated_cost_usd: None,
+        arguments: None,
     }
 }
 

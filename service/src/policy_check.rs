@@ -51,6 +51,11 @@ pub struct PolicyCheckInput {
     /// What the action expects to cost in US dollars; counted against cost budgets.
     #[serde(default)]
     pub estimated_cost_usd: Option<f64>,
+    /// The arguments of the tool call the action is (a JSON object). Policies read those the
+    /// bundle's `ToolArguments` type declares, typed, as `context.arguments`; an argument of
+    /// another type is refused. Not scanned for content: send what must be scanned as `content`.
+    #[serde(default)]
+    pub arguments: Option<serde_json::Value>,
 }
 
 /// How the requested model resolved against the bundle's model registry.
@@ -81,6 +86,8 @@ pub struct CheckControls {
     /// Healer controls that apply to the request (see `heal_controls_for`).
     pub heal_controls: Vec<String>,
     pub redaction_keys: Option<RedactionKeys>,
+    /// The agent's trust score (0-100, rounded), when a policy reads `trust_score`.
+    pub trust_score: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -154,6 +161,14 @@ pub fn validate_check(
     check_optional_id("model", &input.model)?;
     check_optional_id("tool", &input.tool)?;
     check_estimates(input, &ctx.limits)?;
+    if let Some(arguments) = &input.arguments
+        && !arguments.is_object()
+    {
+        return Err(invalid(
+            "arguments",
+            "expected a JSON object of the tool call's arguments",
+        ));
+    }
     if let Some(content) = &input.content
         && content.len() > ctx.limits.max_content_bytes
     {
@@ -202,6 +217,7 @@ pub fn decide_check(
             .as_ref()
             .map_or(0, |r| i64::from(r.checks_last_minute)),
         rate_limit_exceeded: controls.rate.as_ref().is_some_and(|r| r.exceeded),
+        trust_score: controls.trust_score,
     };
     let request = CheckRequest {
         tenant,
@@ -217,6 +233,8 @@ pub fn decide_check(
         rate_limit_exceeded: false,
         heal_controls: Vec::new(),
         redaction_keys: controls.redaction_keys.as_ref(),
+        arguments: input.arguments.as_ref(),
+        trust_score: None,
     }
     .with_facts(&facts);
     evaluate(ctx.bundle, ctx.detectors, &request)
@@ -536,15 +554,40 @@ impl Mesh {
                 }
             }
         }
+        let trust_score = if needs.trust_score {
+            self.trust_score_for_policy(bundle, tenant, &input.agent_id)
+                .await?
+        } else {
+            None
+        };
         Ok((
             CheckControls {
                 budgets: budget_states,
                 rate,
                 heal_controls: heal_controls_for(&heal, input),
                 redaction_keys: Some(self.keys.tenants().redaction(tenant)),
+                trust_score,
             },
             reserved,
         ))
+    }
+}
+
+impl Mesh {
+    /// The agent's live score, rounded, for `context.trust_score`; `None` for an agent with no
+    /// record yet (a policy tests `context has trust_score`).
+    async fn trust_score_for_policy(
+        &self,
+        bundle: &Bundle,
+        tenant: &str,
+        agent_id: &str,
+    ) -> Result<Option<i64>, MeshError> {
+        let team = bundle.placement(agent_id).team.map(str::to_string);
+        let score = self
+            .live
+            .score_now(tenant, agent_id, team.as_deref())
+            .await?;
+        Ok(score.map(|(s, _)| s.score.round() as i64))
     }
 }
 

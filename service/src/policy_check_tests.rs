@@ -56,6 +56,7 @@ fn check(agent: &str, estimate_usd: f64) -> PolicyCheckInput {
         region: None,
         estimated_tokens: None,
         estimated_cost_usd: Some(estimate_usd),
+        arguments: None,
     }
 }
 

@@ -119,6 +119,7 @@ impl PreparedRow {
             LedgerRecord::Reidentification(r) => &r.tenant,
             LedgerRecord::IncidentTransition(t) => &t.tenant,
             LedgerRecord::EvalRun(r) => &r.tenant,
+            LedgerRecord::ToolPin(p) => &p.tenant,
         }
     }
 
@@ -130,6 +131,7 @@ impl PreparedRow {
             LedgerRecord::Reidentification(r) => r.created_at_ms,
             LedgerRecord::IncidentTransition(t) => t.created_at_ms,
             LedgerRecord::EvalRun(r) => r.finished_at_ms,
+            LedgerRecord::ToolPin(p) => p.created_at_ms,
         }
     }
 
@@ -195,7 +197,8 @@ impl PreparedRow {
             // `table()` refused this row before any statement was built.
             LedgerRecord::Reidentification(_)
             | LedgerRecord::IncidentTransition(_)
-            | LedgerRecord::EvalRun(_) => q,
+            | LedgerRecord::EvalRun(_)
+            | LedgerRecord::ToolPin(_) => q,
         }
     }
 

@@ -13,6 +13,7 @@
 mod budget;
 mod evals;
 mod facts_cache;
+mod gateway;
 mod group_commit;
 mod healer;
 mod privacy;
@@ -20,6 +21,7 @@ mod trust;
 mod usage;
 
 pub use evals::{StoredEvalResult, StoredEvalRun, StoredEvalSchedule};
+pub use gateway::{GatewayClientActivity, StoredGatewayClient, StoredToolPin};
 pub use healer::{LeaderLease, StoredControl, StoredHealAction, StoredIncident, readable_controls};
 pub use privacy::SealedPseudonym;
 
@@ -608,6 +610,10 @@ impl Store {
                 .eval_run_record(tenant, &entry.record_id)
                 .await?
                 .map(LedgerRecord::EvalRun),
+            "tool_pin" => self
+                .tool_pin(tenant, &entry.record_id)
+                .await?
+                .map(LedgerRecord::ToolPin),
             other => return Err(corrupt("ledger.record_type", other)),
         })
     }

@@ -3,14 +3,14 @@
 
 use meshos_evidence::{leaf_hash, tree_root};
 use meshos_store::{
-    Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, Store, StoreError,
-    StoredAlert, StoredCheckpoint, StoredControl, StoredCosignature, StoredEvalResult,
-    StoredEvalSchedule, StoredHealAction, StoredIncident, StoredLogList, StoredSignal, TrustPoint,
-    UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
+    GatewayClientActivity, Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange,
+    Store, StoreError, StoredAlert, StoredCheckpoint, StoredControl, StoredCosignature,
+    StoredEvalResult, StoredEvalSchedule, StoredHealAction, StoredIncident, StoredLogList,
+    StoredSignal, TrustPoint, UsageIncrement, UsageKey, UsageLimit, sqlite_url_for_data_dir,
 };
 use meshos_types::{
     DecisionRecord, EvalRunRecord, EventRecord, Finding, IncidentTransitionRecord, LedgerRecord,
-    Obligation, Outcome, Reason, ReidentificationRecord, Role, Verdict, new_id,
+    Obligation, Outcome, Reason, ReidentificationRecord, Role, ToolPinRecord, Verdict, new_id,
 };
 
 fn postgres_url() -> String {
@@ -1102,6 +1102,94 @@ async fn eval_runs_results_schedules_and_baselines(store: &Store) {
     assert!(store.eval_schedules(Some(&t)).await.unwrap().is_empty());
 }
 
+/// Pin records append to the ledger (re-derivable), the newest per tool is its state, and
+/// clients are registered once with their activity added up.
+async fn tool_pins_and_gateway_clients(store: &Store) {
+    let t = tenant("gateway");
+    let pin = |tool: &str, digest: &str, change: &str, status: &str, at: i64| ToolPinRecord {
+        id: new_id("pin"),
+        tenant: t.clone(),
+        server: "fs".into(),
+        tool: tool.into(),
+        digest: digest.into(),
+        change: change.into(),
+        status: status.into(),
+        findings: serde_json::json!([{"rule": "r", "score": 0.1 + 0.2}]),
+        decision_id: (status == "held").then(|| "dec_1".to_string()),
+        created_at_ms: at,
+    };
+    let first = pin("read_file", "aa", "first_seen", "pinned", 1);
+    store
+        .append_tool_pin(&first, Some("{\"name\":\"read_file\"}"))
+        .await
+        .unwrap();
+    store
+        .append_tool_pin(&pin("write_file", "bb", "first_seen", "pinned", 2), None)
+        .await
+        .unwrap();
+    let changed = pin("read_file", "cc", "changed", "held", 3);
+    let index = store.append_tool_pin(&changed, Some("{}")).await.unwrap();
+    let entries = store.ledger_entries(&t, index, index + 1).await.unwrap();
+    let record = store.ledger_record(&t, &entries[0]).await.unwrap().unwrap();
+    assert_eq!(record, LedgerRecord::ToolPin(changed.clone()));
+    assert_eq!(leaf_hash(&record.canonical_bytes()), entries[0].leaf_hash);
+
+    let now = store.tool_pins(&t).await.unwrap();
+    assert_eq!(now.len(), 2);
+    assert_eq!(
+        now[0].record, changed,
+        "the newest record is the tool's state"
+    );
+    assert_eq!(now[1].record.tool, "write_file");
+    let history = store.tool_pin_history(&t, "fs", "read_file").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(
+        history[0].definition.as_deref(),
+        Some("{\"name\":\"read_file\"}")
+    );
+    assert!(store.tool_pins(&tenant("other")).await.unwrap().is_empty());
+    let dup = store.append_tool_pin(&changed, None).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Duplicate { .. }), "{dup}");
+
+    let (c, new) = store
+        .gateway_client_seen(&t, "bot", "claude-code", "1.0", 10)
+        .await
+        .unwrap();
+    assert!(new && c.calls == 0 && c.decision_id.is_none());
+    let (_, again) = store
+        .gateway_client_seen(&t, "bot", "claude-code", "1.1", 11)
+        .await
+        .unwrap();
+    assert!(!again);
+    store
+        .set_gateway_client_decision(&t, "bot", "claude-code", "dec_9")
+        .await
+        .unwrap();
+    let activity = |calls, tools: &[&str], at| GatewayClientActivity {
+        tenant: t.clone(),
+        agent_id: "bot".into(),
+        client_name: "claude-code".into(),
+        last_seen_ms: at,
+        calls,
+        tools_used: tools.iter().map(|s| s.to_string()).collect(),
+    };
+    store
+        .add_gateway_client_activity(&[activity(3, &["fs__read_file"], 20)])
+        .await
+        .unwrap();
+    store
+        .add_gateway_client_activity(&[activity(2, &["fs__write_file", "fs__read_file"], 15)])
+        .await
+        .unwrap();
+    let clients = store.gateway_clients(&t).await.unwrap();
+    assert_eq!(clients.len(), 1);
+    let c = &clients[0];
+    assert_eq!((c.calls, c.last_seen_ms), (5, 20));
+    assert_eq!(c.tools_used, vec!["fs__read_file", "fs__write_file"]);
+    assert_eq!(c.decision_id.as_deref(), Some("dec_9"));
+    assert_eq!(c.client_version, "1.0", "the version first seen is kept");
+}
+
 macro_rules! both_backends {
     ($($name:ident),* $(,)?) => {
         mod on_sqlite {
@@ -1128,6 +1216,7 @@ both_backends!(
     incidents_transitions_actions_and_controls,
     floats_in_record_json_verify_after_the_round_trip,
     eval_runs_results_schedules_and_baselines,
+    tool_pins_and_gateway_clients,
 );
 
 /// Tenant log lists round-trip, a sequence number is taken once, and neither lists nor

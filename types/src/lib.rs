@@ -12,6 +12,7 @@ use std::str::FromStr;
 mod control;
 mod eval_run;
 mod signal;
+mod tool_pin;
 
 pub use control::{
     BudgetLimits, CANARY_SHARE_KEY, CapScope, Control, ControlError, ControlKind, ControlRequest,
@@ -19,6 +20,7 @@ pub use control::{
 };
 pub use eval_run::EvalRunRecord;
 pub use signal::{DriftSignal, SLA_BREACH, SLA_RECOVERY, SlaAlert};
+pub use tool_pin::ToolPinRecord;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -382,6 +384,7 @@ pub enum LedgerRecord {
     Reidentification(ReidentificationRecord),
     IncidentTransition(IncidentTransitionRecord),
     EvalRun(EvalRunRecord),
+    ToolPin(ToolPinRecord),
 }
 
 impl LedgerRecord {
@@ -393,6 +396,7 @@ impl LedgerRecord {
             LedgerRecord::Reidentification(r) => &r.id,
             LedgerRecord::IncidentTransition(t) => &t.id,
             LedgerRecord::EvalRun(r) => &r.id,
+            LedgerRecord::ToolPin(p) => &p.id,
         }
     }
 
@@ -404,6 +408,7 @@ impl LedgerRecord {
             LedgerRecord::Reidentification(_) => "reidentification",
             LedgerRecord::IncidentTransition(_) => "incident_transition",
             LedgerRecord::EvalRun(_) => "eval_run",
+            LedgerRecord::ToolPin(_) => "tool_pin",
         }
     }
 

@@ -45,6 +45,11 @@ pub struct CheckRequest<'a> {
     pub heal_controls: Vec<String>,
     /// The tenant's keys for hash and pseudonym redaction; without them those modes mask.
     pub redaction_keys: Option<&'a RedactionKeys>,
+    /// A tool call's arguments (a JSON object): `context.arguments`, typed by the schema's
+    /// `ToolArguments` (see `arguments.rs`); ignored when the schema declares none.
+    pub arguments: Option<&'a serde_json::Value>,
+    /// The agent's trust score (0-100), when a policy reads `trust_score`.
+    pub trust_score: Option<i64>,
 }
 
 /// The engine's answer, before it is stored.
@@ -69,7 +74,7 @@ const ENGINE_POLICY_ID: &str = "engine";
 /// The context attributes the engine supplies, in the order `context_values` returns them.
 /// Compiled policies address an attribute by its position here; an attribute a policy reads
 /// that is not listed is absent, for Cedar and the compiled policies alike.
-pub(crate) const CONTEXT_ATTRIBUTES: [&str; 16] = [
+pub(crate) const CONTEXT_ATTRIBUTES: [&str; 17] = [
     "region_jurisdictions",
     "finding_classes",
     "findings",
@@ -86,7 +91,11 @@ pub(crate) const CONTEXT_ATTRIBUTES: [&str; 16] = [
     "tool",
     "region",
     "heal_controls",
+    "trust_score",
 ];
+
+/// Context attributes only Cedar evaluates: a policy that reads one is not compiled.
+pub(crate) const CEDAR_ONLY_ATTRIBUTES: [&str; 1] = ["arguments"];
 
 type ContextValues<'a> = [Option<CtxValue<'a>>; CONTEXT_ATTRIBUTES.len()];
 
@@ -177,7 +186,21 @@ pub(crate) fn decide(
             screened,
         );
     }
-    let (entities, request) = match build_request(&view) {
+    // A policy that reads the arguments is never compiled, so only Cedar needs them.
+    let arguments = match (req.arguments, bundle.argument_schema()) {
+        (Some(args), Some(schema)) => match schema.convert(args) {
+            Ok(converted) => Some(converted),
+            Err(e) => {
+                return denial(
+                    bundle,
+                    format!("the tool arguments could not be evaluated (fail closed): {e}"),
+                    screened,
+                );
+            }
+        },
+        _ => None,
+    };
+    let (entities, request) = match build_request(&view, arguments) {
         Ok(r) => r,
         Err(message) => {
             return denial(
@@ -405,6 +428,8 @@ fn context_values<'b>(
         req.region.map(CtxValue::Str),
         // heal_controls
         Some(CtxValue::Set(StrSet::Owned(&req.heal_controls))),
+        // trust_score
+        req.trust_score.map(CtxValue::Long),
     ]
 }
 
@@ -430,7 +455,10 @@ fn uid(type_name: &str, id: &str) -> Result<EntityUid, String> {
 
 /// Cedar's request and entities for a request: the reference evaluation, and the fallback for
 /// slices with a policy that could not be compiled.
-fn build_request(view: &RequestView<'_>) -> Result<(Entities, Request), String> {
+fn build_request(
+    view: &RequestView<'_>,
+    arguments: Option<RestrictedExpression>,
+) -> Result<(Entities, Request), String> {
     let tenant = uid(entity_type::TENANT, view.tenant)?;
     let agent = uid(
         entity_type::AGENT,
@@ -457,7 +485,8 @@ fn build_request(view: &RequestView<'_>) -> Result<(Entities, Request), String> 
                 ),
             };
             Some((name.to_string(), value))
-        });
+        })
+        .chain(arguments.map(|a| ("arguments".to_string(), a)));
     let context = Context::from_pairs(pairs).map_err(|e| e.to_string())?;
 
     // The context, entities and request are built here from fixed types, so validating them
@@ -881,8 +910,18 @@ mod tests {
             region: Some("aws:eu-west-1"),
             region_jurisdictions: vec!["EU".into()],
             budget_exceeded: vec!["team:day:cost_usd".into()],
+            trust_score: Some(55),
             ..base()
         };
+        let arguments = serde_json::json!({
+            "path": "/tmp/a", "source": "s", "destination": "d", "url": "https://x",
+            "command": "ls", "query": "q", "to": ["a@b.io"], "cc": "c@b.io", "bcc": []
+        });
+        let arguments = bundle
+            .argument_schema()
+            .unwrap()
+            .convert(&arguments)
+            .unwrap();
         let findings = detectors.scan(req.content.unwrap());
         let injection = detectors.scan_injection(req.content.unwrap());
         let model = bundle.models().resolve(req.model);
@@ -890,7 +929,8 @@ mod tests {
         let context = context_values(&req, &kinds, &classes, Some(&injection), &model);
         assert!(context.iter().all(Option::is_some), "{context:?}");
         let placement = bundle.placement(req.agent_id);
-        let (entities, request) = build_request(&request_view(&req, &placement, &context)).unwrap();
+        let (entities, request) =
+            build_request(&request_view(&req, &placement, &context), Some(arguments)).unwrap();
         Request::new(
             request.principal().unwrap().clone(),
             request.action().unwrap().clone(),
@@ -916,6 +956,7 @@ mod tests {
             checks_last_minute: 7,
             rate_limit_exceeded: true,
             heal_controls: vec!["quarantined".into()],
+            trust_score: Some(42),
             ..base()
         };
         let findings = vec![Finding {
@@ -968,10 +1009,65 @@ mod tests {
             ("tool", "t"),
             ("region", "r"),
             ("heal_controls", "quarantined"),
+            ("trust_score", "42"),
         ];
         let expected: Vec<(&str, String)> =
             expected.iter().map(|(n, v)| (*n, v.to_string())).collect();
         assert_eq!(shown, expected);
+    }
+
+    /// The shipped bundle plus one policy over tool arguments and the trust score.
+    fn bundle_with_tool_policy() -> Bundle {
+        let mut files = Bundle::embedded_default().unwrap().files().to_vec();
+        files.push(crate::BundleFile {
+            name: "global/tool-test.cedar".into(),
+            text: r#"
+@id("no-etc") @reason("no tool may touch /etc")
+forbid (principal, action == MeshOS::Action::"act", resource == MeshOS::Operation::"mcp.tool")
+when { context has arguments && context.arguments has path && context.arguments.path like "/etc/*" };
+
+@id("low-trust-no-mail") @reason("agents below 20 may not mail outside")
+forbid (principal, action == MeshOS::Action::"act", resource == MeshOS::Operation::"mcp.tool")
+when { context has trust_score && context.trust_score < 20 && context has arguments && context.arguments has to };
+"#
+            .into(),
+        });
+        Bundle::from_files(files).unwrap()
+    }
+
+    #[test]
+    fn policies_read_tool_arguments_typed_and_a_mistyped_argument_is_denied() {
+        let bundle = bundle_with_tool_policy();
+        let run = |args: serde_json::Value, trust: Option<i64>| {
+            evaluate(
+                &bundle,
+                &Detectors::new(),
+                &CheckRequest {
+                    action: "mcp.tool",
+                    tool: Some("fs__read_file"),
+                    arguments: Some(&args),
+                    trust_score: trust,
+                    ..base()
+                },
+            )
+        };
+        let e = run(serde_json::json!({"path": "/etc/passwd"}), None);
+        assert_eq!(ids(&e), vec!["no-etc"]);
+        let e = run(serde_json::json!({"path": "/home/a/notes.txt"}), None);
+        assert_eq!(e.decision, Verdict::Allow, "{e:?}");
+        // A path sent as a number must not slip past a policy written for a string.
+        let e = run(serde_json::json!({"path": 7}), None);
+        assert_eq!(e.decision, Verdict::Deny);
+        assert!(e.reasons[0].message.contains("argument path"), "{e:?}");
+        // The trust score is read where a policy asks for it.
+        let e = run(serde_json::json!({"to": "x@evil.example"}), Some(12));
+        assert_eq!(ids(&e), vec!["low-trust-no-mail"]);
+        let e = run(serde_json::json!({"to": "x@evil.example"}), Some(80));
+        assert_eq!(e.decision, Verdict::Allow, "{e:?}");
+        // Policies reading arguments are not compiled: their slice falls back to Cedar.
+        let placement = bundle.placement("generic-bot");
+        let slice = bundle.slice_for("acme", &placement, "mcp.tool").unwrap();
+        assert!(slice.compiled.is_none());
     }
 
     #[test]
@@ -993,7 +1089,11 @@ mod tests {
         ])
         .unwrap();
         // The overflow is met by the compiled policies, which hand the request to Cedar.
-        assert!(bundle.all_slice_policies().all(|s| s.compiled.is_some()));
+        assert!(
+            bundle
+                .all_slice_policies()
+                .all(crate::bundle::SlicePolicies::compiled_unless_it_reads_arguments)
+        );
         let no_content = evaluate(&bundle, &Detectors::new(), &base());
         assert_eq!(no_content.decision, Verdict::Allow);
         // 2 × 2^62 overflows a Cedar Long: the forbid errors at runtime.
