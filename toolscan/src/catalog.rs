@@ -261,7 +261,21 @@ fn cross_server_steering(entries: &[Entry], out: &mut Vec<(usize, Finding)>) {
                 let Some(sentence) = text.get(start..end) else {
                     continue;
                 };
+                // Cues once per sentence; only sentences that mention another server's tool
+                // get a finding, at most one per tool and sentence.
+                let severity = if cues.strong.is_match(sentence) {
+                    Severity::Critical
+                } else if cues.weak.is_match(sentence) {
+                    Severity::High
+                } else {
+                    continue;
+                };
+                let explicit_other = cues.explicit_other.is_match(sentence);
+                let mut found = false;
                 for token in cues.token.find_iter(sentence) {
+                    if found {
+                        break;
+                    }
                     // `mcp_tool_send_email` names `send_email` too: try every suffix after `_`.
                     let t = token.as_str();
                     let suffixes = std::iter::once(0)
@@ -278,7 +292,7 @@ fn cross_server_steering(entries: &[Entry], out: &mut Vec<(usize, Finding)>) {
                         let own_server_has_it = owners
                             .iter()
                             .any(|&o| entries.get(o).is_some_and(|x| x.server == entry.server));
-                        if own_server_has_it && !cues.explicit_other.is_match(sentence) {
+                        if own_server_has_it && !explicit_other {
                             continue;
                         }
                         let Some(target) = owners
@@ -288,13 +302,7 @@ fn cross_server_steering(entries: &[Entry], out: &mut Vec<(usize, Finding)>) {
                         else {
                             continue;
                         };
-                        let severity = if cues.strong.is_match(sentence) {
-                            Severity::Critical
-                        } else if cues.weak.is_match(sentence) {
-                            Severity::High
-                        } else {
-                            continue;
-                        };
+                        found = true;
                         out.push((
                             i,
                             Finding {

@@ -114,6 +114,16 @@ impl HiddenRules {
             text
         };
         let chars: Vec<char> = text.chars().collect();
+        // The next visible character after each position, in one backward pass (a lookahead
+        // per zero-width character would be quadratic on a run of them).
+        let mut next_visible_at = vec![None; chars.len() + 1];
+        for (k, &c) in chars.iter().enumerate().rev() {
+            next_visible_at[k] = if is_hidden_char(c) {
+                next_visible_at[k + 1]
+            } else {
+                Some(c)
+            };
+        }
         let mut tag_run = String::new();
         let mut prev_visible: Option<char> = None;
         let mut i = 0;
@@ -122,7 +132,7 @@ impl HiddenRules {
                 // A flag emoji (U+1F3F4 followed by tag letters and CANCEL TAG) is the one
                 // legitimate use; its tags spell a region code, not text.
                 if prev_visible == Some('\u{1F3F4}') && tag_run.is_empty() {
-                    let end = chars[i..].iter().position(|&t| t == '\u{E007F}');
+                    let end = chars[i..].iter().take(8).position(|&t| t == '\u{E007F}');
                     if let Some(len) = end.filter(|&l| l <= 6) {
                         r.tag_flag_sequences += 1;
                         i += len + 1;
@@ -141,7 +151,7 @@ impl HiddenRules {
             }
             tag_run.clear();
             if is_zero_width(c) {
-                let next_visible = chars[i + 1..].iter().copied().find(|&n| !is_hidden_char(n));
+                let next_visible = next_visible_at.get(i + 1).copied().flatten();
                 let joiner = matches!(c, '\u{200C}' | '\u{200D}');
                 let legit = joiner
                     && (prev_visible.is_some_and(joins_legitimately)
@@ -377,6 +387,16 @@ mod tests {
             rules_for("\u{0645}\u{06CC}\u{200C}\u{062E}\u{0648}\u{0627}\u{0647}\u{0645}")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn a_flood_of_invisible_characters_is_linear() {
+        let flood = "a\u{200B}".repeat(80_000) + &"\u{200B}".repeat(80_000);
+        let started = std::time::Instant::now();
+        let h = HiddenRules::new();
+        let r = h.reveal(&flood);
+        assert_eq!(r.cleaned.len(), 80_000);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

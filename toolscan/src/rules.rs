@@ -543,15 +543,28 @@ impl Rules {
         own: &OwnNames,
         push: &mut impl FnMut(&str, Category, Severity, usize, usize, String),
     ) {
-        for m in self.identifier.find_iter(sentence) {
+        // Sentence-wide cues once, and only a window around each name, so a long sentence full
+        // of identifiers stays linear.
+        let mut references = self
+            .identifier
+            .find_iter(sentence)
+            .filter(|m| {
+                !own.contains(m.as_str()) && looks_like_tool_reference(sentence, m.start(), m.end())
+            })
+            .take(MAX_REFERENCES_PER_SENTENCE)
+            .peekable();
+        if references.peek().is_none() {
+            return;
+        }
+        let conditional =
+            self.conditional_use.is_match(sentence) && self.change_cue.is_match(sentence);
+        let chained = self.ordering.is_match(sentence) && self.forward_result.is_match(sentence);
+        for m in references {
             let name = m.as_str();
-            if own.contains(name) || !looks_like_tool_reference(sentence, m.start(), m.end()) {
-                continue;
-            }
-            let before = sentence.get(..m.start()).unwrap_or("");
-            let after = sentence.get(m.end()..).unwrap_or("");
+            let before = window_before(sentence, m.start(), 80);
+            let after = window_after(sentence, m.end(), 80);
             let (s, e) = (offset + m.start(), offset + m.end());
-            if self.conditional_use.is_match(sentence) && self.change_cue.is_match(sentence) {
+            if conditional {
                 push(
                     "steers_other_tool",
                     Category::ToolSteering,
@@ -578,7 +591,7 @@ impl Rules {
                     e,
                     format!("claims to replace `{name}` or calls it deprecated or unsafe"),
                 );
-            } else if self.ordering.is_match(sentence) && self.forward_result.is_match(sentence) {
+            } else if chained {
                 push(
                     "chains_other_tool",
                     Category::ToolSteering,
@@ -610,6 +623,26 @@ impl Rules {
             .get(start..at)
             .is_some_and(|window| self.negated_verb.is_match(window))
     }
+}
+
+/// Tool names looked at per sentence; more add nothing but time.
+const MAX_REFERENCES_PER_SENTENCE: usize = 32;
+
+/// At most `chars` characters of `text` ending at byte `at`.
+fn window_before(text: &str, at: usize, chars: usize) -> &str {
+    let head = text.get(..at).unwrap_or("");
+    let start = head.char_indices().rev().nth(chars).map_or(0, |(i, _)| i);
+    head.get(start..).unwrap_or("")
+}
+
+/// At most `chars` characters of `text` starting at byte `at`.
+fn window_after(text: &str, at: usize, chars: usize) -> &str {
+    let tail = text.get(at..).unwrap_or("");
+    let end = tail
+        .char_indices()
+        .nth(chars)
+        .map_or(tail.len(), |(i, _)| i);
+    tail.get(..end).unwrap_or("")
 }
 
 /// Sentence spans: split at line breaks and at `.`, `!`, `?`, `;` followed by whitespace.
