@@ -230,10 +230,11 @@ impl TargetConfig {
     }
 }
 
-/// The reqwest client every HTTP target uses: rustls with the ring provider and the platform
+/// The reqwest client every outbound HTTP client of Mesh OS uses (the eval targets, the
+/// gateway's HTTP upstreams): rustls with the ring provider and the platform
 /// verifier (the OS trust store), HTTP/1.1, no proxy lookup from the environment beyond reqwest's
 /// defaults, no overall timeout (the runner times each attempt).
-pub(crate) fn http_client() -> Result<reqwest_013::Client, TargetError> {
+pub fn http_client() -> Result<reqwest_013::Client, TargetError> {
     use rustls_platform_verifier::BuilderVerifierExt;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)

@@ -12,7 +12,6 @@ use meshos_evals::report::render_comparison;
 use meshos_evals::run::{Cache, DEFAULT_MEMORY_ENTRIES as CACHE_MEMORY_ENTRIES, Progress};
 use meshos_service::Mesh;
 use meshos_service::evals::{EvalRunOptions, TargetOverride};
-use meshos_types::{Principal, Role};
 use serde_json::json;
 
 #[derive(Debug, Subcommand)]
@@ -114,16 +113,6 @@ pub enum ScheduleCommand {
     },
 }
 
-fn admin(tenant: &str) -> Principal {
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    Principal {
-        token_id: format!("cli:{user}"),
-        tenant: tenant.to_string(),
-        role: Role::Admin,
-        agent_id: None,
-    }
-}
-
 /// A progress bar on a terminal (hidden otherwise).
 fn progress_bar() -> (
     indicatif::ProgressBar,
@@ -158,7 +147,7 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
             pin_baseline,
             cache,
         } => {
-            let principal = admin(&tenant);
+            let principal = crate::cli_admin(&tenant);
             let cache = if cache {
                 let dir = data_dir.join("eval-cache");
                 std::fs::create_dir_all(&dir)
@@ -248,7 +237,7 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
             suite,
             limit,
         } => {
-            let principal = admin(&tenant);
+            let principal = crate::cli_admin(&tenant);
             let (suites, errors) = mesh.eval_suites().unwrap_or_default();
             let runs = mesh.eval_runs(&principal, suite.as_deref(), limit).await?;
             let out = json!({
@@ -263,7 +252,9 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
             Ok(0)
         }
         EvalsCommand::Show { run, tenant } => {
-            let (run, results) = mesh.eval_run_results(&admin(&tenant), &run).await?;
+            let (run, results) = mesh
+                .eval_run_results(&crate::cli_admin(&tenant), &run)
+                .await?;
             let out = json!({
                 "run": run.record,
                 "ledger_index": run.ledger_index,
@@ -287,7 +278,7 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
             fail_on_regression,
         } => {
             let c = mesh
-                .compare_eval_runs(&admin(&tenant), &run_a, &run_b)
+                .compare_eval_runs(&crate::cli_admin(&tenant), &run_a, &run_b)
                 .await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&c)?);
@@ -301,7 +292,9 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
             })
         }
         EvalsCommand::Baseline { run, tenant } => {
-            let pinned = mesh.pin_eval_baseline(&admin(&tenant), &run).await?;
+            let pinned = mesh
+                .pin_eval_baseline(&crate::cli_admin(&tenant), &run)
+                .await?;
             println!(
                 "run {} is the baseline of suite {}",
                 pinned.record.id, pinned.record.suite_id
@@ -318,19 +311,26 @@ pub async fn evals_cli(mesh: Mesh, data_dir: &Path, command: EvalsCommand) -> an
                     tenant,
                 } => {
                     let s = mesh
-                        .add_eval_schedule(&admin(&tenant), &suite, &cron, &timezone, &catch_up)
+                        .add_eval_schedule(
+                            &crate::cli_admin(&tenant),
+                            &suite,
+                            &cron,
+                            &timezone,
+                            &catch_up,
+                        )
                         .await?;
                     schedule_json(&s)
                 }
                 ScheduleCommand::List { tenant } => json!(
-                    mesh.eval_schedules(&admin(&tenant))
+                    mesh.eval_schedules(&crate::cli_admin(&tenant))
                         .await?
                         .iter()
                         .map(schedule_json)
                         .collect::<Vec<_>>()
                 ),
                 ScheduleCommand::Remove { id, tenant } => {
-                    mesh.remove_eval_schedule(&admin(&tenant), &id).await?;
+                    mesh.remove_eval_schedule(&crate::cli_admin(&tenant), &id)
+                        .await?;
                     json!({ "removed": id })
                 }
             };

@@ -522,33 +522,64 @@ async fn reload_policy(
     Json(body).into_response()
 }
 
+/// An MCP endpoint over streamable HTTP with the server's session limits, Origin check and
+/// JSON-RPC error shaping; `/mcp` and `/gateway/mcp` are both built by it.
+fn mcp_endpoint<S>(
+    path: &str,
+    make: impl Fn() -> S + Send + Sync + 'static,
+    allowed_hosts: &[String],
+    shutdown: tokio_util::sync::CancellationToken,
+    limits: &ServerLimits,
+) -> Router<Arc<Mesh>>
+where
+    S: rmcp::ServerHandler + Send + 'static,
+{
+    let sessions = Arc::new(LocalSessionManager::default());
+    let guard = Arc::new(SessionGuard::new(sessions.clone(), limits.sessions));
+    let service = StreamableHttpService::new(
+        move || Ok(make()),
+        sessions,
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(allowed_hosts.to_vec())
+            .with_cancellation_token(shutdown),
+    );
+    Router::new()
+        .nest_service(path, service)
+        .layer(middleware::from_fn(jsonrpc_errors))
+        .layer(middleware::from_fn_with_state(guard, guard_sessions))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(allowed_hosts.to_vec()),
+            require_allowed_origin,
+        ))
+}
+
 pub fn router(
     mesh: Arc<Mesh>,
     allowed_hosts: Vec<String>,
     shutdown: tokio_util::sync::CancellationToken,
     limits: ServerLimits,
+    gateway: Option<Arc<meshos_gateway::Gateway>>,
 ) -> Router {
     let mcp_mesh = mesh.clone();
-    let origins = Arc::new(allowed_hosts.clone());
-    let sessions = Arc::new(LocalSessionManager::default());
-    let guard = Arc::new(SessionGuard::new(sessions.clone(), limits.sessions));
     let budget = Arc::new(BodyBudget::new(limits.bodies));
     let decoding_budget = budget.clone();
-    let mcp = StreamableHttpService::new(
-        move || Ok(MeshMcp::new(mcp_mesh.clone(), None)),
-        sessions,
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(allowed_hosts)
-            .with_cancellation_token(shutdown),
+    let mut endpoints = mcp_endpoint(
+        "/mcp",
+        move || MeshMcp::new(mcp_mesh.clone(), None),
+        &allowed_hosts,
+        shutdown.clone(),
+        &limits,
     );
-    let protected = Router::new()
-        .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn(jsonrpc_errors))
-        .layer(middleware::from_fn_with_state(guard, guard_sessions))
-        .layer(middleware::from_fn_with_state(
-            origins,
-            require_allowed_origin,
-        ))
+    if let Some(gateway) = gateway {
+        endpoints = endpoints.merge(mcp_endpoint(
+            "/gateway/mcp",
+            move || meshos_gateway::GatewayMcp::new(gateway.clone(), None),
+            &allowed_hosts,
+            shutdown,
+            &limits,
+        ));
+    }
+    let protected = endpoints
         .route("/v1/events", post(ingest_events))
         .route(
             "/v1/traces",

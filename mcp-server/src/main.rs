@@ -8,6 +8,7 @@ mod config;
 mod conn_limits;
 mod diagnose_cli;
 mod evals_cli;
+mod gateway_cli;
 mod http;
 mod incidents_cli;
 mod jsonrpc;
@@ -87,6 +88,10 @@ enum Command {
         /// agent (off by default: clients choose agent ids). [config: [metrics] agent_labels]
         #[arg(long, env = "MESHOS_METRICS_AGENT_LABELS")]
         metrics_agent_labels: bool,
+        /// Also serve the MCP governance gateway at /gateway/mcp, fronting the upstream MCP
+        /// servers this TOML file lists (see README § Gateway).
+        #[arg(long, env = "MESHOS_GATEWAY_CONFIG")]
+        gateway_config: Option<std::path::PathBuf>,
     },
     /// Speak MCP over stdin/stdout (for Claude Desktop, Claude Code and other local clients).
     Mcp {
@@ -113,6 +118,11 @@ enum Command {
     Witness {
         #[command(subcommand)]
         command: witness::WitnessCommand,
+    },
+    /// The MCP governance gateway: on stdio, and its pins, clients, approvals and scan.
+    Gateway {
+        #[command(subcommand)]
+        command: gateway_cli::GatewayCommand,
     },
     /// Evals: run a suite and print its scored report, list, show, compare runs, pin a
     /// baseline, schedule suites on cron.
@@ -454,8 +464,13 @@ async fn serve(
     bind: Option<String>,
     extra_hosts: Vec<String>,
     healer: bool,
+    gateway_config: Option<std::path::PathBuf>,
 ) -> anyhow::Result<()> {
     let addr = settings.bind_addr(bind.as_deref())?;
+    // A bad gateway file stops the server before it listens, not at the first call.
+    let gateway_config = gateway_config
+        .map(|path| meshos_gateway::GatewayConfig::load(&path))
+        .transpose()?;
     let mesh = Arc::new(build_mesh(settings).await?);
     let mut allowed_hosts: Vec<String> = vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
     if !addr.ip().is_unspecified() {
@@ -490,11 +505,20 @@ async fn serve(
             shutdown.child_token(),
         ));
     }
+    let gateway = match &gateway_config {
+        Some(config) => {
+            let g = meshos_gateway::Gateway::new(mesh.clone(), config);
+            g.start(shutdown.child_token()).await;
+            Some(g)
+        }
+        None => None,
+    };
     let app = http::router(
         mesh.clone(),
         allowed_hosts,
         shutdown.child_token(),
         settings.limits,
+        gateway,
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -548,7 +572,7 @@ async fn serve_metrics(
 /// Signs checkpoints and expires budget reservations once a second, for as long as the process
 /// lives (`serve` and `mcp` alike: records a stdio server appends are signed too), and submits
 /// new checkpoints to the configured witnesses in tasks of their own.
-fn spawn_upkeep(mesh: &Arc<Mesh>) {
+pub(crate) fn spawn_upkeep(mesh: &Arc<Mesh>) {
     mesh.spawn_witness_submissions();
     let upkeep = mesh.clone();
     tokio::spawn(async move {
@@ -562,7 +586,7 @@ fn spawn_upkeep(mesh: &Arc<Mesh>) {
 
 /// Runs the live trust runtime's side effects (history, signals, alerts, webhooks,
 /// notifications) for as long as the process lives.
-fn spawn_trust_flusher(mesh: &Arc<Mesh>) {
+pub(crate) fn spawn_trust_flusher(mesh: &Arc<Mesh>) {
     tokio::spawn(mesh.live().clone().run_flusher());
 }
 
@@ -639,6 +663,18 @@ fn spawn_bundle_watch(mesh: Arc<Mesh>) {
     });
 }
 
+/// The principal of a command run against the store directly: an admin of `tenant`, named
+/// after the OS user (whoever holds the database holds the deployment).
+pub(crate) fn cli_admin(tenant: &str) -> meshos_types::Principal {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
+    meshos_types::Principal {
+        token_id: format!("cli:{user}"),
+        tenant: tenant.to_string(),
+        role: Role::Admin,
+        agent_id: None,
+    }
+}
+
 async fn serve_stdio(settings: &Settings, token: Option<String>) -> anyhow::Result<()> {
     let Some(token) = token else {
         bail!(
@@ -676,11 +712,12 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             healer,
             metrics_bind,
             metrics_agent_labels,
+            gateway_config,
         } => {
             let mut settings = settings;
             settings.metrics_bind = metrics_bind.or(settings.metrics_bind);
             settings.metrics_agent_labels |= metrics_agent_labels;
-            serve(&settings, bind, allowed_hosts, healer)
+            serve(&settings, bind, allowed_hosts, healer, gateway_config)
                 .await
                 .map(|_| 0)
         }
@@ -707,6 +744,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Evals { command } => {
             let mesh = build_mesh(&settings).await?;
             evals_cli::evals_cli(mesh, &settings.data_dir, command).await
+        }
+        Command::Gateway { command } => {
+            let mesh = build_mesh(&settings).await?;
+            gateway_cli::gateway_cli(mesh, settings.limits.bodies.mcp_bytes, command).await
         }
         Command::Topology {
             file,
@@ -803,13 +844,7 @@ async fn reveal_pseudonym(
     let signer = load_or_create_signer(&settings.data_dir)?;
     let keys = meshos_service::keys::Keys::from_seed(&signer.seed());
     let store = open_store(settings).await?;
-    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".into());
-    let principal = meshos_types::Principal {
-        token_id: format!("cli:{user}"),
-        tenant,
-        role: Role::Admin,
-        agent_id: None,
-    };
+    let principal = cli_admin(&tenant);
     let revealed = meshos_service::reveal_pseudonym(
         &store,
         keys.tenants(),

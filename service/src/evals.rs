@@ -28,7 +28,7 @@ use tokio_util::sync::CancellationToken;
 use crate::events::IngestDoor;
 use crate::incidents::{may_act, may_read};
 use crate::mesh::{Mesh, MeshError, invalid};
-use crate::policy_check::{CheckControls, PolicyCheckInput, PolicyContext, evaluate_check};
+use crate::policy_check::PolicyCheckInput;
 
 /// Results written to the store per statement batch while a run goes on.
 const RESULTS_PER_WRITE: usize = 500;
@@ -107,13 +107,6 @@ impl OutputCheck for BundleCheck<'_> {
         request: OutputCheckRequest<'a>,
     ) -> meshos_evals::scorers::BoxFuture<'a, Result<OutputCheckVerdict, CheckError>> {
         Box::pin(async move {
-            let bundle = self.mesh.bundle.current();
-            let ctx = PolicyContext {
-                bundle: &bundle,
-                detectors: &self.mesh.detectors,
-                dataset: &self.mesh.dataset,
-                limits: self.mesh.limits,
-            };
             let input = PolicyCheckInput {
                 agent_id: request.agent_id.to_string(),
                 action: request.action.to_string(),
@@ -125,7 +118,9 @@ impl OutputCheck for BundleCheck<'_> {
                 estimated_cost_usd: None,
                 arguments: None,
             };
-            let evaluation = evaluate_check(&ctx, self.tenant, &input, &CheckControls::default())
+            let evaluation = self
+                .mesh
+                .evaluate_unrecorded(self.tenant, &input)
                 .map_err(|e| CheckError::Permanent(e.to_string()))?;
             Ok(OutputCheckVerdict {
                 decision: evaluation.decision,

@@ -37,6 +37,8 @@ pub enum IngestDoor {
     Otlp,
     /// An eval run's results, recorded for the suite's agent.
     Eval,
+    /// A tool call through `meshos gateway`, recorded for the calling agent.
+    Gateway,
 }
 
 impl IngestDoor {
@@ -46,11 +48,12 @@ impl IngestDoor {
             IngestDoor::Rest => "rest",
             IngestDoor::Otlp => "otlp",
             IngestDoor::Eval => "eval",
+            IngestDoor::Gateway => "gateway",
         }
     }
 
     fn is_batch(self) -> bool {
-        self != IngestDoor::Mcp
+        !matches!(self, IngestDoor::Mcp | IngestDoor::Gateway)
     }
 }
 

@@ -574,6 +574,25 @@ impl Mesh {
 }
 
 impl Mesh {
+    /// Decides `input` with the bundle in force, recording nothing and reading no stored fact
+    /// (no healer controls, spend or rate): for content that is not an agent's request — an
+    /// eval's answer, a tool's result — whose decision is recorded only when it matters.
+    /// Redaction masks (no pseudonyms are issued).
+    pub fn evaluate_unrecorded(
+        &self,
+        tenant: &str,
+        input: &PolicyCheckInput,
+    ) -> Result<Evaluation, MeshError> {
+        let bundle = self.bundle.current();
+        let ctx = PolicyContext {
+            bundle: &bundle,
+            detectors: &self.detectors,
+            dataset: &self.dataset,
+            limits: self.limits,
+        };
+        evaluate_check(&ctx, tenant, input, &CheckControls::default())
+    }
+
     /// The agent's live score, rounded, for `context.trust_score`; `None` for an agent with no
     /// record yet (a policy tests `context has trust_score`).
     async fn trust_score_for_policy(
