@@ -24,8 +24,9 @@ use crate::{Category, Finding, Scanner, Severity, excerpt_around};
 /// verdict is taken over both.
 ///
 /// Cost: names are compared pairwise (skeletons computed once per tool, edit distance only
-/// between names of similar length), text is read once per tool; a catalog of a few thousand
-/// tools takes well under a second.
+/// between names of similar length, stopping at the limit), text is read once per tool: 2,000
+/// tools on 50 servers with many near names take about 0.6 s in a release build
+/// (`examples/timing.rs`).
 pub fn scan_catalog(scanner: &Scanner, tools: &[(String, Value)]) -> Vec<(usize, Finding)> {
     let entries: Vec<Entry> = tools
         .iter()
