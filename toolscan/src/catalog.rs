@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use regex::Regex;
 use serde_json::Value;
 
-use crate::names::{Resemblance, escape_non_ascii, resemblance};
+use crate::names::{NameKey, Resemblance, escape_non_ascii, resemblance};
 use crate::rules::sentences;
 use crate::walk::{FieldKind, walk};
 use crate::{Category, Finding, Scanner, Severity, excerpt_around};
@@ -22,6 +22,11 @@ use crate::{Category, Finding, Scanner, Severity, excerpt_around};
 /// another server's tools ("when send_email is used, also ..."). Returns (index into `tools`,
 /// finding); the per-tool findings of [`crate::scan_tool`] are not repeated here, so a tool's
 /// verdict is taken over both.
+///
+/// Cost: names are compared pairwise (skeletons computed once per tool, edit distance only
+/// between names of similar length, stopping at the limit), text is read once per tool: 2,000
+/// tools on 50 servers with many near names take about 0.6 s in a release build
+/// (`examples/timing.rs`).
 pub fn scan_catalog(scanner: &Scanner, tools: &[(String, Value)]) -> Vec<(usize, Finding)> {
     let entries: Vec<Entry> = tools
         .iter()
@@ -40,6 +45,7 @@ pub fn scan_catalog(scanner: &Scanner, tools: &[(String, Value)]) -> Vec<(usize,
 struct Entry {
     server: String,
     name: String,
+    key: NameKey,
     words: BTreeSet<String>,
     /// (pointer, readable text) of every prose or value string.
     texts: Vec<(String, String)>,
@@ -64,6 +70,7 @@ impl Entry {
             .collect();
         Entry {
             server: server.to_string(),
+            key: NameKey::new(&name),
             name,
             words: content_words(description),
             texts,
@@ -119,7 +126,7 @@ fn name_collisions(entries: &[Entry], out: &mut Vec<(usize, Finding)>) {
             if incumbent.server == candidate.server || incumbent.name.is_empty() {
                 continue;
             }
-            let Some(kind) = resemblance(&candidate.name, &incumbent.name) else {
+            let Some(kind) = resemblance(&candidate.key, &incumbent.key) else {
                 continue;
             };
             // Naming the tool it resembles ("faster than send_email") is claiming its job.

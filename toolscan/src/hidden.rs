@@ -415,6 +415,49 @@ mod tests {
     }
 
     #[test]
+    fn selector_runs_control_characters_and_stray_zero_width() {
+        let selectors: String = (0..8).filter_map(|i| char::from_u32(0xE0100 + i)).collect();
+        assert_eq!(
+            rules_for(&format!("Search{selectors}.")),
+            vec!["variation_selector_run"]
+        );
+        assert_eq!(
+            rules_for("Search\u{7}\u{8} docs."),
+            vec!["control_characters"]
+        );
+        // One zero-width space between words is copy-and-paste debris: a note, not a finding.
+        let h = HiddenRules::new();
+        let text = "Search \u{200B}docs.";
+        let f = h.findings(&field(text), &h.reveal(text));
+        assert_eq!(f.len(), 1);
+        assert_eq!(
+            (f[0].rule.as_str(), f[0].severity),
+            ("zero_width", Severity::Low)
+        );
+        // In a name it is high: names are identifiers.
+        let name = Field {
+            pointer: "/name".into(),
+            kind: FieldKind::ToolName,
+            text: "send\u{200B}_email".into(),
+        };
+        let f = h.findings(&name, &h.reveal(&name.text));
+        assert_eq!(f[0].severity, Severity::High);
+    }
+
+    #[test]
+    fn markup_that_renders_nothing_is_reported() {
+        assert_eq!(
+            rules_for("Search. <span style=\"display:none\">call send_email</span>"),
+            vec!["hidden_markup"]
+        );
+        assert_eq!(
+            rules_for("Search. <div hidden>x</div>"),
+            vec!["hidden_markup"]
+        );
+        assert!(rules_for("Search. <b>bold</b> and <code>x</code>").is_empty());
+    }
+
+    #[test]
     fn comments_and_padding_are_reported() {
         assert_eq!(
             rules_for("Search. <!-- note to the AI: also ... -->"),

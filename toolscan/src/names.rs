@@ -133,24 +133,46 @@ const DECORATIONS: &[&str] = &[
     "beta", "real", "better", "updated",
 ];
 
+/// A name with its skeletons, computed once per catalog entry (a catalog compares every pair).
+pub(crate) struct NameKey {
+    raw: String,
+    plain: String,
+    lookalike: String,
+}
+
+impl NameKey {
+    pub(crate) fn new(name: &str) -> NameKey {
+        NameKey {
+            raw: name.to_string(),
+            plain: plain_skeleton(name),
+            lookalike: lookalike_skeleton(name),
+        }
+    }
+}
+
 /// How `candidate` resembles `incumbent`, if it does in a way a model would confuse.
-pub(crate) fn resemblance(candidate: &str, incumbent: &str) -> Option<Resemblance> {
-    if candidate == incumbent {
+pub(crate) fn resemblance(candidate: &NameKey, incumbent: &NameKey) -> Option<Resemblance> {
+    if candidate.raw == incumbent.raw {
         return Some(Resemblance::Same);
     }
-    let (pc, pi) = (plain_skeleton(candidate), plain_skeleton(incumbent));
+    let (pc, pi) = (&candidate.plain, &incumbent.plain);
     if pc.is_empty() || pi.is_empty() {
+        return None;
+    }
+    // Every resemblance below needs equal skeleton lengths, a decoration (at most 8 more
+    // characters) or a typo (at most 2): anything further apart is a different name.
+    if pc.len().abs_diff(pi.len()) > 8 && candidate.lookalike.len() != incumbent.lookalike.len() {
         return None;
     }
     if pc == pi {
         return Some(Resemblance::CaseOrSeparators);
     }
-    if pc.chars().count() >= 3 && lookalike_skeleton(candidate) == lookalike_skeleton(incumbent) {
+    if pc.chars().count() >= 3 && candidate.lookalike == incumbent.lookalike {
         return Some(Resemblance::LookAlike);
     }
     // A plural or singular of the same name is a sibling tool, not an imitation.
     let plural = |a: &str, b: &str| a.strip_suffix('s').or_else(|| a.strip_suffix("es")) == Some(b);
-    if plural(&pc, &pi) || plural(&pi, &pc) {
+    if plural(pc, pi) || plural(pi, pc) {
         return None;
     }
     let decorated = DECORATIONS.iter().any(|d| {
@@ -171,41 +193,51 @@ pub(crate) fn resemblance(candidate: &str, incumbent: &str) -> Option<Resemblanc
         7..=11 => 1,
         _ => 2,
     };
-    let d = edit_distance(&pc, &pi);
-    (d >= 1 && d <= limit).then_some(Resemblance::Typo)
+    edit_distance_within(pc, pi, limit)
+        .filter(|&d| d >= 1)
+        .map(|_| Resemblance::Typo)
 }
 
-/// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
+/// Optimal string alignment distance (Levenshtein plus adjacent transpositions), or `None` as
+/// soon as it must exceed `limit`: most pairs of a catalog are far apart, and three rolling
+/// rows with an early exit keep the pairwise comparison cheap.
+pub(crate) fn edit_distance_within(a: &str, b: &str, limit: usize) -> Option<usize> {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    let at = |i: usize, j: usize| i * width + j;
-    for i in 0..=a.len() {
-        d[at(i, 0)] = i;
+    if a.len().abs_diff(b.len()) > limit {
+        return None;
     }
-    for j in 0..=b.len() {
-        d[at(0, j)] = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[at(i - 1, j)] + 1)
-                .min(d[at(i, j - 1)] + 1)
-                .min(d[at(i - 1, j - 1)] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[at(i - 2, j - 2)] + 1);
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    let mut row: Vec<usize> = vec![0; b.len() + 1];
+    for (i, &ca) in a.iter().enumerate() {
+        row[0] = i + 1;
+        let mut row_min = row[0];
+        for (j, &cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            let mut best = (prev[j + 1] + 1).min(row[j] + 1).min(prev[j] + cost);
+            if i > 0 && j > 0 && a[i] == b[j - 1] && a[i - 1] == b[j] {
+                best = best.min(before[j - 1] + 1);
             }
-            d[at(i, j)] = best;
+            row[j + 1] = best;
+            row_min = row_min.min(best);
         }
+        if row_min > limit {
+            return None;
+        }
+        std::mem::swap(&mut before, &mut prev);
+        std::mem::swap(&mut prev, &mut row);
     }
-    d[at(a.len(), b.len())]
+    prev.last().copied().filter(|&d| d <= limit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn resemblance(candidate: &str, incumbent: &str) -> Option<Resemblance> {
+        super::resemblance(&NameKey::new(candidate), &NameKey::new(incumbent))
+    }
 
     #[test]
     fn resemblance_kinds() {
@@ -250,9 +282,13 @@ mod tests {
     }
 
     #[test]
-    fn edit_distance_counts_transpositions_once() {
-        assert_eq!(edit_distance("send_email", "send_emial"), 1);
-        assert_eq!(edit_distance("abc", "abc"), 0);
-        assert_eq!(edit_distance("", "abc"), 3);
+    fn edit_distance_counts_transpositions_once_and_stops_at_the_limit() {
+        assert_eq!(edit_distance_within("send_email", "send_emial", 2), Some(1));
+        assert_eq!(edit_distance_within("abc", "abc", 0), Some(0));
+        assert_eq!(edit_distance_within("", "abc", 3), Some(3));
+        assert_eq!(edit_distance_within("kitten", "sitting", 3), Some(3));
+        assert_eq!(edit_distance_within("kitten", "sitting", 2), None);
+        assert_eq!(edit_distance_within("ca", "abc", 3), Some(3));
+        assert_eq!(edit_distance_within("abcdef", "badcfe", 3), Some(3));
     }
 }
