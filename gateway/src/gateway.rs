@@ -681,6 +681,9 @@ impl Gateway {
             attributes["server"] = json!(server);
             attributes["upstream_tool"] = json!(tool);
         }
+        // The link from the event to the call's decision, kept on the record (the input's
+        // `decision_id` only settles the check's reservation).
+        attributes["decision_id"] = json!(decision_id);
         let event = EventInput {
             agent_id: agent_id.to_string(),
             kind: "tool_call".into(),

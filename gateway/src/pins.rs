@@ -36,14 +36,31 @@ pub fn canonical_definition(tool: &Value) -> (String, String) {
     if let Some(object) = tool.as_object() {
         for field in PINNED_FIELDS {
             if let Some(v) = object.get(field) {
-                pinned.insert(field.to_string(), v.clone());
+                pinned.insert(field.to_string(), sorted_keys(v));
             }
         }
     }
-    // serde_json's map keeps keys sorted (no preserve_order), at every level.
-    let text = Value::Object(pinned).to_string();
+    let text = sorted_keys(&Value::Object(pinned)).to_string();
     let digest = hex::encode(Sha256::digest(text.as_bytes()));
     (text, digest)
+}
+
+/// `v` with every object's keys in sorted order. serde_json keeps insertion order when any
+/// crate in the build turns on `preserve_order`, so the order is made here, not assumed.
+fn sorted_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), sorted_keys(&map[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 /// One tool an upstream lists now.
