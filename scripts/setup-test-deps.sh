@@ -174,4 +174,19 @@ if [ "$(installed "$SUITE")" != "$CONFORMANCE_VERSION" ] || [ "$(installed "$SUI
     exit 1
 fi
 log "MCP conformance suites: $CONFORMANCE_VERSION, $CONFORMANCE_2026_VERSION (node $("$NODE22" --version))"
+
+# --- upstream MCP servers for the gateway's tests (tests/e2e/test_gateway.py) ---------------------
+# The reference servers, run by the gateway as stdio children with the Node 22 above.
+UPSTREAM_VERSION="2026.8.31"
+for server in everything filesystem; do
+    pkg="@modelcontextprotocol/server-$server"
+    pkg_json="$NODE_DIR/node_modules/$pkg/package.json"
+    have="$(node -p "require('$pkg_json').version" 2>/dev/null || true)"
+    if [ "$have" != "$UPSTREAM_VERSION" ]; then
+        log "npm install $pkg@$UPSTREAM_VERSION into $NODE_DIR"
+        npm install --prefix "$NODE_DIR" --no-audit --no-fund --loglevel=error --save-exact \
+            "$pkg@$UPSTREAM_VERSION" >&2
+    fi
+done
+log "upstream MCP servers: server-everything and server-filesystem $UPSTREAM_VERSION"
 log "done"

@@ -67,10 +67,18 @@ pub struct UpstreamConfig {
     /// How long one call may take upstream (default 30 s).
     #[serde(default = "default_call_timeout_ms")]
     pub call_timeout_ms: u64,
+    /// How often the gateway lists the server's tools again even without a change notice
+    /// (default 60 s): a server can change a definition without saying so.
+    #[serde(default = "default_relist_seconds")]
+    pub relist_seconds: u64,
 }
 
 fn default_call_timeout_ms() -> u64 {
     30_000
+}
+
+fn default_relist_seconds() -> u64 {
+    60
 }
 
 /// How the gateway reaches an upstream.
@@ -198,6 +206,12 @@ impl GatewayConfig {
                         ));
                     }
                 }
+            }
+            if u.relist_seconds == 0 || u.relist_seconds > 86_400 {
+                return Err(format!(
+                    "{at}.relist_seconds: {}; expected 1-86400",
+                    u.relist_seconds
+                ));
             }
             if u.call_timeout_ms == 0 || u.call_timeout_ms > 600_000 {
                 return Err(format!(

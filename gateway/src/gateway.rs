@@ -152,21 +152,35 @@ impl Gateway {
         upstream: Arc<Upstream>,
         stop: tokio_util::sync::CancellationToken,
     ) {
-        let retry = Duration::from_secs(5);
+        let retry = Duration::from_secs(5).min(Duration::from_secs(upstream.config.relist_seconds));
+        let relist = Duration::from_secs(upstream.config.relist_seconds);
+        let mut listed_at = Instant::now();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => { upstream.close().await; return; }
                 _ = upstream.tools_changed.notified() => {
+                    listed_at = Instant::now();
                     match upstream.refresh().await {
-                        Ok(()) => {
-                            tracing::info!(upstream = %upstream.name(), "gateway: upstream tools changed; listed again");
+                        Ok(changed) => {
+                            tracing::info!(upstream = %upstream.name(), changed, "gateway: upstream says its tools changed; listed again");
                             self.generation.fetch_add(1, Ordering::SeqCst);
                         }
                         Err(e) => tracing::warn!(upstream = %upstream.name(), error = %e, "gateway: re-listing failed"),
                     }
                 }
                 _ = tokio::time::sleep(retry) => {
-                    if !upstream.is_connected().await {
+                    if upstream.is_connected().await && listed_at.elapsed() >= relist {
+                        listed_at = Instant::now();
+                        match upstream.refresh().await {
+                            // A definition changed without a notice: pinning sees it now.
+                            Ok(true) => {
+                                tracing::warn!(upstream = %upstream.name(), "gateway: upstream tools changed without a notice");
+                                self.generation.fetch_add(1, Ordering::SeqCst);
+                            }
+                            Ok(false) => {}
+                            Err(e) => tracing::warn!(upstream = %upstream.name(), error = %e, "gateway: re-listing failed"),
+                        }
+                    } else if !upstream.is_connected().await {
                         match upstream.connect().await {
                             Ok(()) => {
                                 tracing::info!(upstream = %upstream.name(), "gateway: upstream connected");
@@ -438,6 +452,8 @@ impl Gateway {
             client_name: client.0.to_string(),
         };
         self.admit(&key, principal, client.1).await?;
+        // Every call of an admitted client counts, refused ones too.
+        self.count_activity(&key, name);
 
         let catalog = self.catalog(&principal.tenant).await?;
         let Some((index, _, state)) = catalog.tools.get(name) else {

@@ -128,7 +128,7 @@ impl Upstream {
         };
         *self.session.write().await = Some(session);
         self.set_error(None);
-        self.refresh().await
+        self.refresh().await.map(|_| ())
     }
 
     async fn start(&self, client: UpstreamClient) -> Result<Session, UpstreamError> {
@@ -195,8 +195,8 @@ impl Upstream {
         }
     }
 
-    /// Lists the server's tools, resources and prompts again.
-    pub async fn refresh(&self) -> Result<(), UpstreamError> {
+    /// Lists the server's tools, resources and prompts again; true when the tools changed.
+    pub async fn refresh(&self) -> Result<bool, UpstreamError> {
         let session = self.session().await?;
         let peer = session.peer();
         let failed = |what: &str, e: rmcp::ServiceError| UpstreamError::Failed {
@@ -222,12 +222,14 @@ impl Upstream {
         } else {
             Vec::new()
         };
-        *self.listing.write().await = Listing {
+        let mut listing = self.listing.write().await;
+        let changed = listing.tools != tools;
+        *listing = Listing {
             tools,
             resources,
             prompts,
         };
-        Ok(())
+        Ok(changed)
     }
 
     pub async fn listing(&self) -> Listing {
