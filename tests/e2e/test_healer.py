@@ -11,11 +11,13 @@ passes.
 from __future__ import annotations
 
 import json
+import re
+import sys
 import time
 
 import pytest
 
-from meshos_e2e import bearer, call_ok, http_client, http_request, tool_error, wait_for
+from meshos_e2e import REPO_ROOT, bearer, call_ok, http_client, http_request, tool_error, wait_for
 
 TENANT = "heal"
 
@@ -52,15 +54,38 @@ def show(meshos, incident_id) -> dict:
     return json.loads(proc.stdout)
 
 
+async def gateway_call(server, token: str) -> str:
+    """agent-3 reads a file through the gateway (/gateway/mcp): the text of the answer, prefixed
+    `ERROR: ` when the gateway refused it."""
+    async with http_client(f"{server.base_url}/gateway/mcp", token) as client:
+        r = await client.call_tool("fs__read_file", {"path": "/srv/docs/runbook.md"})
+        text = "".join(getattr(c, "text", "") for c in r.content)
+        return f"ERROR: {text}" if r.is_error else text
+
+
 @pytest.mark.anyio
-async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos, make_server):
+async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos, make_server, tmp_path):
     # The SLA threshold is set low so that the burst, not the trust score reacting to it, opens
     # the incident.
-    server = make_server("--healer", "--sla-threshold", "5")
+    gateway = tmp_path / "gateway.toml"
+    gateway.write_text(
+        f'[[upstream]]\nname = "fs"\ncommand = "{sys.executable}"\n'
+        f'args = ["{REPO_ROOT / "bench/toolscan/poisoned_server.py"}", "--server", "filesystem"]\n'
+    )
+    server = make_server("--healer", "--sla-threshold", "5", "--gateway-config", str(gateway))
     token = meshos.token(TENANT, "operator")
     for i in range(5):
         second_of_traffic(server, token, 0.0, i)
         time.sleep(0.2)
+
+    # agent-3 also works through the gateway; its client is admitted once by an operator.
+    agent3 = meshos.token(TENANT, "agent", agent="agent-3")
+    held = await gateway_call(server, agent3)
+    assert "waits for an operator" in held, held
+    decision = re.search(r"dec_[0-9a-f]+", held).group(0)
+    assert meshos.run("gateway", "approve", decision, "--tenant", TENANT).returncode == 0
+    time.sleep(1.1)
+    assert not (await gateway_call(server, agent3)).startswith("ERROR"), "admitted client refused"
 
     def leak(i):
         second_of_traffic(server, token, 0.7, 100 + i)
@@ -151,6 +176,9 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
         assert verdict == "deny" and "heal-quarantine" in policies, (verdict, policies)
         other, _ = await decision("agent-4")
         assert other != "deny"
+        # The quarantine holds in the path too: the gateway refuses agent-3's next tool call.
+        quarantined = await gateway_call(server, agent3)
+        assert quarantined.startswith("ERROR") and "heal-quarantine" in quarantined, quarantined
 
         # An auditor may not release it; an operator can (REST), with a note on the ledger, and
         # agent-3 may act again.
@@ -165,6 +193,7 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
         assert isinstance(released[0]["ledger_index"], int)
         verdict, policies = await decision("agent-3")
         assert "heal-quarantine" not in policies, (verdict, policies)
+        assert not (await gateway_call(server, agent3)).startswith("ERROR")
         again = await client.call_tool("incident_release", {"incident_id": inc["id"]})
         assert "holds no active control" in tool_error(again, "nothing left to release")
 
