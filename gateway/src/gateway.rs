@@ -746,18 +746,29 @@ impl Gateway {
             return;
         }
         let rows: Vec<GatewayClientActivity> = drained
-            .into_iter()
+            .iter()
             .map(|(k, a)| GatewayClientActivity {
-                tenant: k.tenant,
-                agent_id: k.agent_id,
-                client_name: k.client_name,
+                tenant: k.tenant.clone(),
+                agent_id: k.agent_id.clone(),
+                client_name: k.client_name.clone(),
                 last_seen_ms: a.last_seen_ms,
                 calls: a.calls,
-                tools_used: a.tools.into_iter().collect(),
+                tools_used: a.tools.iter().cloned().collect(),
             })
             .collect();
         if let Err(e) = self.mesh.store().add_gateway_client_activity(&rows).await {
-            tracing::warn!(error = %e, "gateway: client activity not written");
+            // Kept for the next flush rather than lost (another writer may hold the database).
+            tracing::warn!(error = %e, "gateway: client activity not written yet; kept for the next flush");
+            let mut map = match self.activity.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            for (k, a) in drained {
+                let slot = map.entry(k).or_default();
+                slot.calls += a.calls;
+                slot.last_seen_ms = slot.last_seen_ms.max(a.last_seen_ms);
+                slot.tools.extend(a.tools);
+            }
         }
     }
 }

@@ -34,6 +34,11 @@ impl BenchServer {
     /// Starts `meshos serve` on a fresh data directory (and `database_url` when given) and
     /// waits until it accepts connections.
     pub fn start(database_url: Option<&str>) -> BenchServer {
+        BenchServer::start_with(database_url, &[])
+    }
+
+    /// [`BenchServer::start`] with more `serve` flags.
+    pub fn start_with(database_url: Option<&str>, serve_args: &[&str]) -> BenchServer {
         let bin = meshos_bin();
         let dir = tempfile::tempdir().expect("temp dir");
         let mut store_args = vec![
@@ -58,6 +63,7 @@ impl BenchServer {
         let authority = format!("127.0.0.1:{port}");
         let child = Command::new(&bin)
             .args(["serve", "--bind", &authority, "--log", "warn"])
+            .args(serve_args)
             .args(&store_args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -79,6 +85,23 @@ impl BenchServer {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Runs another `meshos` command against the server's store (e.g. `token create`, `gateway
+    /// approve`); its stdout, trimmed.
+    pub fn meshos(&self, args: &[&str]) -> String {
+        let out = Command::new(meshos_bin())
+            .args(args)
+            .arg("--data-dir")
+            .arg(self._dir.path())
+            .output()
+            .expect("meshos");
+        assert!(
+            out.status.success(),
+            "meshos {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 }
 
