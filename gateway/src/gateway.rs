@@ -348,13 +348,8 @@ impl Gateway {
                         PolicyCheckInput {
                             agent_id: key.agent_id.clone(),
                             action: "mcp.client".into(),
-                            content: None,
-                            model: None,
                             tool: Some(client_tool_id(&key.client_name)),
-                            region: None,
-                            estimated_tokens: None,
-                            estimated_cost_usd: None,
-                            arguments: None,
+                            ..PolicyCheckInput::default()
                         },
                     )
                     .await?;
@@ -496,12 +491,9 @@ impl Gateway {
                     agent_id: agent_id.clone(),
                     action: "mcp.tool".into(),
                     content: Some(args_value.to_string()),
-                    model: None,
                     tool: Some(name.to_string()),
-                    region: None,
-                    estimated_tokens: None,
-                    estimated_cost_usd: None,
                     arguments: Some(args_value),
+                    ..PolicyCheckInput::default()
                 },
             )
             .await?;
@@ -643,12 +635,8 @@ impl Gateway {
             agent_id: agent_id.to_string(),
             action: "mcp.tool_result".into(),
             content: Some(text),
-            model: None,
             tool: Some(name.to_string()),
-            region: None,
-            estimated_tokens: None,
-            estimated_cost_usd: None,
-            arguments: None,
+            ..PolicyCheckInput::default()
         };
         let screened = self.mesh.evaluate_unrecorded(&principal.tenant, &input)?;
         if screened.decision == Verdict::Allow {

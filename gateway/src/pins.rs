@@ -174,12 +174,8 @@ async fn decide_pin(
                 agent_id: GATEWAY_AGENT.into(),
                 action: format!("mcp.tool.pin.{change}"),
                 content: Some(definition_text(&listed.definition)),
-                model: None,
                 tool: Some(namespaced(server, listed.name())),
-                region: None,
-                estimated_tokens: None,
-                estimated_cost_usd: None,
-                arguments: None,
+                ..PolicyCheckInput::default()
             },
         )
         .await?;

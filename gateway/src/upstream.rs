@@ -16,6 +16,9 @@ use tokio::sync::{Notify, RwLock};
 
 use crate::config::{Transport, UpstreamConfig};
 
+/// Calls to one HTTP upstream in flight at once.
+const MAX_CALLS_IN_FLIGHT: usize = 256;
+
 /// How long connecting and the first listing may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -159,10 +162,13 @@ impl Upstream {
                     .map_err(|e| failed(format!("initialize failed: {e}")))
             }
             Transport::Http { url, bearer_env } => {
+                // rmcp's default of 16 POSTs in flight would cap every agent's calls to this
+                // upstream together at 16 at a time.
                 let mut config =
                     rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig::with_uri(
                         url.clone(),
-                    );
+                    )
+                    .max_concurrent_requests(MAX_CALLS_IN_FLIGHT);
                 if let Some(var) = bearer_env {
                     let token = std::env::var(&var).map_err(|_| {
                         failed(format!(

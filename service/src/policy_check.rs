@@ -24,7 +24,7 @@ use crate::mesh::{
 };
 
 /// May this agent take this action?
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyCheckInput {
     /// The agent about to act.
