@@ -181,6 +181,24 @@ impl Session {
         self.post(body).await
     }
 
+    /// Ends the session (a token may hold only so many).
+    async fn close(mut self) {
+        let Some(id) = self.session_id.take() else {
+            return;
+        };
+        let mut req = hyper::Request::delete(self.path)
+            .header("host", &self.authority)
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", PROTOCOL);
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let req = req.body(Full::new(Bytes::new())).expect("request");
+        if self.send.ready().await.is_ok() {
+            let _ = self.send.send_request(req).await;
+        }
+    }
+
     /// One `tools/call` of the echo tool; the answer text.
     async fn echo(&mut self) -> String {
         let params = format!(
@@ -230,6 +248,7 @@ async fn closed_loop(
             while !stop.load(Ordering::Relaxed) {
                 lat.push(s.timed_echo().await);
             }
+            s.close().await;
             lat
         }));
     }
@@ -341,6 +360,8 @@ fn main() {
             g99 - d99
         );
 
+        // A token may hold 64 sessions; the closed loops open their own.
+        gw.close().await;
         let secs: f64 = std::env::var("BENCH_SECS")
             .ok()
             .and_then(|v| v.parse().ok())
