@@ -18,6 +18,8 @@ use crate::config::{GatewayConfig, namespaced, split_namespaced};
 use crate::pins::{Listed, PinState, ScanCache, reconcile};
 use crate::upstream::{Upstream, UpstreamError};
 
+/// Client programs one agent may register: each new one costs a decision and a row.
+const MAX_CLIENTS_PER_AGENT: u32 = 16;
 /// How often a held tool or client is looked at again for an operator's answer.
 const RECHECK_HELD: Duration = Duration::from_secs(1);
 /// How often counted client activity is written to the store.
@@ -329,16 +331,24 @@ impl Gateway {
             _ => {}
         }
         let store = self.mesh.store();
-        let (client, _new) = store
+        let Some((client, _new)) = store
             .gateway_client_seen(
                 &key.tenant,
                 &key.agent_id,
                 &key.client_name,
                 version,
                 now_ms(),
+                MAX_CLIENTS_PER_AGENT,
             )
             .await
-            .map_err(MeshError::from)?;
+            .map_err(MeshError::from)?
+        else {
+            return Err(GatewayError::Refused(format!(
+                "agent {} already has {MAX_CLIENTS_PER_AGENT} client programs registered with this gateway; \
+                 connect with one of them (meshos gateway clients --tenant {})",
+                key.agent_id, key.tenant
+            )));
+        };
         let admission = match client.decision_id {
             None => {
                 let out = self

@@ -202,7 +202,10 @@ impl Store {
         rows.iter().map(pin_from_row).collect()
     }
 
-    /// The client, registering it first if it is new. Returns it and whether it was new.
+    /// The client, registering it first if it is new and its agent has fewer than
+    /// `max_per_agent` clients. Returns it and whether it was new; `None` when it is new and the
+    /// agent already has that many (each new client costs a decision and a row, so one agent
+    /// token must not be able to make them without end).
     pub async fn gateway_client_seen(
         &self,
         tenant: &str,
@@ -210,11 +213,13 @@ impl Store {
         client_name: &str,
         client_version: &str,
         now_ms: i64,
-    ) -> Result<(StoredGatewayClient, bool), StoreError> {
+        max_per_agent: u32,
+    ) -> Result<Option<(StoredGatewayClient, bool)>, StoreError> {
         let inserted = sqlx::query(concat!(
             "INSERT INTO gateway_clients (",
             client_columns!(),
-            ") VALUES ($1, $2, $3, $4, $5, $5, 0, '[]', NULL) \
+            ") SELECT $1, $2, $3, $4, $5, $5, 0, '[]', NULL \
+             WHERE (SELECT COUNT(*) FROM gateway_clients WHERE tenant = $1 AND agent_id = $2) < $6 \
              ON CONFLICT (tenant, agent_id, client_name) DO NOTHING"
         ))
         .bind(tenant)
@@ -222,6 +227,7 @@ impl Store {
         .bind(client_name)
         .bind(client_version)
         .bind(now_ms)
+        .bind(i64::from(max_per_agent))
         .execute(&self.pool)
         .await?;
         let row = sqlx::query(concat!(
@@ -232,9 +238,10 @@ impl Store {
         .bind(tenant)
         .bind(agent_id)
         .bind(client_name)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok((client_from_row(&row)?, inserted.rows_affected() == 1))
+        row.map(|r| Ok((client_from_row(&r)?, inserted.rows_affected() == 1)))
+            .transpose()
     }
 
     /// Records the decision that admits (or holds) a client.

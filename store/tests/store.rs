@@ -1152,15 +1152,47 @@ async fn tool_pins_and_gateway_clients(store: &Store) {
     assert!(matches!(dup, StoreError::Duplicate { .. }), "{dup}");
 
     let (c, new) = store
-        .gateway_client_seen(&t, "bot", "claude-code", "1.0", 10)
+        .gateway_client_seen(&t, "bot", "claude-code", "1.0", 10, 2)
         .await
+        .unwrap()
         .unwrap();
     assert!(new && c.calls == 0 && c.decision_id.is_none());
     let (_, again) = store
-        .gateway_client_seen(&t, "bot", "claude-code", "1.1", 11)
+        .gateway_client_seen(&t, "bot", "claude-code", "1.1", 11, 2)
         .await
+        .unwrap()
         .unwrap();
     assert!(!again);
+    // At most two clients per agent here: a third program name is not registered, while the
+    // known ones still are, and another agent is not affected.
+    assert!(
+        store
+            .gateway_client_seen(&t, "bot", "cursor", "1", 12, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .gateway_client_seen(&t, "bot", "other", "1", 13, 2)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .gateway_client_seen(&t, "bot", "cursor", "1", 14, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .gateway_client_seen(&t, "bot-2", "other", "1", 15, 2)
+            .await
+            .unwrap()
+            .is_some()
+    );
     store
         .set_gateway_client_decision(&t, "bot", "claude-code", "dec_9")
         .await
@@ -1182,8 +1214,11 @@ async fn tool_pins_and_gateway_clients(store: &Store) {
         .await
         .unwrap();
     let clients = store.gateway_clients(&t).await.unwrap();
-    assert_eq!(clients.len(), 1);
-    let c = &clients[0];
+    assert_eq!(clients.len(), 3);
+    let c = clients
+        .iter()
+        .find(|c| c.agent_id == "bot" && c.client_name == "claude-code")
+        .unwrap();
     assert_eq!((c.calls, c.last_seen_ms), (5, 20));
     assert_eq!(c.tools_used, vec!["fs__read_file", "fs__write_file"]);
     assert_eq!(c.decision_id.as_deref(), Some("dec_9"));
