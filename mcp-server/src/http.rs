@@ -559,6 +559,7 @@ pub fn router(
     shutdown: tokio_util::sync::CancellationToken,
     limits: ServerLimits,
     gateway: Option<Arc<meshos_gateway::Gateway>>,
+    console: Arc<meshos_console::Console>,
 ) -> Router {
     let mcp_mesh = mesh.clone();
     let budget = Arc::new(BodyBudget::new(limits.bodies));
@@ -623,13 +624,49 @@ pub fn router(
             },
             require_bearer,
         ));
+    // The console authenticates with its own session cookie, not a bearer token; its forms
+    // are small.
+    let console = meshos_console::router(console).layer(DefaultBodyLimit::max(CONSOLE_FORM_BYTES));
     Router::new()
         .route("/healthz", get(healthz))
         .merge(protected)
         .layer(Extension(limits))
         .layer(Extension(decoding_budget))
-        .layer(middleware::from_fn(isolate_panics))
         .with_state(mesh)
+        .merge(console)
+        .layer(middleware::from_fn(isolate_panics))
+}
+
+/// The largest console form (a note of at most 4 KiB, a digest, a token).
+const CONSOLE_FORM_BYTES: usize = 16 * 1024;
+
+/// The console's sign-in checks tokens the way bearer requests do (the same cache).
+pub struct ConsoleTokens {
+    mesh: Arc<Mesh>,
+    cache: PrincipalCache,
+}
+
+impl ConsoleTokens {
+    pub fn new(mesh: Arc<Mesh>) -> ConsoleTokens {
+        ConsoleTokens {
+            mesh,
+            cache: PrincipalCache::new(TOKEN_CACHE_TTL),
+        }
+    }
+}
+
+impl meshos_console::TokenCheck for ConsoleTokens {
+    fn principal<'a>(
+        &'a self,
+        token: &'a str,
+    ) -> futures_util::future::BoxFuture<'a, Result<Option<Principal>, String>> {
+        Box::pin(async move {
+            self.cache
+                .authenticate(self.mesh.store(), token)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
 }
 
 #[cfg(test)]

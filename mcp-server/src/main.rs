@@ -513,12 +513,17 @@ async fn serve(
         }
         None => None,
     };
+    let console = meshos_console::Console::new(
+        mesh.clone(),
+        Arc::new(http::ConsoleTokens::new(mesh.clone())),
+    )?;
     let app = http::router(
         mesh.clone(),
         allowed_hosts,
         shutdown.child_token(),
         settings.limits,
         gateway,
+        console,
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -38,6 +38,11 @@ pub struct EvidenceRecord {
     pub record: serde_json::Value,
     /// Audit path from the leaf to the checkpoint's root.
     pub inclusion_proof: InclusionProof,
+    /// The exact bytes the leaf hashes (`LedgerRecord::canonical_bytes`), for callers in this
+    /// process that verify the leaf themselves (the console's pages); not serialised.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub canonical_bytes: Vec<u8>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -116,6 +121,47 @@ impl Mesh {
             records.truncate(limit as usize);
         }
 
+        self.prove(tenant, records).await
+    }
+
+    /// The record at one position of the principal's tenant ledger, with its proof: what the
+    /// console's evidence page verifies in the browser. Any record type; agents may not ask.
+    pub async fn evidence_at(
+        &self,
+        principal: &Principal,
+        index: u64,
+    ) -> Result<EvidenceFetchOutput, MeshError> {
+        if principal.role == meshos_types::Role::Agent {
+            return Err(MeshError::Forbidden(
+                "an agent token cannot browse the ledger; expected an operator, admin or auditor token"
+                    .into(),
+            ));
+        }
+        let tenant = &principal.tenant;
+        let missing =
+            || MeshError::NotFound(format!("no ledger record at index {index} in this tenant"));
+        let entry = self
+            .store
+            .ledger_entries(tenant, index, index.saturating_add(1))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(missing)?;
+        let record = self
+            .store
+            .ledger_record(tenant, &entry)
+            .await?
+            .ok_or_else(missing)?;
+        self.prove(tenant, vec![(record, index)]).await
+    }
+
+    /// Inclusion proofs of `records` (with their ledger indexes) against the tenant's newest
+    /// signed checkpoint.
+    async fn prove(
+        &self,
+        tenant: &str,
+        records: Vec<(LedgerRecord, u64)>,
+    ) -> Result<EvidenceFetchOutput, MeshError> {
         // The records were committed before we read the size, so the checkpoint covers them.
         let size = self.store.ledger_size(tenant).await?;
         let leaves = self.store.ledger_leaf_hashes(tenant, size).await?;
@@ -132,6 +178,7 @@ impl Mesh {
                 leaf_hash: proof.leaf_hash.clone(),
                 record: record_json(&record),
                 inclusion_proof: proof,
+                canonical_bytes: record.canonical_bytes(),
             });
         }
         Ok(EvidenceFetchOutput {

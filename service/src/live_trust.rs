@@ -406,15 +406,36 @@ impl LiveTrust {
         team: Option<&str>,
     ) -> Result<Option<(TrustScore, i64)>, StoreError> {
         let cell = self.slot(tenant, agent).await?;
-        let Some(state) = cell.get() else {
-            return Ok(None);
-        };
-        let live = lock(state);
+        Ok(cell
+            .get()
+            .and_then(|state| self.score_of(&lock(state), tenant, agent, team)))
+    }
+
+    /// The agent's score now if it is held in memory, without reading the store: for a page
+    /// of many agents, where those not held are shown from their stored score instead.
+    pub fn peek_score(
+        &self,
+        tenant: &str,
+        agent: &str,
+        team: Option<&str>,
+    ) -> Option<(TrustScore, i64)> {
+        let cell = lock(&self.agents).get(&key(tenant, agent)).cloned()?;
+        let state = cell.get()?;
+        self.score_of(&lock(state), tenant, agent, team)
+    }
+
+    fn score_of(
+        &self,
+        live: &AgentLive,
+        tenant: &str,
+        agent: &str,
+        team: Option<&str>,
+    ) -> Option<(TrustScore, i64)> {
         if live.event_watermark.is_none()
             && live.decision_watermark.is_none()
             && live.newest_ms == 0
         {
-            return Ok(None);
+            return None;
         }
         let mut score = live.trust.score(0, now_ms(), &self.params);
         let rule = self.sla.resolve(tenant, team, agent);
@@ -425,7 +446,12 @@ impl LiveTrust {
         } else {
             score.score < rule.threshold
         };
-        Ok(Some((score, live.newest_ms)))
+        Some((score, live.newest_ms))
+    }
+
+    /// The SLA threshold that applies to an agent.
+    pub fn sla_threshold(&self, tenant: &str, agent: &str, team: Option<&str>) -> f64 {
+        self.sla.resolve(tenant, team, agent).threshold
     }
 
     /// Registers a listener for `uri` in `tenant`: `tx` gets the URI on every change. Returns

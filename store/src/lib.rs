@@ -13,6 +13,7 @@
 mod budget;
 mod evals;
 mod facts_cache;
+mod fleet;
 mod gateway;
 mod group_commit;
 mod healer;
@@ -37,6 +38,7 @@ pub struct CallRelation {
     pub last_seen_ms: i64,
 }
 pub use budget::{CounterState, Reservation, ReservationOutcome, Settle, SpendChange, UsageLimit};
+pub use fleet::{FleetAgent, HourlyScore};
 pub use trust::{StoredAlert, StoredSignal, TrustPoint};
 pub use usage::{UsageIncrement, UsageKey, usage_periods};
 

@@ -96,6 +96,7 @@ impl Store {
             .bind(p.risk_exposure)
             .execute(&mut *tx)
             .await?;
+            crate::fleet::record_fleet_point(&mut tx, p).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -473,6 +473,88 @@ async fn reservations_settle_release_and_expire(store: &Store) {
     assert_eq!(spent_and_reserved().await, (650_000, 0));
 }
 
+/// The console's fleet view: the newest score per agent (an older flush changes nothing), one
+/// point per agent and hour, pages in id order, and nothing from another tenant.
+async fn fleet_view_keeps_the_newest_score_and_one_point_per_hour(store: &Store) {
+    let t = tenant("fleet");
+    let hour = 3_600_000;
+    let point = |agent: &str, at_ms: i64, score: f64| TrustPoint {
+        tenant: t.clone(),
+        agent_id: agent.into(),
+        at_ms,
+        score,
+        policy_adherence: 0.9,
+        agent_reputation: 0.8,
+        response_integrity: 1.0,
+        risk_exposure: 1.0,
+    };
+    store
+        .insert_trust_points(&[point("b", 10 * hour + 5, 80.0), point("a", 10 * hour, 70.0)])
+        .await
+        .unwrap();
+    store
+        .insert_trust_points(&[
+            point("a", 10 * hour + 60_000, 72.0),
+            point("a", 11 * hour + 1, 60.0),
+        ])
+        .await
+        .unwrap();
+    // A flush that arrives late (another replica's) does not move the score back.
+    store
+        .insert_trust_points(&[point("a", 10 * hour + 30_000, 99.0)])
+        .await
+        .unwrap();
+    store
+        .insert_trust_points(&[TrustPoint {
+            tenant: tenant("other"),
+            ..point("c", 10 * hour, 1.0)
+        }])
+        .await
+        .unwrap();
+
+    assert_eq!(store.fleet_size(&t).await.unwrap(), 2);
+    let fleet = store.fleet_agents(&t, None, 10).await.unwrap();
+    assert_eq!(
+        fleet
+            .iter()
+            .map(|a| (a.agent_id.as_str(), a.score))
+            .collect::<Vec<_>>(),
+        vec![("a", 60.0), ("b", 80.0)]
+    );
+    assert_eq!(
+        (fleet[0].first_seen_ms, fleet[0].last_seen_ms),
+        (10 * hour, 11 * hour + 1)
+    );
+    let next = store.fleet_agents(&t, Some("a"), 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|a| a.agent_id.as_str()).collect::<Vec<_>>(),
+        vec!["b"]
+    );
+
+    let hourly = store
+        .hourly_scores(&t, "a", "b", 10 * hour + 17)
+        .await
+        .unwrap();
+    assert_eq!(
+        hourly
+            .iter()
+            .map(|h| (h.agent_id.as_str(), h.hour_ms, h.score))
+            .collect::<Vec<_>>(),
+        vec![
+            ("a", 10 * hour, 72.0),
+            ("a", 11 * hour, 60.0),
+            ("b", 10 * hour, 80.0)
+        ]
+    );
+    assert!(
+        store
+            .hourly_scores(&t, "a", "a", 12 * hour)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 async fn trust_history_signals_and_alerts_round_trip(store: &Store) {
     let t = tenant("trust");
     let point = |at_ms: i64, score: f64| TrustPoint {
@@ -1247,6 +1329,7 @@ both_backends!(
     budget_reservations_hold_under_concurrency,
     reservations_settle_release_and_expire,
     trust_history_signals_and_alerts_round_trip,
+    fleet_view_keeps_the_newest_score_and_one_point_per_hour,
     call_relations_group_events_by_agent_tool_model_region,
     incidents_transitions_actions_and_controls,
     floats_in_record_json_verify_after_the_round_trip,

@@ -1,0 +1,768 @@
+//! What each page shows, gathered from the service for one principal: plain async functions
+//! that take the `Mesh` and return serialisable views, so they are tested without a server.
+//! Every read goes through the principal's tenant.
+
+use std::collections::HashMap;
+
+use meshos_service::approvals::ApprovalsPendingInput;
+use meshos_service::incidents::{self, IncidentListInput, IncidentShowInput};
+use meshos_service::{Mesh, MeshError};
+use meshos_types::{LedgerRecord, Principal, Role, now_ms};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::svg::{self, ChartPoint};
+
+/// Agents on one fleet page.
+pub const FLEET_PAGE: u32 = 1_000;
+const DAY_MS: i64 = 24 * 3_600_000;
+/// Ledger entries on one evidence page.
+pub const EVIDENCE_PAGE: u64 = 50;
+
+/// `2026-12-06 16:20:01 UTC`.
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+fn store_error(e: meshos_store::StoreError) -> MeshError {
+    MeshError::Store(e)
+}
+
+/// Operators, admins and auditors; agent tokens never sign in.
+pub fn may_sign_in(p: &Principal) -> Result<(), String> {
+    if p.role == Role::Agent {
+        return Err(
+            "an agent token cannot sign in to the console; use an operator, admin or auditor token"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+#[derive(Debug, Serialize)]
+pub struct FleetRow {
+    pub agent_id: String,
+    pub score: f64,
+    pub policy_adherence: f64,
+    pub agent_reputation: f64,
+    pub response_integrity: f64,
+    pub risk_exposure: f64,
+    /// `ok` or `breached`.
+    pub sla: &'static str,
+    pub threshold: f64,
+    /// The score is the live one (held in memory) rather than the newest stored one.
+    pub live: bool,
+    pub last_seen: String,
+    /// Inline SVG (server-made, no user text in it).
+    pub sparkline: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FleetView {
+    pub agents: Vec<FleetRow>,
+    pub total: u64,
+    pub breached: usize,
+    /// The id to continue after, when there are more agents than one page.
+    pub next_after: Option<String>,
+    pub open_incidents: usize,
+    pub awaiting_approval: usize,
+    pub pending_approvals: usize,
+}
+
+/// The fleet: every agent's score (live where held, stored otherwise), components, SLA state
+/// and a 24-hour sparkline, a page of [`FLEET_PAGE`] agents in id order.
+pub async fn fleet(
+    mesh: &Mesh,
+    p: &Principal,
+    after: Option<&str>,
+) -> Result<FleetView, MeshError> {
+    let tenant = &p.tenant;
+    let store = mesh.store();
+    let stored = store
+        .fleet_agents(tenant, after, FLEET_PAGE)
+        .await
+        .map_err(store_error)?;
+    let total = store.fleet_size(tenant).await.map_err(store_error)?;
+    let mut hourly: HashMap<String, Vec<f64>> = HashMap::new();
+    if let (Some(first), Some(last)) = (stored.first(), stored.last()) {
+        for h in store
+            .hourly_scores(tenant, &first.agent_id, &last.agent_id, now_ms() - DAY_MS)
+            .await
+            .map_err(store_error)?
+        {
+            hourly.entry(h.agent_id).or_default().push(h.score);
+        }
+    }
+    let bundle = mesh.bundle().current();
+    let live = mesh.live();
+    let mut agents = Vec::with_capacity(stored.len());
+    for a in &stored {
+        let team = bundle.placement(&a.agent_id).team;
+        let threshold = live.sla_threshold(tenant, &a.agent_id, team);
+        let row = match live.peek_score(tenant, &a.agent_id, team) {
+            Some((t, newest)) => FleetRow {
+                agent_id: a.agent_id.clone(),
+                score: round1(t.score),
+                policy_adherence: t.components.policy_adherence,
+                agent_reputation: t.components.agent_reputation,
+                response_integrity: t.components.response_integrity,
+                risk_exposure: t.components.risk_exposure,
+                sla: if t.sla.breached { "breached" } else { "ok" },
+                threshold,
+                live: true,
+                last_seen: when(newest.max(a.last_seen_ms)),
+                sparkline: String::new(),
+            },
+            None => FleetRow {
+                agent_id: a.agent_id.clone(),
+                score: round1(a.score),
+                policy_adherence: a.policy_adherence,
+                agent_reputation: a.agent_reputation,
+                response_integrity: a.response_integrity,
+                risk_exposure: a.risk_exposure,
+                sla: if a.score < threshold {
+                    "breached"
+                } else {
+                    "ok"
+                },
+                threshold,
+                live: false,
+                last_seen: when(a.last_seen_ms),
+                sparkline: String::new(),
+            },
+        };
+        let mut points = hourly.remove(&a.agent_id).unwrap_or_default();
+        points.push(row.score);
+        agents.push(FleetRow {
+            sparkline: svg::sparkline(&points, 96, 22),
+            ..row
+        });
+    }
+    let breached = agents.iter().filter(|a| a.sla == "breached").count();
+    let next_after = (stored.len() == FLEET_PAGE as usize)
+        .then(|| stored.last().map(|a| a.agent_id.clone()))
+        .flatten();
+    let open = incidents::list(
+        mesh,
+        p,
+        IncidentListInput {
+            states: open_states(),
+            limit: Some(500),
+            agent: None,
+        },
+    )
+    .await?;
+    let awaiting_approval = open
+        .incidents
+        .iter()
+        .filter(|i| i.get("state").and_then(Value::as_str) == Some("awaiting_approval"))
+        .count();
+    let pending = mesh
+        .approvals_pending(
+            p,
+            ApprovalsPendingInput {
+                agent_id: None,
+                limit: Some(200),
+            },
+        )
+        .await?;
+    Ok(FleetView {
+        agents,
+        total,
+        breached,
+        next_after,
+        open_incidents: open.incidents.len(),
+        awaiting_approval,
+        pending_approvals: pending.pending.len(),
+    })
+}
+
+/// Every state an incident is still being worked in.
+pub fn open_states() -> Vec<String> {
+    meshos_healer::IncidentState::ALL
+        .iter()
+        .filter(|s| !s.is_terminal() && **s != meshos_healer::IncidentState::Observed)
+        .map(|s| s.as_str().to_string())
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+pub struct AgentView {
+    pub agent_id: String,
+    pub trust: Value,
+    pub chart: String,
+    pub controls: Vec<Value>,
+    pub decisions: Vec<Value>,
+    pub events: Vec<Value>,
+    pub incidents: Vec<Value>,
+}
+
+/// One agent: its score with components and explanations, trust over the last 24 hours,
+/// drift signals, the controls that hold it, its recent decisions, events and incidents.
+pub async fn agent(mesh: &Mesh, p: &Principal, agent_id: &str) -> Result<AgentView, MeshError> {
+    let trust = mesh.trust_score(p, agent_id).await?;
+    let tenant = &p.tenant;
+    let store = mesh.store();
+    let history = store
+        .trust_history(tenant, agent_id, now_ms() - DAY_MS, 5_000)
+        .await
+        .map_err(store_error)?;
+    let step = history.len().div_ceil(240).max(1);
+    let mut points: Vec<ChartPoint> = history
+        .iter()
+        .rev()
+        .step_by(step)
+        .map(|h| ChartPoint {
+            at_ms: h.at_ms,
+            score: h.score,
+        })
+        .collect();
+    points.reverse();
+    let chart = svg::trust_chart(&points, Some(trust.sla.threshold));
+    let controls = store
+        .active_controls(Some(tenant))
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .filter(|c| control_concerns(c, agent_id))
+        .map(|c| {
+            serde_json::json!({
+                "kind": c.kind, "subject": c.subject, "spec": c.spec,
+                "incident_id": c.incident_id, "since": when(c.created_at_ms),
+            })
+        })
+        .collect();
+    let decisions = store
+        .recent_decisions(tenant, agent_id, 20)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(d, index)| {
+            serde_json::json!({
+                "id": d.id, "ledger_index": index, "action": d.action,
+                "decision": d.decision.as_str(), "at": when(d.created_at_ms),
+                "reasons": d.reasons.iter().map(|r| serde_json::json!({
+                    "policy_id": r.policy_id, "message": r.message,
+                })).collect::<Vec<_>>(),
+                "findings": d.findings.iter().map(|f| f.entity.clone()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let events = store
+        .recent_events(tenant, agent_id, 20)
+        .await
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(e, index)| {
+            serde_json::json!({
+                "id": e.id, "ledger_index": index, "kind": e.kind,
+                "outcome": e.outcome, "latency_ms": e.latency_ms, "cost_usd": e.cost_usd,
+                "model": e.model, "tool": e.tool, "at": when(e.created_at_ms),
+            })
+        })
+        .collect();
+    let incidents = incidents::list(
+        mesh,
+        p,
+        IncidentListInput {
+            states: Vec::new(),
+            limit: Some(20),
+            agent: Some(agent_id.to_string()),
+        },
+    )
+    .await?
+    .incidents
+    .into_iter()
+    .map(with_times)
+    .collect();
+    Ok(AgentView {
+        agent_id: agent_id.to_string(),
+        trust: serde_json::to_value(&trust).map_err(|e| MeshError::Internal(e.to_string()))?,
+        chart,
+        controls,
+        decisions,
+        events,
+        incidents,
+    })
+}
+
+/// Whether a healer control holds this agent: it names the agent, or names no agent (a
+/// fleet-wide overlay, pin, route or cap).
+fn control_concerns(c: &meshos_store::StoredControl, agent: &str) -> bool {
+    match c.spec.get("agent").and_then(Value::as_str) {
+        Some(a) => a == agent || a == "*",
+        None => c.subject == agent || !c.subject.starts_with("agent"),
+    }
+}
+
+/// Adds readable times next to an incident summary's `*_at_ms` fields.
+fn with_times(mut v: Value) -> Value {
+    if let Some(obj) = v.as_object_mut() {
+        let times: Vec<(String, String)> = obj
+            .iter()
+            .filter_map(|(k, val)| {
+                let name = k.strip_suffix("_at_ms")?;
+                Some((format!("{name}_at"), when(val.as_i64()?)))
+            })
+            .collect();
+        for (k, t) in times {
+            obj.insert(k, Value::String(t));
+        }
+    }
+    v
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncidentsView {
+    pub incidents: Vec<Value>,
+    pub states: Vec<String>,
+    pub selected: Vec<String>,
+    pub agent: Option<String>,
+}
+
+/// Incidents in the given states (all but observations when none is given), newest first.
+pub async fn incident_list(
+    mesh: &Mesh,
+    p: &Principal,
+    states: Vec<String>,
+    agent: Option<String>,
+) -> Result<IncidentsView, MeshError> {
+    let listed = incidents::list(
+        mesh,
+        p,
+        IncidentListInput {
+            states: states.clone(),
+            limit: Some(200),
+            agent: agent.clone(),
+        },
+    )
+    .await?;
+    Ok(IncidentsView {
+        incidents: listed.incidents.into_iter().map(with_times).collect(),
+        states: meshos_healer::IncidentState::ALL
+            .iter()
+            .map(|s| s.as_str().to_string())
+            .collect(),
+        selected: states,
+        agent,
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct IncidentView {
+    pub incident: Value,
+    /// The plan digest an approval from this page is bound to, when one is awaited.
+    pub digest: Option<String>,
+    /// The incident's version (its `updated_at_ms`): the live stream says when it moves.
+    pub version: i64,
+}
+
+/// One incident: state, timeline (each transition with its ledger index), diagnosis, plan and
+/// the digest an approval binds to.
+pub async fn incident(
+    mesh: &Mesh,
+    p: &Principal,
+    incident_id: &str,
+) -> Result<IncidentView, MeshError> {
+    let shown = incidents::show(
+        mesh,
+        p,
+        IncidentShowInput {
+            incident_id: incident_id.to_string(),
+        },
+    )
+    .await?;
+    let mut incident = with_times(shown.incident);
+    if let Some(timeline) = incident.get_mut("timeline").and_then(Value::as_array_mut) {
+        for t in timeline.iter_mut() {
+            *t = with_times(std::mem::take(t));
+        }
+    }
+    let digest = (incident.get("state").and_then(Value::as_str) == Some("awaiting_approval"))
+        .then(|| {
+            incident
+                .pointer("/data/approval/digest")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .flatten();
+    let version = incident
+        .get("updated_at_ms")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    Ok(IncidentView {
+        incident,
+        digest,
+        version,
+    })
+}
+
+/// The incident's version and state, read cheaply for the live stream.
+pub async fn incident_version(
+    mesh: &Mesh,
+    p: &Principal,
+    incident_id: &str,
+) -> Result<Option<(i64, String)>, MeshError> {
+    if p.role == Role::Agent {
+        return Err(MeshError::Forbidden("agents cannot read incidents".into()));
+    }
+    Ok(mesh
+        .store()
+        .incident(&p.tenant, incident_id)
+        .await
+        .map_err(store_error)?
+        .map(|i| (i.updated_at_ms, i.state)))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ApprovalsView {
+    pub pending: Vec<Value>,
+}
+
+pub async fn approvals(mesh: &Mesh, p: &Principal) -> Result<ApprovalsView, MeshError> {
+    let pending = mesh
+        .approvals_pending(
+            p,
+            ApprovalsPendingInput {
+                agent_id: None,
+                limit: Some(200),
+            },
+        )
+        .await?;
+    Ok(ApprovalsView {
+        pending: pending
+            .pending
+            .into_iter()
+            .filter_map(|a| serde_json::to_value(a).ok())
+            .collect(),
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct LedgerRow {
+    pub ledger_index: u64,
+    pub record_type: String,
+    pub record_id: String,
+    pub agent_id: Option<String>,
+    pub summary: String,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct EvidenceView {
+    pub rows: Vec<LedgerRow>,
+    pub size: u64,
+    pub agent: Option<String>,
+    /// The index to continue below, when there are older entries.
+    pub before: Option<u64>,
+}
+
+/// What a ledger row says at a glance.
+fn summarise(record: &LedgerRecord) -> (Option<String>, String) {
+    match record {
+        LedgerRecord::Decision(d) => (
+            Some(d.agent_id.clone()),
+            format!("{} → {}", d.action, d.decision.as_str()),
+        ),
+        LedgerRecord::Event(e) => (
+            Some(e.agent_id.clone()),
+            format!(
+                "{} {}",
+                e.kind,
+                serde_json::to_value(e.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default()
+            ),
+        ),
+        LedgerRecord::Approval(a) => (
+            None,
+            format!(
+                "{} decision {}",
+                if a.approved { "approved" } else { "refused" },
+                a.decision_id
+            ),
+        ),
+        other => (None, other.kind().replace('_', " ")),
+    }
+}
+
+/// The ledger, newest first: the whole tenant's, a page of [`EVIDENCE_PAGE`] entries below
+/// `before`; or one agent's recent decisions and events.
+pub async fn evidence(
+    mesh: &Mesh,
+    p: &Principal,
+    agent: Option<&str>,
+    before: Option<u64>,
+) -> Result<EvidenceView, MeshError> {
+    if p.role == Role::Agent {
+        return Err(MeshError::Forbidden(
+            "an agent token cannot browse the ledger".into(),
+        ));
+    }
+    let tenant = &p.tenant;
+    let store = mesh.store();
+    let size = store.ledger_size(tenant).await.map_err(store_error)?;
+    if let Some(agent) = agent {
+        let fetched = mesh
+            .evidence_fetch(
+                p,
+                meshos_service::evidence::EvidenceFetchInput {
+                    decision_id: None,
+                    event_id: None,
+                    agent_id: Some(agent.to_string()),
+                    limit: Some(EVIDENCE_PAGE as u32),
+                },
+            )
+            .await?;
+        let rows = fetched
+            .records
+            .into_iter()
+            .map(|r| {
+                let at = r
+                    .record
+                    .get("created_at_ms")
+                    .and_then(Value::as_i64)
+                    .map(when)
+                    .unwrap_or_default();
+                let summary = match (r.record.get("action"), r.record.get("kind")) {
+                    (Some(action), _) => format!(
+                        "{} → {}",
+                        action.as_str().unwrap_or(""),
+                        r.record
+                            .get("decision")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    ),
+                    (None, Some(kind)) => format!(
+                        "{} {}",
+                        kind.as_str().unwrap_or(""),
+                        r.record
+                            .get("outcome")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                    ),
+                    _ => r.record_type.replace('_', " "),
+                };
+                LedgerRow {
+                    ledger_index: r.ledger_index,
+                    record_type: r.record_type,
+                    record_id: r.record_id,
+                    agent_id: Some(agent.to_string()),
+                    summary,
+                    at,
+                }
+            })
+            .collect();
+        return Ok(EvidenceView {
+            rows,
+            size,
+            agent: Some(agent.to_string()),
+            before: None,
+        });
+    }
+    let end = before.unwrap_or(size).min(size);
+    let start = end.saturating_sub(EVIDENCE_PAGE);
+    let entries = store
+        .ledger_entries(tenant, start, end)
+        .await
+        .map_err(store_error)?;
+    let mut rows = Vec::with_capacity(entries.len());
+    for entry in entries.iter().rev() {
+        let record = store
+            .ledger_record(tenant, entry)
+            .await
+            .map_err(store_error)?;
+        let (agent_id, summary) = record
+            .as_ref()
+            .map(summarise)
+            .unwrap_or((None, "(record missing)".into()));
+        rows.push(LedgerRow {
+            ledger_index: entry.index,
+            record_type: entry.record_type.clone(),
+            record_id: entry.record_id.clone(),
+            agent_id,
+            summary,
+            at: when(entry.created_at_ms),
+        });
+    }
+    Ok(EvidenceView {
+        rows,
+        size,
+        agent: None,
+        before: (start > 0).then_some(start),
+    })
+}
+
+/// The ledger index of a decision or event id, for a search by id.
+pub async fn find_record(mesh: &Mesh, p: &Principal, id: &str) -> Result<u64, MeshError> {
+    meshos_types::validate_id("id", id).map_err(|e| MeshError::Invalid {
+        field: "id".into(),
+        message: e.to_string(),
+    })?;
+    let store = mesh.store();
+    if let Some((_, index)) = store.decision(&p.tenant, id).await.map_err(store_error)? {
+        return Ok(index);
+    }
+    if let Some((_, index)) = store.event(&p.tenant, id).await.map_err(store_error)? {
+        return Ok(index);
+    }
+    Err(MeshError::NotFound(format!(
+        "no decision or event with id {id:?} in this tenant"
+    )))
+}
+
+/// What the browser needs to check a record on its own: the exact bytes its leaf hashes, the
+/// audit path and the signed checkpoint with the key to check it with.
+#[derive(Debug, Serialize)]
+pub struct ProofBundle {
+    pub ledger_index: u64,
+    pub record_type: String,
+    pub record_id: String,
+    /// `LedgerRecord::canonical_bytes` (UTF-8: a version line and JSON).
+    pub canonical: String,
+    pub leaf_hash: String,
+    pub tree_size: u64,
+    pub audit_path: Vec<String>,
+    pub checkpoint: String,
+    pub verifier_key: String,
+    pub cosignatures: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RecordView {
+    pub proof: ProofBundle,
+    /// The record as JSON, pretty-printed from the canonical bytes.
+    pub record: Value,
+}
+
+/// One ledger record with its inclusion proof against the newest signed checkpoint.
+pub async fn record(mesh: &Mesh, p: &Principal, index: u64) -> Result<RecordView, MeshError> {
+    let out = mesh.evidence_at(p, index).await?;
+    let r = out
+        .records
+        .into_iter()
+        .next()
+        .ok_or_else(|| MeshError::NotFound(format!("no ledger record at index {index}")))?;
+    let canonical = String::from_utf8(r.canonical_bytes)
+        .map_err(|e| MeshError::Internal(format!("canonical bytes are not UTF-8: {e}")))?;
+    Ok(RecordView {
+        record: r.record,
+        proof: ProofBundle {
+            ledger_index: r.ledger_index,
+            record_type: r.record_type,
+            record_id: r.record_id,
+            canonical,
+            leaf_hash: r.leaf_hash,
+            tree_size: r.inclusion_proof.tree_size,
+            audit_path: r.inclusion_proof.audit_path,
+            checkpoint: out.checkpoint.text,
+            verifier_key: out.checkpoint.verifier_key,
+            cosignatures: out.checkpoint.cosignatures,
+        },
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct DecisionRow {
+    pub id: String,
+    pub ledger_index: u64,
+    pub agent_id: String,
+    pub action: String,
+    pub decision: String,
+    pub reasons: Vec<Value>,
+    pub at: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    pub version: String,
+    pub policies: Value,
+    pub files: Vec<(String, String)>,
+    pub decisions: Vec<DecisionRow>,
+    pub verdict: Option<String>,
+}
+
+/// Ledger entries read back for the decision feed.
+const FEED_SCAN: u64 = 500;
+
+/// The bundle in force (version, policies, files) and the newest decisions with their
+/// reasons, optionally only one verdict.
+pub async fn policy(
+    mesh: &Mesh,
+    p: &Principal,
+    verdict: Option<&str>,
+) -> Result<PolicyView, MeshError> {
+    if p.role == Role::Agent {
+        return Err(MeshError::Forbidden(
+            "an agent token cannot read the decision feed".into(),
+        ));
+    }
+    let summary = mesh.bundle_summary();
+    let mut files: Vec<(String, String)> = summary
+        .get("files")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    let store = mesh.store();
+    let tenant = &p.tenant;
+    let size = store.ledger_size(tenant).await.map_err(store_error)?;
+    let entries = store
+        .ledger_entries(tenant, size.saturating_sub(FEED_SCAN), size)
+        .await
+        .map_err(store_error)?;
+    let mut decisions = Vec::new();
+    for entry in entries.iter().rev() {
+        if entry.record_type != "decision" {
+            continue;
+        }
+        let Some((d, index)) = store
+            .decision(tenant, &entry.record_id)
+            .await
+            .map_err(store_error)?
+        else {
+            continue;
+        };
+        if verdict.is_some_and(|v| v != d.decision.as_str()) {
+            continue;
+        }
+        decisions.push(DecisionRow {
+            id: d.id,
+            ledger_index: index,
+            agent_id: d.agent_id,
+            action: d.action,
+            decision: d.decision.as_str().to_string(),
+            reasons: d
+                .reasons
+                .iter()
+                .map(|r| serde_json::json!({ "policy_id": r.policy_id, "message": r.message }))
+                .collect(),
+            at: when(d.created_at_ms),
+        });
+        if decisions.len() >= 100 {
+            break;
+        }
+    }
+    Ok(PolicyView {
+        version: summary
+            .get("version")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        policies: summary.get("policies").cloned().unwrap_or(Value::Null),
+        files,
+        decisions,
+        verdict: verdict.map(str::to_string),
+    })
+}
