@@ -4,6 +4,7 @@
 #   - a Python venv with the official MCP Python SDK and pytest (the e2e suite), the official
 #     OpenTelemetry SDK with its OTLP/HTTP exporter (the e2e OTLP ingest test), and SciPy (the
 #     evals crate's statistics checked against it live),
+#   - Debian's chromium and chromium-driver and Playwright's Python client (the console's browser tests),
 #   - the MCP Inspector CLI from npm (a second, independent MCP client),
 #   - the official MCP conformance suite from npm (two pinned versions), and the Node 22 it needs
 #     (Node's own binary, as the npm package node-linux-<arch>), for tests/e2e/test_conformance.py.
@@ -32,6 +33,9 @@ NODE22_VERSION="22.23.5"
 OTEL_PY_VERSION="1.45.2"
 # Reference implementation of the paired tests in evals/src/stats.rs (wheels on PyPI; pulls numpy).
 SCIPY_VERSION="1.17.1"
+# The console's browser tests drive Debian's chromium with Playwright's Python client (the
+# client only: no browser is downloaded).
+PLAYWRIGHT_PY_VERSION="1.65.3"
 
 VENV="${MESHOS_VENV:-$HOME/.cache/meshos-venv}"
 NODE_DIR="${MESHOS_NODE_DIR:-$HOME/.cache/meshos-node}"
@@ -86,6 +90,16 @@ if ! command -v cvc5 >/dev/null 2>&1; then
 fi
 log "cvc5: $(cvc5 --version | head -n 1)"
 
+# --- Chromium (the console's browser tests) --------------------------------------------------------
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt_install chromium chromium-driver
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    log "chromium not found on PATH after install"
+    exit 1
+fi
+log "chromium: $(chromium --version 2>/dev/null | head -n 1)"
+
 # --- Python venv ---------------------------------------------------------------------------------
 PYTHON="${PYTHON:-python3}"
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
@@ -95,8 +109,8 @@ fi
 PY_STAMP="$VENV/.meshos-pins"
 PY_PINS="mcp==$MCP_PY_VERSION pytest==$PYTEST_VERSION cryptography==$CRYPTOGRAPHY_VERSION \
 opentelemetry-sdk==$OTEL_PY_VERSION opentelemetry-exporter-otlp-proto-http==$OTEL_PY_VERSION \
-scipy==$SCIPY_VERSION"
-PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, scipy.stats'
+scipy==$SCIPY_VERSION playwright==$PLAYWRIGHT_PY_VERSION"
+PY_IMPORTS='import mcp, pytest, cryptography, opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter, scipy.stats, playwright.sync_api'
 if [ -x "$VENV/bin/python" ] && [ -f "$PY_STAMP" ] && [ "$(cat "$PY_STAMP")" = "$PY_PINS" ] &&
     "$VENV/bin/python" -c "$PY_IMPORTS" >/dev/null 2>&1; then
     log "venv $VENV up to date ($PY_PINS)"

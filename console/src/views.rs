@@ -689,8 +689,8 @@ pub struct PolicyView {
     pub verdict: Option<String>,
 }
 
-/// Ledger entries read back for the decision feed.
-const FEED_SCAN: u64 = 500;
+/// Decisions in the feed.
+const FEED_SIZE: u32 = 100;
 
 /// The bundle in force (version, policies, files) and the newest decisions with their
 /// reasons, optionally only one verdict.
@@ -715,29 +715,21 @@ pub async fn policy(
         })
         .unwrap_or_default();
     files.sort();
-    let store = mesh.store();
-    let tenant = &p.tenant;
-    let size = store.ledger_size(tenant).await.map_err(store_error)?;
-    let entries = store
-        .ledger_entries(tenant, size.saturating_sub(FEED_SCAN), size)
+    if let Some(v) = verdict
+        && !["allow", "deny", "redact", "require_approval"].contains(&v)
+    {
+        return Err(MeshError::Invalid {
+            field: "verdict".into(),
+            message: format!("{v:?}; expected allow, deny, redact or require_approval"),
+        });
+    }
+    let decisions = mesh
+        .store()
+        .latest_decisions(&p.tenant, verdict, FEED_SIZE)
         .await
-        .map_err(store_error)?;
-    let mut decisions = Vec::new();
-    for entry in entries.iter().rev() {
-        if entry.record_type != "decision" {
-            continue;
-        }
-        let Some((d, index)) = store
-            .decision(tenant, &entry.record_id)
-            .await
-            .map_err(store_error)?
-        else {
-            continue;
-        };
-        if verdict.is_some_and(|v| v != d.decision.as_str()) {
-            continue;
-        }
-        decisions.push(DecisionRow {
+        .map_err(store_error)?
+        .into_iter()
+        .map(|(d, index)| DecisionRow {
             id: d.id,
             ledger_index: index,
             agent_id: d.agent_id,
@@ -749,11 +741,8 @@ pub async fn policy(
                 .map(|r| serde_json::json!({ "policy_id": r.policy_id, "message": r.message }))
                 .collect(),
             at: when(d.created_at_ms),
-        });
-        if decisions.len() >= 100 {
-            break;
-        }
-    }
+        })
+        .collect();
     Ok(PolicyView {
         version: summary
             .get("version")

@@ -64,9 +64,11 @@
   // A verifier key `name+hex8+base64(0x01 || 32-byte Ed25519 key)`; its id must be the first
   // four bytes of SHA-256(name "\n" 0x01 key).
   async function parseVerifierKey(vkey) {
-    const parts = vkey.split("+");
-    if (parts.length !== 3) throw new Error("the verifier key is not name+id+key");
-    const [name, idHex, b64] = parts;
+    // The key's base64 may itself hold "+": only the first two separate the fields.
+    const first = vkey.indexOf("+");
+    const second = first < 0 ? -1 : vkey.indexOf("+", first + 1);
+    if (first <= 0 || second < 0) throw new Error("the verifier key is not name+id+key");
+    const name = vkey.slice(0, first), idHex = vkey.slice(first + 1, second), b64 = vkey.slice(second + 1);
     const raw = b64ToBytes(b64);
     if (raw.length !== 33 || raw[0] !== 1) throw new Error("the verifier key is not an Ed25519 key");
     const id = hexToBytes(idHex);
@@ -150,6 +152,9 @@
       verdict.dataset.state = "failed";
     }
   }
+
+  // For checking a bundle by hand from the browser's console (and for the tests).
+  window.meshosVerify = { verify };
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", run);
   else run();

@@ -482,6 +482,34 @@ impl Store {
         row.map(|r| event_from_row(&r)).transpose()
     }
 
+    /// The tenant's most recent decisions (of one verdict, `allow`, `deny`, … when given),
+    /// newest first: the console's decision feed.
+    pub async fn latest_decisions(
+        &self,
+        tenant: &str,
+        verdict: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(DecisionRecord, u64)>, StoreError> {
+        let rows = match verdict {
+            Some(v) => {
+                sqlx::query(DECISION_SELECT_LATEST_WITH_VERDICT)
+                    .bind(tenant)
+                    .bind(v)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query(DECISION_SELECT_LATEST)
+                    .bind(tenant)
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(decision_from_row).collect()
+    }
+
     /// The agent's most recent decisions, newest first.
     pub async fn recent_decisions(
         &self,
@@ -942,6 +970,16 @@ const DECISION_SELECT_BY_AGENT: &str = concat!(
     "SELECT id, tenant, agent_id, action, model, tool, region, content_hmac, decision, reasons, ",
     "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
     "WHERE tenant = $1 AND agent_id = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
+);
+const DECISION_SELECT_LATEST: &str = concat!(
+    "SELECT id, tenant, agent_id, action, model, tool, region, content_hmac, decision, reasons, ",
+    "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
+    "WHERE tenant = $1 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $2"
+);
+const DECISION_SELECT_LATEST_WITH_VERDICT: &str = concat!(
+    "SELECT id, tenant, agent_id, action, model, tool, region, content_hmac, decision, reasons, ",
+    "findings, obligations, bundle_version, created_at_ms, ledger_index FROM decisions ",
+    "WHERE tenant = $1 AND decision = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
 );
 const DECISION_SELECT_PENDING: &str = concat!(
     "SELECT d.id, d.tenant, d.agent_id, d.action, d.model, d.tool, d.region, d.content_hmac, d.decision, ",
