@@ -120,7 +120,7 @@ fn main() {
                         tenant: "bench".into(),
                         agent_id: format!("agent-{a:04}"),
                         at_ms: now - (HOURS - h) * 3_600_000,
-                        score: 60.0 + ((a as i64 * 7 + h * 3) % 40) as f64,
+                        score: 60.0 + ((*a as i64 * 7 + h * 3) % 40) as f64,
                         policy_adherence: 0.95,
                         agent_reputation: 0.9,
                         response_integrity: 1.0,

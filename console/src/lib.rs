@@ -33,6 +33,8 @@ pub trait TokenCheck: Send + Sync + 'static {
 
 /// Live incident streams open at once (each polls its incident once a second).
 const MAX_LIVE_STREAMS: usize = 256;
+/// Live streams one session may hold, so one user's tabs cannot take every stream.
+const MAX_LIVE_STREAMS_PER_SESSION: usize = 8;
 
 /// The console's state: the service, sessions, templates, the lint of the bundle in force.
 pub struct Console {
@@ -42,6 +44,29 @@ pub struct Console {
     templates: render::Templates,
     lint: Arc<lint::LintCache>,
     live_streams: Arc<tokio::sync::Semaphore>,
+    live_per_session: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+/// One live stream counted against its session; released when the stream ends.
+pub(crate) struct LiveSlot {
+    counts: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    session: String,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Drop for LiveSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(n) = counts.get_mut(&self.session) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.session);
+            }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +84,29 @@ impl Console {
             templates: render::Templates::load()?,
             lint: Arc::new(lint::LintCache::default()),
             live_streams: Arc::new(tokio::sync::Semaphore::new(MAX_LIVE_STREAMS)),
+            live_per_session: Arc::default(),
         }))
+    }
+
+    /// A live stream for this session, if it and the server have room for one more.
+    pub(crate) fn live_slot(&self, session_id: &str) -> Option<LiveSlot> {
+        let key = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            session_id.as_bytes(),
+        ));
+        let mut counts = self
+            .live_per_session
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if counts.get(&key).copied().unwrap_or(0) >= MAX_LIVE_STREAMS_PER_SESSION {
+            return None;
+        }
+        let permit = self.live_streams.clone().try_acquire_owned().ok()?;
+        *counts.entry(key.clone()).or_insert(0) += 1;
+        Some(LiveSlot {
+            counts: self.live_per_session.clone(),
+            session: key,
+            _permit: permit,
+        })
     }
 
     pub fn mesh(&self) -> &Arc<Mesh> {

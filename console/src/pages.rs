@@ -336,17 +336,15 @@ struct CsrfForm {
     csrf: String,
 }
 
-/// The session's CSRF token must come back with every write.
-fn check_csrf(s: &Session, presented: &str) -> Result<(), Response> {
-    if s.csrf_matches(presented) {
-        Ok(())
-    } else {
-        Err(error_page(
+/// The session's CSRF token must come back with every write: the refusal when it did not.
+fn csrf_refusal(s: &Session, presented: &str) -> Option<Response> {
+    (!s.csrf_matches(presented)).then(|| {
+        error_page(
             Some(s),
             StatusCode::FORBIDDEN,
             "the form's CSRF token is missing or wrong: reload the page and try again".into(),
-        ))
-    }
+        )
+    })
 }
 
 async fn logout(
@@ -354,7 +352,7 @@ async fn logout(
     user: SignedIn,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(res) = check_csrf(&user.session, &form.csrf) {
+    if let Some(res) = csrf_refusal(&user.session, &form.csrf) {
         return res;
     }
     c.sessions.end(&user.id);
@@ -438,7 +436,7 @@ async fn incident_live(
     Path(incident_id): Path<String>,
 ) -> Response {
     let s = user.session;
-    let Ok(permit) = c.live_streams.clone().try_acquire_owned() else {
+    let Some(permit) = c.live_slot(&user.id) else {
         return error_page(
             Some(&s),
             StatusCode::SERVICE_UNAVAILABLE,
@@ -526,7 +524,7 @@ async fn decide_incident(
     approve: bool,
 ) -> Response {
     let s = &user.session;
-    if let Err(res) = check_csrf(s, &form.csrf) {
+    if let Some(res) = csrf_refusal(s, &form.csrf) {
         return res;
     }
     let input = IncidentDecideInput {
@@ -564,7 +562,7 @@ async fn approval_decide(
     Form(form): Form<ApprovalForm>,
 ) -> Response {
     let s = &user.session;
-    if let Err(res) = check_csrf(s, &form.csrf) {
+    if let Some(res) = csrf_refusal(s, &form.csrf) {
         return res;
     }
     let approve = match form.answer.as_str() {

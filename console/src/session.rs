@@ -18,6 +18,9 @@ const IDLE: Duration = Duration::from_secs(30 * 60);
 const ABSOLUTE: Duration = Duration::from_secs(12 * 3600);
 /// Sessions held at once; each is a few hundred bytes.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Sessions one token may hold: signing in again and again with one token replaces its own
+/// oldest session instead of pushing other users' sessions out.
+pub const MAX_SESSIONS_PER_TOKEN: usize = 16;
 
 /// A signed-in operator, admin or auditor.
 #[derive(Debug, Clone)]
@@ -83,6 +86,16 @@ impl Sessions {
         let now = Instant::now();
         let mut entries = self.lock();
         entries.retain(|_, e| fresh(e, now));
+        let own: Vec<([u8; 32], Instant)> = entries
+            .iter()
+            .filter(|(_, e)| e.session.principal.token_id == principal.token_id)
+            .map(|(k, e)| (*k, e.last_used))
+            .collect();
+        if own.len() >= MAX_SESSIONS_PER_TOKEN
+            && let Some((oldest, _)) = own.iter().min_by_key(|(_, used)| *used)
+        {
+            entries.remove(oldest);
+        }
         if entries.len() >= self.capacity
             && let Some(oldest) = entries
                 .iter()
@@ -206,6 +219,25 @@ mod tests {
             sessions.get(&first).is_none(),
             "the least recently used went first"
         );
+    }
+
+    #[test]
+    fn one_token_signing_in_again_and_again_replaces_only_its_own_sessions() {
+        let sessions = Sessions::with_capacity(MAX_SESSIONS_PER_TOKEN + 1);
+        let bystander = sessions.start(Principal {
+            token_id: "tok_other".into(),
+            ..operator()
+        });
+        let first = sessions.start(operator());
+        for _ in 0..3 * MAX_SESSIONS_PER_TOKEN {
+            sessions.start(operator());
+        }
+        assert!(
+            sessions.get(&bystander).is_some(),
+            "another user's session was pushed out"
+        );
+        assert!(sessions.get(&first).is_none());
+        assert_eq!(sessions.len(), MAX_SESSIONS_PER_TOKEN + 1);
     }
 
     #[test]

@@ -114,12 +114,20 @@ pub fn trust_chart(points: &[ChartPoint], threshold: Option<f64>) -> String {
         "<text class=\"axis\" x=\"{LEFT}\" y=\"{:.1}\">{}</text>\
          <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text></svg>",
         H - 6.0,
-        short_time(first.at_ms),
+        axis_time(first.at_ms, span),
         LEFT + plot_w,
         H - 6.0,
-        short_time(last.at_ms)
+        axis_time(last.at_ms, span)
     );
     out
+}
+
+/// An axis label: with seconds when the chart spans less than two hours.
+fn axis_time(ms: i64, span_ms: f64) -> String {
+    match chrono::DateTime::from_timestamp_millis(ms) {
+        Some(t) if span_ms < 7_200_000.0 => t.format("%H:%M:%S UTC").to_string(),
+        _ => short_time(ms),
+    }
 }
 
 /// `HH:MM` UTC, with the date when it is not today.

@@ -163,15 +163,7 @@ pub async fn fleet(
         .iter()
         .filter(|i| i.get("state").and_then(Value::as_str) == Some("awaiting_approval"))
         .count();
-    let pending = mesh
-        .approvals_pending(
-            p,
-            ApprovalsPendingInput {
-                agent_id: None,
-                limit: Some(200),
-            },
-        )
-        .await?;
+    let pending = approvals(mesh, p).await?;
     Ok(FleetView {
         agents,
         total,
@@ -301,14 +293,19 @@ fn control_concerns(c: &meshos_store::StoredControl, agent: &str) -> bool {
     }
 }
 
-/// Adds readable times next to an incident summary's `*_at_ms` fields.
+/// Adds readable times next to an incident's or a transition's `at_ms` and `*_at_ms` fields
+/// (`at`, `opened_at`, …).
 fn with_times(mut v: Value) -> Value {
     if let Some(obj) = v.as_object_mut() {
         let times: Vec<(String, String)> = obj
             .iter()
             .filter_map(|(k, val)| {
-                let name = k.strip_suffix("_at_ms")?;
-                Some((format!("{name}_at"), when(val.as_i64()?)))
+                let name = if k == "at_ms" {
+                    "at".to_string()
+                } else {
+                    format!("{}_at", k.strip_suffix("_at_ms")?)
+                };
+                Some((name, when(val.as_i64()?)))
             })
             .collect();
         for (k, t) in times {
@@ -754,4 +751,19 @@ pub async fn policy(
         decisions,
         verdict: verdict.map(str::to_string),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_added_next_to_every_millisecond_field() {
+        let v = with_times(serde_json::json!({
+            "at_ms": 0, "opened_at_ms": 86_400_000, "resolved_at_ms": null, "data": 1,
+        }));
+        assert_eq!(v["at"], "1970-01-01 00:00:00 UTC");
+        assert_eq!(v["opened_at"], "1970-01-02 00:00:00 UTC");
+        assert!(v.get("resolved_at").is_none() && v.get("data_at").is_none());
+    }
 }

@@ -604,3 +604,26 @@ def run_inspector(args: list[str], timeout: float = 180) -> subprocess.Completed
         text=True,
         timeout=timeout,
     )
+
+
+def post_events(server, token: str, events: list[dict]) -> None:
+    """POST /v1/events with a batch; fails the test unless it is accepted."""
+    status, _, raw = http_request(
+        "POST", f"{server.base_url}/v1/events", json.dumps({"events": events}),
+        {**bearer(token), "Content-Type": "application/json"},
+    )
+    assert status == 200, raw
+
+
+def leaky_fleet_second(server, token: str, leak_share: float, i: int) -> None:
+    """One second of a ten-agent fleet's traffic (agent-0 … agent-9, three calls each), where
+    `leak_share` of agent-3's calls are violations (deterministic in `i`)."""
+    events = []
+    for a in range(10):
+        agent = f"agent-{a}"
+        for k in range(3):
+            violation = agent == "agent-3" and ((i * 3 + k) * 37 % 100) / 100 < leak_share
+            events.append({"agent_id": agent, "kind": "llm_call",
+                           "outcome": "violation" if violation else "ok",
+                           "model": "gpt-4o-mini", "latency_ms": 200, "cost_usd": 0.001})
+    post_events(server, token, events)

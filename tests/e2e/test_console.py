@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from meshos_e2e import bearer, http_request, wait_for
+from meshos_e2e import bearer, http_request, leaky_fleet_second, wait_for
 
 TENANT = "console"
 CHROMIUM = os.environ.get("MESHOS_CHROMIUM", "/usr/bin/chromium")
@@ -47,26 +47,6 @@ def shots(tmp_path) -> Path:
     d = Path(os.environ.get("MESHOS_SCREENSHOTS", tmp_path / "screenshots"))
     d.mkdir(parents=True, exist_ok=True)
     return d
-
-
-def post_events(server, token, events):
-    status, _, raw = http_request(
-        "POST", f"{server.base_url}/v1/events", json.dumps({"events": events}),
-        {**bearer(token), "Content-Type": "application/json"},
-    )
-    assert status == 200, raw
-
-
-def second_of_traffic(server, token, leak_share: float, i: int):
-    events = []
-    for a in range(10):
-        agent = f"agent-{a}"
-        for k in range(3):
-            violation = agent == "agent-3" and ((i * 3 + k) * 37 % 100) / 100 < leak_share
-            events.append({"agent_id": agent, "kind": "llm_call",
-                           "outcome": "violation" if violation else "ok",
-                           "model": "gpt-4o-mini", "latency_ms": 200, "cost_usd": 0.001})
-    post_events(server, token, events)
 
 
 def cli_json(meshos, *args):
@@ -100,7 +80,7 @@ class Traffic:
         i = 1000
         while not self.stop.is_set():
             try:
-                second_of_traffic(self.server, self.token, self.leak, i)
+                leaky_fleet_second(self.server, self.token, self.leak, i)
             except AssertionError as e:  # noqa: PERF203 - reported after the test
                 self.errors.append(str(e))
             i += 1
@@ -122,7 +102,7 @@ def test_operator_approves_a_heal_plan_and_audits_the_evidence(meshos, make_serv
     agent_token = meshos.token(TENANT, "agent", agent="agent-3")
     other = meshos.token("elsewhere", "operator")
     for i in range(5):
-        second_of_traffic(server, operator, 0.0, i)
+        leaky_fleet_second(server, operator, 0.0, i)
         time.sleep(0.2)
     # A payment waits for an operator: a pending policy approval.
     status, _, raw = http_request(
@@ -160,7 +140,7 @@ def test_operator_approves_a_heal_plan_and_audits_the_evidence(meshos, make_serv
 
     # The leak: the healer opens an incident, the redaction overlay fails, the quarantine waits.
     def leak(i):
-        second_of_traffic(server, operator, 0.7, 100 + i)
+        leaky_fleet_second(server, operator, 0.7, 100 + i)
 
     def awaiting():
         listed = cli_json(meshos, "incidents", "list", "--tenant", TENANT)

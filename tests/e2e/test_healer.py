@@ -17,29 +17,11 @@ import time
 
 import pytest
 
-from meshos_e2e import REPO_ROOT, bearer, call_ok, http_client, http_request, tool_error, wait_for
+from meshos_e2e import (
+    REPO_ROOT, bearer, call_ok, http_client, http_request, leaky_fleet_second, tool_error, wait_for,
+)
 
 TENANT = "heal"
-
-
-def post(server, token, events):
-    status, _, raw = http_request(
-        "POST", f"{server.base_url}/v1/events", json.dumps({"events": events}),
-        {**bearer(token), "Content-Type": "application/json"},
-    )
-    assert status == 200, raw
-
-
-def second_of_traffic(server, token, leak_share: float, i: int):
-    events = []
-    for a in range(10):
-        agent = f"agent-{a}"
-        for k in range(3):
-            violation = agent == "agent-3" and ((i * 3 + k) * 37 % 100) / 100 < leak_share
-            events.append({"agent_id": agent, "kind": "llm_call",
-                           "outcome": "violation" if violation else "ok",
-                           "model": "gpt-4o-mini", "latency_ms": 200, "cost_usd": 0.001})
-    post(server, token, events)
 
 
 def incidents(meshos) -> list[dict]:
@@ -75,7 +57,7 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
     server = make_server("--healer", "--sla-threshold", "5", "--gateway-config", str(gateway))
     token = meshos.token(TENANT, "operator")
     for i in range(5):
-        second_of_traffic(server, token, 0.0, i)
+        leaky_fleet_second(server, token, 0.0, i)
         time.sleep(0.2)
 
     # agent-3 also works through the gateway; its client is admitted once by an operator.
@@ -88,7 +70,7 @@ async def test_leak_is_redacted_then_escalated_to_an_approved_quarantine(meshos,
     assert not (await gateway_call(server, agent3)).startswith("ERROR"), "admitted client refused"
 
     def leak(i):
-        second_of_traffic(server, token, 0.7, 100 + i)
+        leaky_fleet_second(server, token, 0.7, 100 + i)
 
     opened = wait_for(lambda: incidents(meshos), "an incident", step=leak)
     assert len(opened) == 1, opened
