@@ -38,7 +38,8 @@ fn operator() -> Principal {
 }
 
 async fn wait_released(m: &Mesh, id: &str) {
-    for _ in 0..100 {
+    // Up to 30 s: a run takes well under a second alone, but seconds on a loaded CI machine.
+    for _ in 0..600 {
         let s = m.eval_schedules(&operator()).await.unwrap();
         if s.iter().any(|x| x.id == id && x.running_run_id.is_none()) {
             return;
