@@ -55,6 +55,11 @@ def cli_json(meshos, *args):
     return json.loads(proc.stdout)
 
 
+def reloaded(page):
+    page.reload()
+    return page
+
+
 def sign_in(browser, server, token, viewport=None):
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900})
     page = context.new_page()
@@ -123,7 +128,7 @@ def test_operator_approves_a_heal_plan_and_audits_the_evidence(meshos, make_serv
 
     context, page = sign_in(browser, server, operator)
     assert page.inner_text("[data-testid=who]") == f"{TENANT} · operator"
-    wait_for(lambda: page.reload() or page.inner_text("[data-testid=agent-count]") == "10",
+    wait_for(lambda: reloaded(page).inner_text("[data-testid=agent-count]") == "10",
              "ten agents on the fleet page", timeout=20)
     assert page.locator("table[data-testid=fleet] tbody tr").count() == 10
     page.screenshot(path=str(shots / "fleet.png"), full_page=True)
@@ -250,6 +255,10 @@ def test_operator_approves_a_heal_plan_and_audits_the_evidence(meshos, make_serv
 
     page.goto(f"{server.base_url}/ui/policy?verdict=require_approval")
     assert "payments-need-approval" in page.inner_text("table[data-testid=decisions]")
+    # The lint of the bundle in force runs in the background (cvc5) and shows when done.
+    wait_for(lambda: "running" not in reloaded(page).inner_text("[data-testid=lint]"),
+             "the policy lint", timeout=120, interval=2)
+    assert re.match(r"0 errors, 0 warnings over \d+ policies", page.inner_text("[data-testid=lint]"))
     page.screenshot(path=str(shots / "policy.png"), full_page=True)
 
     page.goto(f"{server.base_url}/ui/incidents?state=all")
