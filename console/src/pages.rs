@@ -592,6 +592,8 @@ async fn approval_decide(
 struct EvidenceQuery {
     agent: Option<String>,
     id: Option<String>,
+    #[serde(rename = "type")]
+    record_type: Option<String>,
     before: Option<u64>,
 }
 
@@ -608,7 +610,8 @@ async fn evidence(
         };
     }
     let agent = q.agent.as_deref().map(str::trim).filter(|a| !a.is_empty());
-    let view = views::evidence(&c.mesh, &s.principal, agent, q.before).await;
+    let record_type = q.record_type.as_deref().filter(|t| !t.is_empty());
+    let view = views::evidence(&c.mesh, &s.principal, agent, record_type, q.before).await;
     c.page(s, "evidence.html", "evidence", "Evidence", view)
 }
 

@@ -456,9 +456,23 @@ pub struct EvidenceView {
     pub rows: Vec<LedgerRow>,
     pub size: u64,
     pub agent: Option<String>,
+    /// Only records of this type (one of [`RECORD_TYPES`]).
+    pub record_type: Option<String>,
+    pub record_types: &'static [&'static str],
     /// The index to continue below, when there are older entries.
     pub before: Option<u64>,
 }
+
+/// The record types of the ledger (`LedgerRecord::kind`).
+pub const RECORD_TYPES: &[&str] = &[
+    "decision",
+    "event",
+    "approval",
+    "incident_transition",
+    "eval_run",
+    "tool_pin",
+    "reidentification",
+];
 
 /// What a ledger row says at a glance.
 fn summarise(record: &LedgerRecord) -> (Option<String>, String) {
@@ -490,14 +504,23 @@ fn summarise(record: &LedgerRecord) -> (Option<String>, String) {
     }
 }
 
-/// The ledger, newest first: the whole tenant's, a page of [`EVIDENCE_PAGE`] entries below
-/// `before`; or one agent's recent decisions and events.
+/// The ledger, newest first: the whole tenant's (or only one record type's), a page of
+/// [`EVIDENCE_PAGE`] entries below `before`; or one agent's recent decisions and events.
 pub async fn evidence(
     mesh: &Mesh,
     p: &Principal,
     agent: Option<&str>,
+    record_type: Option<&str>,
     before: Option<u64>,
 ) -> Result<EvidenceView, MeshError> {
+    if let Some(t) = record_type
+        && !RECORD_TYPES.contains(&t)
+    {
+        return Err(MeshError::Invalid {
+            field: "type".into(),
+            message: format!("{t:?}; expected one of {}", RECORD_TYPES.join(", ")),
+        });
+    }
     if p.role == Role::Agent {
         return Err(MeshError::Forbidden(
             "an agent token cannot browse the ledger".into(),
@@ -561,17 +584,31 @@ pub async fn evidence(
             rows,
             size,
             agent: Some(agent.to_string()),
+            record_type: None,
+            record_types: RECORD_TYPES,
             before: None,
         });
     }
     let end = before.unwrap_or(size).min(size);
-    let start = end.saturating_sub(EVIDENCE_PAGE);
-    let entries = store
-        .ledger_entries(tenant, start, end)
-        .await
-        .map_err(store_error)?;
+    // Newest first either way.
+    let entries = match record_type {
+        Some(t) => store
+            .ledger_entries_of_type(tenant, t, end, EVIDENCE_PAGE as u32)
+            .await
+            .map_err(store_error)?,
+        None => {
+            let mut e = store
+                .ledger_entries(tenant, end.saturating_sub(EVIDENCE_PAGE), end)
+                .await
+                .map_err(store_error)?;
+            e.reverse();
+            e
+        }
+    };
+    let oldest = entries.last().map(|e| e.index).unwrap_or(0);
+    let full = entries.len() as u64 == EVIDENCE_PAGE;
     let mut rows = Vec::with_capacity(entries.len());
-    for entry in entries.iter().rev() {
+    for entry in &entries {
         let record = store
             .ledger_record(tenant, entry)
             .await
@@ -593,7 +630,9 @@ pub async fn evidence(
         rows,
         size,
         agent: None,
-        before: (start > 0).then_some(start),
+        record_type: record_type.map(str::to_string),
+        record_types: RECORD_TYPES,
+        before: (full && oldest > 0).then_some(oldest),
     })
 }
 

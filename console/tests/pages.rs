@@ -195,6 +195,7 @@ async fn pages_render_the_tenant_and_writes_are_guarded() {
         "/ui/approvals",
         "/ui/evidence",
         "/ui/evidence?agent=bot-2",
+        "/ui/evidence?type=decision",
         "/ui/evidence/0",
         "/ui/policy",
         "/ui/policy?verdict=redact",
@@ -204,6 +205,14 @@ async fn pages_render_the_tenant_and_writes_are_guarded() {
     }
     let (_, record) = op.get("/ui/evidence/0").await;
     assert!(record.contains("id=\"proof-data\"") && record.contains("meshos.ledger.v1"));
+    let (_, only_decisions) = op.get("/ui/evidence?type=decision").await;
+    assert!(
+        only_decisions.contains("email.send → redact"),
+        "{only_decisions}"
+    );
+    assert!(!only_decisions.contains("llm_call"), "{only_decisions}");
+    let (status, _) = op.get("/ui/evidence?type=nonsense").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
     let (_, decisions) = op.get("/ui/policy?verdict=redact").await;
     assert!(decisions.contains("pii-redact"), "{decisions}");
     let (status, _) = op.get("/ui/agents/nobody").await;

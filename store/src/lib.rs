@@ -678,18 +678,29 @@ impl Store {
         .bind(to as i64)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let leaf: String = r.try_get("leaf_hash")?;
-                Ok(LedgerEntry {
-                    index: r.try_get::<i64, _>("idx")? as u64,
-                    record_type: r.try_get("record_type")?,
-                    record_id: r.try_get("record_id")?,
-                    leaf_hash: hash_from_hex(&leaf).map_err(|e| corrupt("ledger.leaf_hash", e))?,
-                    created_at_ms: r.try_get("created_at_ms")?,
-                })
-            })
-            .collect()
+        rows.iter().map(ledger_entry_from_row).collect()
+    }
+
+    /// Up to `limit` ledger entries of one record type with index below `before`, newest
+    /// first.
+    pub async fn ledger_entries_of_type(
+        &self,
+        tenant: &str,
+        record_type: &str,
+        before: u64,
+        limit: u32,
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, record_type, record_id, leaf_hash, created_at_ms FROM ledger \
+             WHERE tenant = $1 AND record_type = $2 AND idx < $3 ORDER BY idx DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(record_type)
+        .bind(i64::try_from(before).unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(ledger_entry_from_row).collect()
     }
 
     /// The first `size` leaf hashes of a tenant's log, in order.
@@ -1012,6 +1023,17 @@ const EVENT_SELECT_BY_AGENT: &str = concat!(
     "model, tool, region, attributes, created_at_ms, ledger_index FROM events ",
     "WHERE tenant = $1 AND agent_id = $2 ORDER BY created_at_ms DESC, ledger_index DESC LIMIT $3"
 );
+
+fn ledger_entry_from_row(r: &AnyRow) -> Result<LedgerEntry, StoreError> {
+    let leaf: String = r.try_get("leaf_hash")?;
+    Ok(LedgerEntry {
+        index: r.try_get::<i64, _>("idx")? as u64,
+        record_type: r.try_get("record_type")?,
+        record_id: r.try_get("record_id")?,
+        leaf_hash: hash_from_hex(&leaf).map_err(|e| corrupt("ledger.leaf_hash", e))?,
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
+}
 
 fn decision_from_row(r: &AnyRow) -> Result<(DecisionRecord, u64), StoreError> {
     let verdict: String = r.try_get("decision")?;

@@ -122,6 +122,22 @@ async fn records_round_trip_exactly(store: &Store) {
     );
     assert!(store.agent_known(&t, "agent-1").await.unwrap());
     assert!(!store.agent_known(&t, "agent-2").await.unwrap());
+
+    // The console's reads: one record type newest first, below an index; the newest decisions.
+    let d2 = decision(&t, "agent-2", Verdict::Deny);
+    assert_eq!(store.append_decision(&d2).await.unwrap(), 2);
+    let of_type = |before| store.ledger_entries_of_type(&t, "decision", before, 10);
+    let ids: Vec<u64> = of_type(10).await.unwrap().iter().map(|e| e.index).collect();
+    assert_eq!(ids, vec![2, 1]);
+    let ids: Vec<u64> = of_type(2).await.unwrap().iter().map(|e| e.index).collect();
+    assert_eq!(ids, vec![1]);
+    let latest = store.latest_decisions(&t, None, 10).await.unwrap();
+    assert_eq!(latest.len(), 2);
+    let denied = store.latest_decisions(&t, Some("deny"), 10).await.unwrap();
+    assert_eq!(
+        denied.iter().map(|(d, _)| d.id.clone()).collect::<Vec<_>>(),
+        vec![d2.id]
+    );
 }
 
 async fn tenants_are_isolated(store: &Store) {

@@ -28,6 +28,9 @@ CREATE INDEX trust_hourly_by_hour ON trust_hourly (tenant, hour_ms);
 -- The console's decision feed: a tenant's newest decisions.
 CREATE INDEX decisions_by_time ON decisions (tenant, created_at_ms);
 
+-- The console's evidence browser: a tenant's ledger records of one type, newest first.
+CREATE INDEX ledger_by_type ON ledger (tenant, record_type, idx);
+
 -- Agents scored before this migration: their newest stored point.
 INSERT INTO fleet_agents (tenant, agent_id, first_seen_ms, last_seen_ms, score, policy_adherence,
     agent_reputation, response_integrity, risk_exposure)
