@@ -288,6 +288,8 @@ async fn login_page(State(c): State<Arc<Console>>, Query(q): Query<NextQuery>) -
 
 #[derive(Deserialize)]
 struct LoginForm {
+    /// Absent is answered like empty: with the sign-in page and what to paste.
+    #[serde(default)]
     token: String,
     next: Option<String>,
 }
