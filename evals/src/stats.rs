@@ -565,6 +565,12 @@ pub struct CompareOptions {
     pub seed: u64,
     /// Scorers whose smaller values are better (`Suite::lower_is_better`).
     pub lower_is_better: Vec<String>,
+    /// Per scorer, the smallest change of the mean value that counts as a regression or an
+    /// improvement when its test is significant (`Suite::compare_options`: 5% of a latency or
+    /// cost limit). A few milliseconds more on a 3-second limit can be significant over many
+    /// pairs and still mean nothing; absent, any significant change counts.
+    #[serde(default)]
+    pub min_value_change: std::collections::BTreeMap<String, f64>,
     /// SciPy's `correction` of the Wilcoxon normal approximation (default false, as SciPy).
     pub continuity_correction: bool,
     pub adjustment: Adjustment,
@@ -579,6 +585,7 @@ impl Default for CompareOptions {
             bootstrap_resamples: 2000,
             seed: 0,
             lower_is_better: Vec::new(),
+            min_value_change: std::collections::BTreeMap::new(),
             continuity_correction: false,
             adjustment: Adjustment::Holm,
         }
@@ -787,9 +794,17 @@ pub fn compare(
         let pass_significant = s.pass.p_adjusted < options.alpha;
         let mut regressed = pass_significant && s.pass.difference < 0.0;
         let mut improved = pass_significant && s.pass.difference > 0.0;
+        let floor = options
+            .min_value_change
+            .get(&s.scorer)
+            .copied()
+            .unwrap_or(0.0);
         if let Some(v) = &mut s.value {
             v.p_adjusted = next.next().unwrap_or(1.0);
-            if v.p_adjusted < options.alpha && v.rank_biserial != 0.0 {
+            if v.p_adjusted < options.alpha
+                && v.rank_biserial != 0.0
+                && v.mean_difference.abs() >= floor
+            {
                 // The direction the test saw: the ranks, not the mean.
                 let better = (v.rank_biserial > 0.0) == v.higher_is_better;
                 regressed |= !better;

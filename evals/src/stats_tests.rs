@@ -242,6 +242,20 @@ fn values_are_compared_in_the_direction_that_is_better() {
     // Faster is an improvement, not a regression.
     let c = compare(&make(50.0), &make(0.0), &options).unwrap();
     assert!(!c.regressed && c.improved);
+    // A shift below the scorer's practical floor is reported, significant, but is no
+    // regression (a few milliseconds on a limit of seconds).
+    let floored = CompareOptions {
+        min_value_change: [("latency".to_string(), 100.0)].into_iter().collect(),
+        ..options.clone()
+    };
+    let c = compare(&make(0.0), &make(50.0), &floored).unwrap();
+    let latency = c.scorers.iter().find(|s| s.scorer == "latency").unwrap();
+    assert!(latency.value.as_ref().unwrap().p_adjusted < 0.05);
+    assert!(
+        !latency.regressed,
+        "a 50 ms shift under a 100 ms floor regressed"
+    );
+    assert!(c.regressed, "the judge's drop still counts");
 }
 
 #[test]

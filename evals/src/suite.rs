@@ -487,6 +487,29 @@ impl Suite {
             .collect()
     }
 
+    /// How runs of this suite are compared: which scorers are better lower, and the smallest
+    /// change of a latency or cost that counts (5% of the scorer's limit).
+    pub fn compare_options(&self) -> crate::stats::CompareOptions {
+        let min_value_change = self
+            .scorers
+            .iter()
+            .filter_map(|s| match s.spec() {
+                crate::scorers::ScorerSpec::Latency(l) => {
+                    Some((s.name().to_string(), l.max_ms * 0.05))
+                }
+                crate::scorers::ScorerSpec::Cost(c) => {
+                    Some((s.name().to_string(), c.max_usd * 0.05))
+                }
+                _ => None,
+            })
+            .collect();
+        crate::stats::CompareOptions {
+            lower_is_better: self.lower_is_better(),
+            min_value_change,
+            ..crate::stats::CompareOptions::default()
+        }
+    }
+
     /// What the target is asked for one item: the rendered prompt (system, then user) and
     /// the suite's request settings and tools. A suite without a prompt (recorded targets)
     /// sends no messages.

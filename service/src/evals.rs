@@ -327,11 +327,7 @@ impl Mesh {
         {
             Some(b) if status == "completed" => {
                 let base = self.stored_item_scores(tenant, &b).await?;
-                let options = CompareOptions {
-                    lower_is_better: suite.lower_is_better(),
-                    ..CompareOptions::default()
-                };
-                let c = compare(&base, &collected.scores, &options).ok();
+                let c = compare(&base, &collected.scores, &suite.compare_options()).ok();
                 (Some(b), c)
             }
             other => (other, None),
@@ -513,23 +509,18 @@ impl Mesh {
                 ),
             ));
         }
-        let lower_is_better = self
+        let options = self
             .eval_suite(&runs[0].record.suite_id)
-            .map(|s| s.lower_is_better())
-            .unwrap_or_else(|_| vec!["latency".into(), "cost".into()]);
+            .map(|s| s.compare_options())
+            .unwrap_or_else(|_| CompareOptions {
+                lower_is_better: vec!["latency".into(), "cost".into()],
+                ..CompareOptions::default()
+            });
         let base = self.stored_item_scores(&principal.tenant, baseline).await?;
         let cand = self
             .stored_item_scores(&principal.tenant, candidate)
             .await?;
-        compare(
-            &base,
-            &cand,
-            &CompareOptions {
-                lower_is_better,
-                ..CompareOptions::default()
-            },
-        )
-        .map_err(|e| invalid("runs", e.to_string()))
+        compare(&base, &cand, &options).map_err(|e| invalid("runs", e.to_string()))
     }
 
     /// Pins a finished run as its suite's baseline.
