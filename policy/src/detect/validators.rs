@@ -1,14 +1,15 @@
 //! Validators: what a regex candidate must also pass to be a finding. Checksums (Luhn, IBAN
 //! mod-97), issuer prefixes and printed groupings of cards, the SSA's rules for SSNs,
-//! libphonenumber metadata for phone numbers, the shape of a password, real IPv6 addresses;
-//! and that a number stands alone rather than inside a longer run of digits.
+//! libphonenumber metadata for phone numbers, the shape of a password, real IPv6 addresses,
+//! IPv4 addresses that are not version numbers, real calendar dates for dates of birth; and
+//! that a number stands alone rather than inside a longer run of digits.
 
 /// A validator sees the candidate inside its text: it may narrow the span (a password's value
 /// without the sentence's full stop) or reject the candidate (`None`).
 pub(super) type Validator = fn(&str, usize, usize) -> Option<(usize, usize)>;
 
 pub(super) const VALIDATORS: &str = "luhn, card, iban_mod97, digits_8_15, phone, ssn, not_placeholder, \
-                          password_value or ipv6";
+                          password_value, ipv4, ipv6 or birth_date";
 
 pub(super) fn validator(name: &str) -> Option<Validator> {
     match name {
@@ -20,7 +21,9 @@ pub(super) fn validator(name: &str) -> Option<Validator> {
         "ssn" => Some(ssn_valid),
         "not_placeholder" => Some(not_placeholder),
         "password_value" => Some(password_value),
+        "ipv4" => Some(ipv4_in_context),
         "ipv6" => Some(ipv6_valid),
+        "birth_date" => Some(birth_date),
         _ => None,
     }
 }
@@ -117,6 +120,188 @@ fn iban_valid(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
         };
     }
     (remainder == 1).then_some((start, end))
+}
+
+/// Words just before a dotted quad that make it a version, not an address.
+const VERSION_CUES: &[&str] = &[
+    "version",
+    "ver",
+    "release",
+    "build",
+    "firmware",
+    "kernel",
+    "revision",
+    "rev",
+    "patch",
+    "update",
+    "sdk",
+    "package",
+    "pkg",
+    "library",
+    "lib",
+    "plugin",
+    "driver",
+    "bios",
+    "chrome",
+    "firefox",
+    "python",
+    "java",
+    "ios",
+    "android",
+    "windows",
+    "macos",
+    "upgrade",
+    "upgraded",
+    "downgrade",
+    "installed",
+    "install",
+    "changelog",
+    "semver",
+];
+
+/// Words near a dotted quad that make it an address.
+const NETWORK_CUES: &[&str] = &[
+    "ip",
+    "ips",
+    "ipv4",
+    "address",
+    "addr",
+    "host",
+    "hostname",
+    "server",
+    "client",
+    "connect",
+    "connected",
+    "connection",
+    "ping",
+    "ssh",
+    "gateway",
+    "dns",
+    "subnet",
+    "proxy",
+    "port",
+    "route",
+    "router",
+    "firewall",
+    "nat",
+    "vpn",
+    "login",
+    "logged",
+    "origin",
+    "remote",
+    "peer",
+    "src",
+    "dst",
+    "source",
+    "destination",
+    "inet",
+    "lan",
+    "wan",
+    "endpoint",
+    "listen",
+    "listening",
+    "bind",
+    "request",
+    "requests",
+    "blocked",
+    "allowlist",
+    "whitelist",
+    "blacklist",
+    "denylist",
+    "traffic",
+    "packet",
+    "packets",
+    "node",
+    "machine",
+    "device",
+    "network",
+];
+
+/// The lowercase ASCII words of `text`, as (start, word) pairs.
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+}
+
+/// A dotted quad is an IPv4 address unless it reads as a version number: written `v1.2.3.4`,
+/// part of a longer dotted run (`1.2.3.4.5`), after a package name and `-`/`_`/`==`, or with a
+/// version word just before it. With a network word near it, it is an address; with neither,
+/// it is one unless every part is a single digit (`2.7.1.0` is more often a version).
+fn ipv4_in_context(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let b = text.as_bytes();
+    let before = |i: usize| start.checked_sub(i).and_then(|j| b.get(j)).copied();
+    // `v1.2.3.4`, `1.2.3.4.5`, `5.1.2.3.4`, `app-1.2.3.4`, `pkg==1.2.3.4` (but `user@1.2.3.4`
+    // is a login to an address).
+    if matches!(before(1), Some(b'v' | b'V'))
+        && !before(2).is_some_and(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    if matches!(before(1), Some(b'.')) && before(2).is_some_and(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    if matches!(before(1), Some(b'=' | b'-' | b'_'))
+        && before(2).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'=')
+    {
+        return None;
+    }
+    // The words right before: a version word among the last two is decisive.
+    let window_start = text.floor_char_boundary(start.saturating_sub(40));
+    let preceding: Vec<String> = words(&text[window_start..start]).collect();
+    if preceding
+        .iter()
+        .rev()
+        .take(2)
+        .any(|w| VERSION_CUES.contains(&w.as_str()))
+    {
+        return None;
+    }
+    let after_end = text.ceil_char_boundary((end + 40).min(text.len()));
+    let near_network = preceding
+        .iter()
+        .rev()
+        .take(4)
+        .chain(
+            words(&text[end..after_end])
+                .take(3)
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .any(|w| NETWORK_CUES.contains(&w.as_str()))
+        || matches!(b.get(end), Some(b':' | b'/'))
+            && b.get(end + 1).is_some_and(u8::is_ascii_digit);
+    if near_network {
+        return Some((start, end));
+    }
+    let all_single_digits = text[start..end].split('.').all(|part| part.len() == 1);
+    (!all_single_digits).then_some((start, end))
+}
+
+/// A date of birth must be a date someone alive could have been born on: a day of 1–31, a
+/// month of 1–12 (numeric dates may be day-first or month-first), a year from 1900 to this
+/// century (two-digit years too).
+fn birth_date(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
+    let c = &text[start..end];
+    let numbers: Vec<u32> = c
+        .split(|ch: char| !ch.is_ascii_digit())
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    let year_ok = |y: u32| (1900..=2099).contains(&y) || y < 100;
+    let day_ok = |d: u32| (1..=31).contains(&d);
+    let month_ok = |m: u32| (1..=12).contains(&m);
+    let ok = match numbers.as_slice() {
+        // A month written as a word: day and year.
+        [d, y] => day_ok(*d) && (1900..=2099).contains(y),
+        [a, b, c] if *a >= 1000 => year_ok(*a) && month_ok(*b) && day_ok(*c),
+        [a, b, c] => year_ok(*c) && ((day_ok(*a) && month_ok(*b)) || (month_ok(*a) && day_ok(*b))),
+        _ => false,
+    };
+    ok.then_some((start, end))
 }
 
 /// A real IPv6 address with at least three groups written out (so `a::b` in prose is not one).
@@ -294,6 +479,80 @@ mod tests {
         }
         assert!(entities("meeting at 12:30:45 today").is_empty());
         assert!(entities("use std::io::Read;").is_empty());
+    }
+
+    #[test]
+    fn ipv4_addresses_are_found_and_version_numbers_are_not() {
+        let found = |text: &str, addr: &str| {
+            assert!(
+                entities(text).contains(&("IP_ADDRESS".into(), addr.into())),
+                "{text}: {:?}",
+                entities(text)
+            );
+        };
+        let no_ip = |text: &str| {
+            assert!(
+                !entities(text).iter().any(|(e, _)| e == "IP_ADDRESS"),
+                "{text}: {:?}",
+                entities(text)
+            );
+        };
+        found("ssh admin@10.20.30.40 -p 2222", "10.20.30.40");
+        found("Failed login from 203.0.113.77 at 09:14", "203.0.113.77");
+        found("the DNS server is 8.8.8.8", "8.8.8.8");
+        found("curl http://192.168.1.20:8080/health", "192.168.1.20");
+        found("subnet 172.16.0.0/12 is internal", "172.16.0.0");
+        found("Her laptop had 192.168.0.14 yesterday.", "192.168.0.14");
+        no_ip("Upgraded to version 4.18.0.305 last week");
+        no_ip("running v1.2.3.4 in staging");
+        no_ip("pip install foo==2.31.0.1");
+        no_ip("release 10.2.1.7 fixes the crash");
+        no_ip("firmware 3.10.2.44 is out");
+        no_ip("see section 1.2.3.4.5 of the spec");
+        no_ip("build 2.7.1.0 passed");
+        no_ip("Chrome 120.0.6099.109 on Windows");
+        no_ip("requires node-18.19.0.1 or later");
+    }
+
+    #[test]
+    fn dates_of_birth_after_a_cue_in_several_languages() {
+        for (text, date) in [
+            ("Patient DOB: 1985-03-12, admitted today", "1985-03-12"),
+            ("date of birth 12/03/1985", "12/03/1985"),
+            ("D.O.B. 03.12.85", "03.12.85"),
+            ("She was born on 7 March 1990 in Leeds.", "7 March 1990"),
+            ("born on March 7th, 1990", "March 7th, 1990"),
+            ("Birthday: 12th of August 1979", "12th of August 1979"),
+            ("Marie, née le 3 février 1988 à Lyon", "3 février 1988"),
+            ("geboren am 14. März 1975 in Köln", "14. März 1975"),
+            ("Geburtsdatum: 01.02.1960", "01.02.1960"),
+            (
+                "fecha de nacimiento: 5 de mayo de 1992",
+                "5 de mayo de 1992",
+            ),
+            ("nato il 21/06/1983 a Roma", "21/06/1983"),
+            ("data de nascimento 30/11/1970", "30/11/1970"),
+            ("geboortedatum 9 mei 1999", "9 mei 1999"),
+        ] {
+            assert!(
+                entities(text).contains(&("DATE_OF_BIRTH".into(), date.into())),
+                "{text}: {:?}",
+                entities(text)
+            );
+        }
+        for text in [
+            "The meeting is on 2024-03-12.",
+            "Invoice date 12/03/2024",
+            "born on 45/13/1985",
+            "date of birth: unknown, see form 12",
+            "Version 1.2 was born out of necessity in 2019",
+        ] {
+            assert!(
+                !entities(text).iter().any(|(e, _)| e == "DATE_OF_BIRTH"),
+                "{text}: {:?}",
+                entities(text)
+            );
+        }
     }
 
     #[test]
