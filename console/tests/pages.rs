@@ -260,3 +260,67 @@ async fn pages_render_the_tenant_and_writes_are_guarded() {
     let (status, _) = op.get("/ui/fleet").await;
     assert_eq!(status, StatusCode::SEE_OTHER);
 }
+
+/// One session may hold at most 8 live incident streams (so its tabs cannot take all 256); a
+/// closed stream frees its slot.
+#[tokio::test]
+async fn one_session_holds_a_bounded_number_of_live_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mesh = mesh(dir.path()).await;
+    let now = meshos_types::now_ms();
+    mesh.store()
+        .insert_incident(&meshos_store::StoredIncident {
+            id: "inc_live".into(),
+            tenant: "acme".into(),
+            kind: "violation_burst".into(),
+            severity: "high".into(),
+            state: "open".into(),
+            correlation_key: "k".into(),
+            subject: Some("agent:bot-1".into()),
+            data: serde_json::json!({ "affected_agents": ["bot-1"] }),
+            fault_started_at_ms: now,
+            opened_at_ms: now,
+            updated_at_ms: now,
+            resolved_at_ms: None,
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let app = meshos_console::router(Console::new(mesh, Arc::new(FixedTokens)).unwrap());
+    let (_, op) = Client::sign_in(&app, "msh_op").await;
+    let open = || {
+        let req = Request::get("/ui/incidents/inc_live/live")
+            .header(header::HOST, "console.test")
+            .header(header::COOKIE, op.cookie.clone().unwrap())
+            .body(Body::empty())
+            .unwrap();
+        app.clone().oneshot(req)
+    };
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        let res = open().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers().get(header::CONTENT_TYPE).unwrap(),
+            "text/event-stream"
+        );
+        held.push(res);
+    }
+    assert_eq!(
+        open().await.unwrap().status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    // Another session still gets one.
+    let (_, other) = Client::sign_in(&app, "msh_au").await;
+    let req = Request::get("/ui/incidents/inc_live/live")
+        .header(header::HOST, "console.test")
+        .header(header::COOKIE, other.cookie.clone().unwrap())
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    drop(held.pop());
+    assert_eq!(open().await.unwrap().status(), StatusCode::OK);
+}
