@@ -530,53 +530,52 @@ pub async fn evidence(
     let store = mesh.store();
     let size = store.ledger_size(tenant).await.map_err(store_error)?;
     if let Some(agent) = agent {
-        let fetched = mesh
-            .evidence_fetch(
-                p,
-                meshos_service::evidence::EvidenceFetchInput {
-                    decision_id: None,
-                    event_id: None,
-                    agent_id: Some(agent.to_string()),
-                    limit: Some(EVIDENCE_PAGE as u32),
-                },
-            )
-            .await?;
-        let rows = fetched
-            .records
+        // A listing needs no proofs: read the agent's records and summarise them like the
+        // tenant's ledger below (a proof is built when one record is opened).
+        meshos_types::validate_id("agent", agent).map_err(|e| MeshError::Invalid {
+            field: "agent".into(),
+            message: e.to_string(),
+        })?;
+        if !store
+            .agent_known(tenant, agent)
+            .await
+            .map_err(store_error)?
+        {
+            return Err(MeshError::NotFound(format!(
+                "unknown agent_id {agent:?}: no events or decisions in this tenant"
+            )));
+        }
+        let limit = EVIDENCE_PAGE as u32;
+        let mut records: Vec<(LedgerRecord, u64, i64)> = Vec::new();
+        for (d, i) in store
+            .recent_decisions(tenant, agent, limit)
+            .await
+            .map_err(store_error)?
+        {
+            let at = d.created_at_ms;
+            records.push((LedgerRecord::Decision(d), i, at));
+        }
+        for (e, i) in store
+            .recent_events(tenant, agent, limit)
+            .await
+            .map_err(store_error)?
+        {
+            let at = e.created_at_ms;
+            records.push((LedgerRecord::Event(e), i, at));
+        }
+        records.sort_by_key(|r| std::cmp::Reverse(r.1));
+        records.truncate(EVIDENCE_PAGE as usize);
+        let rows = records
             .into_iter()
-            .map(|r| {
-                let at = r
-                    .record
-                    .get("created_at_ms")
-                    .and_then(Value::as_i64)
-                    .map(when)
-                    .unwrap_or_default();
-                let summary = match (r.record.get("action"), r.record.get("kind")) {
-                    (Some(action), _) => format!(
-                        "{} → {}",
-                        action.as_str().unwrap_or(""),
-                        r.record
-                            .get("decision")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                    ),
-                    (None, Some(kind)) => format!(
-                        "{} {}",
-                        kind.as_str().unwrap_or(""),
-                        r.record
-                            .get("outcome")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                    ),
-                    _ => r.record_type.replace('_', " "),
-                };
+            .map(|(record, index, at)| {
+                let (agent_id, summary) = summarise(&record);
                 LedgerRow {
-                    ledger_index: r.ledger_index,
-                    record_type: r.record_type,
-                    record_id: r.record_id,
-                    agent_id: Some(agent.to_string()),
+                    ledger_index: index,
+                    record_type: record.kind().to_string(),
+                    record_id: record.id().to_string(),
+                    agent_id,
                     summary,
-                    at,
+                    at: when(at),
                 }
             })
             .collect();
