@@ -208,13 +208,28 @@ impl<P: HealerPorts> Healer<P> {
         // Judge the newest data: everything since the last evaluation, or the newest
         // `verify_min_events` events if that is fewer (a quiet or backing-off agent), so that
         // what happened before the fix took hold does not linger in every later evaluation.
+        // A canary round is judged on all of its traffic instead (the controls held before it
+        // began, so all of it is evidence), and a rate on twice as many events: a share of an
+        // intermittent fault's traffic shows clean runs of a few events by chance (a leak in 6
+        // of 10 replies gave two clean evaluations of 5 events now and then, and was resolved).
         let fresh = in_round
             .iter()
             .filter(|e| e.created_at_ms >= last_eval)
             .count();
-        let take = fresh.max(self.config.verify_min_events);
-        let scope: Vec<&EventRecord> = in_round[in_round.len().saturating_sub(take)..].to_vec();
-        let counted = fresh >= 1 && scope.len() >= self.config.verify_min_events;
+        let judged_rate = judged
+            .as_deref()
+            .is_some_and(|m| m == "error_rate" || m == "violation_rate");
+        let (scope, min_events): (Vec<&EventRecord>, usize) = if v.canary {
+            let factor = if judged_rate { 2 } else { 1 };
+            (in_round.clone(), factor * self.config.verify_min_events)
+        } else {
+            let take = fresh.max(self.config.verify_min_events);
+            (
+                in_round[in_round.len().saturating_sub(take)..].to_vec(),
+                self.config.verify_min_events,
+            )
+        };
+        let counted = fresh >= 1 && scope.len() >= min_events;
         if counted {
             let mut trust_ok = true;
             let mut min_trust: Option<f64> = None;

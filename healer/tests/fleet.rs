@@ -379,6 +379,72 @@ async fn verification_without_data_does_not_pass_and_a_canary_decides() {
     );
 }
 
+/// A canary on an intermittent fault: the tool stays down, but right after the canary opens
+/// a few seconds of its calls happen to be fast. The newest few events alone would pass twice
+/// and resolve an incident whose fault is still there; the canary round as a whole does not.
+#[tokio::test]
+async fn a_clean_streak_on_canary_traffic_does_not_resolve_a_fault_that_is_still_there() {
+    let (store, _dir, mut h) = setup().await;
+    run(&store, &mut h, 0, 120, &healthy).await;
+    let slow = |tool: &str, s: i64, clean_from: Option<i64>| -> f64 {
+        let lucky = clean_from.is_some_and(|c| (c + 1..c + 6).contains(&s));
+        if tool == "search" && (120..400).contains(&s) && !lucky {
+            12.0
+        } else {
+            1.0
+        }
+    };
+    for s in 120..123 {
+        let batch: Vec<EventRecord> = AGENTS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, tool, ..))| call(s, i, slow(tool, s, None), 1.0))
+            .collect();
+        store.append_events(&batch).await.unwrap();
+        h.tick(T0 + (s + 1) * 1000).await.unwrap();
+    }
+    signal(&store, "a3", "latency", "up", 122, 8.0).await;
+    let mut first_canary: Option<i64> = None;
+    let mut before_recovery = None;
+    for s in 123..620 {
+        let controls = store.active_controls(Some(TENANT)).await.unwrap();
+        let revoked = controls.iter().any(|c| c.kind == "tool_revoked");
+        let on_canary = controls
+            .iter()
+            .any(|c| c.spec.get("canary_share").is_some());
+        if on_canary && first_canary.is_none() {
+            first_canary = Some(s);
+        }
+        let batch: Vec<EventRecord> = AGENTS
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, tool, ..))| *tool != "search" || !revoked || on_canary)
+            .map(|(i, (_, tool, ..))| call(s, i, slow(tool, s, first_canary), 1.0))
+            .collect();
+        store.append_events(&batch).await.unwrap();
+        h.tick(T0 + (s + 1) * 1000).await.unwrap();
+        if s == 399 {
+            before_recovery = acted_on(&incidents(&store).await)
+                .first()
+                .map(|i| (*i).clone());
+        }
+    }
+    assert!(first_canary.is_some_and(|c| c < 390), "{first_canary:?}");
+    let inc = before_recovery.expect("an incident while the tool was down");
+    assert_eq!(
+        inc.subject.as_deref(),
+        Some("tool:search"),
+        "{:#?}",
+        inc.data
+    );
+    assert_eq!(inc.state, "verifying", "{:#?}", inc.data);
+    // Once the tool is back for good, a later canary resolves it.
+    let all = incidents(&store).await;
+    let acted = acted_on(&all);
+    assert_eq!(acted.len(), 1, "{all:#?}");
+    assert_eq!(acted[0].state, "resolved", "{:#?}", acted[0].data);
+}
+
 #[tokio::test]
 async fn a_control_is_released_on_evidence_after_probation() {
     let (store, _dir, mut h) = setup().await;
