@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use meshos_service::{EventInput, IngestDoor, Mesh, MeshError, PolicyCheckInput};
+use meshos_service::{ContentSource, EventInput, IngestDoor, Mesh, MeshError, PolicyCheckInput};
 use meshos_store::GatewayClientActivity;
 use meshos_toolscan::Scanner;
 use meshos_types::{Outcome, Principal, Role, Verdict, now_ms};
@@ -645,6 +645,9 @@ impl Gateway {
             agent_id: agent_id.to_string(),
             action: "mcp.tool_result".into(),
             content: Some(text),
+            // What a tool returns is data: instructions aimed at the model in it are screened
+            // more strictly than the arguments, which stay the agent's own content.
+            content_source: Some(ContentSource::ToolResult),
             tool: Some(name.to_string()),
             ..PolicyCheckInput::default()
         };

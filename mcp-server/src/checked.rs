@@ -70,4 +70,29 @@ mod tests {
             "{msg}"
         );
     }
+
+    #[test]
+    fn an_unknown_content_source_names_the_field_and_the_accepted_values() {
+        let bad: Checked<meshos_service::PolicyCheckInput> = serde_json::from_value(
+            serde_json::json!({"agent_id": "a", "action": "x", "content": "hi", "content_source": "web"}),
+        )
+        .unwrap();
+        let msg = bad.0.unwrap_err();
+        for expected in [
+            "content_source",
+            "user",
+            "tool_result",
+            "retrieved_document",
+        ] {
+            assert!(msg.contains(expected), "{msg}");
+        }
+        let good: Checked<meshos_service::PolicyCheckInput> = serde_json::from_value(
+            serde_json::json!({"agent_id": "a", "action": "x", "content_source": "retrieved_document"}),
+        )
+        .unwrap();
+        assert_eq!(
+            good.0.unwrap().content_source,
+            Some(meshos_service::ContentSource::RetrievedDocument)
+        );
+    }
 }

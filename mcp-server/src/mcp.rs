@@ -174,6 +174,8 @@ impl MeshMcp {
         description = "Ask before acting: may this agent take this action with this content, model, \
                        tool and region? Returns allow, deny, redact (use redacted_content) or \
                        require_approval, with the deciding policies, content findings and obligations. \
+                       Also screen a tool's result or a retrieved document before the model reads it: \
+                       set content_source to tool_result or retrieved_document. \
                        Every decision is stored and appended to the evidence ledger.",
         annotations(
             title = "Policy check",

@@ -94,6 +94,7 @@ pub fn request_from_flags(
         agent_id: agent.unwrap_or_default(),
         action: action.unwrap_or_default(),
         content,
+        content_source: None,
         model,
         tool,
         region,

@@ -111,6 +111,7 @@ impl OutputCheck for BundleCheck<'_> {
                 agent_id: request.agent_id.to_string(),
                 action: request.action.to_string(),
                 content: Some(request.content.to_string()),
+                content_source: None,
                 model: None,
                 tool: None,
                 region: None,

@@ -41,6 +41,9 @@ pub use checkpoints::*;
 pub use events::*;
 pub use evidence::*;
 pub use mesh::{Limits, Mesh, MeshBuilder, MeshError, TrustSetup};
+/// The type of `PolicyCheckInput::content_source`, for callers that do not depend on the policy
+/// crate (the gateway).
+pub use meshos_policy::ContentSource;
 pub use policy_check::*;
 pub use pseudonyms::*;
 pub use trust::*;

@@ -3,8 +3,8 @@
 use meshos_carbon::Dataset;
 use meshos_policy::{BudgetLine, Facts, Metric, RequestIdentity, UsageCounter};
 use meshos_policy::{
-    BudgetState, Bundle, CheckRequest, Detectors, Evaluation, InjectionVerdict, Period,
-    RedactionKeys, Scope, Usage, evaluate,
+    BudgetState, Bundle, CheckRequest, ContentSource, Detectors, Evaluation, InjectionVerdict,
+    Period, RedactionKeys, Scope, Usage, evaluate,
 };
 use meshos_store::{
     Reservation, ReservationOutcome, SealedPseudonym, Settle, SpendChange, StoredControl, UsageKey,
@@ -35,6 +35,12 @@ pub struct PolicyCheckInput {
     /// secrets and other sensitive content. Never stored: only a keyed hash is kept.
     #[serde(default)]
     pub content: Option<String>,
+    /// Where `content` came from: `user` (the default: typed or sent by the user, or the
+    /// agent's own prompt), `tool_result` (returned by a tool call) or `retrieved_document`
+    /// (RAG, web page, e-mail, file). Instructions aimed at the model inside data from tools
+    /// and documents are screened more strictly.
+    #[serde(default)]
+    pub content_source: Option<ContentSource>,
     /// Model the action will call, e.g. `gpt-4o-mini`.
     #[serde(default)]
     pub model: Option<String>,
@@ -235,6 +241,7 @@ pub fn decide_check(
         redaction_keys: controls.redaction_keys.as_ref(),
         arguments: input.arguments.as_ref(),
         trust_score: None,
+        content_source: input.content_source.unwrap_or_default(),
     }
     .with_facts(&facts);
     evaluate(ctx.bundle, ctx.detectors, &request)

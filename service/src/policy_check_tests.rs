@@ -51,6 +51,7 @@ fn check(agent: &str, estimate_usd: f64) -> PolicyCheckInput {
         agent_id: agent.into(),
         action: "llm.call".into(),
         content: None,
+        content_source: None,
         model: None,
         tool: None,
         region: None,
