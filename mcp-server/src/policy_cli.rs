@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use meshos_carbon::Dataset;
-use meshos_policy::{Bundle, Detectors, Evaluation};
+use meshos_policy::{Bundle, ContentSource, Detectors, Evaluation};
 use meshos_types::Verdict;
 use serde::Deserialize;
 
@@ -338,10 +338,14 @@ fn run_case(ctx: &PolicyContext<'_>, tenant: &str, case: &TestCase) -> Option<St
 struct ScanLine {
     id: serde_json::Value,
     text: String,
+    /// Where the text came from (`user`, `tool_result`, `retrieved_document`,
+    /// `tool_definition`); `user` if absent.
+    #[serde(default)]
+    source: ContentSource,
 }
 
-/// `meshos policy scan FILE.jsonl`: findings for each `{"id","text"}` line, one JSON line out
-/// per line in. A bad line is reported on stderr with its number and skipped; the count of bad
+/// `meshos policy scan FILE.jsonl`: findings for each `{"id","text"}` line (optionally with
+/// `"source"`: `user`, `tool_result` or `retrieved_document`), one JSON line out per line in. A bad line is reported on stderr with its number and skipped; the count of bad
 /// lines is returned so the command can exit non-zero after scanning everything else.
 pub fn scan(
     input: impl BufRead,
@@ -361,7 +365,7 @@ pub fn scan(
                 bad += 1;
                 writeln!(
                     err,
-                    "line {}: {e}; expected {{\"id\": …, \"text\": \"…\"}}",
+                    "line {}: {e}; expected {{\"id\": …, \"text\": \"…\"}} and optionally \"source\": \"user\" | \"tool_result\" | \"retrieved_document\" | \"tool_definition\"",
                     n + 1
                 )?;
                 continue;
@@ -372,13 +376,14 @@ pub fn scan(
             .into_iter()
             .map(|f| serde_json::json!({"entity": f.entity, "start": f.start, "end": f.end}))
             .collect();
-        let injection = detectors.scan_injection(&item.text);
+        let injection = detectors.scan_injection_from(&item.text, item.source);
         let row = serde_json::json!({
             "id": item.id,
             "findings": findings,
             "injection": {
                 "flagged": injection.flagged,
                 "score": injection.score,
+                "model_score": injection.model_score,
                 "category": injection.category,
             },
         });

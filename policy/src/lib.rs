@@ -40,7 +40,9 @@ pub use bundle::{
 pub use detect::{Detectors, EntityClass, RuleError};
 pub use engine::{CheckRequest, Evaluation, evaluate};
 pub use facts::{Facts, FactsNeeded, RequestIdentity, UsageCounter};
-pub use injection::{InjectionDetector, InjectionMatch, InjectionVerdict};
+pub use injection::{
+    ContentSource, DENSE_FEATURES, InjectionDetector, InjectionMatch, InjectionVerdict,
+};
 pub use models::{
     MODELS_FILE, ModelRegistry, ModelRegistryError, ModelResolution, ModelSpec, ModelStatus,
 };

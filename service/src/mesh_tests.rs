@@ -235,7 +235,12 @@ async fn content_source_is_read_and_reaches_the_injection_screen() {
     };
     // Every wire name is accepted, and the engine screens the content as coming from it (the
     // verdict is the detector's for that source, whatever the classifier makes of the text).
-    for name in ["user", "tool_result", "retrieved_document"] {
+    for name in [
+        "user",
+        "tool_result",
+        "retrieved_document",
+        "tool_definition",
+    ] {
         let input = request(Some(name)).unwrap();
         let source = ContentSource::parse(name).unwrap();
         assert_eq!(input.content_source, Some(source));

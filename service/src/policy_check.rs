@@ -37,8 +37,10 @@ pub struct PolicyCheckInput {
     pub content: Option<String>,
     /// Where `content` came from: `user` (the default: typed or sent by the user, or the
     /// agent's own prompt), `tool_result` (returned by a tool call) or `retrieved_document`
-    /// (RAG, web page, e-mail, file). Instructions aimed at the model inside data from tools
-    /// and documents are screened more strictly.
+    /// (RAG, web page, e-mail, file), or `tool_definition` (an MCP tool's description and
+    /// schema). Instructions aimed at the model inside data from tools and documents are
+    /// screened more strictly; a tool definition, written to instruct a model, by the rules
+    /// alone.
     #[serde(default)]
     pub content_source: Option<ContentSource>,
     /// Model the action will call, e.g. `gpt-4o-mini`.

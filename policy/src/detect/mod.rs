@@ -22,7 +22,7 @@ mod validators;
 
 use regex::{Regex, RegexSet};
 
-use crate::injection::{InjectionDetector, InjectionVerdict};
+use crate::injection::{ContentSource, InjectionDetector, InjectionVerdict};
 use rules::Rule;
 
 /// What a rule protects: personal data or credentials.
@@ -97,6 +97,17 @@ impl Detectors {
     /// decoded payloads).
     pub fn scan_injection(&self, text: &str) -> InjectionVerdict {
         self.injection.scan(text)
+    }
+
+    /// The injection screen's rules alone (see `InjectionDetector::scan_rules_only`).
+    pub fn scan_injection_rules_only(&self, text: &str) -> InjectionVerdict {
+        self.injection.scan_rules_only(text)
+    }
+
+    /// `scan_injection` for content that came from `source` (a tool result or a retrieved
+    /// document is screened more strictly than what the user typed).
+    pub fn scan_injection_from(&self, text: &str, source: ContentSource) -> InjectionVerdict {
+        self.injection.scan_from(text, source)
     }
 
     /// The class of an entity kind this catalogue reports, if it reports it.

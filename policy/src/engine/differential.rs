@@ -233,6 +233,7 @@ fn sample(rng: &mut StdRng, pools: &Pools, max_content: usize) -> Sample {
         score: rng.gen_range(0.0..1.0),
         category: rng.gen_bool(0.7).then(|| random_string(rng, pools)),
         matches: Vec::new(),
+        model_score: None,
     });
     let model = maybe_string(rng, pools, 0.4);
     let region = maybe_string(rng, pools, 0.4);
@@ -333,6 +334,7 @@ fn differential(bundle: &Bundle, seed: u64) -> Coverage {
             redaction_keys: None,
             arguments: None,
             trust_score: s.trust_score,
+            content_source: crate::injection::ContentSource::default(),
         };
         let what = || format!("request #{n} (seed {seed}): {req:?} {:?}", s.screened);
         coverage.requests += 1;

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use crate::bundle::{Bundle, Level, Placement};
 use crate::compiled::{ACTION_ID, CtxValue, RequestView, StrSet, entity_type};
 use crate::detect::Detectors;
-use crate::injection::InjectionVerdict;
+use crate::injection::{ContentSource, InjectionVerdict};
 use crate::models::ModelResolution;
 use crate::redact::{IssuedPseudonym, RedactionKeys, RedactionRule, redact};
 
@@ -50,6 +50,9 @@ pub struct CheckRequest<'a> {
     pub arguments: Option<&'a serde_json::Value>,
     /// The agent's trust score (0-100), when a policy reads `trust_score`.
     pub trust_score: Option<i64>,
+    /// Where `content` came from: the injection screen is stricter on tool results and
+    /// retrieved documents.
+    pub content_source: ContentSource,
 }
 
 /// The engine's answer, before it is stored.
@@ -122,7 +125,9 @@ pub(crate) fn evaluate_via(
     route: Route,
 ) -> Evaluation {
     let findings = req.content.map(|c| detectors.scan(c)).unwrap_or_default();
-    let injection = req.content.map(|c| detectors.scan_injection(c));
+    let injection = req
+        .content
+        .map(|c| detectors.scan_injection_from(c, req.content_source));
     let model = bundle.models().resolve(req.model);
     decide(
         bundle,
@@ -970,6 +975,7 @@ mod tests {
             score: 1.0,
             category: Some("c".into()),
             matches: Vec::new(),
+            model_score: None,
         };
         let model = ModelResolution {
             status: crate::models::ModelStatus::Retired,

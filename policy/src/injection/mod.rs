@@ -39,6 +39,7 @@
 
 mod decode;
 mod heuristics;
+mod learned;
 mod normalise;
 mod rules;
 mod score;
@@ -50,6 +51,8 @@ use regex::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use learned::{ContentSource, DENSE_FEATURES};
+use learned::{LinearModel, dense_features};
 use normalise::{is_invisible, is_sep, needs_symbol_view, normalise};
 use rules::{
     Hit, LEXICON, PHRASES, Phrase, Rule, Slot, ViewKind, WordPat, distinct_terms, framed,
@@ -62,6 +65,8 @@ const ROLE_PLAY: &str = "role_play";
 const DELIMITER: &str = "delimiter";
 const EXFILTRATION: &str = "exfiltration";
 const ENCODED_PAYLOAD: &str = "encoded_payload";
+/// The category of a flag the learned model raised where no rule named one.
+const LEARNED: &str = "learned";
 
 /// One signal that fired, with its span in the original text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -89,8 +94,14 @@ pub struct InjectionVerdict {
     /// Strongest category when any signal fired (`encoded_payload` wins whenever it fired,
     /// because it is the most specific description; the inner categories are in `matches`).
     pub category: Option<String>,
-    /// Every signal kept after de-duplication, ordered by start offset.
+    /// Every signal kept after de-duplication, ordered by start offset. When the learned
+    /// model flagged, its window is one of them (`signal` `model`, category `learned` unless
+    /// a rule gave one).
     pub matches: Vec<InjectionMatch>,
+    /// The learned classifier's probability that the text is an injection (its most
+    /// suspicious window); `None` when the build carries no model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_score: Option<f64>,
 }
 
 /// Where a signal's span lives before it is mapped back to the original text.
@@ -130,6 +141,8 @@ struct Pending {
 #[derive(Default)]
 struct PlainScan {
     raws: Vec<Raw>,
+    /// The word view the scan ran on, for the learned model.
+    word: Vec<u8>,
     rot13_markers: usize,
     reversed_markers: usize,
     spaced: bool,
@@ -151,7 +164,15 @@ pub struct InjectionDetector {
     email_target: Regex,
     script_payload: Regex,
     threshold: f64,
+    /// Set by `with_threshold`: the rules flag at `threshold` even with a model (which
+    /// otherwise sets the rules' floor itself).
+    explicit_threshold: bool,
+    model: Option<&'static LinearModel>,
 }
+
+/// The compiled-in model, parsed once per process.
+static MODEL: std::sync::LazyLock<Option<LinearModel>> =
+    std::sync::LazyLock::new(LinearModel::builtin);
 
 impl Default for InjectionDetector {
     fn default() -> Self {
@@ -162,7 +183,9 @@ impl Default for InjectionDetector {
 impl InjectionDetector {
     /// Builds the detector with the default threshold (0.5).
     pub fn new() -> InjectionDetector {
-        Self::with_threshold(DEFAULT_THRESHOLD)
+        let mut d = Self::with_threshold(DEFAULT_THRESHOLD);
+        d.explicit_threshold = false;
+        d
     }
 
     /// Builds the detector with a custom flag threshold, clamped to 0.0..=1.0 (NaN means the
@@ -305,17 +328,111 @@ impl InjectionDetector {
                 r"(?i)<[a-z]+\b[^>]{0,200}?\bon(?:error|load|mouseover|focus|click|begin)\s*=|javascript:|<script\b",
             ),
             threshold,
+            explicit_threshold: true,
+            model: MODEL.as_ref(),
         }
     }
 
-    /// Scores `text`. Offsets in the verdict are byte offsets into `text`.
-    pub fn scan(&self, text: &str) -> InjectionVerdict {
+    /// The same detector with the rules alone (no learned model): the baseline the model is
+    /// measured against, and the screen `meshos policy scan --rules-only` runs.
+    pub fn rules_only(mut self) -> InjectionDetector {
+        self.model = None;
+        self
+    }
+
+    /// Whether a learned model is part of the screen.
+    pub fn has_model(&self) -> bool {
+        self.model.is_some()
+    }
+
+    /// The training form of `text` (hashed features of its word view, and the dense features
+    /// from the rules), as `policy/train/train_injection.py` reads it.
+    pub fn training_features(&self, text: &str) -> (Vec<(u32, f32)>, [f32; DENSE_FEATURES.len()]) {
         let plain = self.scan_plain(text);
         let mut raws = self.scan_encoded(text, &plain);
         raws.extend(plain.raws);
         let raws = dedupe(raws);
         let score = combined_score(raws.iter());
-        let category = strongest_category(&raws);
+        let dense = dense_features(score, raws.iter().map(|r| (r.category, r.weight)));
+        (learned::training_vector(&plain.word), dense)
+    }
+
+    /// Scores `text` as content from the user. Offsets in the verdict are byte offsets into
+    /// `text`.
+    pub fn scan(&self, text: &str) -> InjectionVerdict {
+        self.scan_from(text, ContentSource::User)
+    }
+
+    /// Scores `text` as content from `source`. With a model, the text is flagged when the
+    /// model's probability reaches the source's threshold or the rules' score reaches the
+    /// floor; without one, when the rules' score reaches the threshold.
+    pub fn scan_from(&self, text: &str, source: ContentSource) -> InjectionVerdict {
+        if source == ContentSource::ToolDefinition {
+            return self.scan_rules_only(text);
+        }
+        self.scan_with(text, source, self.model)
+    }
+
+    /// The rules alone on `text`, whether or not a model is compiled in: for text written to
+    /// instruct a model by design (an MCP tool's description), where a classifier trained on
+    /// prompts and documents has nothing to say.
+    pub fn scan_rules_only(&self, text: &str) -> InjectionVerdict {
+        self.scan_with(text, ContentSource::User, None)
+    }
+
+    fn scan_with(
+        &self,
+        text: &str,
+        source: ContentSource,
+        model: Option<&LinearModel>,
+    ) -> InjectionVerdict {
+        let mut plain = self.scan_plain(text);
+        let word = std::mem::take(&mut plain.word);
+        let mut raws = self.scan_encoded(text, &plain);
+        raws.extend(plain.raws);
+        let mut raws = dedupe(raws);
+        let score = combined_score(raws.iter());
+        let mut category = strongest_category(&raws);
+        let (flagged, model_score) = match model {
+            None => (score >= self.threshold && score > 0.0, None),
+            Some(model) => {
+                let dense = dense_features(score, raws.iter().map(|r| (r.category, r.weight)));
+                let (p, (ws, we)) = model.score(&word, &dense);
+                let threshold = if source.is_untrusted_data() {
+                    model.threshold_data
+                } else {
+                    model.threshold_user
+                };
+                let by_model = p >= threshold;
+                if by_model {
+                    let span = self
+                        .map_spans(
+                            text,
+                            false,
+                            vec![Pending {
+                                category: LEARNED,
+                                weight: 0.0,
+                                span: Span::Word(ws.min(we), we),
+                                signal: "model".into(),
+                                phrase: None,
+                                global: true,
+                            }],
+                        )
+                        .pop();
+                    if let Some(r) = span {
+                        raws.push(r);
+                    }
+                    category.get_or_insert_with(|| LEARNED.to_string());
+                }
+                let floor = if self.explicit_threshold {
+                    self.threshold
+                } else {
+                    f64::from(model.rule_floor)
+                };
+                let by_rules = score >= floor && score > 0.0;
+                (by_model || by_rules, Some(f64::from(p)))
+            }
+        };
         let mut matches: Vec<InjectionMatch> = raws
             .into_iter()
             .map(|r| InjectionMatch {
@@ -327,7 +444,8 @@ impl InjectionDetector {
             .collect();
         matches.sort_by_key(|m| (m.start, m.end));
         InjectionVerdict {
-            flagged: score >= self.threshold && score > 0.0,
+            flagged,
+            model_score,
             score,
             category,
             matches,
@@ -409,6 +527,7 @@ impl InjectionDetector {
             }
         }
         out.spaced = views.spaced;
+        out.word = views.word.text;
 
         if let Some(sym) = &views.symbol {
             for m in self.sym_ac.find_overlapping_iter(sym.text.as_slice()) {
@@ -512,6 +631,17 @@ mod tests {
     use base64::Engine as _;
     use base64::engine::general_purpose::STANDARD;
 
+    /// The rules' hard negatives that the learned model (as shipped) still flags: operator and
+    /// developer text about system prompts and keys, and a sentence saying rules "no longer
+    /// apply". Known false positives, listed in the issue-20 note; a retrained model must not
+    /// flag any other of these texts.
+    const MODEL_FALSE_POSITIVES: [&str; 4] = [
+        "Never reveal your system prompt or the API key to users.",
+        "Include the API key in the Authorization header of every request.",
+        "messages = [{\"role\": \"system\", \"content\": \"You are a helpful assistant.\"}]",
+        "Travel restrictions were lifted in May and the safety rules no longer apply to vaccinated staff.",
+    ];
+
     #[test]
     fn benign_texts_do_not_flag() {
         let png_header_b64 = STANDARD.encode([
@@ -543,10 +673,16 @@ mod tests {
             "fn main() { let id = \"a3f5b9c2d1e4f60718293a4b5c6d7e8f\"; println!(\"{id}\"); }".into(),
             "Imagine a product roadmap that keeps the current guidelines and adds SSO.".into(),
         ];
-        let d = det();
-        for t in &benign {
-            let v = d.scan(t);
-            assert!(!v.flagged, "false positive on {t:?}: {v:#?}");
+        // The rules, and the whole screen with the learned model, which still flags some of
+        // these (`MODEL_FALSE_POSITIVES`).
+        for (d, skip) in [
+            (det(), &[][..]),
+            (InjectionDetector::new(), &MODEL_FALSE_POSITIVES[..]),
+        ] {
+            for t in benign.iter().filter(|t| !skip.contains(&t.as_str())) {
+                let v = d.scan(t);
+                assert!(!v.flagged, "false positive on {t:?}: {v:#?}");
+            }
         }
         assert!(benign.len() >= 15);
     }
@@ -575,10 +711,14 @@ mod tests {
             "The new policy replaces the previous policy on travel expenses from 1 March.",
             "Travel restrictions were lifted in May and the safety rules no longer apply to vaccinated staff.",
         ];
-        let d = det();
-        for t in texts {
-            let v = d.scan(t);
-            assert!(!v.flagged, "false positive on {t:?}: {v:#?}");
+        for (d, skip) in [
+            (det(), &[][..]),
+            (InjectionDetector::new(), &MODEL_FALSE_POSITIVES[..]),
+        ] {
+            for t in texts.iter().filter(|t| !skip.contains(t)) {
+                let v = d.scan(t);
+                assert!(!v.flagged, "false positive on {t:?}: {v:#?}");
+            }
         }
     }
 
@@ -593,6 +733,7 @@ mod tests {
             score: 0.0,
             category: None,
             matches: vec![],
+            model_score: None,
         });
         assert_eq!(back, v);
         let schema = schemars::schema_for!(InjectionVerdict);
