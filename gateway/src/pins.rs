@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use meshos_service::{Mesh, MeshError, PolicyCheckInput};
+use meshos_service::{ContentSource, Mesh, MeshError, PolicyCheckInput};
 use meshos_store::StoredToolPin;
 use meshos_toolscan::{Finding, Scanner, Verdict, scan_catalog, scan_tool, verdict};
 use meshos_types::{Principal, Role, ToolPinRecord, Verdict as PolicyVerdict, new_id, now_ms};
@@ -174,6 +174,7 @@ async fn decide_pin(
                 agent_id: GATEWAY_AGENT.into(),
                 action: format!("mcp.tool.pin.{change}"),
                 content: Some(definition_text(&listed.definition)),
+                content_source: Some(ContentSource::ToolDefinition),
                 tool: Some(namespaced(server, listed.name())),
                 ..PolicyCheckInput::default()
             },

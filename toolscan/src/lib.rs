@@ -308,11 +308,13 @@ fn scan_field(scanner: &Scanner, field: &walk::Field, own: &OwnNames, out: &mut 
     }
 }
 
-/// The injection screen of `meshos-policy` on one text: flagged is high (it fires on strong
-/// override phrases, forged delimiters and encoded instructions, which a tool description has no
-/// reason to contain).
+/// The injection screen's rules (of `meshos-policy`) on one text: flagged is high (they fire on
+/// strong override phrases, forged delimiters and encoded instructions, which a tool
+/// description has no reason to contain). Not its learned model: a tool description is written
+/// to instruct a model ("Print the service configuration."), which is what that model was
+/// trained to flag in prompts and documents.
 fn injection(scanner: &Scanner, text: &str, location: &str) -> Option<Finding> {
-    let verdict = scanner.detectors.scan_injection(text);
+    let verdict = scanner.detectors.scan_injection_rules_only(text);
     if !verdict.flagged {
         return None;
     }
