@@ -35,7 +35,7 @@ sys.path.insert(0, str(HERE))
 
 import presidio_engine  # noqa: E402
 
-PII = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS"]
+PII = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS", "DATE_OF_BIRTH"]
 NER = ["PERSON", "LOCATION"]  # meshos: gazetteers + cues; Presidio: spaCy en_core_web_sm
 SECRETS = ["AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD"]
 ENTITIES = PII + NER + SECRETS

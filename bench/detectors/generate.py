@@ -83,6 +83,36 @@ class Gen:
         loc = self.r.choice(["de_DE", "es_ES", "it_IT", "nl_NL"])
         return self.f[loc].city(), f"city_{loc[:2]}"
 
+    # ---- DATE_OF_BIRTH: a real date (1935-2007) in one of many written forms and languages.
+    MONTHS = {
+        "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September",
+               "October", "November", "December"],
+        "de": ["Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September",
+               "Oktober", "November", "Dezember"],
+        "fr": ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+               "octobre", "novembre", "décembre"],
+        "es": ["enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre",
+               "octubre", "noviembre", "diciembre"],
+        "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto",
+               "settembre", "ottobre", "novembre", "dicembre"],
+    }
+
+    def birth_date(self, lang: str):
+        d = self.f.date_between(start_date=datetime(1935, 1, 1), end_date=datetime(2007, 12, 31))
+        r = self.r.random()
+        if r < 0.25:
+            return d.strftime("%Y-%m-%d"), "iso"
+        if r < 0.45:
+            return d.strftime("%d/%m/%Y" if lang != "en" else "%m/%d/%Y"), "slashed"
+        if r < 0.6:
+            return d.strftime("%d.%m.%Y"), "dotted"
+        m = self.MONTHS.get(lang, self.MONTHS["en"])[d.month - 1]
+        if lang == "en":
+            return (f"{m} {d.day}, {d.year}" if self.r.random() < 0.5 else f"{d.day} {m} {d.year}"), "month_name"
+        if lang in ("es",):
+            return f"{d.day} de {m} de {d.year}", "month_name"
+        return (f"{d.day}. {m} {d.year}" if lang == "de" else f"{d.day} {m} {d.year}"), "month_name"
+
     # ---- EMAIL
     def email(self):
         r = self.r.random()
@@ -367,7 +397,8 @@ class Text:
 
 
 ENTITIES = ["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "SSN", "IP_ADDRESS",
-            "AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD", "PERSON", "LOCATION"]
+            "AWS_ACCESS_KEY", "GITHUB_TOKEN", "PRIVATE_KEY", "PASSWORD", "PERSON", "LOCATION",
+            "DATE_OF_BIRTH"]
 GENRES = ["support_email", "chat", "log", "config"]
 
 
@@ -562,6 +593,25 @@ def clause(g: Gen, genre: str, ent: str, t: Text):
         }[genre]
         ctx, pre, post = r.choice(forms)
         t.add(pre).add(v, ent, f"{ctx}_{kind}").add(post)
+    elif ent == "DATE_OF_BIRTH":
+        lang = r.choice(["en", "en", "en", "de", "fr", "es", "it"])
+        v, form = g.birth_date(lang)
+        cues = {
+            "en": ["My date of birth is ", "DOB: ", "born on ", "Date of birth: ", "birthday: ",
+                   "d.o.b. ", "birth date ", "The patient was born "],
+            "de": ["Geburtsdatum: ", "geboren am ", "Mein Geburtsdatum ist der "],
+            "fr": ["Date de naissance : ", "né le ", "née le "],
+            "es": ["Fecha de nacimiento: ", "nacido el ", "nacida el "],
+            "it": ["Data di nascita: ", "nato il ", "nata il "],
+        }[lang]
+        cue = r.choice(cues)
+        pre, post = {
+            "support_email": (f"For verification: {cue}", "."),
+            "chat": (cue, ""),
+            "log": (f"kyc check subject {cue.strip().rstrip(':')}=", ""),
+            "config": (cue.strip().rstrip(":").lower().replace(" ", "_") + ": ", ""),
+        }[genre]
+        t.add(pre).add(v, ent, f"{form}_{lang}").add(post)
     else:
         raise ValueError(ent)
 
@@ -572,6 +622,11 @@ def negative_clause(g: Gen, genre: str, t: Text):
     if r.random() < 0.12:
         n = r.choice(["password: ********", "password=<redacted>", "pwd: [hidden]",
                       "Reset your password at the link below", "api_key: ${API_KEY}"])
+    if r.random() < 0.15:
+        # A date that is not a birthday: an appointment, a delivery, an invoice.
+        d = g.date(r.choice(["%Y-%m-%d", "%d.%m.%Y", "%m/%d/%Y", "%d/%m/%Y", "%B %d, %Y"]))
+        n = r.choice([f"appointment on {d}", f"delivered {d}", f"invoice date {d}", f"valid until {d}",
+                      f"Lieferdatum {d}", f"date de livraison {d}"])
     t.add({
         "support_email": r.choice(["Regarding ", "Reference: ", "This is about ", "See "]) + n + ".",
         "chat": r.choice(["re ", "also ", "fwiw ", ""]) + n,

@@ -24,6 +24,8 @@ PRESIDIO_TO_MESHOS = {
     # spaCy NER through Presidio's SpacyRecognizer (PERSON; GPE/LOC/FAC -> LOCATION).
     "PERSON": "PERSON",
     "LOCATION": "LOCATION",
+    # Presidio has no date-of-birth recogniser; its closest is DATE_TIME (every date and time).
+    "DATE_TIME": "DATE_OF_BIRTH",
 }
 
 
