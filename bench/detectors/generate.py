@@ -472,10 +472,14 @@ def clause(g: Gen, genre: str, ent: str, t: Text):
                                        ("For verification, my SSN is ", ".")]),
             "chat": r.choice([("ssn ", ""), ("her social is ", ""), ("ss# ", " dont share")]),
             "log": r.choice([("kyc check subject_ssn=", " result=pass"),
-                             ("DEBUG payload ssn=", f" dob={g.date()}")]),
+                             ("DEBUG payload ssn=", " dob=")]),
             "config": r.choice([("ssn: \"", "\""), ('"ssn": "', '",'), ("TEST_SSN=", "")]),
         }[genre]
         t.add(pre).add(v, ent, var).add(post)
+        if post == " dob=":
+            # A date after `dob=` is a date of birth, and labelled as one.
+            d = g.f.date_between(start_date=datetime(1935, 1, 1), end_date=datetime(2007, 12, 31))
+            t.add(d.strftime("%Y-%m-%d"), "DATE_OF_BIRTH", "iso_log")
     elif ent == "IP_ADDRESS":
         v, var = g.ip()
         port = f":{r.choice([22, 443, 5432, 8080, 6379])}" if (var.startswith("ipv4") and r.random() < 0.25) else ""

@@ -244,8 +244,13 @@ fn ipv4_in_context(text: &str, start: usize, end: usize) -> Option<(usize, usize
     if b.get(end) == Some(&b'.') && b.get(end + 1).is_some_and(u8::is_ascii_digit) {
         return None;
     }
-    if matches!(before(1), Some(b'=' | b'-' | b'_'))
-        && before(2).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'=')
+    // `pkg==1.2.3.4` is a pin; `app-1.2.3.4` and `lib_1.2.3.4` are names with versions. A
+    // plain `key=1.2.3.4` is an assignment: the key's words decide below (`DB_HOST=`,
+    // `client=` are addresses, `version=` is not).
+    if before(1) == Some(b'=') && before(2) == Some(b'=') {
+        return None;
+    }
+    if matches!(before(1), Some(b'-' | b'_')) && before(2).is_some_and(|c| c.is_ascii_alphanumeric())
     {
         return None;
     }
@@ -503,6 +508,11 @@ mod tests {
         found("curl http://192.168.1.20:8080/health", "192.168.1.20");
         found("subnet 172.16.0.0/12 is internal", "172.16.0.0");
         found("Her laptop had 192.168.0.14 yesterday.", "192.168.0.14");
+        // Assignments: the key's words decide (these two were missed: a `key=` before an
+        // address read as a name with a version).
+        found("INFO api[42]: client=10.221.16.240 method=GET", "10.221.16.240");
+        found("DB_HOST=192.168.161.111", "192.168.161.111");
+        no_ip("kernel_version=4.18.0.305");
         no_ip("Upgraded to version 4.18.0.305 last week");
         no_ip("running v1.2.3.4 in staging");
         no_ip("pip install foo==2.31.0.1");
@@ -533,6 +543,11 @@ mod tests {
             ("nato il 21/06/1983 a Roma", "21/06/1983"),
             ("data de nascimento 30/11/1970", "30/11/1970"),
             ("geboortedatum 9 mei 1999", "9 mei 1999"),
+            // Keys in configuration files and logs.
+            ("date_of_birth: 21 September 2004", "21 September 2004"),
+            ("fecha_de_nacimiento: 7 de agosto de 1997", "7 de agosto de 1997"),
+            ("Date de naissance : 27 juin 1995", "27 juin 1995"),
+            ("payload ssn=256-69-8692 dob=1962-09-21", "1962-09-21"),
         ] {
             assert!(
                 entities(text).contains(&("DATE_OF_BIRTH".into(), date.into())),
