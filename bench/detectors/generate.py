@@ -74,6 +74,13 @@ class Gen:
     # ---- LOCATION: English country names, US states, and real towns from the faker locales
     # whose city lists are real places (de_DE, es_ES, it_IT, nl_NL; en_US/en_GB/fr_FR invent
     # names such as "New Melanie").
+    def street_address(self):
+        loc = self.r.choice(["en_US", "en_US", "de_DE", "fr_FR", "es_ES", "it_IT", "nl_NL"])
+        while True:
+            a = self.f[loc].street_address().strip()
+            if "\n" not in a:
+                return a, f"address_{loc[:2]}"
+
     def place(self):
         r = self.r.random()
         if r < 0.3:
@@ -580,6 +587,19 @@ def clause(g: Gen, genre: str, ent: str, t: Text):
         # Context: "personal" ties the place to a person ("I moved to X"), "impersonal" does not
         # ("our X office"). Presidio (spaCy) labels every place; meshos reports places only in a
         # personal context, so its recall on "impersonal" is zero by design.
+        if r.random() < 0.25:
+            # A street address: personal data wherever it stands, no cue needed.
+            v, kind = g.street_address()
+            pre, post = {
+                "support_email": r.choice([("Please send the replacement to ", "."),
+                                           ("Our new office is at ", ", second floor."),
+                                           ("The parcel was left at ", " by mistake.")]),
+                "chat": r.choice([("meet at ", " at 6?"), ("address is ", ""), ("im at ", " now")]),
+                "log": r.choice([("shipment created dest=\"", "\""), ("geocode ok input=\"", "\"")]),
+                "config": r.choice([("address: ", ""), ('"street": "', '",'), ("BILLING_ADDRESS=", "")]),
+            }[genre]
+            t.add(pre).add(v, ent, kind).add(post)
+            return
         v, kind = g.place()
         forms = {
             "support_email": [("personal", "I recently moved to ", ", please update my address."),

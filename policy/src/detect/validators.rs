@@ -250,7 +250,8 @@ fn ipv4_in_context(text: &str, start: usize, end: usize) -> Option<(usize, usize
     if before(1) == Some(b'=') && before(2) == Some(b'=') {
         return None;
     }
-    if matches!(before(1), Some(b'-' | b'_')) && before(2).is_some_and(|c| c.is_ascii_alphanumeric())
+    if matches!(before(1), Some(b'-' | b'_'))
+        && before(2).is_some_and(|c| c.is_ascii_alphanumeric())
     {
         return None;
     }
@@ -510,7 +511,10 @@ mod tests {
         found("Her laptop had 192.168.0.14 yesterday.", "192.168.0.14");
         // Assignments: the key's words decide (these two were missed: a `key=` before an
         // address read as a name with a version).
-        found("INFO api[42]: client=10.221.16.240 method=GET", "10.221.16.240");
+        found(
+            "INFO api[42]: client=10.221.16.240 method=GET",
+            "10.221.16.240",
+        );
         found("DB_HOST=192.168.161.111", "192.168.161.111");
         no_ip("kernel_version=4.18.0.305");
         no_ip("Upgraded to version 4.18.0.305 last week");
@@ -522,6 +526,55 @@ mod tests {
         no_ip("build 2.7.1.0 passed");
         no_ip("Chrome 120.0.6099.109 on Windows");
         no_ip("requires node-18.19.0.1 or later");
+    }
+
+    #[test]
+    fn street_addresses_are_locations_without_a_cue() {
+        for (text, addr) in [
+            (
+                "Ship it to 1600 Pennsylvania Avenue, Washington",
+                "1600 Pennsylvania Avenue",
+            ),
+            (
+                "office: 17066 Heather Grove Apt. 915",
+                "17066 Heather Grove Apt. 915",
+            ),
+            ("221B Baker Street is closed", "221B Baker Street"),
+            (
+                "Lieferung an Rose-Krebs-Straße 7, 80636 München",
+                "Rose-Krebs-Straße 7",
+            ),
+            ("Bezoekadres: Thomstraat 12a", "Thomstraat 12a"),
+            (
+                "Envoyer au 8, rue Jeanne Henry à Lyon",
+                "8, rue Jeanne Henry",
+            ),
+            (
+                "Dirección: Calle de Alcalá 45, Madrid",
+                "Calle de Alcalá 45",
+            ),
+            ("Consegna in Piazza Pellico, 59", "Piazza Pellico, 59"),
+            ("Viale Vanessa, 8 Piano 7", "Viale Vanessa, 8 Piano 7"),
+            ("Urs-Seip-Ring 6/4", "Urs-Seip-Ring 6/4"),
+        ] {
+            assert!(
+                entities(text).contains(&("LOCATION".into(), addr.into())),
+                "{text}: {:?}",
+                entities(text)
+            );
+        }
+        for text in [
+            "We shipped 3 Big Updates this week.",
+            "Send it via HTTP 2 please",
+            "Section 4 Road Safety rules apply",
+            "There are 12 Main Reasons to upgrade",
+        ] {
+            assert!(
+                !entities(text).iter().any(|(e, _)| e == "LOCATION"),
+                "{text}: {:?}",
+                entities(text)
+            );
+        }
     }
 
     #[test]
@@ -545,7 +598,10 @@ mod tests {
             ("geboortedatum 9 mei 1999", "9 mei 1999"),
             // Keys in configuration files and logs.
             ("date_of_birth: 21 September 2004", "21 September 2004"),
-            ("fecha_de_nacimiento: 7 de agosto de 1997", "7 de agosto de 1997"),
+            (
+                "fecha_de_nacimiento: 7 de agosto de 1997",
+                "7 de agosto de 1997",
+            ),
             ("Date de naissance : 27 juin 1995", "27 juin 1995"),
             ("payload ssn=256-69-8692 dob=1962-09-21", "1962-09-21"),
         ] {
