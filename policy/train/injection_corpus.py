@@ -339,12 +339,12 @@ def load_benign_triggers() -> list[dict]:
 
 
 def load_business() -> list[dict]:
-    path = ROOT / "bench" / "detectors" / "out" / "texts.jsonl"
-    if not path.exists():
-        subprocess.run([sys.executable, str(ROOT / "bench" / "detectors" / "generate.py")], check=True,
-                       stdout=subprocess.DEVNULL)
+    """1,000 texts of the detector bench's generator, with a seed of their own (not the bench's
+    texts, and independent of whatever out/texts.jsonl holds)."""
+    from generate import generate
+
     return [row("ours:business:" + r["id"], r["text"], False, "ours-business", kind=r.get("genre", ""))
-            for r in map(json.loads, open(path, encoding="utf-8"))]
+            for r in generate(1000, 20261206)]
 
 
 TRAIN_LOADERS = {
@@ -389,6 +389,31 @@ def dedupe_against(train: list[dict], test: list[dict]) -> tuple[list[dict], int
     return kept, dropped
 
 
+# How tools hand text back: an MCP content array, API envelopes, YAML. A share of every source,
+# attacks and benign alike, is also trained on wrapped in one of these, so the wrapper is no
+# evidence either way (without it, `[{"type": "text", "text": "Echo: hello"}]` scored 0.98).
+WRAPPERS = [
+    lambda t: json.dumps([{"type": "text", "text": t}], ensure_ascii=False),
+    lambda t: json.dumps({"content": [{"type": "text", "text": t}], "isError": False}, ensure_ascii=False),
+    lambda t: json.dumps({"result": t, "status": "ok"}, ensure_ascii=False),
+    lambda t: json.dumps({"data": {"body": t, "id": 4711}}, ensure_ascii=False),
+    lambda t: "output: |\n  " + t.replace("\n", "\n  "),
+]
+
+
+def _bucket(id_: str, n: int) -> int:
+    return int(hashlib.blake2b(id_.encode(), digest_size=4).hexdigest(), 16) % n
+
+
+def wrapped(rows: list[dict]) -> list[dict]:
+    out = []
+    for r in rows:
+        if _bucket(r["id"], 5) == 0:
+            wrap = WRAPPERS[_bucket(r["id"] + "#w", len(WRAPPERS))]
+            out.append({**r, "id": r["id"] + ":wrapped", "text": wrap(r["text"]), "kind": (r["kind"] or "") + "+wrapped"})
+    return out
+
+
 def training_rows(test: list[dict]) -> tuple[list[dict], dict]:
     rows, seen, stats = [], set(), {}
     for name, load in TRAIN_LOADERS.items():
@@ -401,4 +426,6 @@ def training_rows(test: list[dict]) -> tuple[list[dict], dict]:
                 rows.append(r)
     rows, dropped = dedupe_against(rows, test)
     stats["dropped_as_test_overlap"] = dropped
-    return rows, stats
+    extra = wrapped(rows)
+    stats["wrapped_copies"] = len(extra)
+    return rows + extra, stats

@@ -29,6 +29,7 @@ import argparse
 import collections
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -146,6 +147,10 @@ def main():
     oof = np.zeros(len(rows))
     for tr, te in StratifiedKFold(5, shuffle=True, random_state=0).split(X, y):
         oof[te] = fit(X[tr], y[tr], w[tr]).predict_proba(X[te])[:, 1]
+    # The screen lets the model vote only on texts of 32 bytes or more of word view
+    # (learned.rs, MIN_MODEL_BYTES); the thresholds are chosen on what it votes on.
+    long_enough = np.array([len(" ".join(re.findall(r"\w+", r["text"]))) + 2 >= 32 for r in rows])
+    oof = np.where(long_enough, oof, 0.0)
     benign = ~y
     data_benign = benign & np.isin(src, list(DATA_SOURCES))
     t_user = strict_threshold(oof, benign, src, 0.01, 0.03)
@@ -183,6 +188,7 @@ def main():
         for s in sorted(set(src)):
             m = src == s
             p = fit(X[~m], y[~m], w[~m]).predict_proba(X[m])[:, 1]
+            p = np.where(long_enough[m], p, 0.0)
             p = np.maximum(p, np.where(rule[m] >= floor, rule[m], 0))
             tp, fp = tpr_fpr(y[m], p, t_user)
             auc = roc_auc_score(y[m], p) if 0 < y[m].sum() < m.sum() else float("nan")

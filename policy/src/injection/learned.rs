@@ -33,6 +33,9 @@ const STRIDE: usize = 1024;
 /// many: without a floor, the two or three n-grams of a one-word text ("é") each weigh as
 /// much as a paragraph's worth, and one unlucky n-gram decided the verdict.
 const MIN_NORM_FEATURES: u32 = 64;
+/// Below this many bytes of word view the model has no vote: "Echo: hello" or "é" carry too
+/// few n-grams to judge, and the rules decide alone.
+pub(crate) const MIN_MODEL_BYTES: usize = 32;
 
 const MAGIC: &[u8; 8] = b"MOSINJ01";
 

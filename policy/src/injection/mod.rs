@@ -99,7 +99,8 @@ pub struct InjectionVerdict {
     /// a rule gave one).
     pub matches: Vec<InjectionMatch>,
     /// The learned classifier's probability that the text is an injection (its most
-    /// suspicious window); `None` when the build carries no model.
+    /// suspicious window); `None` when the build carries no model. It flags only texts of 32
+    /// bytes or more of normalised text: shorter ones are left to the rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_score: Option<f64>,
 }
@@ -403,7 +404,7 @@ impl InjectionDetector {
                 } else {
                     model.threshold_user
                 };
-                let by_model = p >= threshold;
+                let by_model = p >= threshold && word.len() >= learned::MIN_MODEL_BYTES;
                 if by_model {
                     let span = self
                         .map_spans(
