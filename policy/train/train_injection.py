@@ -4,7 +4,8 @@
     bash bench/detectors/setup.sh && bash bench/detectors/injection_setup.sh   # once
     ~/.cache/meshos-bench-venv/bin/python policy/train/train_injection.py
 
-Deterministic: the corpus is assembled from pinned packages in a fixed order, features come
+Deterministic: the corpus is assembled from pinned packages in a fixed order (the script
+re-runs itself with PYTHONHASHSEED=0, which the generator's texts need), features come
 from the Rust screen itself (examples/injection_features.rs), liblinear's solver is seeded,
 and the weights are quantised with a fixed rule. Two runs write byte-identical files.
 
@@ -128,6 +129,10 @@ def pct(x):
 
 
 def main():
+    # String hashing is salted per process unless fixed, and the bench generator's texts (the
+    # `ours-business` rows) depend on it: two runs gave two corpora. Fixed here, for every run.
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, "PYTHONHASHSEED": "0"})
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "policy" / "model" / "injection.bin"))
     ap.add_argument("--report", default=str(HERE / "report.md"))
