@@ -5,9 +5,10 @@
 //!
 //! Why windows: an instruction hidden in a long document is a few dozen bytes among
 //! thousands; a bag of n-grams over the whole document dilutes it. Each n-gram's weight is
-//! summed per starting position once, so any window's score is a difference of prefix sums:
-//! windows of `WINDOW` bytes every `STRIDE` bytes cost no more than one pass. Text shorter
-//! than a window is one window (the form the model was trained on).
+//! summed into the block of `STRIDE` bytes where it starts, once, and a window is two
+//! neighbouring blocks: windows of `WINDOW` bytes every `STRIDE` bytes cost one pass and 8
+//! bytes per block. Text up to a window long is one window (the form the model was trained
+//! on).
 //!
 //! The feature layout is this file's alone: the training script asks `features_for_training`
 //! (through `examples/injection_features.rs`) for the vectors it fits, so the two can never
@@ -180,19 +181,19 @@ impl LinearModel {
             });
             return (sigmoid(z(sum, count)), (0, word.len()));
         }
-        let mut sums = vec![0i32; word.len() + 1];
-        let mut counts = vec![0u32; word.len() + 1];
+        // Sums per block of `STRIDE` bytes (by a feature's start): a window is two blocks, and
+        // the memory is 8 bytes per KiB of text, not per byte.
+        let blocks = word.len().div_ceil(STRIDE);
+        let mut sums = vec![0i32; blocks];
+        let mut counts = vec![0u32; blocks];
         for_each_feature(word, |pos, slot| {
-            sums[pos + 1] += i32::from(self.hashed[slot & (SLOTS - 1)]);
-            counts[pos + 1] += 1;
+            let b = pos / STRIDE;
+            sums[b] += i32::from(self.hashed[slot & (SLOTS - 1)]);
+            counts[b] += 1;
         });
-        for i in 1..sums.len() {
-            sums[i] += sums[i - 1];
-            counts[i] += counts[i - 1];
-        }
         let mut best = (f32::NEG_INFINITY, (0, word.len()));
-        for (s, e) in windows(word.len()) {
-            let z = z(sums[e] - sums[s], counts[e] - counts[s]);
+        for (k, (s, e)) in windows(word.len()).enumerate() {
+            let z = z(sums[k] + sums[k + 1], counts[k] + counts[k + 1]);
             if z > best.0 {
                 best = (z, (s, e));
             }
@@ -205,19 +206,12 @@ fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// The windows of a view of `len` bytes: one when it fits, else `WINDOW` bytes every
-/// `STRIDE`, the last one ending at the end.
+/// The windows of a view of `len` bytes longer than one window: block `k` and block `k + 1`
+/// (`STRIDE` bytes each) for every `k` but the last, so windows overlap by a block and the
+/// last one ends at the end (it may be shorter than `WINDOW`).
 fn windows(len: usize) -> impl Iterator<Item = (usize, usize)> {
-    let last_start = len.saturating_sub(WINDOW);
-    let n = if len <= WINDOW {
-        1
-    } else {
-        last_start.div_ceil(STRIDE) + 1
-    };
-    (0..n).map(move |i| {
-        let s = (i * STRIDE).min(last_start);
-        (s, (s + WINDOW).min(len))
-    })
+    let blocks = len.div_ceil(STRIDE);
+    (0..blocks.saturating_sub(1)).map(move |k| (k * STRIDE, ((k + 2) * STRIDE).min(len)))
 }
 
 /// The dense features of a text from the rules' verdict on it.
@@ -346,14 +340,17 @@ mod tests {
 
     #[test]
     fn windows_cover_the_text_and_end_at_its_end() {
-        assert_eq!(windows(10).collect::<Vec<_>>(), vec![(0, 10)]);
-        assert_eq!(windows(WINDOW).collect::<Vec<_>>(), vec![(0, WINDOW)]);
+        // `score` takes texts up to one window in one piece; longer ones are cut like this.
         let w: Vec<_> = windows(WINDOW + 10).collect();
-        assert_eq!(w, vec![(0, WINDOW), (10, WINDOW + 10)]);
+        assert_eq!(w, vec![(0, WINDOW), (STRIDE, WINDOW + 10)]);
         let w: Vec<_> = windows(5000).collect();
         assert_eq!(w.first(), Some(&(0, WINDOW)));
         assert_eq!(w.last().map(|x| x.1), Some(5000));
-        assert!(w.windows(2).all(|p| p[1].0 <= p[0].1), "{w:?}");
+        assert!(
+            w.iter().all(|(s, e)| e - s <= WINDOW && e - s > STRIDE),
+            "{w:?}"
+        );
+        assert!(w.windows(2).all(|p| p[1].0 < p[0].1), "{w:?}");
     }
 
     #[test]
