@@ -153,6 +153,17 @@ async fn run(store: &Store, h: &mut Healer<Ports>, from_s: i64, to_s: i64, world
     }
 }
 
+/// Whether a tool is revoked, and whether some control is on canary (lets a share through).
+async fn revocation(store: &Store) -> (bool, bool) {
+    let controls = store.active_controls(Some(TENANT)).await.unwrap();
+    (
+        controls.iter().any(|c| c.kind == "tool_revoked"),
+        controls
+            .iter()
+            .any(|c| c.spec.get("canary_share").is_some()),
+    )
+}
+
 async fn incidents(store: &Store) -> Vec<StoredIncident> {
     store.incidents(Some(TENANT), &[], 100).await.unwrap()
 }
@@ -333,11 +344,7 @@ async fn verification_without_data_does_not_pass_and_a_canary_decides() {
     };
     let mut during_outage = None;
     for s in 123..320 {
-        let controls = store.active_controls(Some(TENANT)).await.unwrap();
-        let revoked = controls.iter().any(|c| c.kind == "tool_revoked");
-        let on_canary = controls
-            .iter()
-            .any(|c| c.spec.get("canary_share").is_some());
+        let (revoked, on_canary) = revocation(&store).await;
         store
             .append_events(&second(s, revoked, on_canary))
             .await
@@ -407,11 +414,7 @@ async fn a_clean_streak_on_canary_traffic_does_not_resolve_a_fault_that_is_still
     let mut first_canary: Option<i64> = None;
     let mut before_recovery = None;
     for s in 123..620 {
-        let controls = store.active_controls(Some(TENANT)).await.unwrap();
-        let revoked = controls.iter().any(|c| c.kind == "tool_revoked");
-        let on_canary = controls
-            .iter()
-            .any(|c| c.spec.get("canary_share").is_some());
+        let (revoked, on_canary) = revocation(&store).await;
         if on_canary && first_canary.is_none() {
             first_canary = Some(s);
         }

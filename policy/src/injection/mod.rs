@@ -349,13 +349,21 @@ impl InjectionDetector {
     /// The training form of `text` (hashed features of its word view, and the dense features
     /// from the rules), as `policy/train/train_injection.py` reads it.
     pub fn training_features(&self, text: &str) -> (Vec<(u32, f32)>, [f32; DENSE_FEATURES.len()]) {
-        let plain = self.scan_plain(text);
+        let (word, raws, score) = self.rule_pass(text);
+        let dense = dense_features(score, raws.iter().map(|r| (r.category, r.weight)));
+        (learned::training_vector(&word), dense)
+    }
+
+    /// The rules' pass over `text`: its word view (what the model reads), the de-duplicated
+    /// signals, and their combined score.
+    fn rule_pass(&self, text: &str) -> (Vec<u8>, Vec<Raw>, f64) {
+        let mut plain = self.scan_plain(text);
+        let word = std::mem::take(&mut plain.word);
         let mut raws = self.scan_encoded(text, &plain);
         raws.extend(plain.raws);
         let raws = dedupe(raws);
         let score = combined_score(raws.iter());
-        let dense = dense_features(score, raws.iter().map(|r| (r.category, r.weight)));
-        (learned::training_vector(&plain.word), dense)
+        (word, raws, score)
     }
 
     /// Scores `text` as content from the user. Offsets in the verdict are byte offsets into
@@ -387,12 +395,7 @@ impl InjectionDetector {
         source: ContentSource,
         model: Option<&LinearModel>,
     ) -> InjectionVerdict {
-        let mut plain = self.scan_plain(text);
-        let word = std::mem::take(&mut plain.word);
-        let mut raws = self.scan_encoded(text, &plain);
-        raws.extend(plain.raws);
-        let mut raws = dedupe(raws);
-        let score = combined_score(raws.iter());
+        let (word, mut raws, score) = self.rule_pass(text);
         let mut category = strongest_category(&raws);
         let (flagged, model_score) = match model {
             None => (score >= self.threshold && score > 0.0, None),
